@@ -1,0 +1,187 @@
+"""The IR: a small expression tree, built by the parser or by tracing.
+
+``Const``, ``Var`` and ``Call`` are the only nodes.  Operators on them, and the
+op table's functions applied to them (``symgrad.sin(Var("x"))``), build
+``Call`` nodes, so tracing a Python function is calling it on ``Var``s.
+Every engine (sympy, each tape backend) interprets this tree with
+:func:`evaluate`; none sees another's output.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Union
+
+from . import ops
+from .ops import Op
+
+Number = Union[int, float]
+
+
+class Expr:
+    """Base of the IR nodes; operators build ``Call`` nodes."""
+
+    __array_ufunc__ = None  # numpy scalars defer to our reflected operators
+
+    def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> "Call":
+        return Call(op, tuple(as_expr(a) for a in args), tuple(sorted(params.items())))
+
+    def __add__(self, other: Any) -> "Expr": return ops.add(self, other)
+    def __radd__(self, other: Any) -> "Expr": return ops.add(other, self)
+    def __sub__(self, other: Any) -> "Expr": return ops.sub(self, other)
+    def __rsub__(self, other: Any) -> "Expr": return ops.sub(other, self)
+    def __mul__(self, other: Any) -> "Expr": return ops.mul(self, other)
+    def __rmul__(self, other: Any) -> "Expr": return ops.mul(other, self)
+    def __truediv__(self, other: Any) -> "Expr": return ops.div(self, other)
+    def __rtruediv__(self, other: Any) -> "Expr": return ops.div(other, self)
+    def __pow__(self, other: Any) -> "Expr": return ops.pow(self, other)
+    def __rpow__(self, other: Any) -> "Expr": return ops.pow(other, self)
+    def __matmul__(self, other: Any) -> "Expr": return ops.matmul(self, other)
+    def __rmatmul__(self, other: Any) -> "Expr": return ops.matmul(other, self)
+    def __neg__(self) -> "Expr": return ops.neg(self)
+    def __pos__(self) -> "Expr": return self
+
+    def sum(self, axis: Any = None) -> "Expr": return ops.sum(self, axis=axis)
+    def mean(self, axis: Any = None) -> "Expr": return ops.mean(self, axis=axis)
+
+    @property
+    def T(self) -> "Expr":
+        return ops.transpose(self)
+
+    def __str__(self) -> str:
+        return to_source(self)
+
+    def walk(self) -> Iterator["Expr"]:
+        """Every node, children before parents (each shared node once)."""
+        seen: set[int] = set()
+        stack: list[tuple[Expr, bool]] = [(self, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                yield node
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                if isinstance(node, Call):
+                    stack.extend((a, False) for a in reversed(node.args))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Const(Expr):
+    value: Number
+    name: str = ""  # "pi" or "e" for the named constants
+
+    def __repr__(self) -> str:
+        return f"Const({self.name or self.value!r})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Var(Expr):
+    name: str
+
+    def __repr__(self) -> str:
+        return f"Var({self.name!r})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Call(Expr):
+    op: Op
+    args: tuple[Expr, ...]
+    params: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.params)
+        return f"Call({self.op.name}, {list(self.args)!r}{extra})"
+
+
+def as_expr(value: Any) -> Expr:
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # numpy scalars
+        except (TypeError, ValueError):
+            raise TypeError(f"cannot use {type(value).__name__} in a symgrad expression") from None
+    return Const(value)
+
+
+def variables(expr: Expr) -> list[str]:
+    """Input names in order of first appearance."""
+    names: dict[str, None] = {}
+    for node in expr.walk():
+        if isinstance(node, Var):
+            names.setdefault(node.name)
+    return list(names)
+
+
+def is_elementwise(expr: Expr) -> bool:
+    return all(n.op.kind == ops.ELEMENTWISE for n in expr.walk() if isinstance(n, Call))
+
+
+def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list[Any]], Any]) -> Any:
+    """Interpret the tree bottom-up: ``leaf`` maps Const/Var nodes, ``call`` combines children."""
+    values: dict[int, Any] = {}
+    for node in expr.walk():
+        if isinstance(node, Call):
+            values[id(node)] = call(node, [values[id(a)] for a in node.args])
+        else:
+            values[id(node)] = leaf(node)
+    return values[id(expr)]
+
+
+def trace(fn: Callable[..., Any]) -> Expr:
+    """Build the IR of a Python function of symgrad ops; its parameters are the input names."""
+    if isinstance(fn, Op):
+        names = ["x", "y"][: fn.arity]
+    else:
+        names = [
+            p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    out = fn(*(Var(n) for n in names))
+    return as_expr(out)
+
+
+# ---------------------------------------------------------------- printing
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "neg": 3, "**": 4}
+
+
+def to_source(expr: Expr) -> str:
+    """The expression in the language the parser reads (round-trips through ``parse``)."""
+
+    def leaf(node: Expr) -> tuple[str, int]:
+        if isinstance(node, Var):
+            return node.name, 9
+        assert isinstance(node, Const)
+        if node.name:
+            return node.name, 9
+        text = repr(node.value)
+        return text, (9 if node.value >= 0 else 3)
+
+    def call(node: Call, children: list[tuple[str, int]]) -> tuple[str, int]:
+        op = node.op
+        if op.infix and op.arity == 2:
+            prec = _PRECEDENCE[op.infix]
+            (left, lp), (right, rp) = children
+            # ** groups to the right, the others to the left; equal precedence on the
+            # far side gets parentheses so the tree round-trips exactly
+            if op.infix == "**":
+                lpar, rpar = lp <= prec, rp < prec
+            else:
+                lpar, rpar = lp < prec, rp <= prec
+            left = f"({left})" if lpar else left
+            right = f"({right})" if rpar else right
+            return f"{left} {op.infix} {right}" if prec == 1 else f"{left}{op.infix}{right}", prec
+        if op is ops.neg:
+            (inner, ip), = children
+            return (f"-({inner})" if ip < 3 else f"-{inner}"), 3
+        args = [c for c, _ in children] + [f"{k}={v!r}" for k, v in node.params if v is not None]
+        return f"{op.name}({', '.join(args)})", 9
+
+    return evaluate(expr, leaf, call)[0]

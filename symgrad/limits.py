@@ -1,0 +1,42 @@
+"""Size limits that keep untrusted expressions and case files from exhausting the machine.
+
+Every limit is checked before sympy or numpy start work; each error names the
+limit, and every limit can be raised (``Limits(max_nodes=...)``, the CLI's
+``--limit NAME=VALUE``) by a user who needs more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_length: int = 10_000  # characters of one expression
+    max_depth: int = 64  # nesting depth of the expression tree
+    max_nodes: int = 2_000  # nodes of the expression tree
+    max_int_digits: int = 30  # digits of one integer literal
+    max_const_digits: int = 300  # decimal digits of a constant subexpression's value (9**9**9**9)
+    max_elements: int = 50_000_000  # elements of one input array (and of the broadcast result)
+    max_ndim: int = 8  # dimensions of one input array
+    max_symbols: int = 4_096  # scalar symbols in expanded mode
+
+    def with_overrides(self, **values: Any) -> "Limits":
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown limit(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return replace(self, **{k: int(v) for k, v in values.items()})
+
+
+DEFAULT = Limits()
+
+
+class LimitExceeded(ValueError):
+    """An input was refused because it exceeds a named limit."""
+
+    def __init__(self, limit: str, value: Any, maximum: Any, what: str = ""):
+        self.limit, self.value, self.maximum = limit, value, maximum
+        detail = f"{what}: " if what else ""
+        super().__init__(f"{detail}{value} exceeds the limit {limit}={maximum} (raise it with --limit {limit}=N)")

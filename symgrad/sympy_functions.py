@@ -1,0 +1,238 @@
+"""Sympy functions that carry PyTorch's conventions at non-differentiable points.
+
+The op table's sympy forms receive this module as their namespace ``s``: any
+name not defined here falls through to :mod:`sympy` (``s.sin`` is
+``sympy.sin``).  Each function below derives itself the way the tape does, so
+sympy's own choices (``Heaviside(0) = 1/2`` for ``Max(0, x)``, ``nan`` for
+``0**y * log(0)``) never leak into a reference.  Each carries ``numpy`` and
+``mpmath`` implementations for :func:`sympy.lambdify`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import mpmath
+import numpy as np
+import sympy
+from sympy import Eq, Function, Heaviside, Piecewise, Rational, S, exp, log
+
+from . import ops
+
+HALF = Rational(1, 2)
+
+
+def __getattr__(name: str) -> Any:  # the namespace falls through to sympy
+    return getattr(sympy, name)
+
+
+class power(Function):
+    """x**y for a non-constant exponent: d/dx is 0 where y == 0, d/dy is 0 at x == 0, y >= 0."""
+
+    numpy = staticmethod(np.power)
+    mpmath = staticmethod(mpmath.power)
+
+    @classmethod
+    def eval(cls, x: Any, y: Any) -> Any:
+        if y.is_Number or (x.is_Number and x.is_positive):
+            return x**y
+        return None
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        x, y = self.args
+        if argindex == 1:
+            return Piecewise((0, Eq(y, 0)), (y * power(x, y - 1), True))
+        return Piecewise((0, Eq(x, 0) & (y >= 0)), (self * log(x), True))
+
+    def _eval_rewrite_as_Pow(self, x: Any, y: Any, **kwargs: Any) -> Any:
+        return x**y
+
+
+def _mp_sigmoid(x: Any) -> Any:
+    return 1 / (1 + mpmath.exp(-x))
+
+
+class sigmoid(Function):
+    numpy = staticmethod(ops._sigmoid)
+    mpmath = staticmethod(_mp_sigmoid)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return self * (1 - self)
+
+    def _eval_rewrite_as_exp(self, x: Any, **kwargs: Any) -> Any:
+        return 1 / (1 + exp(-x))
+
+
+class relu(Function):
+    numpy = staticmethod(lambda x: np.maximum(x, 0))
+    mpmath = staticmethod(lambda x: x if x > 0 else mpmath.mpf(0))
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return Heaviside(self.args[0], 0)
+
+    def _eval_rewrite_as_Max(self, x: Any, **kwargs: Any) -> Any:
+        return sympy.Max(x, 0)
+
+
+class softplus(Function):
+    numpy = staticmethod(ops._softplus)
+    mpmath = staticmethod(lambda x: mpmath.log1p(mpmath.exp(x)))
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_log(self, x: Any, **kwargs: Any) -> Any:
+        return log(1 + exp(x))
+
+
+class maximum(Function):
+    numpy = staticmethod(np.maximum)
+    mpmath = staticmethod(lambda x, y: x if x >= y else y)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        x, y = self.args
+        return Heaviside(x - y, HALF) if argindex == 1 else Heaviside(y - x, HALF)
+
+    def _eval_rewrite_as_Max(self, x: Any, y: Any, **kwargs: Any) -> Any:
+        return sympy.Max(x, y)
+
+
+class minimum(Function):
+    numpy = staticmethod(np.minimum)
+    mpmath = staticmethod(lambda x, y: x if x <= y else y)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        x, y = self.args
+        return Heaviside(y - x, HALF) if argindex == 1 else Heaviside(x - y, HALF)
+
+    def _eval_rewrite_as_Min(self, x: Any, y: Any, **kwargs: Any) -> Any:
+        return sympy.Min(x, y)
+
+
+def _np_logaddexp(x: Any, y: Any) -> Any:
+    return np.logaddexp(x, y)
+
+
+def _mp_logaddexp(x: Any, y: Any) -> Any:
+    m = x if x >= y else y
+    return m + mpmath.log(mpmath.exp(x - m) + mpmath.exp(y - m))
+
+
+class logaddexp(Function):
+    numpy = staticmethod(_np_logaddexp)
+    mpmath = staticmethod(_mp_logaddexp)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        x, y = self.args
+        return sigmoid(x - y) if argindex == 1 else sigmoid(y - x)
+
+    def _eval_rewrite_as_log(self, x: Any, y: Any, **kwargs: Any) -> Any:
+        return log(exp(x) + exp(y))
+
+
+class detach(Function):
+    """Stop-gradient: the value of its argument, derivative 0."""
+
+    numpy = staticmethod(lambda x: x)
+    mpmath = staticmethod(lambda x: x)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return S.Zero
+
+
+# ------------------------------------------------------------ n-ary reductions (expanded mode)
+
+
+def _np_tie_share(i: Any, m: Any, *xs: Any) -> Any:
+    hits = [np.asarray(x == m, dtype=float) for x in xs]
+    return hits[int(i)] / np.sum(hits, axis=0)
+
+
+def _mp_tie_share(i: Any, m: Any, *xs: Any) -> Any:
+    return mpmath.mpf(xs[int(i)] == m) / len([x for x in xs if x == m])
+
+
+class tie_share(Function):
+    """``tie_share(i, m, *xs)``: 1/k if ``xs[i]`` is one of the k elements equal to ``m``, else 0."""
+
+    numpy = staticmethod(_np_tie_share)
+    mpmath = staticmethod(_mp_tie_share)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return S.Zero
+
+
+def _extremum(pick: Callable[..., Any], np_pick: Callable[..., Any], mp_pick: Callable[..., Any]) -> type:
+    class extremum(Function):
+        numpy = staticmethod(lambda *xs: np_pick.reduce(np.broadcast_arrays(*xs)))
+        mpmath = staticmethod(lambda *xs: mp_pick(xs))
+
+        @classmethod
+        def eval(cls, *args: Any) -> Any:
+            return args[0] if len(args) == 1 else None
+
+        def fdiff(self, argindex: int = 1) -> Any:
+            return tie_share(argindex - 1, self, *self.args)
+
+        def _eval_rewrite_as_Max(self, *args: Any, **kwargs: Any) -> Any:
+            return pick(*args)
+
+    return extremum
+
+
+maxn = _extremum(sympy.Max, np.maximum, lambda xs: max(xs))
+maxn.__name__ = "maxn"
+minn = _extremum(sympy.Min, np.minimum, lambda xs: min(xs))
+minn.__name__ = "minn"
+
+
+def _np_logsumexp(*xs: Any) -> Any:
+    arr = np.stack(np.broadcast_arrays(*xs))
+    return ops._logsumexp(arr, axis=0)
+
+
+def _mp_logsumexp(*xs: Any) -> Any:
+    m = max(xs)
+    return m + mpmath.log(mpmath.fsum(mpmath.exp(x - m) for x in xs))
+
+
+class logsumexp(Function):
+    numpy = staticmethod(_np_logsumexp)
+    mpmath = staticmethod(_mp_logsumexp)
+
+    @classmethod
+    def eval(cls, *args: Any) -> Any:
+        return args[0] if len(args) == 1 else None
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return exp(self.args[argindex - 1] - self)
+
+    def _eval_rewrite_as_log(self, *args: Any, **kwargs: Any) -> Any:
+        return log(sympy.Add(*[exp(a) for a in args]))
+
+
+CUSTOM: tuple[type, ...] = (
+    power, sigmoid, relu, softplus, maximum, minimum, logaddexp, detach,
+    tie_share, maxn, minn, logsumexp,
+)
+
+
+def namespace(module: str) -> dict[str, Callable[..., Any]]:
+    """Implementations of the functions above for ``lambdify(..., modules=[ns, module])``."""
+    ns = {f.__name__: getattr(f, module) for f in CUSTOM}
+    if module == "numpy":
+        ns["erf"] = ops._erf
+    return ns
+
+
+def reduce(x: Any, axis: Any, fn: Callable[..., Any]) -> np.ndarray:
+    """Reduce an object array of sympy expressions over ``axis`` with the n-ary ``fn``."""
+    x = np.asarray(x, dtype=object)
+    axes = ops.normalize_axes(axis, x.ndim)
+    moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    lead = moved.shape[: x.ndim - len(axes)]
+    flat = moved.reshape(lead + (-1,))
+    out = np.empty(lead, dtype=object)
+    for idx in np.ndindex(*lead):
+        out[idx] = fn(*flat[idx])
+    return out

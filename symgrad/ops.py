@@ -232,6 +232,8 @@ neg = defop(
 
 def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # d/dx x**c is 0 when c == 0, at every x (PyTorch's convention)
+    if isinstance(y, (int, float)):
+        return g * 0.0 if y == 0 else g * y * x ** (y - 1)
     return where(y == 0, 0.0, g * y * x ** (y - 1))
 
 

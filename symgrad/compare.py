@@ -1,0 +1,262 @@
+"""Tolerances, elementwise comparison of tape results with references, ULP distance.
+
+An element passes when ``|actual - expected| <= atol + rtol * |expected|``
+(``torch.testing.assert_close``'s rule and default tolerances); equal
+infinities pass. Where the reference is ``nan`` (or the caller's ``undefined``
+mask is set) the element is *undefined*: counted, but neither a pass nor a
+failure. Pure numpy + stdlib.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "Comparison",
+    "compare",
+    "json_float",
+    "tolerances",
+    "ulp_distance",
+]
+
+# (rtol, atol), as torch.testing.assert_close uses them.
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-7),
+    "float32": (1.3e-6, 1e-5),
+}
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:
+        return np.dtype(dtype).name
+    except TypeError as exc:
+        raise ValueError(f"unknown dtype {dtype!r}; supported: {', '.join(DEFAULT_TOLERANCES)}") from exc
+
+
+def _tolerance_value(kind: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{kind} must be a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{kind} must be a number, got {value!r}") from exc
+    if not math.isfinite(out) or out < 0:
+        raise ValueError(f"{kind} must be a finite number >= 0, got {value!r}")
+    return out
+
+
+def tolerances(dtype: Any, rtol: float | None = None, atol: float | None = None) -> tuple[float, float]:
+    """``(rtol, atol)`` for ``dtype``: the defaults, each overridden when given.
+
+    Overrides may be numbers or numeric strings (YAML 1.1 reads ``1e-6`` as a
+    string); they must be finite and non-negative.
+    """
+    name = _dtype_name(dtype)
+    if name not in DEFAULT_TOLERANCES:
+        raise ValueError(f"unsupported dtype {name!r}; supported: {', '.join(DEFAULT_TOLERANCES)}")
+    default_rtol, default_atol = DEFAULT_TOLERANCES[name]
+    r = default_rtol if rtol is None else _tolerance_value("rtol", rtol)
+    a = default_atol if atol is None else _tolerance_value("atol", atol)
+    return r, a
+
+
+# --------------------------------------------------------------------------- ULP
+
+_INT_FOR_FLOAT = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _ordered_ints(x: np.ndarray, itype: type) -> np.ndarray:
+    """Map float bit patterns onto a monotonic integer line (-0.0 and +0.0 -> 0)."""
+    bits = x.view(itype).astype(np.int64)
+    if itype is np.int64:
+        magnitude = bits & np.int64(0x7FFF_FFFF_FFFF_FFFF)
+    else:
+        magnitude = bits & np.int64((1 << (8 * np.dtype(itype).itemsize - 1)) - 1)
+    return np.where(bits < 0, -magnitude, magnitude)
+
+
+def ulp_distance(a: Any, b: Any, dtype: Any = "float64") -> np.ndarray:
+    """Number of representable ``dtype`` values between ``a`` and ``b`` (elementwise).
+
+    Both are cast to ``dtype`` first. Returns a float64 array (a 0-d array for
+    scalar inputs): 0 where equal (including equal infinities and ``-0.0``
+    vs ``0.0``), 1 for neighbours (``np.nextafter``), ``inf`` where either is
+    ``nan`` or the two are infinities of opposite sign.
+    """
+    dt = np.dtype(dtype)
+    if dt.kind != "f" or dt.itemsize not in _INT_FOR_FLOAT:
+        raise ValueError(f"ulp_distance needs a float16/32/64 dtype, got {dt.name}")
+    itype = _INT_FOR_FLOAT[dt.itemsize]
+    with np.errstate(all="ignore"):
+        x = np.asarray(a, dtype=np.float64).astype(dt)
+        y = np.asarray(b, dtype=np.float64).astype(dt)
+    x, y = np.broadcast_arrays(x, y)
+    x = np.ascontiguousarray(x)
+    y = np.ascontiguousarray(y)
+    ox = _ordered_ints(x, itype)
+    oy = _ordered_ints(y, itype)
+    hi = np.maximum(ox, oy)
+    lo = np.minimum(ox, oy)
+    # The true difference fits in uint64 even when it overflows int64.
+    dist = (hi.view(np.uint64) - lo.view(np.uint64)).astype(np.float64)
+    bad = np.isnan(x) | np.isnan(y) | (np.isinf(x) & np.isinf(y) & (x != y))
+    dist = np.where(bad, np.inf, dist)
+    return dist
+
+
+# --------------------------------------------------------------------------- Comparison
+
+
+def json_float(x: Any) -> Any:
+    """A float for JSON: ``inf``/``-inf``/``nan`` become those strings; None stays None."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _from_json_float(x: Any) -> float | None:
+    if x is None:
+        return None
+    return float(x)  # float("inf") / float("-inf") / float("nan") parse the strings
+
+
+@dataclass
+class Comparison:
+    """One elementwise comparison of a tape result with its reference."""
+
+    name: str
+    formula: str
+    shape: tuple[int, ...]
+    size: int
+    mismatched: int
+    undefined: int
+    worst_index: tuple[int, ...] | None
+    actual: float | None
+    expected: float | None
+    max_abs: float
+    max_rel: float
+    max_ulp: float
+    rtol: float
+    atol: float
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatched == 0
+
+    @property
+    def defined(self) -> int:
+        """Elements with a defined reference (compared at all)."""
+        return self.size - self.undefined
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = [int(n) for n in self.shape]
+        d["worst_index"] = None if self.worst_index is None else [int(i) for i in self.worst_index]
+        for key in ("actual", "expected", "max_abs", "max_rel", "max_ulp", "rtol", "atol"):
+            d[key] = json_float(d[key])
+        d["size"] = int(self.size)
+        d["mismatched"] = int(self.mismatched)
+        d["undefined"] = int(self.undefined)
+        d["passed"] = self.passed
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Comparison":
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["shape"] = tuple(int(n) for n in kw.get("shape", ()))
+        wi = kw.get("worst_index")
+        kw["worst_index"] = None if wi is None else tuple(int(i) for i in wi)
+        for key in ("actual", "expected", "max_abs", "max_rel", "max_ulp", "rtol", "atol"):
+            if key in kw:
+                kw[key] = _from_json_float(kw[key])
+        kw.setdefault("formula", "")
+        return cls(**kw)
+
+
+def compare(
+    name: str,
+    actual: Any,
+    expected: Any,
+    *,
+    rtol: float,
+    atol: float,
+    dtype: Any = "float64",
+    undefined: Any = None,
+    formula: str = "",
+) -> Comparison:
+    """Compare ``actual`` (the tape) with ``expected`` (the reference) element by element.
+
+    Shapes must match exactly; otherwise every element counts as mismatched
+    and the note says ``shape (tape) != (reference)``. Errors are computed in
+    float64; the ULP distance is counted in ``dtype``.
+    """
+    rtol = _tolerance_value("rtol", rtol)
+    atol = _tolerance_value("atol", atol)
+    act = np.asarray(actual, dtype=np.float64)
+    exp = np.asarray(expected, dtype=np.float64)
+    shape = tuple(int(n) for n in exp.shape)
+    size = int(exp.size)
+
+    if act.shape != exp.shape:
+        return Comparison(
+            name=name, formula=formula, shape=shape, size=size,
+            mismatched=max(size, 1), undefined=0, worst_index=None, actual=None, expected=None,
+            max_abs=math.inf, max_rel=math.inf, max_ulp=math.inf, rtol=rtol, atol=atol,
+            note=f"shape {tuple(act.shape)} != {shape}",
+        )
+
+    undef = np.isnan(exp)
+    if undefined is not None:
+        mask = np.broadcast_to(np.asarray(undefined, dtype=bool), exp.shape)
+        undef = undef | mask
+    defined = ~undef
+
+    with np.errstate(all="ignore"):
+        equal = act == exp  # catches equal infinities
+        finite = np.isfinite(act) & np.isfinite(exp)
+        abs_err = np.where(equal, 0.0, np.where(finite, np.abs(act - exp), np.inf))
+        allowed = atol + rtol * np.abs(exp)
+        ok = equal | (finite & (abs_err <= allowed))
+        rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(exp))
+        rel_err = np.where(np.isnan(rel_err), np.inf, rel_err)
+        ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)  # x/0 -> inf
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    ulp = ulp_distance(act, exp, dtype)
+
+    bad = defined & ~ok
+    mismatched = int(np.count_nonzero(bad))
+    n_undef = int(np.count_nonzero(undef))
+
+    worst_index: tuple[int, ...] | None = None
+    worst_actual = worst_expected = None
+    max_abs = max_rel = max_ulp = 0.0
+    if np.any(defined):
+        # Prefer a failing element; among them (or among all defined), the largest error/tolerance ratio.
+        pool = bad if mismatched else defined
+        score = np.where(pool, ratio, -1.0)
+        flat = int(np.argmax(score))
+        worst_index = tuple(int(i) for i in np.unravel_index(flat, exp.shape))
+        worst_actual = float(act[worst_index])
+        worst_expected = float(exp[worst_index])
+        max_abs = float(np.max(abs_err[defined]))
+        max_rel = float(np.max(rel_err[defined]))
+        max_ulp = float(np.max(ulp[defined]))
+
+    return Comparison(
+        name=name, formula=formula, shape=shape, size=size,
+        mismatched=mismatched, undefined=n_undef, worst_index=worst_index,
+        actual=worst_actual, expected=worst_expected,
+        max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
+    )

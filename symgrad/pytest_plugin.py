@@ -1,0 +1,1 @@
+"""pytest plugin: case files as test items, fixtures (issue 5)."""

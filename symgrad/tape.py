@@ -1,0 +1,640 @@
+"""A reverse-mode tape on numpy arrays with PyTorch's semantics.
+
+Every op of the table, applied to a ``Tensor``, computes its numpy forward and,
+when gradients are wanted, records a ``Node`` (the tensor's ``grad_fn``) that
+keeps the inputs and the output.  ``backward`` walks the nodes in reverse
+topological order and calls each op's VJPs; the VJPs are written with the
+table's functions, so with ``create_graph=True`` running them records a new
+graph that can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+
+from . import ops
+from .ops import Op
+
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int64 = np.dtype("int64")
+bool_ = np.dtype("bool")
+DEFAULT_DTYPE = float64  # Python floats become float64 (torch.set_default_dtype(torch.float64))
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets whether ops record the graph."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev.append(_grad_enabled)
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev.pop()
+
+    def __call__(self, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def no_grad() -> _GradMode:
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    return _GradMode(True)
+
+
+class Size(tuple):
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+
+# Ops whose backward needs no saved values (only shapes): backward may run through them twice.
+_LINEAR = {"add", "sub", "neg", "sum", "mean", "reshape", "broadcast_to", "sum_to", "transpose", "clone"}
+
+
+def _saves_tensors(op: Op, args: Sequence[Any]) -> bool:
+    if op.name in _LINEAR:
+        return False
+    if op.name == "mul":  # scaling by a Python number saves only the number
+        return all(isinstance(a, Tensor) for a in args)
+    if op.name == "div":
+        return isinstance(args[1], Tensor)
+    return True
+
+
+class AccumulateGrad:
+    """The end of the graph at a leaf: gradients arriving here go into ``leaf.grad``."""
+
+    def __init__(self, leaf: "Tensor"):
+        self.variable = leaf
+        self.next_functions: tuple = ()
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+class Node:
+    """A recorded op application: the ``grad_fn`` of its output."""
+
+    __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "__weakref__")
+
+    def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
+        self.op, self.params, self.inputs, self.ans = op, params, inputs, ans
+        self.edges = tuple(_edge(a) if op.vjps[i] is not None else None for i, a in enumerate(inputs))
+        self.saves = _saves_tensors(op, inputs)
+        self.freed = False
+        self.retained: Optional[Tensor] = None  # a non-leaf output that asked to retain_grad()
+
+    def name(self) -> str:
+        return self.op.grad_fn_name(self.params)
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((e, 0) for e in self.edges)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    def free(self) -> None:
+        if self.saves:
+            self.inputs = tuple(None if isinstance(a, Tensor) else a for a in self.inputs)
+            self.ans = None
+            self.freed = True
+
+
+Edge = Union[Node, AccumulateGrad, None]
+
+
+def _edge(t: Any) -> Edge:
+    """Where a gradient for ``t`` must go: its grad_fn, its AccumulateGrad, or nowhere."""
+    if not isinstance(t, Tensor) or not t.requires_grad:
+        return None
+    if t.grad_fn is not None:
+        return t.grad_fn
+    if t._accumulator is None:
+        t._accumulator = AccumulateGrad(t)
+    return t._accumulator
+
+
+def _unwrap(a: Any) -> Any:
+    return a._data if isinstance(a, Tensor) else a
+
+
+def _record(op: Op, args: tuple, params: dict[str, Any]) -> "Tensor":
+    """Apply ``op`` to tensors: numpy forward, plus a graph node when a gradient is wanted."""
+    args = tuple(_as_operand(a) for a in args)
+    with np.errstate(all="ignore"):
+        out = np.asarray(op.forward(*(_unwrap(a) for a in args), **params))
+    needs_grad = _grad_enabled and any(
+        isinstance(a, Tensor) and a.requires_grad and op.vjps[i] is not None for i, a in enumerate(args)
+    )
+    if not needs_grad:
+        return Tensor._make(out)
+    return Tensor._make(out, Node(op, params, args, out))
+
+
+def _as_operand(a: Any) -> Any:
+    """Tensors stay; Python and numpy scalars stay numbers (weak dtype); arrays become constant tensors."""
+    if isinstance(a, (Tensor, bool, int, float)):
+        return a
+    if isinstance(a, np.generic):
+        return a.item()
+    return Tensor._make(np.asarray(a))
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it."""
+
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
+        arr = _to_array(data, dtype)
+        self._data = arr
+        self.grad_fn: Optional[Node] = None
+        self._grad: Optional[Tensor] = None
+        self._accumulator: Optional[AccumulateGrad] = None
+        self._retains_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _make(cls, data: np.ndarray, node: Optional[Node] = None) -> "Tensor":
+        t = cls.__new__(cls)
+        t._data, t.grad_fn, t._grad, t._accumulator, t._retains_grad = data, node, None, None, False
+        t._requires_grad = node is not None
+        return t
+
+    # -- the op table, through dispatch
+    def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> "Tensor":
+        return _record(op, args, params)
+
+    # -- autograd attributes
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables."
+                if not value else "requires_grad is already True for a non-leaf tensor"
+            )
+        if value and self._data.dtype.kind not in "fc":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> Optional["Tensor"]:
+        if not self.is_leaf and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+                "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor.",
+                UserWarning, stacklevel=2,
+            )
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Optional["Tensor"]) -> None:
+        self._grad = value
+
+    def retain_grad(self) -> None:
+        if self.grad_fn is not None:
+            self._retains_grad = True
+            self.grad_fn.retained = self
+        elif not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def backward(self, gradient: Any = None, retain_graph: Optional[bool] = None, create_graph: bool = False,
+                 inputs: Optional[Sequence["Tensor"]] = None) -> None:
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+    def detach(self) -> "Tensor":
+        return Tensor._make(self._data)
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn, self._requires_grad = None, False
+        return self
+
+    def clone(self) -> "Tensor":
+        return ops.clone(self)
+
+    # -- array attributes
+    @property
+    def data(self) -> "Tensor":
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = _to_array(_unwrap(value), None)
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: Optional[int] = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._data)
+
+    @property
+    def T(self) -> "Tensor":
+        return ops.transpose(self)
+
+    def t(self) -> "Tensor":
+        return ops.transpose(self)
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        return self._data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __getitem__(self, index: Any) -> "Tensor":
+        if self.requires_grad and _grad_enabled:
+            raise NotImplementedError("indexing a tensor that requires grad is not supported by symgrad's tape")
+        return Tensor._make(np.asarray(self._data[_unwrap(index)]))
+
+    def __iter__(self) -> Iterator["Tensor"]:
+        return (self[i] for i in range(len(self)))
+
+    # -- arithmetic (recorded) and comparison (not recorded)
+    def __add__(self, o: Any) -> "Tensor": return ops.add(self, o)
+    def __radd__(self, o: Any) -> "Tensor": return ops.add(o, self)
+    def __sub__(self, o: Any) -> "Tensor": return ops.sub(self, o)
+    def __rsub__(self, o: Any) -> "Tensor": return ops.sub(o, self)
+    def __mul__(self, o: Any) -> "Tensor": return ops.mul(self, o)
+    def __rmul__(self, o: Any) -> "Tensor": return ops.mul(o, self)
+    def __truediv__(self, o: Any) -> "Tensor": return ops.div(self, o)
+    def __rtruediv__(self, o: Any) -> "Tensor": return ops.div(o, self)
+    def __pow__(self, o: Any) -> "Tensor": return ops.pow(self, o)
+    def __rpow__(self, o: Any) -> "Tensor": return ops.pow(o, self)
+    def __matmul__(self, o: Any) -> "Tensor": return ops.matmul(self, o)
+    def __rmatmul__(self, o: Any) -> "Tensor": return ops.matmul(o, self)
+    def __neg__(self) -> "Tensor": return ops.neg(self)
+    def __pos__(self) -> "Tensor": return self
+    def __abs__(self) -> "Tensor": return ops.abs(self)
+
+    def _compare(self, o: Any, fn: Any) -> "Tensor":
+        return Tensor._make(np.asarray(fn(self._data, _unwrap(o))))
+
+    def __eq__(self, o: Any) -> "Tensor": return self._compare(o, np.equal)  # type: ignore[override]
+    def __ne__(self, o: Any) -> "Tensor": return self._compare(o, np.not_equal)  # type: ignore[override]
+    def __lt__(self, o: Any) -> "Tensor": return self._compare(o, np.less)
+    def __le__(self, o: Any) -> "Tensor": return self._compare(o, np.less_equal)
+    def __gt__(self, o: Any) -> "Tensor": return self._compare(o, np.greater)
+    def __ge__(self, o: Any) -> "Tensor": return self._compare(o, np.greater_equal)
+    def __and__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_and)
+    def __or__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_or)
+    def __invert__(self) -> "Tensor": return Tensor._make(np.logical_not(self._data))
+
+    def _inplace(self, o: Any, fn: Any) -> "Tensor":
+        if _grad_enabled and self.requires_grad:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+                if self.is_leaf else "in-place operations on tensors that require grad are not supported"
+            )
+        fn(self._data, _unwrap(o), out=self._data, casting="same_kind")
+        return self
+
+    def __iadd__(self, o: Any) -> "Tensor": return self._inplace(o, np.add)
+    def __isub__(self, o: Any) -> "Tensor": return self._inplace(o, np.subtract)
+    def __imul__(self, o: Any) -> "Tensor": return self._inplace(o, np.multiply)
+    def __itruediv__(self, o: Any) -> "Tensor": return self._inplace(o, np.true_divide)
+
+    def zero_(self) -> "Tensor":
+        self._data[...] = 0
+        return self
+
+    # -- reductions, with PyTorch's `dim` and numpy's `axis`
+    def sum(self, dim: Any = None, axis: Any = None) -> "Tensor":
+        return ops.sum(self, axis=_axis(dim, axis))
+
+    def mean(self, dim: Any = None, axis: Any = None) -> "Tensor":
+        return ops.mean(self, axis=_axis(dim, axis))
+
+    def prod(self, dim: Any = None, axis: Any = None) -> "Tensor":
+        return ops.prod(self, axis=_axis(dim, axis))
+
+    def max(self, dim: Any = None, axis: Any = None) -> "Tensor":
+        return ops.max(self, axis=_axis(dim, axis))
+
+    def min(self, dim: Any = None, axis: Any = None) -> "Tensor":
+        return ops.min(self, axis=_axis(dim, axis))
+
+    def logsumexp(self, dim: Any = None, axis: Any = None) -> "Tensor":
+        return ops.logsumexp(self, axis=_axis(dim, axis))
+
+    def __repr__(self) -> str:
+        from .printing import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+
+# Elementwise methods like `x.exp()`, generated from the op table.
+for _op in ops.public_ops():
+    if _op.kind == ops.ELEMENTWISE and _op.arity == 1 and not hasattr(Tensor, _op.name):
+        setattr(Tensor, _op.name, lambda self, _o=_op: _o(self))
+Tensor.pow = lambda self, exponent: ops.pow(self, exponent)  # type: ignore[attr-defined]
+
+
+def _axis(dim: Any, axis: Any) -> Any:
+    value = axis if dim is None else dim
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _to_array(data: Any, dtype: Any) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data._data
+    if dtype is not None:
+        return np.array(data, dtype=np.dtype(dtype))
+    arr = np.array(data)
+    if arr.dtype.kind == "f" and arr.dtype != float32:
+        arr = arr.astype(DEFAULT_DTYPE)
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(int64)
+    elif arr.dtype.kind not in "fb":
+        raise TypeError(f"can't convert {arr.dtype} data to a tensor")
+    return arr
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """A leaf tensor holding a copy of ``data`` (float64 for Python floats unless ``dtype`` says)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    return data if isinstance(data, Tensor) and dtype is None else Tensor(data, dtype=dtype)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.zeros(shape, dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(np.ones(shape, dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor) -> Tensor:
+    return Tensor._make(np.ones_like(t._data))
+
+
+def zeros_like(t: Tensor) -> Tensor:
+    return Tensor._make(np.zeros_like(t._data))
+
+
+# ---------------------------------------------------------------- the backward pass
+
+
+def _topological(roots: Iterable[Edge]) -> list[Union[Node, AccumulateGrad]]:
+    """Nodes reachable from ``roots``, each after every node that sends it a gradient."""
+    order: list[Union[Node, AccumulateGrad]] = []
+    seen: set[int] = set()
+    for root in roots:
+        if root is None or id(root) in seen:
+            continue
+        seen.add(id(root))
+        stack: list[tuple[Any, int]] = [(root, 0)]
+        while stack:  # iterative DFS: post-order, so deep graphs do not hit the recursion limit
+            node, i = stack.pop()
+            edges = node.edges if isinstance(node, Node) else ()
+            if i < len(edges):
+                stack.append((node, i + 1))
+                child = edges[i]
+                if child is not None and id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _make_grads(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]]) -> list[Tensor]:
+    grads = []
+    for i, out in enumerate(outputs):
+        g = None if grad_outputs is None else grad_outputs[i]
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = Tensor._make(np.ones_like(out._data))
+        else:
+            g = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g, dtype=out.dtype))
+            if g.shape != out.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape!r} and "
+                    f"output[{i}] has a shape of {out.shape!r}."
+                )
+        grads.append(g)
+    return grads
+
+
+def _run(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]], retain_graph: Optional[bool],
+         create_graph: bool, capture: Optional[dict[int, Edge]] = None) -> dict[int, Tensor]:
+    """The engine: propagate gradients from ``outputs``.
+
+    Without ``capture`` gradients accumulate into leaves' ``.grad``; with it
+    (``autograd.grad``), the gradients arriving at the captured edges are
+    returned by ``id`` of the edge instead and no ``.grad`` is touched.
+    """
+    for out in outputs:
+        if not out.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    retain = create_graph if retain_graph is None else retain_graph
+    grads = _make_grads(outputs, grad_outputs)
+    pending: dict[int, Tensor] = {}
+    for out, g in zip(outputs, grads):
+        _accumulate(pending, _edge(out), g)
+    captured: dict[int, Tensor] = {}
+    with _GradMode(create_graph), np.errstate(all="ignore"):
+        for node in _topological(_edge(o) for o in outputs):
+            g = pending.pop(id(node), None)
+            if g is None:
+                continue
+            if capture is not None and id(node) in capture:
+                captured[id(node)] = g
+            if isinstance(node, AccumulateGrad):
+                if capture is None:
+                    _deposit(node.variable, g, create_graph)
+                continue
+            if node.retained is not None and capture is None:
+                _deposit(node.retained, g, create_graph)
+            _propagate(node, g, pending, create_graph)
+            if not retain:
+                node.free()
+    return captured
+
+
+def _propagate(node: Node, g: Tensor, pending: dict[int, Tensor], create_graph: bool) -> None:
+    if node.freed:
+        raise RuntimeError(
+            "Trying to backward through the graph a second time (or directly access saved tensors after "
+            "they have already been freed). Saved intermediate values of the graph are freed when you call "
+            ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+            "graph a second time or if you need to access saved tensors after calling backward."
+        )
+    inputs = node.inputs
+    if create_graph:  # the output as a tensor on the graph, so its use in a VJP is differentiated too
+        ans = Tensor._make(node.ans, node)
+    else:
+        ans = Tensor._make(node.ans)
+    for i, edge in enumerate(node.edges):
+        if edge is None:
+            continue
+        gi = node.op.vjps[i](g, ans, *inputs, **node.params)
+        gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))
+        shape = inputs[i].shape
+        if gi.shape != shape:
+            gi = ops.sum_to(gi, shape=tuple(shape))
+        _accumulate(pending, edge, gi)
+
+
+def _accumulate(pending: dict[int, Tensor], edge: Edge, g: Tensor) -> None:
+    if edge is None:
+        return
+    prev = pending.get(id(edge))
+    pending[id(edge)] = g if prev is None else prev + g
+
+
+def _deposit(t: Tensor, g: Tensor, create_graph: bool) -> None:
+    """Accumulate ``g`` into ``t.grad`` as PyTorch does."""
+    if g.dtype != t.dtype:
+        g = Tensor._make(g._data.astype(t.dtype)) if not create_graph else g
+    if t._grad is None:
+        t._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))
+    elif create_graph:
+        t._grad = t._grad + g
+    else:
+        t._grad._data = t._grad._data + g._data
+
+
+def backward(tensors: Union[Tensor, Sequence[Tensor]], grad_tensors: Any = None,
+             retain_graph: Optional[bool] = None, create_graph: bool = False,
+             inputs: Optional[Sequence[Tensor]] = None) -> None:
+    """``torch.autograd.backward``: accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is not None and isinstance(grad_tensors, (Tensor, np.ndarray, float, int)):
+        grad_tensors = [grad_tensors]
+    if inputs is None:
+        _run(tensors, grad_tensors, retain_graph, create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    edges = {id(e): e for e in (_edge(t) for t in inputs) if e is not None}
+    captured = _run(tensors, grad_tensors, retain_graph, create_graph, capture=edges)
+    for t in inputs:
+        g = captured.get(id(_edge(t)))
+        if g is not None:
+            _deposit(t, g, create_graph)
+
+
+def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequence[Tensor]],
+         grad_outputs: Any = None, retain_graph: Optional[bool] = None, create_graph: bool = False,
+         allow_unused: Optional[bool] = None) -> tuple[Optional[Tensor], ...]:
+    """``torch.autograd.grad``: the gradients of ``outputs`` with respect to ``inputs``, as a tuple."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is not None and isinstance(grad_outputs, (Tensor, np.ndarray, float, int)):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    edges = {id(e): e for e in (_edge(t) for t in inputs)}
+    captured = _run(outputs, grad_outputs, retain_graph, create_graph, capture=edges)
+    result = []
+    for t in inputs:
+        g = captured.get(id(_edge(t)))
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior."
+            )
+        if g is not None and not create_graph:
+            g = Tensor._make(np.array(g._data, copy=True))
+        result.append(g)
+    return tuple(result)

@@ -96,14 +96,15 @@ def ulp_distance(a: Any, b: Any, dtype: Any = "float64") -> np.ndarray:
         x = np.asarray(a, dtype=np.float64).astype(dt)
         y = np.asarray(b, dtype=np.float64).astype(dt)
     x, y = np.broadcast_arrays(x, y)
-    x = np.ascontiguousarray(x)
-    y = np.ascontiguousarray(y)
+    x = x.copy()  # contiguous (and still 0-d for scalars, unlike ascontiguousarray)
+    y = y.copy()
     ox = _ordered_ints(x, itype)
     oy = _ordered_ints(y, itype)
     hi = np.maximum(ox, oy)
     lo = np.minimum(ox, oy)
-    # The true difference fits in uint64 even when it overflows int64.
-    dist = (hi.view(np.uint64) - lo.view(np.uint64)).astype(np.float64)
+    # The true difference fits in uint64 even when it overflows int64 (wrap-around is intended).
+    with np.errstate(over="ignore"):
+        dist = (hi.view(np.uint64) - lo.view(np.uint64)).astype(np.float64)
     bad = np.isnan(x) | np.isnan(y) | (np.isinf(x) & np.isinf(y) & (x != y))
     dist = np.where(bad, np.inf, dist)
     return dist

@@ -25,7 +25,9 @@ class Expr:
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
 
     def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> "Call":
-        return Call(op, tuple(as_expr(a) for a in args), tuple(sorted(params.items())))
+        # the same params the parser records: no None values, axes as tuples
+        kept = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if v is not None}
+        return Call(op, tuple(as_expr(a) for a in args), tuple(sorted(kept.items())))
 
     def __add__(self, other: Any) -> "Expr": return ops.add(self, other)
     def __radd__(self, other: Any) -> "Expr": return ops.add(other, self)
@@ -107,6 +109,10 @@ def as_expr(value: Any) -> Expr:
             value = float(value)  # numpy scalars
         except (TypeError, ValueError):
             raise TypeError(f"cannot use {type(value).__name__} in a symgrad expression") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"cannot use the constant {value} in a symgrad expression")
+    if value < 0:  # as the parser reads "-2": negation of a literal
+        return ops.neg(Const(-value))
     return Const(value)
 
 

@@ -102,7 +102,8 @@ def tensor_repr(t: Any) -> str:
         body = "[]"
         if a.ndim != 1:
             suffixes.append(f"size={tuple(a.shape)}")
-        suffixes.append(f"dtype={_dtype_name(a.dtype)}")
+        if a.dtype != DEFAULT_DTYPE:  # no element to tell an int64 from a float: PyTorch names any non-default dtype
+            suffixes.append(f"dtype={_dtype_name(a.dtype)}")
     else:
         if a.dtype not in (DEFAULT_DTYPE, np.dtype("int64"), np.dtype("bool")):
             suffixes.append(f"dtype={_dtype_name(a.dtype)}")

@@ -162,7 +162,9 @@ class tie_share(Function):
         return S.Zero
 
 
-def _extremum(pick: Callable[..., Any], np_pick: Callable[..., Any], mp_pick: Callable[..., Any]) -> type:
+def _extremum(
+    name: str, pick: Callable[..., Any], np_pick: Callable[..., Any], mp_pick: Callable[..., Any]
+) -> type:
     class extremum(Function):
         numpy = staticmethod(lambda *xs: np_pick.reduce(np.broadcast_arrays(*xs)))
         mpmath = staticmethod(lambda *xs: mp_pick(xs))
@@ -177,13 +179,14 @@ def _extremum(pick: Callable[..., Any], np_pick: Callable[..., Any], mp_pick: Ca
         def _eval_rewrite_as_Max(self, *args: Any, **kwargs: Any) -> Any:
             return pick(*args)
 
+        _eval_rewrite_as_Min = _eval_rewrite_as_Max
+
+    extremum.__name__ = extremum.__qualname__ = name
     return extremum
 
 
-maxn = _extremum(sympy.Max, np.maximum, lambda xs: max(xs))
-maxn.__name__ = "maxn"
-minn = _extremum(sympy.Min, np.minimum, lambda xs: min(xs))
-minn.__name__ = "minn"
+maxn = _extremum("maxn", sympy.Max, np.maximum, lambda xs: max(xs))
+minn = _extremum("minn", sympy.Min, np.minimum, lambda xs: min(xs))
 
 
 def _np_logsumexp(*xs: Any) -> Any:
@@ -220,8 +223,13 @@ CUSTOM: tuple[type, ...] = (
 def namespace(module: str) -> dict[str, Callable[..., Any]]:
     """Implementations of the functions above for ``lambdify(..., modules=[ns, module])``."""
     ns = {f.__name__: getattr(f, module) for f in CUSTOM}
+    # d/dx Heaviside and d/dx sign (second derivatives of relu, abs, maximum) are
+    # DiracDelta: 0 everywhere, as on the tape (where/sign/step pass no gradient)
     if module == "numpy":
         ns["erf"] = ops._erf
+        ns["DiracDelta"] = lambda x, *k: np.zeros(np.shape(x))
+    else:
+        ns["DiracDelta"] = lambda x, *k: mpmath.mpf(0)
     return ns
 
 

@@ -10,6 +10,7 @@ graph that can be differentiated again.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ class _GradMode:
         _grad_enabled = self.prev.pop()
 
     def __call__(self, fn: Any) -> Any:
+        @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self:
                 return fn(*args, **kwargs)
@@ -57,12 +59,28 @@ class _GradMode:
         return wrapper
 
 
-def no_grad() -> _GradMode:
-    return _GradMode(False)
+class no_grad(_GradMode):
+    """``with no_grad():``, ``@no_grad()`` or, as in PyTorch 2, bare ``@no_grad``."""
+
+    def __new__(cls, orig_func: Any = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+    def __init__(self, orig_func: Any = None) -> None:
+        super().__init__(False)
 
 
-def enable_grad() -> _GradMode:
-    return _GradMode(True)
+class enable_grad(_GradMode):
+    """``with enable_grad():`` inside a ``no_grad`` block records the graph again."""
+
+    def __new__(cls, orig_func: Any = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+    def __init__(self, orig_func: Any = None) -> None:
+        super().__init__(True)
 
 
 class Size(tuple):
@@ -84,6 +102,39 @@ def _saves_tensors(op: Op, args: Sequence[Any]) -> bool:
     return True
 
 
+def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tuple[int, ...]]:
+    """PyTorch's name for the backward node and which inputs appear in its ``next_functions``.
+
+    PyTorch picks an ATen overload from the operand types, and the overload fixes the node's name
+    (``x ** 2`` is ``pow.Tensor_Scalar``: PowBackward0; ``x ** y``: PowBackward1; ``2 ** x``:
+    PowBackward2; ``1 - x`` is ``rsub.Scalar``: RsubBackward1).  A Scalar argument is no tensor input,
+    so it has no slot in ``next_functions`` (a Python number in ``x * 2`` is wrapped into a tensor
+    by ``mul.Tensor`` and keeps its ``(None, 0)`` slot, second also in ``2 * x``, which Python runs as
+    ``x.__rmul__(2)``).
+    """
+    slots = tuple(range(len(inputs)))
+    scalar = [not isinstance(a, Tensor) for a in inputs]
+    if op.name == "pow":
+        if scalar[1]:
+            return "PowBackward0", (0,)
+        if scalar[0]:
+            return "PowBackward2", (1,)
+        return "PowBackward1", slots
+    if op.name == "sub" and scalar[0]:
+        return "RsubBackward1", (1,)
+    if op.name in ("add", "mul") and scalar[0] and not scalar[1]:  # `2 * x` runs as torch.mul(x, 2)
+        return op.grad_fn_name(params), (1, 0)
+    if op.name in ("max", "min"):  # max(Tensor) is listed after max.dim in derivatives.yaml
+        return op.name.capitalize() + ("Backward1" if params.get("axis") is None else "Backward0"), slots
+    if op.name == "logsumexp":  # a single overload (with dim)
+        return "LogsumexpBackward0", slots
+    if op.name == "matmul":  # torch.matmul dispatches on the operands' dimensions
+        dims = tuple(np.ndim(_unwrap(a)) for a in inputs)
+        name = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}.get(dims)
+        return name or op.grad_fn_name(params), slots
+    return op.grad_fn_name(params), slots
+
+
 class AccumulateGrad:
     """The end of the graph at a leaf: gradients arriving here go into ``leaf.grad``."""
 
@@ -101,7 +152,8 @@ class AccumulateGrad:
 class Node:
     """A recorded op application: the ``grad_fn`` of its output."""
 
-    __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "__weakref__")
+    __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "_name", "_slots",
+                 "__weakref__")
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params, self.inputs, self.ans = op, params, inputs, ans
@@ -109,13 +161,14 @@ class Node:
         self.saves = _saves_tensors(op, inputs)
         self.freed = False
         self.retained: Optional[Tensor] = None  # a non-leaf output that asked to retain_grad()
+        self._name, self._slots = _torch_node(op, params, inputs)
 
     def name(self) -> str:
-        return self.op.grad_fn_name(self.params)
+        return self._name
 
     @property
     def next_functions(self) -> tuple:
-        return tuple((e, 0) for e in self.edges)
+        return tuple((self.edges[i], 0) for i in self._slots)
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
@@ -160,10 +213,10 @@ def _record(op: Op, args: tuple, params: dict[str, Any]) -> "Tensor":
 
 def _as_operand(a: Any) -> Any:
     """Tensors stay; Python and numpy scalars stay numbers (weak dtype); arrays become constant tensors."""
+    if isinstance(a, np.generic):  # before the check below: np.float64 is a subclass of float
+        return a.item()
     if isinstance(a, (Tensor, bool, int, float)):
         return a
-    if isinstance(a, np.generic):
-        return a.item()
     return Tensor._make(np.asarray(a))
 
 
@@ -368,6 +421,9 @@ class Tensor:
     def __ge__(self, o: Any) -> "Tensor": return self._compare(o, np.greater_equal)
     def __and__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_and)
     def __or__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_or)
+    # `bool & tensor`: VJPs combine Python-scalar tests with tensor ones (e.g. pow's d/dy of `2.0 ** x`)
+    def __rand__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_and)
+    def __ror__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_or)
     def __invert__(self) -> "Tensor": return Tensor._make(np.logical_not(self._data))
 
     def _inplace(self, o: Any, fn: Any) -> "Tensor":
@@ -471,6 +527,14 @@ def zeros_like(t: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------- the backward pass
 
+# The engine's dtype cast, differentiable so that it can sit in a graph built with create_graph=True.
+_cast = ops.defop(
+    "_tape_cast",
+    lambda x, dtype: np.asarray(x).astype(dtype),
+    lambda g, ans, x, dtype: _cast(g, dtype=np.result_type(_unwrap(x))),
+    kind=ops.INTERNAL, params=("dtype",), backward_name="ToCopyBackward0",
+)
+
 
 def _topological(roots: Iterable[Edge]) -> list[Union[Node, AccumulateGrad]]:
     """Nodes reachable from ``roots``, each after every node that sends it a gradient."""
@@ -506,6 +570,9 @@ def _make_grads(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]]
             g = Tensor._make(np.ones_like(out._data))
         else:
             g = g if isinstance(g, Tensor) else Tensor._make(np.asarray(g, dtype=out.dtype))
+            if g.dtype != out.dtype and g.dtype.kind == "f" and out.dtype.kind == "f" and not g.requires_grad:
+                # PyTorch's engine casts a grad_output to its output's dtype (validate_outputs)
+                g = Tensor._make(g._data.astype(out.dtype))
             if g.shape != out.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape!r} and "
@@ -572,6 +639,10 @@ def _propagate(node: Node, g: Tensor, pending: dict[int, Tensor], create_graph: 
         shape = inputs[i].shape
         if gi.shape != shape:
             gi = ops.sum_to(gi, shape=tuple(shape))
+        if gi.dtype != inputs[i].dtype and gi.dtype.kind == "f" and inputs[i].dtype.kind == "f":
+            # as PyTorch's engine (validate_outputs): a gradient takes its input's dtype
+            gi = _cast(gi, dtype=inputs[i].dtype) if gi.requires_grad else Tensor._make(
+                gi._data.astype(inputs[i].dtype))
         _accumulate(pending, edge, gi)
 
 

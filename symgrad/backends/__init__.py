@@ -1,0 +1,18 @@
+"""Tape backends: the engines whose gradients symgrad checks.
+
+A backend turns numpy inputs into its own leaves, evaluates the IR with its own
+ops, runs a VJP with a given ``grad_output`` (and higher orders where the engine
+can) and hands the gradients back as numpy arrays; see :class:`Backend`.
+``symgrad`` (the package's own tape) is the default.  Third parties plug in an
+engine with :func:`register` or the entry-point group ``symgrad.backends``.
+"""
+
+from __future__ import annotations
+
+from .base import Backend, BackendUnavailable, TapeBackend, Unsupported, gradients_by_tape
+from .registry import available, get, register
+
+__all__ = [
+    "Backend", "BackendUnavailable", "TapeBackend", "Unsupported", "gradients_by_tape",
+    "available", "get", "register",
+]

@@ -1,0 +1,37 @@
+"""The default backend: symgrad's own tape."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .. import tape
+from ..ops import Op
+from .base import TapeBackend
+
+
+class SymgradBackend(TapeBackend):
+    name = "symgrad"
+
+    def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
+        return tape.Tensor._make(array) if not requires_grad else tape.tensor(array, requires_grad=True)
+
+    def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
+        return op(*args, **params)
+
+    def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
+             create_graph: bool) -> list[Optional[Any]]:
+        if not isinstance(output, tape.Tensor) or not output.requires_grad:
+            return [None] * len(inputs)  # the output does not depend on any input
+        seed = None if grad_output is None else tape.Tensor._make(np.asarray(grad_output, dtype=output.dtype))
+        return list(tape.grad(output, inputs, seed, create_graph=create_graph, allow_unused=True))
+
+    def sum(self, value: Any) -> Any:
+        return value.sum()
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        return np.asarray(value._data if isinstance(value, tape.Tensor) else value)
+
+    def constant(self, value: float) -> Any:
+        return value

@@ -1,0 +1,822 @@
+"""YAML case files (format version 1): schema, loading, validation, input generation.
+
+A case file is a mapping with an optional ``defaults`` mapping and a ``cases``
+list; each case is validated on its own, so one bad case does not hide the
+others.  YAML is read with a :class:`yaml.SafeLoader` subclass that records the
+line of every mapping, sequence and key and reports duplicate keys (plain
+PyYAML silently keeps the last one).  Every error is a :class:`CaseError`
+naming the file, line and case.
+
+Shapes are checked against :class:`~symgrad.limits.Limits` before anything is
+allocated; random inputs are drawn only by :meth:`Case.make_inputs`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from . import ops
+from .expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
+from .limits import DEFAULT, LimitExceeded, Limits
+
+KEYS = (
+    "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
+    "atol", "seed", "mode", "tags", "skip", "xfail", "description", "reference",
+)
+REQUIRED = ("name", "expr", "inputs")
+FILE_KEYS = ("version", "defaults", "cases")
+DTYPES = ("float64", "float32")
+MODES = ("auto", "elementwise", "expanded")
+REFERENCES = ("float", "exact")
+ORDERS = (1, 2, 3)
+SPEC_KINDS = ("uniform", "normal", "linspace")
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+# a number written as text: YAML 1.1 reads ``1e-6`` (no dot) as a string
+NUMBER_RE = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
+
+Shape = tuple[int, ...]
+
+
+class CaseError(ValueError):
+    """An invalid case or case file; ``str()`` is ``file:line: case 'name': reason``."""
+
+    def __init__(self, reason: str, file: str | None = None, line: int | None = None,
+                 case: str | None = None):
+        self.reason, self.file, self.line, self.case = reason, file, line, case
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.file or ("<case>" if self.line is not None else "")
+        if where and self.line is not None:
+            where = f"{where}:{self.line}"
+        prefix = f"{where}: " if where else ""
+        if self.case is not None:
+            prefix += f"case {self.case!r}: "
+        return prefix + self.reason
+
+    def __reduce__(self) -> tuple:  # picklable (pytest-xdist, multiprocessing)
+        return (CaseError, (self.reason, self.file, self.line, self.case))
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _Map(dict):
+    """A YAML mapping that knows its line, each key's line and its duplicate keys."""
+
+    def __init__(self, *args: Any, line: int | None = None):
+        super().__init__(*args)
+        self.line = line
+        self.key_lines: dict[Any, int] = {}
+        self.duplicates: list[tuple[Any, int, int]] = []  # (key, line, first line)
+
+
+class _Seq(list):
+    """A YAML sequence that knows its line and each item's line."""
+
+    line: int | None = None
+    item_lines: list[int]
+
+
+class _Refused(Exception):
+    def __init__(self, tag: str, line: int):
+        self.tag, self.line = tag, line
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that records lines, keeps duplicate keys for reporting and refuses unknown tags."""
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
+    data = _Map(line=_line(node))
+    yield data
+    for key_node, _ in node.value:  # explicit keys only: `<<` merges may be overridden
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = data.key_lines.get(key)
+        except TypeError:
+            continue  # unhashable key: construct_mapping reports it
+        if first is not None:
+            data.duplicates.append((key, _line(key_node), first))
+        else:
+            data.key_lines[key] = _line(key_node)
+    data.update(loader.construct_mapping(node))
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Any:
+    data = _Seq()
+    data.line, data.item_lines = _line(node), [_line(n) for n in node.value]
+    yield data
+    data.extend(loader.construct_sequence(node))
+
+
+def _refuse(loader: _Loader, node: yaml.Node) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise _Refused(tag, _line(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_Loader.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
+
+
+def _load_yaml(text: str, file: str | None) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        raise CaseError(f"YAML tag {exc.tag!r} is not allowed (case files are plain YAML)",
+                        file, exc.line) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise CaseError(f"invalid YAML: {reason}", file, line) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise CaseError(f"invalid YAML: {type(exc).__name__}: {exc}", file) from None
+
+
+def _first_duplicate(obj: Any) -> tuple[Any, int, int] | None:
+    """The first duplicate key anywhere in a loaded YAML tree (shared aliases visited once)."""
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or not isinstance(item, (dict, list)):
+            continue
+        seen.add(id(item))
+        if isinstance(item, _Map) and item.duplicates:
+            return item.duplicates[0]
+        stack.extend(reversed(list(item.values() if isinstance(item, dict) else item)))
+    return None
+
+
+# ---------------------------------------------------------------- the case
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One validated input: a literal array or a recipe (uniform, normal, linspace) with its shape."""
+
+    kind: str  # "literal", "uniform", "normal", "linspace"
+    shape: Shape
+    args: tuple[float, ...] = ()
+    data: np.ndarray | None = field(default=None, repr=False, compare=False)  # float64 literal
+
+
+@dataclass
+class Case:
+    name: str
+    expr: str
+    inputs: dict[str, Any]  # raw specs as written
+    grad_output: Any = None
+    wrt: list[str] | None = None  # None: all inputs, in the order listed
+    order: int = 1
+    expect: dict[str, Any] = field(default_factory=dict)  # name -> expression string or literal
+    value: Any = None
+    dtype: str = "float64"
+    rtol: float | None = None
+    atol: float | None = None
+    seed: int = 0
+    mode: str = "auto"
+    tags: list[str] = field(default_factory=list)
+    skip: str | None = None
+    xfail: str | None = None
+    description: str = ""
+    reference: str = "float"
+    file: str | None = None
+    line: int | None = None  # 1-based line where the case starts in its file
+    # set by validation (case_from_dict)
+    ir: Expr | None = field(default=None, repr=False, compare=False)
+    expect_ir: dict[str, Expr] = field(default_factory=dict, repr=False, compare=False)
+    value_ir: Expr | None = field(default=None, repr=False, compare=False)
+    specs: dict[str, InputSpec] = field(default_factory=dict, repr=False, compare=False)
+    output_shape: Shape | None = field(default=None, repr=False, compare=False)  # None: unknown
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}::{self.name}" if self.file else self.name
+
+    @property
+    def wrt_names(self) -> list[str]:
+        """The inputs differentiated: ``wrt`` or all inputs in the order listed."""
+        return list(self.wrt) if self.wrt is not None else list(self.inputs)
+
+    @property
+    def input_shapes(self) -> dict[str, Shape]:
+        return {k: s.shape for k, s in self._specs(DEFAULT).items()}
+
+    def _specs(self, limits: Limits) -> dict[str, InputSpec]:
+        if not self.specs:  # a Case built by hand, not by case_from_dict
+            ctx = _Ctx(self.file, self.line, self.name)
+            self.specs = {k: _input_spec(k, v, ctx, limits) for k, v in self.inputs.items()}
+        return self.specs
+
+    def make_inputs(self, limits: Limits = DEFAULT) -> dict[str, np.ndarray]:
+        """The input arrays in ``self.dtype``: the same numbers on every run and machine.
+
+        One ``default_rng(seed)`` draws the random inputs in the order they are listed,
+        always in float64 (a float32 case gets the float64 draw rounded once).
+        """
+        ctx = _Ctx(self.file, self.line, self.name)
+        rng = np.random.default_rng(self.seed)
+        out: dict[str, np.ndarray] = {}
+        for name, spec in self._specs(limits).items():
+            _check_shape(spec.shape, f"input {name!r}", ctx, limits)
+            if spec.kind == "literal":
+                arr = spec.data
+            elif spec.kind == "uniform":
+                arr = rng.uniform(spec.args[0], spec.args[1], size=spec.shape)
+            elif spec.kind == "normal":
+                arr = rng.normal(spec.args[0], spec.args[1], size=spec.shape)
+            else:
+                arr = np.linspace(spec.args[0], spec.args[1], spec.shape[0])
+            out[name] = np.array(arr, dtype=self.dtype)  # a fresh copy: callers may write to it
+        return out
+
+    def make_grad_output(self, shape: Iterable[int]) -> np.ndarray:
+        """The ``gradient=`` of ``backward`` for a forward output of ``shape``: ones by default."""
+        shape = tuple(int(n) for n in shape)
+        if self.grad_output is None:
+            return np.ones(shape, dtype=self.dtype)
+        ctx = _Ctx(self.file, self.line, self.name)
+        g = _literal(self.grad_output, "grad_output", ctx, DEFAULT)
+        try:
+            return np.array(np.broadcast_to(g, shape), dtype=self.dtype)
+        except ValueError:
+            raise ctx.error(f"grad_output of shape {_fmt(g.shape)} does not broadcast to the "
+                            f"output shape {_fmt(shape)}", "grad_output") from None
+
+
+# ---------------------------------------------------------------- validation helpers
+
+
+class _Ctx:
+    """Where errors point: file, case name and the lines of the case's keys."""
+
+    def __init__(self, file: str | None, line: int | None, case: str | None,
+                 key_lines: Mapping[Any, int] | None = None):
+        self.file, self.line, self.case = file, line, case
+        self.key_lines = dict(key_lines or {})
+
+    def error(self, reason: str, key: Any = None, line: int | None = None) -> CaseError:
+        line = line or self.key_lines.get(key) or self.line
+        return CaseError(reason, self.file, line, self.case)
+
+
+def _fmt(shape: Shape) -> str:
+    return str(tuple(shape))
+
+
+def _type(value: Any) -> str:
+    for kind, word in ((Mapping, "a mapping"), (list, "a list"), (str, "a string"), (bool, "a boolean")):
+        if isinstance(value, kind):
+            return f"{word} ({_show(value)})" if kind in (str, bool) else word
+    return "nothing" if value is None else f"{type(value).__name__} {_show(value)}"
+
+
+def _number(value: Any) -> float | None:
+    """A real number, or None: ints, floats, numpy numbers and numeric strings ('1e-6'); no booleans."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if isinstance(value, str) and NUMBER_RE.fullmatch(value.strip()):
+        return float(value.strip().replace("_", ""))
+    return None
+
+
+def _show(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _not_number(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return f"boolean {value!r} is not a number"
+    if isinstance(value, int):
+        return f"integer {_show(value, 30)} is too large for a float"
+    return f"non-numeric value {_show(value)}"
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def _check_shape(shape: Shape, what: str, ctx: _Ctx, limits: Limits, key: Any = None) -> None:
+    try:
+        if len(shape) > limits.max_ndim:
+            raise LimitExceeded("max_ndim", len(shape), limits.max_ndim, f"{what}: number of dimensions")
+        size = math.prod(shape)
+        if size > limits.max_elements:
+            raise LimitExceeded("max_elements", size, limits.max_elements, f"{what} of shape {_fmt(shape)}")
+    except LimitExceeded as exc:
+        raise ctx.error(str(exc), key) from None
+
+
+_LISTS = (list, tuple, _Seq)
+
+
+def _literal(value: Any, what: str, ctx: _Ctx, limits: Limits, key: Any = None) -> np.ndarray:
+    """A number or rectangular nested list as a float64 array; shape limits checked first."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "iuf":
+            raise ctx.error(f"{what}: array of {value.dtype} is not real numbers", key)
+        _check_shape(value.shape, what, ctx, limits, key)
+        return value.astype(np.float64)
+    if not isinstance(value, (list, tuple)):
+        number = _number(value)
+        if number is None:
+            raise ctx.error(f"{what}: {_not_number(value)} (expected a number or a nested list)", key)
+        return np.array(number)
+    # the shape from the first elements, checked against the limits before walking everything
+    shape: list[int] = []
+    probe: Any = value
+    while isinstance(probe, (list, tuple)):
+        shape.append(len(probe))
+        if len(shape) > limits.max_ndim:
+            _check_shape(tuple(shape), what, ctx, limits, key)
+        if not probe:
+            break
+        probe = probe[0]
+    _check_shape(tuple(shape), what, ctx, limits, key)
+    # fast path, level by level in C-speed steps; the walk below explains any problem
+    level: list[Any] = [value]
+    for n in shape:
+        if not all(type(item) in _LISTS and len(item) == n for item in level):
+            break
+        level = [sub for item in level for sub in item]
+    else:
+        if set(map(type, level)) <= {int, float}:
+            return np.array(level, dtype=np.float64).reshape(shape)
+    flat: list[float] = []
+
+    def walk(item: Any, depth: int, path: str) -> None:
+        if depth == len(shape):
+            if isinstance(item, (list, tuple)):
+                raise ctx.error(f"{what}: ragged nested list (a list at {path}, numbers at the same depth elsewhere)", key)
+            number = _number(item)
+            if number is None:
+                raise ctx.error(f"{what}: {_not_number(item)} at {path}", key)
+            flat.append(number)
+            return
+        if not isinstance(item, (list, tuple)):
+            raise ctx.error(f"{what}: ragged nested list (a number at {path}, lists at the same depth elsewhere)", key)
+        if len(item) != shape[depth]:
+            raise ctx.error(f"{what}: ragged nested list ({len(item)} values at {path}, "
+                            f"{shape[depth]} elsewhere)", key)
+        for i, sub in enumerate(item):
+            walk(sub, depth + 1, f"{path}[{i}]")
+
+    walk(value, 0, "")
+    return np.array(flat, dtype=np.float64).reshape(shape)
+
+
+def _numbers(value: Any, count: int, what: str, ctx: _Ctx, key: Any) -> list[float]:
+    nums = [_number(v) for v in value] if isinstance(value, (list, tuple)) else []
+    if len(nums) != count or any(n is None or not math.isfinite(n) for n in nums):
+        raise ctx.error(f"{what}: expected a list of {count} finite numbers, got {_show(value)}", key)
+    return nums  # type: ignore[return-value]
+
+
+def _input_spec(name: str, raw: Any, ctx: _Ctx, limits: Limits) -> InputSpec:
+    what, key = f"input {name!r}", ("inputs", name)
+    if not isinstance(raw, Mapping):
+        data = _literal(raw, what, ctx, limits, key)
+        return InputSpec("literal", data.shape, data=data)
+    kinds = [k for k in SPEC_KINDS if k in raw]
+    unknown = [k for k in raw if k not in (*SPEC_KINDS, "shape")]
+    if unknown:
+        raise ctx.error(f"{what}: unknown key {unknown[0]!r} (known: {', '.join(SPEC_KINDS)}, shape)", key)
+    if len(kinds) != 1:
+        raise ctx.error(f"{what}: give exactly one of {', '.join(SPEC_KINDS)} "
+                        f"(got {', '.join(kinds) or 'none'})", key)
+    kind = kinds[0]
+    if kind == "linspace":
+        if "shape" in raw:
+            raise ctx.error(f"{what}: linspace takes no shape (its shape is (num,))", key)
+        value = raw[kind]
+        start, stop = _numbers(value[:2] if isinstance(value, (list, tuple)) else value, 2,
+                               f"{what}: linspace [start, stop, num]", ctx, key)
+        num = _int(value[2]) if isinstance(value, (list, tuple)) and len(value) == 3 else None
+        if num is None or num < 0:
+            raise ctx.error(f"{what}: linspace needs [start, stop, num] with num a non-negative "
+                            f"integer, got {_show(value)}", key)
+        shape: Shape = (num,)
+        _check_shape(shape, what, ctx, limits, key)
+        return InputSpec(kind, shape, (start, stop))
+    lo, hi = _numbers(raw[kind], 2, f"{what}: {kind} " + ("[low, high]" if kind == "uniform" else "[mean, std]"), ctx, key)
+    if kind == "uniform" and lo > hi:
+        raise ctx.error(f"{what}: uniform low {lo} is above high {hi}", key)
+    if kind == "normal" and hi < 0:
+        raise ctx.error(f"{what}: normal std {hi} is negative", key)
+    shape = _shape_spec(raw.get("shape", []), what, ctx, limits, key)
+    return InputSpec(kind, shape, (lo, hi))
+
+
+def _shape_spec(raw: Any, what: str, ctx: _Ctx, limits: Limits, key: Any) -> Shape:
+    dims = raw if isinstance(raw, (list, tuple)) else [raw]
+    if len(dims) > limits.max_ndim:  # before looking at each dimension
+        _check_shape(tuple(range(len(dims))), what, ctx, limits, key)
+    shape = tuple(_int(d) for d in dims)
+    if any(d is None or d < 0 for d in shape):
+        raise ctx.error(f"{what}: shape must be a list of non-negative integers, got {_show(raw)}", key)
+    _check_shape(shape, what, ctx, limits, key)  # type: ignore[arg-type]
+    return shape  # type: ignore[return-value]
+
+
+def _parse(text: Any, what: str, names: list[str], ctx: _Ctx, limits: Limits, key: Any) -> Expr:
+    from .parse import ParseError, parse
+
+    if not isinstance(text, str):
+        raise ctx.error(f"{what} must be an expression string, got {_type(text)}", key)
+    try:
+        ir = parse(text, names=names, limits=limits)
+    except ParseError as exc:
+        raise ctx.error(f"{what} does not parse: {exc}", key) from None
+    except (LimitExceeded, ValueError, RecursionError) as exc:
+        raise ctx.error(f"{what} is refused: {exc}", key) from None
+    undeclared = [n for n in variables(ir) if n not in names]
+    if undeclared:  # parse() with names should already refuse these
+        raise ctx.error(f"{what} uses {undeclared[0]!r}, which is not declared in inputs", key)
+    return ir
+
+
+def _infer_shape(ir: Expr, shapes: dict[str, Shape], ctx: _Ctx, limits: Limits) -> Shape | None:
+    """The forward output's shape, by shape arithmetic only (nothing allocated); None if unknown."""
+
+    def leaf(node: Expr) -> Shape | None:
+        return shapes.get(node.name) if isinstance(node, Var) else ()
+
+    def call(node: Call, args: list[Shape | None]) -> Shape | None:
+        if any(a is None for a in args):
+            return None
+        kind, axis = node.op.kind, node.kwargs.get("axis")
+        try:
+            if kind == ops.ELEMENTWISE:
+                out = np.broadcast_shapes(*args)
+            elif kind == ops.REDUCTION:
+                axes = ops.normalize_axes(axis, len(args[0]))
+                out = tuple(n for i, n in enumerate(args[0]) if i not in axes)
+            elif node.op is ops.transpose:
+                out = tuple(reversed(args[0]))
+            elif node.op is ops.matmul:
+                a, b = args
+                if len(a) not in (1, 2) or len(b) not in (1, 2):
+                    raise ValueError("matmul takes 1-D or 2-D operands")
+                if a[-1] != b[0]:
+                    raise ValueError(f"inner dimensions differ ({a[-1]} != {b[0]})")
+                out = a[:-1] + b[1:]
+            else:
+                return None
+        except ValueError as exc:
+            args_text = " and ".join(_fmt(a) for a in args)
+            raise ctx.error(f"shapes do not fit in `{to_source(node)}`: {args_text}: {exc}", "expr") from None
+        _check_shape(out, f"the result of `{to_source(node)}`", ctx, limits, "expr")
+        return out
+
+    return evaluate(ir, leaf, call)
+
+
+def _reason(value: Any, default: str, key: str, ctx: _Ctx) -> str | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return default
+    if isinstance(value, str):
+        return value or default
+    raise ctx.error(f"{key} must be a reason string or true, got {_type(value)}", key)
+
+
+def _choice(value: Any, allowed: tuple, key: str, ctx: _Ctx) -> Any:
+    if isinstance(value, bool) or value not in allowed:
+        raise ctx.error(f"{key} must be one of {', '.join(map(str, allowed))}, got {_show(value)}", key)
+    return value
+
+
+def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    """Validate the keys that do not depend on the inputs (also used for ``defaults``)."""
+    out: dict[str, Any] = {}
+    if "order" in data:
+        order = _int(data["order"])
+        out["order"] = _choice(order if order is not None else data["order"], ORDERS, "order", ctx)
+    for key, allowed in (("dtype", DTYPES), ("mode", MODES), ("reference", REFERENCES)):
+        if key in data:
+            out[key] = _choice(data[key], allowed, key, ctx)
+    for key in ("rtol", "atol"):
+        if key in data and data[key] is not None:
+            num = _number(data[key])
+            if num is None or not num >= 0 or math.isinf(num):
+                raise ctx.error(f"{key} must be a non-negative number, got {_show(data[key])}", key)
+            out[key] = num
+    if "seed" in data:
+        seed = _int(data["seed"])
+        if seed is None or seed < 0:
+            raise ctx.error(f"seed must be a non-negative integer, got {_show(data['seed'])}", "seed")
+        out["seed"] = seed
+    if "tags" in data:
+        tags = data["tags"]
+        tags = [tags] if isinstance(tags, str) else tags
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ctx.error(f"tags must be a list of strings, got {data['tags']!r}", "tags")
+        out["tags"] = list(tags)
+    out["skip"] = _reason(data.get("skip"), "skipped", "skip", ctx)
+    out["xfail"] = _reason(data.get("xfail"), "xfail", "xfail", ctx)
+    if "description" in data:
+        if not isinstance(data["description"], str):
+            raise ctx.error(f"description must be a string, got {_type(data['description'])}", "description")
+        out["description"] = data["description"]
+    return out
+
+
+def _unknown(key: Any, known: Iterable[str]) -> str:
+    known = list(known)
+    hint = difflib.get_close_matches(str(key), known, n=1)
+    did = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown key {key!r} (known: {', '.join(known)}){did}"
+
+
+# ---------------------------------------------------------------- public API
+
+
+def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: int | None = None,
+                   defaults: Mapping[str, Any] | None = None, limits: Limits = DEFAULT) -> Case:
+    """Validate one case (``defaults`` merged under it) and build the :class:`Case`."""
+    file = str(file) if file is not None else None
+    line = line if line is not None else getattr(data, "line", None)
+    if not isinstance(data, Mapping):
+        raise CaseError(f"a case must be a mapping, got {_type(data)}", file, line)
+    name = data.get("name")
+    ctx = _Ctx(file, line, name if isinstance(name, str) else None,
+               {**getattr(defaults, "key_lines", {}), **getattr(data, "key_lines", {})})
+    dup = _first_duplicate(data)
+    if dup is not None:
+        raise ctx.error(f"duplicate key {dup[0]!r} (first at line {dup[2]})", line=dup[1])
+    for key in data:
+        if key not in KEYS:
+            raise ctx.error(_unknown(key, KEYS), key)
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise ctx.error(f"missing required key{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+    merged = {**(defaults or {}), **data}
+
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ctx.error(f"name must match [A-Za-z0-9_.-]+, got {name!r}", "name")
+    inputs = merged["inputs"]
+    if not isinstance(inputs, Mapping) or not inputs:
+        raise ctx.error(f"inputs must be a non-empty mapping of name to value, got {_show(inputs)}", "inputs")
+    # errors about an input point at its own line
+    ctx.key_lines.update({("inputs", k): n for k, n in getattr(inputs, "key_lines", {}).items()})
+    for key in inputs:
+        if not isinstance(key, str) or not key.isidentifier():
+            hint = " (YAML 1.1 reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
+            raise ctx.error(f"input name {key!r} is not an identifier{hint}", "inputs")
+    names = list(inputs)
+    ir = _parse(merged["expr"], "expr", names, ctx, limits, "expr")
+    specs = {k: _input_spec(k, v, ctx, limits) for k, v in inputs.items()}
+    shapes = {k: s.shape for k, s in specs.items()}
+
+    if is_elementwise(ir):  # every input, used or not, must broadcast with the others
+        try:
+            out_shape: Shape | None = np.broadcast_shapes(*shapes.values())
+        except ValueError:
+            listed = ", ".join(f"{k} {_fmt(s)}" for k, s in shapes.items())
+            raise ctx.error(f"inputs do not broadcast: {listed}", "inputs") from None
+        _check_shape(out_shape, "the broadcast of the inputs", ctx, limits, "inputs")
+        used = [shapes[n] for n in variables(ir)]
+        out_shape = np.broadcast_shapes(*used) if used else ()
+    else:
+        out_shape = _infer_shape(ir, shapes, ctx, limits)
+
+    fields_ = _scalar_keys(merged, ctx)
+    wrt = merged.get("wrt")
+    if wrt is not None:
+        wrt = [wrt] if isinstance(wrt, str) else wrt
+        if not isinstance(wrt, list) or not wrt or not all(isinstance(w, str) for w in wrt):
+            raise ctx.error(f"wrt must be a non-empty list of input names, got {_show(merged['wrt'])}", "wrt")
+        for w in wrt:
+            if w not in inputs:
+                raise ctx.error(f"wrt names {w!r}, which is not an input (inputs: {', '.join(names)})", "wrt")
+        if len(set(wrt)) != len(wrt):
+            raise ctx.error(f"wrt lists an input twice: {_show(wrt)}", "wrt")
+        wrt = list(wrt)
+    targets = wrt if wrt is not None else names
+
+    grad_output = merged.get("grad_output")
+    if grad_output is not None:
+        g = _literal(grad_output, "grad_output", ctx, limits, "grad_output")
+        if out_shape is not None and not _broadcasts_to(g.shape, out_shape):
+            raise ctx.error(f"grad_output of shape {_fmt(g.shape)} does not broadcast to the "
+                            f"output shape {_fmt(out_shape)}", "grad_output")
+
+    expect = merged.get("expect") or {}
+    if not isinstance(expect, Mapping):
+        raise ctx.error(f"expect must be a mapping of input name to expression or values, got {_type(expect)}", "expect")
+    expect_ir: dict[str, Expr] = {}
+    for key, want in expect.items():
+        if key not in targets:
+            raise ctx.error(f"expect names {key!r}, which is not differentiated "
+                            f"(wrt: {', '.join(targets)})", "expect")
+        what = f"expect {key!r}"
+        if isinstance(want, str) and _number(want) is None:
+            expect_ir[key] = _parse(want, what, names, ctx, limits, "expect")
+        else:
+            arr = _literal(want, what, ctx, limits, "expect")
+            if not _broadcasts_to(arr.shape, shapes[key]):
+                raise ctx.error(f"{what}: shape {_fmt(arr.shape)} does not broadcast to the input's "
+                                f"shape {_fmt(shapes[key])}", "expect")
+
+    value = merged.get("value")
+    value_ir = None
+    if isinstance(value, str) and _number(value) is None:
+        value_ir = _parse(value, "value", names, ctx, limits, "value")
+    elif value is not None:
+        arr = _literal(value, "value", ctx, limits, "value")
+        if out_shape is not None and not _broadcasts_to(arr.shape, out_shape):
+            raise ctx.error(f"value: shape {_fmt(arr.shape)} does not broadcast to the output "
+                            f"shape {_fmt(out_shape)}", "value")
+
+    return Case(
+        name=name, expr=merged["expr"], inputs=dict(inputs), grad_output=grad_output, wrt=wrt,
+        expect=dict(expect), value=value, file=file, line=line, ir=ir, expect_ir=expect_ir,
+        value_ir=value_ir, specs=specs, output_shape=tuple(out_shape) if out_shape is not None else None,
+        **fields_,
+    )
+
+
+def _broadcasts_to(shape: Shape, target: Shape) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
+def _read(path: Path) -> Any:
+    """The loaded YAML; CaseError when unreadable or invalid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseError(f"cannot read file: {exc}", str(path)) from None
+    return _load_yaml(text, str(path))
+
+
+def _load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseError]]:
+    file = str(path)
+    if not isinstance(data, Mapping):
+        got = "an empty file" if data is None else _type(data)
+        raise CaseError(f"a case file must be a mapping with a 'cases' list, got {got}", file,
+                        getattr(data, "line", None))
+    top = _Ctx(file, None, None, getattr(data, "key_lines", {}))
+    if data.duplicates:  # type: ignore[union-attr]
+        key, line, first = data.duplicates[0]  # type: ignore[union-attr]
+        raise top.error(f"duplicate key {key!r} (first at line {first})", line=line)
+    for key in data:  # `x-...` keys are free, e.g. to hold YAML anchors
+        if key not in FILE_KEYS and not (isinstance(key, str) and key.startswith("x-")):
+            raise top.error(_unknown(key, FILE_KEYS), key)
+    if "version" in data and (_int(data["version"]) != 1):
+        raise top.error(f"unsupported format version {_show(data['version'])} (this symgrad reads version 1)", "version")
+    cases = data.get("cases")
+    if not isinstance(cases, list):
+        raise top.error(f"'cases' must be a list of cases, got {'nothing' if cases is None else _type(cases)}",
+                        "cases" if "cases" in data else None)
+    defaults = data.get("defaults") or _Map()
+    if not isinstance(defaults, Mapping):
+        raise top.error(f"'defaults' must be a mapping, got {_type(defaults)}", "defaults")
+    dctx = _Ctx(file, getattr(defaults, "line", None), None, getattr(defaults, "key_lines", {}))
+    dup = _first_duplicate(defaults)
+    if dup is not None:
+        raise dctx.error(f"defaults: duplicate key {dup[0]!r} (first at line {dup[2]})", line=dup[1])
+    for key in defaults:
+        if key in ("name", "expr"):
+            raise dctx.error(f"defaults may not set {key!r} (each case sets its own)", key)
+        if key not in KEYS:
+            raise dctx.error("defaults: " + _unknown(key, KEYS), key)
+    try:
+        _scalar_keys(defaults, dctx)
+    except CaseError as exc:
+        raise CaseError("defaults: " + exc.reason, file, exc.line) from None
+
+    out: list[Case] = []
+    errors: list[CaseError] = []
+    seen: dict[str, int | None] = {}
+    item_lines = getattr(cases, "item_lines", [None] * len(cases))
+    for i, item in enumerate(cases):
+        try:
+            case = case_from_dict(item, file=file, line=item_lines[i], defaults=defaults, limits=limits)
+        except CaseError as exc:
+            errors.append(exc)
+            continue
+        if case.name in seen:
+            errors.append(CaseError(f"duplicate case name (first at line {seen[case.name]})",
+                                    file, case.line, case.name))
+            continue
+        seen[case.name] = case.line
+        out.append(case)
+    return out, errors
+
+
+def load_file(path: str | Path, limits: Limits = DEFAULT) -> tuple[list[Case], list[CaseError]]:
+    """The valid cases of one file and an error per invalid case; a file-level error gives ``([], [error])``."""
+    path = Path(path)
+    try:
+        return _load(path, _read(path), limits)
+    except CaseError as exc:
+        return [], [exc]
+
+
+_TOP_CASES = re.compile(r"^cases\s*:", re.MULTILINE)
+
+
+def _looks_like_case_file(path: Path) -> tuple[bool, Any]:
+    """(is a case file, loaded data or None). Unparseable files count when a line starts with ``cases:``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False, None
+    if "cases" not in text:  # cheap: most unrelated YAML never mentions it
+        return False, None
+    try:
+        data = _load_yaml(text, str(path))
+    except CaseError:
+        return bool(_TOP_CASES.search(text)), None
+    return isinstance(data, Mapping) and "cases" in data, data
+
+
+def is_case_file(path: str | Path) -> bool:
+    """Whether ``path`` is a symgrad case file: a YAML mapping with a top-level ``cases`` key.
+
+    A file that does not parse counts when one of its lines starts with ``cases:``, so a
+    broken case file is reported rather than silently skipped.
+    """
+    path = Path(path)
+    return path.is_file() and _looks_like_case_file(path)[0]
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()),
+                  key=lambda p: p.as_posix())
+
+
+def collect(paths: Iterable[str | Path], limits: Limits = DEFAULT) -> tuple[list[Case], list[CaseError]]:
+    """Cases and errors of every file and folder given (folders: ``*.yaml``/``*.yml``, recursively, sorted).
+
+    In a folder, YAML files that are not case files (see :func:`is_case_file`) are skipped;
+    a file named explicitly is always loaded.  A missing path is an error.
+    """
+    cases: list[Case] = []
+    errors: list[CaseError] = []
+    for raw in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(raw)
+        if path.is_dir():
+            for file in _yaml_files(path):
+                ok, data = _looks_like_case_file(file)
+                if not ok:
+                    continue
+                found, errs = load_file(file, limits) if data is None else _safe_load(file, data, limits)
+                cases += found
+                errors += errs
+        elif path.exists():
+            found, errs = load_file(path, limits)
+            cases += found
+            errors += errs
+        else:
+            errors.append(CaseError("no such file or folder", str(path)))
+    return cases, errors
+
+
+def _safe_load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseError]]:
+    try:
+        return _load(path, data, limits)
+    except CaseError as exc:
+        return [], [exc]
+
+
+def load_cases(*paths: str | Path, limits: Limits = DEFAULT) -> list[Case]:
+    """Every case of the files and folders given; raises the first :class:`CaseError`."""
+    cases, errors = collect(paths, limits)
+    if errors:
+        raise errors[0]
+    return cases

@@ -1,0 +1,479 @@
+"""Safe string -> IR: parse the expression language with :mod:`ast` and a whitelist.
+
+Accepted: int and float literals, declared input names, the constants ``pi`` and
+``e``, ``+ - * / ** @``, unary ``-`` and ``+``, parentheses, and calls of the op
+table's functions (by name or alias) with positional arguments and ``axis=``
+where the op takes one.  Everything else is refused with a :class:`ParseError`
+that names the offending token and its column.  Nothing in the text is ever
+evaluated: no ``eval``/``exec``, no code object, no ``sympify`` -- only ``ast.parse``.
+
+Limits (:class:`~symgrad.limits.Limits`) are checked while parsing, before
+sympy or numpy see anything: text length (before ``ast.parse``), tree depth,
+node count, digits of integer literals, and the size of every constant
+subexpression's value, estimated with logarithms so that ``9**9**9**9`` is
+refused without ever being computed.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import math
+import re
+import sys
+import unicodedata
+import warnings
+from typing import Callable, Iterable, Optional
+
+from . import ops
+from .expr import Call, Const, Expr, Var
+from .limits import DEFAULT, LimitExceeded, Limits
+from .ops import Op
+
+__all__ = ["ParseError", "parse"]
+
+_SHOWN = 80  # characters of the text shown in an error message
+
+
+class ParseError(ValueError):
+    """An expression was refused.
+
+    ``column`` is the 1-based character position of ``token`` in ``text`` (its
+    column, for one-line text), or None when no position applies.
+    """
+
+    def __init__(self, text: str, reason: str, column: Optional[int] = None, token: Optional[str] = None):
+        self.text, self.reason, self.column, self.token = text, reason, column, token
+        where = f" at column {column}" if column is not None else ""
+        super().__init__(f"{reason}{where}: {_excerpt(text, column)}")
+
+    def __reduce__(self) -> tuple:  # picklable, e.g. across pytest-xdist or -j workers
+        return (type(self), (self.text, self.reason, self.column, self.token))
+
+
+def _excerpt(text: str, column: Optional[int]) -> str:
+    """At most ~80 printable characters of ``text``, around ``column`` when it lies further on."""
+    start = 0
+    if column is not None and column > _SHOWN - 20:
+        start = column - _SHOWN // 2
+    shown = text[start:start + _SHOWN]
+    shown = "".join(c if c.isprintable() else " " for c in shown)
+    return ("..." if start else "") + shown + ("..." if start + _SHOWN < len(text) else "")
+
+
+# ---------------------------------------------------------------- constant-size estimates
+#
+# A constant-only subtree carries an estimate (sign, log10|value|): sign 0 is the
+# value 0, None means "not a finite real we can estimate" (0/0, log(-1) ...).
+# Arithmetic on logs never builds a big number; math functions run on floats only.
+
+Est = Optional[tuple[int, float]]
+_LOG10E = math.log10(math.e)
+
+
+def _est_of(value: float) -> Est:
+    if isinstance(value, float) and not math.isfinite(value):
+        return (1, math.inf) if math.isinf(value) else None
+    if value == 0:
+        return (0, -math.inf)
+    return (1 if value > 0 else -1, math.log10(abs(value)))
+
+
+def _float_of(est: tuple[int, float]) -> float:
+    sign, mag = est
+    if sign == 0:
+        return 0.0
+    return sign * (10.0 ** mag if mag < 308 else math.inf)
+
+
+def _est_add(a: tuple[int, float], b: tuple[int, float], negate_b: bool) -> Est:
+    bs = -b[0] if negate_b else b[0]
+    if a[0] == 0 or bs == 0:
+        return (a[0], a[1]) if bs == 0 else (bs, b[1])
+    if abs(a[1] - b[1]) > 20:  # one term dominates
+        return (a[0], a[1]) if a[1] > b[1] else (bs, b[1])
+    if max(a[1], b[1]) < 300:
+        return _est_of(_float_of(a) + bs * _float_of(b))
+    return (1, max(a[1], b[1]) + 0.31)  # |a + b| <= 2 max(|a|, |b|)
+
+
+def _est_pow(a: tuple[int, float], b: tuple[int, float]) -> Est:
+    exponent = _float_of(b)
+    if a[0] == 0:
+        return (0, -math.inf) if exponent > 0 else ((1, 0.0) if exponent == 0 else None)
+    if exponent == 0 or a[1] == 0:  # x**0 == 1, (+-1)**y has modulus 1
+        return (1, 0.0)
+    if math.isinf(exponent):
+        return (1, math.inf)
+    sign = -1 if a[0] < 0 and exponent == int(exponent) and int(exponent) % 2 else 1
+    return (sign, a[1] * exponent)
+
+
+def _est_exp(x: float) -> Est:  # exp(x) without overflow
+    return (1, x * _LOG10E) if not math.isinf(x) else ((1, math.inf) if x > 0 else (0, -math.inf))
+
+
+# each public op's float formula (the magnitudes that matter are right; exactness is not needed)
+_MATH: dict[str, Callable[..., float]] = {
+    "expm1": math.expm1, "log": math.log, "log2": math.log2, "log10": math.log10,
+    "log1p": math.log1p, "sqrt": math.sqrt, "abs": abs, "sin": math.sin, "cos": math.cos,
+    "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan, "tanh": math.tanh,
+    "asinh": math.asinh, "acosh": math.acosh, "atanh": math.atanh, "erf": math.erf,
+    "sigmoid": lambda x: 1 / (1 + math.exp(-x)) if x > -700 else 0.0,
+    "sinh": math.sinh, "cosh": math.cosh, "relu": lambda x: max(x, 0.0),
+    "softplus": lambda x: x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x)),
+    "atan2": math.atan2, "hypot": math.hypot, "maximum": max, "minimum": min,
+    "logaddexp": lambda x, y: max(x, y) + math.log1p(math.exp(-abs(x - y))),
+}
+_IDENTITY = {"detach", "transpose", "sum", "mean", "prod", "max", "min", "logsumexp"}  # on a scalar
+
+
+def _estimate(op: Op, args: list[tuple[int, float]]) -> Est:
+    name = op.name
+    if name in ("add", "sub"):
+        return _est_add(args[0], args[1], negate_b=name == "sub")
+    if name in ("mul", "div"):
+        (sa, ma), (sb, mb) = args
+        if name == "div" and sb == 0:
+            return None  # zoo
+        if sa == 0 or sb == 0:
+            return (0, -math.inf)
+        return (sa * sb, ma + mb if name == "mul" else ma - mb)
+    if name == "neg":
+        return (-args[0][0], args[0][1])
+    if name == "pow":
+        return _est_pow(args[0], args[1])
+    if name in _IDENTITY or op.kind == ops.LINALG:  # matmul of scalars is refused later by numpy anyway
+        return args[0] if len(args) == 1 else _estimate(ops.mul, args)
+    x = _float_of(args[0])
+    if name in ("exp", "sinh", "cosh"):  # |sinh x|, cosh x ~ exp(|x|) / 2 where they are big
+        if name == "exp":
+            return _est_exp(x)
+        big = _est_exp(abs(x))
+        if big is not None and big[1] > 300:
+            return (-1 if name == "sinh" and x < 0 else 1, big[1] - math.log10(2))
+    fn = _MATH.get(name)
+    if fn is None:
+        return None
+    try:
+        return _est_of(fn(*(_float_of(a) for a in args)))
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return None
+
+
+# ---------------------------------------------------------------- the parser
+
+
+_BINOPS: dict[type, Op] = {
+    ast.Add: ops.add, ast.Sub: ops.sub, ast.Mult: ops.mul, ast.Div: ops.div,
+    ast.Pow: ops.pow, ast.MatMult: ops.matmul,
+}
+_REFUSED_BINOPS = {
+    ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
+    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&",
+}
+_REFUSED_NODES: dict[type, str] = {
+    ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Slice: "slice",
+    ast.Lambda: "lambda", ast.IfExp: "conditional expression", ast.Compare: "comparison",
+    ast.BoolOp: "boolean operator", ast.NamedExpr: "assignment expression",
+    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
+    ast.GeneratorExp: "generator expression", ast.Starred: "starred expression",
+    ast.JoinedStr: "f-string", ast.FormattedValue: "f-string", ast.List: "list", ast.Tuple: "tuple",
+    ast.Set: "set", ast.Dict: "dict", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
+}
+_TOKEN = re.compile(r"\w+|\*\*|//|<<|>>|[<>=!]=|:=|\S")
+
+
+class _Parser:
+    def __init__(self, text: str, offset: int, names: Optional[set[str]], limits: Limits):
+        self.text, self.names, self.limits = text, names, limits
+        self.source = text[offset:]  # what ast.parse saw (leading whitespace stripped)
+        self.offset = offset
+        self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", self.source)]
+        self.nodes = 0
+        self.est: dict[int, Est] = {}  # id(IR node) -> constant-size estimate (constants only)
+
+    # ------------------------------------------------------------ errors and positions
+
+    def column(self, lineno: int, byte_col: int) -> int:
+        """1-based character position in the whole text of ast's (line, UTF-8 byte column)."""
+        lineno = min(max(lineno, 1), len(self.line_starts))
+        start = self.line_starts[lineno - 1]
+        line = self.source[start:].split("\n", 1)[0]
+        chars = len(line.encode("utf-8")[:max(byte_col, 0)].decode("utf-8", errors="ignore"))
+        return self.offset + start + chars + 1
+
+    def fail(self, node: Optional[ast.AST], reason: str, token: Optional[str] = None) -> ParseError:
+        column = None
+        if node is not None and hasattr(node, "col_offset"):
+            column = self.column(node.lineno, node.col_offset)
+        return ParseError(self.text, reason, column, token)
+
+    def segment(self, node: ast.AST) -> str:
+        seg = ast.get_source_segment(self.source, node) or type(node).__name__
+        return seg if len(seg) <= 40 else seg[:37] + "..."
+
+    def operator_column(self, left: ast.AST, right: ast.AST, symbol: str) -> Optional[int]:
+        """Column of the operator ``symbol`` between two operand nodes."""
+        start = self.column(left.end_lineno, left.end_col_offset) - 1  # 0-based, in text
+        end = self.column(right.lineno, right.col_offset) - 1
+        found = self.text.find(symbol, start, end)
+        return found + 1 if found >= 0 else None
+
+    def limit(self, node: Optional[ast.AST], name: str, value: object, what: str) -> ParseError:
+        maximum = getattr(self.limits, name)
+        reason = str(LimitExceeded(name, value, maximum, what))
+        return self.fail(node, reason, self.segment(node) if node else None)
+
+    # ------------------------------------------------------------ building
+
+    def build(self, node: ast.AST, depth: int) -> Expr:
+        if depth > self.limits.max_depth:
+            raise self.limit(node, "max_depth", depth, "nesting depth")
+        method = _VISIT.get(type(node))
+        if method is None:
+            raise self.refuse(node)
+        return method(self, node, depth)
+
+    def count(self, node: ast.AST) -> None:
+        """Count one more IR node against ``max_nodes``."""
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise self.limit(node, "max_nodes", self.nodes, "number of nodes")
+
+    def refuse(self, node: ast.AST) -> ParseError:
+        what = _REFUSED_NODES.get(type(node), type(node).__name__)
+        token = self.segment(node)
+        return self.fail(node, f"{what} {token!r} is not allowed", token)
+
+    def const(self, node: ast.Constant, depth: int) -> Expr:
+        value = node.value
+        if isinstance(value, bool) or value is None or not isinstance(value, (int, float)):
+            kind = {str: "string", bytes: "bytes", complex: "complex number", bool: "boolean"}.get(
+                type(value), repr(value))
+            token = self.segment(node)
+            raise self.fail(node, f"{kind} literal {token!r} is not allowed", token)
+        if isinstance(value, int):
+            digits = _int_digits(value)
+            if digits > self.limits.max_int_digits:
+                raise self.limit(node, "max_int_digits", digits, "digits of an integer literal")
+        self.count(node)
+        out = Const(value)
+        self.track(node, out, _est_of(value))
+        return out
+
+    def name(self, node: ast.Name, depth: int) -> Expr:
+        name = node.id
+        self.count(node)
+        if name in ops.CONSTANTS:
+            out = Const(ops.CONSTANTS[name], name=name)
+            self.track(node, out, _est_of(ops.CONSTANTS[name]))
+            return out
+        if ops.lookup(name) is not None:
+            raise self.fail(node, f"function {name!r} used without calling it", name)
+        if self.names is not None and name not in self.names:
+            raise self.fail(node, f"unknown name {name!r}", name)
+        if self.names is None and (name.startswith("__") or keyword.iskeyword(name)):
+            raise self.fail(node, f"name {name!r} is not allowed", name)
+        return Var(name)
+
+    def unary(self, node: ast.UnaryOp, depth: int) -> Expr:
+        if isinstance(node.op, ast.UAdd):
+            return self.build(node.operand, depth + 1)  # unary plus adds no node
+        if not isinstance(node.op, ast.USub):
+            symbol = "not" if isinstance(node.op, ast.Not) else "~"
+            raise self.fail(node, f"operator {symbol!r} is not allowed", symbol)
+        arg = self.build(node.operand, depth + 1)
+        return self.call(node, ops.neg, [arg], {})
+
+    def binop(self, node: ast.BinOp, depth: int) -> Expr:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            symbol = _REFUSED_BINOPS.get(type(node.op), type(node.op).__name__)
+            column = self.operator_column(node.left, node.right, symbol) or self.fail(node, "").column
+            raise ParseError(self.text, f"operator {symbol!r} is not allowed", column, symbol)
+        left = self.build(node.left, depth + 1)
+        right = self.build(node.right, depth + 1)
+        return self.call(node, op, [left, right], {})
+
+    def func(self, node: ast.Call, depth: int) -> Expr:
+        if not isinstance(node.func, ast.Name):
+            if isinstance(node.func, ast.Attribute):
+                raise self.refuse(node.func)
+            token = self.segment(node.func)
+            raise self.fail(node.func, f"only the table's functions can be called, not {token!r}", token)
+        fname = node.func.id
+        op = ops.lookup(fname)
+        if op is None:
+            is_value = fname in ops.CONSTANTS or (self.names is not None and fname in self.names)
+            reason = f"{fname!r} is not a function" if is_value else f"unknown function {fname!r}"
+            raise self.fail(node.func, reason, fname)
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.refuse(arg)
+        params: dict[str, object] = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.fail(kw, f"'**' arguments are not allowed in {fname}()", "**")
+            if kw.arg not in op.params:
+                reason = (f"{fname}() takes no keyword arguments" if not op.params
+                          else f"unknown keyword {kw.arg!r} for {fname}()")
+                raise self.fail(kw, reason, kw.arg)
+            value = self.axis(kw.value)
+            if value is not None:
+                params[kw.arg] = value
+        if len(node.args) != op.arity:
+            s = "" if op.arity == 1 else "s"
+            raise self.fail(node, f"{fname}() takes {op.arity} positional argument{s} "
+                                  f"({len(node.args)} given)", fname)
+        args = [self.build(a, depth + 1) for a in node.args]
+        return self.call(node, op, args, params)
+
+    def axis(self, node: ast.AST) -> object:
+        """``axis=``: None, an int literal (maybe negative) or a tuple of them, no repeats."""
+        if isinstance(node, ast.Constant) and node.value is None:
+            return None
+        if isinstance(node, ast.Tuple):
+            axes = tuple(self.axis_int(e) for e in node.elts)
+            if len(set(axes)) != len(axes):
+                raise self.fail(node, f"repeated axis in {self.segment(node)!r}", self.segment(node))
+            return axes
+        return self.axis_int(node)
+
+    def axis_int(self, node: ast.AST) -> int:
+        sign, inner = 1, node
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            sign, inner = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
+        if not (isinstance(inner, ast.Constant) and type(inner.value) is int):
+            token = self.segment(node)
+            raise self.fail(node, f"axis must be an integer or a tuple of integers, not {token!r}", token)
+        value = sign * inner.value
+        ndim = self.limits.max_ndim
+        if not -ndim <= value < ndim:
+            raise self.limit(node, "max_ndim", value, "axis")
+        return value
+
+    def call(self, node: ast.AST, op: Op, args: list[Expr], params: dict[str, object]) -> Expr:
+        self.count(node)
+        out = Call(op, tuple(args), tuple(sorted(params.items())))
+        if all(id(a) in self.est for a in args):  # a constant subexpression
+            ests = [self.est[id(a)] for a in args]
+            self.track(node, out, None if None in ests else _estimate(op, ests))  # type: ignore[arg-type]
+        return out
+
+    def track(self, node: ast.AST, out: Expr, est: Est) -> None:
+        """Remember a constant's estimated size; refuse it when its value has too many digits."""
+        if est is not None and est[0] != 0:
+            digits = _digits(est[1])
+            if digits > self.limits.max_const_digits:
+                shown = "inf" if math.isinf(digits) else f"~{digits:.0f}"
+                raise self.limit(node, "max_const_digits", shown, "digits of a constant's value")
+        self.est[id(out)] = est
+
+
+def _digits(mag: float) -> float:
+    """Decimal digits of a value with log10|value| = mag: before the point, or after it when |value| < 1."""
+    if math.isnan(mag) or math.isinf(mag):
+        return math.inf
+    return math.floor(mag) + 1 if mag >= 0 else math.ceil(-mag)
+
+
+_VISIT: dict[type, Callable[[_Parser, ast.AST, int], Expr]] = {
+    ast.Constant: _Parser.const, ast.Name: _Parser.name, ast.UnaryOp: _Parser.unary,
+    ast.BinOp: _Parser.binop, ast.Call: _Parser.func,
+}
+
+
+def _int_digits(value: int) -> int:
+    value = abs(value)
+    if value.bit_length() < 10_000:  # str() is exact and allowed below 4300 digits
+        return len(str(value))
+    return int(value.bit_length() * math.log10(2)) + 1
+
+
+def _check_names(text: str, names: Iterable[str]) -> set[str]:
+    declared: set[str] = set()
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise ParseError(text, f"input name {name!r} is not a valid identifier", None, str(name))
+        name = unicodedata.normalize("NFKC", name)  # as Python's tokenizer reads identifiers
+        if name in ops.CONSTANTS or ops.lookup(name) is not None:
+            kind = "constant" if name in ops.CONSTANTS else "function"
+            raise ParseError(text, f"input name {name!r} shadows the {kind} {name!r}", None, name)
+        declared.add(name)
+    return declared
+
+
+def parse(text: str, names: Optional[Iterable[str]] = None, limits: Limits = DEFAULT) -> Expr:
+    """Parse one expression into the IR, or raise :class:`ParseError`.
+
+    ``names`` are the declared input names; any other identifier that is neither
+    an op nor a constant is refused.  With ``names=None`` every such identifier
+    becomes a :class:`~symgrad.expr.Var`.
+    """
+    limits = limits or DEFAULT
+    if not isinstance(text, str):
+        raise ParseError(repr(text)[:_SHOWN], f"an expression must be a str, not {type(text).__name__}")
+    if len(text) > limits.max_length:
+        raise ParseError(text, str(LimitExceeded("max_length", len(text), limits.max_length,
+                                                 "length of the expression")))
+    if isinstance(names, str):
+        raise TypeError("names must be an iterable of names, not one str")
+    declared = None if names is None else _check_names(text, names)
+    if "\x00" in text:
+        raise ParseError(text, "NUL character is not allowed", text.index("\x00") + 1, "\\x00")
+    bad = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        raise ParseError(text, "lone surrogate character is not allowed", bad + 1, repr(text[bad]))
+    source = text.lstrip(" \t\f\r\n")  # ast.parse refuses leading indentation
+    offset = len(text) - len(source)
+    if not source.strip():
+        raise ParseError(text, "empty expression")
+    parser = _Parser(text, offset, declared, limits)
+    try:
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal" on 1if: not the user's concern
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
+    except SyntaxError as err:
+        raise _syntax_error(parser, err) from None
+    except (RecursionError, MemoryError):  # Python's parser gave up on the nesting
+        raise _too_deep(text, limits) from None
+    except ValueError as err:  # e.g. int literals over Python's 4300 digits in some versions
+        raise ParseError(text, f"cannot read the expression: {err}") from None
+    try:
+        return parser.build(tree.body, 1)
+    except RecursionError:  # only when a user raised max_depth past Python's own stack
+        raise _too_deep(text, limits) from None
+
+
+def _too_deep(text: str, limits: Limits) -> ParseError:
+    """Python's parser (or stack) gave up: that takes 200 nested parentheses or far more operators."""
+    if limits.max_depth < 200:
+        return ParseError(text, f"nesting depth exceeds the limit max_depth={limits.max_depth}")
+    return ParseError(text, "nesting too deep for Python's parser")
+
+
+def _syntax_error(parser: _Parser, err: SyntaxError) -> ParseError:
+    text, msg = parser.text, err.msg or "invalid syntax"
+    if "integer string conversion" in msg:  # Python's own cap on int literal digits (4300)
+        cap = sys.get_int_max_str_digits() or 4300
+        run = re.search(r"\d{%d,}" % (min(parser.limits.max_int_digits, cap) + 1), text)
+        digits = len(run.group(0)) if run else "too many"
+        if parser.limits.max_int_digits < cap:
+            reason = str(LimitExceeded("max_int_digits", digits, parser.limits.max_int_digits,
+                                       "digits of an integer literal"))
+        else:
+            reason = f"digits of an integer literal: {digits} exceeds Python's limit of {cap}"
+        return ParseError(text, reason, run.start() + 1 if run else None, run.group(0)[:40] if run else None)
+    if "nested parentheses" in msg:
+        return _too_deep(text, parser.limits)
+    column = token = None
+    if err.lineno is not None and err.offset is not None:
+        if err.offset > 0:  # SyntaxError.offset counts characters from 1 on its line
+            lineno = min(max(err.lineno, 1), len(parser.line_starts))
+            column = min(parser.offset + parser.line_starts[lineno - 1] + err.offset, len(text) + 1)
+            match = _TOKEN.match(text, column - 1)
+            token = match.group(0) if match else None
+        else:  # 0: the text ended too early
+            column, msg = len(text.rstrip()) + 1, f"{msg} (unexpected end of expression)"
+    return ParseError(text, f"syntax error: {msg}", column, token)

@@ -1,0 +1,159 @@
+"""One case in, one Report out: the symbolic reference and a backend's tape, compared.
+
+The CLI, the library API and the pytest plugin are thin shells over
+:func:`run_case`.  An exception anywhere inside a case becomes that case's
+``error`` with a one-line reason; it never stops the other cases.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import backends
+from .backends.base import Backend, Unsupported
+from .cases import Case
+from .compare import Comparison, compare, tolerances
+from .expr import Expr, Var, evaluate, variables
+from .limits import DEFAULT, Limits
+from .report import Report
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings a whole run applies to every case (CLI flags, API keywords, pytest options)."""
+
+    backend: Union[str, Backend] = "symgrad"
+    exact: Optional[bool] = None  # None: as the case says (`reference:`)
+    rtol: Optional[float] = None  # None: the case's, else the dtype's default
+    atol: Optional[float] = None
+    dtype: Optional[str] = None
+    limits: Limits = DEFAULT
+
+
+def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: Optional[Options] = None,
+             **overrides: Any) -> Report:
+    """Check one case; ``backend`` and ``overrides`` (exact, rtol, atol, dtype) tweak ``options``."""
+    opts = options or Options()
+    if backend is not None:
+        overrides["backend"] = backend
+    if overrides:
+        opts = replace(opts, **overrides)
+    name = opts.backend if isinstance(opts.backend, str) else opts.backend.name
+    report = Report(name=case.name, status="pass", file=case.file, line=case.line, backend=name, expr=case.expr)
+    start = time.perf_counter()
+    if case.skip:
+        report.status, report.reason = "skip", case.skip
+        return report
+    try:
+        _check(case, opts, report)
+    except Unsupported as exc:
+        report.status, report.reason = "skip", f"backend {name!r} lacks {exc}"
+    except (Exception, RecursionError, MemoryError) as exc:  # isolation: the run goes on
+        report.status = "error"
+        report.reason = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        report.traceback = traceback.format_exc()
+    report.duration = time.perf_counter() - start
+    if case.xfail and report.status in ("pass", "fail"):
+        report.status = "xpass" if report.status == "pass" else "xfail"
+        report.reason = report.reason or case.xfail
+    return report
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return " ".join(lines)[:300] if lines else "(no message)"
+
+
+def _check(case: Case, opts: Options, report: Report) -> None:
+    from .symbolic import differentiate
+
+    if opts.dtype and opts.dtype != case.dtype:
+        case = replace(case, dtype=opts.dtype)
+    dtype = np.dtype(case.dtype)
+    rtol, atol = tolerances(case.dtype, opts.rtol if opts.rtol is not None else case.rtol,
+                            opts.atol if opts.atol is not None else case.atol)
+    exact = opts.exact if opts.exact is not None else case.reference == "exact"
+    inputs = case.make_inputs(opts.limits)
+    wrt = case.wrt_names
+    ir = case.ir
+    assert ir is not None, "case was not validated"
+
+    backend = backends.get(opts.backend)
+    # the forward shape decides the default grad_output; evaluate it on numpy first
+    forward = _numpy_value(ir, inputs)
+    grad_output = case.make_grad_output(np.shape(forward))
+    sym = differentiate(ir, inputs, wrt, order=case.order, grad_output=grad_output, mode=case.mode,
+                        exact=exact, dtype=dtype, limits=opts.limits)
+    report.mode = sym.mode
+    value, grads = backend.gradients(ir, inputs, wrt, case.order, grad_output)
+
+    def check(name: str, actual: Any, expected: Any, undefined: Any = None, formula: str = "") -> Comparison:
+        c = compare(name, actual, expected, rtol=rtol, atol=atol, dtype=case.dtype, undefined=undefined,
+                    formula=formula)
+        report.comparisons.append(c)
+        return c
+
+    check("value", value, sym.value, np.isnan(np.asarray(sym.value, dtype=float)), "forward")
+    used = set(variables(ir))
+    for seq, d in sym.derivatives.items():
+        label = ",".join(seq)
+        g = grads.get(seq)
+        if g is None:
+            if seq[0] in used and np.any(d.value != 0):
+                c = check(label, np.full(np.shape(d.value), np.nan), d.value, d.undefined, d.formula)
+                c.note = "the backend returned no gradient (None) for an input on the graph"
+                continue
+            g = np.zeros(np.shape(d.value), dtype=dtype)
+        check(label, g, d.value, d.undefined, d.formula)
+    if case.value is not None:
+        expected = _expected(case.value_ir, case.value, inputs, dtype)
+        check("value (expected)", value, np.broadcast_to(expected, np.shape(value)))
+    for name, raw in case.expect.items():
+        _check_expect(case, name, raw, inputs, grads, sym, check, grad_output)
+    if any(not c.passed for c in report.comparisons):
+        report.status = "fail"
+
+
+def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray], grads: dict, sym: Any,
+                  check: Any, grad_output: np.ndarray) -> None:
+    """``expect`` is what ``.grad`` must hold: compared with the tape, and proved against sympy."""
+    dtype = np.dtype(case.dtype)
+    g = grads.get((name,))
+    g = np.zeros(inputs[name].shape, dtype=dtype) if g is None else g
+    ir = case.expect_ir.get(name)
+    expected = np.broadcast_to(_expected(ir, raw, inputs, dtype), np.shape(g))
+    c = check(f"expect {name}", g, expected, None, str(raw) if ir is not None else "literal")
+    d = sym.derivatives.get((name,))
+    if ir is None or d is None or d.sympy_expr is None:
+        return
+    if not np.all(grad_output == 1) or inputs[name].shape != np.broadcast_shapes(*(a.shape for a in inputs.values())):
+        c.note = "checked at the inputs (grad_output or broadcasting scale the formula)"
+        return
+    from .symbolic import prove_equal, to_sympy
+
+    proved = prove_equal(to_sympy(ir), d.sympy_expr)
+    c.note = {True: "proved equal to sympy's derivative", False: "proved DIFFERENT from sympy's derivative",
+              None: "equal at the inputs only (not proved)"}[proved]
+    if proved is False and c.passed:
+        c.note += " (equal at these inputs)"
+
+
+def _numpy_value(ir: Expr, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate the IR with numpy (the op table's forwards)."""
+
+    def leaf(node: Expr) -> Any:
+        return inputs[node.name] if isinstance(node, Var) else node.value
+
+    with np.errstate(all="ignore"):
+        return np.asarray(evaluate(ir, leaf, lambda node, args: node.op.forward(*args, **node.kwargs)))
+
+
+def _expected(ir: Optional[Expr], raw: Any, inputs: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
+    if ir is not None:
+        return _numpy_value(ir, inputs).astype(dtype)
+    return np.asarray(raw, dtype=dtype)

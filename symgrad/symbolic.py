@@ -1,0 +1,631 @@
+"""The symbolic engine: sympy differentiates the IR; numpy or mpmath evaluates the result.
+
+Two modes:
+
+* **elementwise** — the expression uses elementwise ops only (optionally under a
+  chain of full ``sum``/``mean`` reductions at the root).  One real symbol per
+  input, one scalar formula, differentiated once and evaluated over whole
+  broadcast arrays.
+* **expanded** — anything else.  Every array element gets its own symbol, the IR
+  is evaluated on numpy object arrays of sympy expressions, and the
+  vector-Jacobian product ``sum_j g_j * out_j`` is differentiated element by element.
+
+Both follow PyTorch's tape: order 1 is the VJP with ``grad_output`` (summed back
+to a broadcast input's shape); order k differentiates the sum of the order-(k-1)
+gradient.  The conventions at kinks live in :mod:`symgrad.sympy_functions`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import mpmath
+import numpy as np
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from . import ops
+from . import sympy_functions as s
+from .expr import Call, Const, Expr, Var, evaluate, is_elementwise, to_source, variables
+from .limits import DEFAULT, LimitExceeded, Limits
+
+__all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate", "prove_equal"]
+
+MODES = ("auto", "elementwise", "expanded")
+EXACT_DPS = 50  # significant digits of the exact (mpmath) reference
+_FORMULA_CHARS = 200  # expanded-mode formulas are cut to this length
+Seq = tuple[str, ...]
+
+
+@dataclass
+class Derivative:
+    wrt: Seq  # ("a",) for order 1, ("a", "b") for d/db of sum(d/da ...)
+    formula: str  # human-readable text of sympy's derivative
+    sympy_expr: Any  # scalar sympy derivative (elementwise mode), else None
+    value: np.ndarray  # shape of the input wrt[-1]
+    undefined: np.ndarray  # bool mask: the derivative is nan there (not where it is +-inf)
+
+
+@dataclass
+class SymbolicResult:
+    mode: str  # "elementwise" or "expanded"
+    value: np.ndarray  # forward value
+    derivatives: dict[Seq, Derivative]
+
+
+# ---------------------------------------------------------------- IR -> sympy
+
+
+def _const(node: Const) -> sympy.Expr:
+    if node.name == "pi":
+        return sympy.pi
+    if node.name == "e":
+        return sympy.E
+    v = node.value
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return sympy.Integer(int(v))
+    v = float(v)
+    if math.isfinite(v) and v.is_integer():
+        return sympy.Integer(int(v))
+    return sympy.Float(v)
+
+
+def _sym(name: str) -> sympy.Symbol:
+    return sympy.Symbol(name, real=True)
+
+
+def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> sympy.Expr:
+    """The scalar sympy form of an elementwise expression; inputs become real symbols."""
+    symbols = dict(symbols or {})
+
+    def leaf(node: Expr) -> sympy.Expr:
+        if isinstance(node, Var):
+            if node.name not in symbols:
+                symbols[node.name] = _sym(node.name)
+            return symbols[node.name]
+        assert isinstance(node, Const)
+        return _const(node)
+
+    def call(node: Call, args: list[Any]) -> sympy.Expr:
+        if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
+            raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
+        return node.op.sympy(s, *args, **node.kwargs)
+
+    return evaluate(expr, leaf, call)
+
+
+def _split_root(expr: Expr) -> tuple[Expr, tuple[str, ...]]:
+    """Peel full sum/mean reductions off the root: (inner expression, op names root first)."""
+    chain: list[str] = []
+    while (
+        isinstance(expr, Call) and expr.op in (ops.sum, ops.mean) and expr.kwargs.get("axis") is None
+    ):
+        chain.append(expr.op.name)
+        expr = expr.args[0]
+    return expr, tuple(chain)
+
+
+def choose_mode(expr: Expr, mode: str = "auto") -> str:
+    """"elementwise" or "expanded"; ``auto`` picks elementwise when the expression allows it."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "expanded":
+        return mode
+    inner, _ = _split_root(expr)
+    if is_elementwise(inner):
+        return "elementwise"
+    if mode == "elementwise":
+        bad = sorted({n.op.name for n in inner.walk() if isinstance(n, Call) and n.op.kind != ops.ELEMENTWISE})
+        raise ValueError(
+            f"mode 'elementwise' needs elementwise ops only (full sum/mean allowed at the root); "
+            f"this expression uses {', '.join(bad)}: use mode 'expanded' or 'auto'"
+        )
+    return "expanded"
+
+
+class _Keyed:
+    """An expression hashed by its source text, so equal expressions share cached sympy work."""
+
+    __slots__ = ("expr", "key")
+
+    def __init__(self, expr: Expr):
+        self.expr = expr
+        try:  # the names too: a Var "pi" prints like the constant pi
+            self.key: Any = (to_source(expr), tuple(variables(expr)))
+        except Exception:  # pragma: no cover - unprintable: cache by identity
+            self.key = id(expr)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Keyed) and other.key == self.key
+
+
+# ---------------------------------------------------------------- compilation
+
+
+class _FloatExactPrinter(NumPyPrinter):
+    """NumPyPrinter writes Floats with 15 digits; write the shortest round-tripping repr."""
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
+def _lambdify(args: list[Any], outputs: list[Any], module: str) -> Callable[..., Any]:
+    ns = s.namespace(module)
+    printer = None
+    if module == "numpy":
+        printer = _FloatExactPrinter({
+            "fully_qualified_modules": False, "inline": True,
+            "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
+        })
+    return sympy.lambdify(args, outputs, modules=[ns, module], cse=True, printer=printer)
+
+
+class _Compiled:
+    """Output expressions of the arguments, lambdified (once, lazily) for numpy and mpmath."""
+
+    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr]):
+        self.args, self.outputs = args, outputs
+        self._single: dict[int, Callable[..., Any]] = {}
+
+    @functools.cached_property
+    def numpy(self) -> Callable[..., Any]:
+        return _lambdify(self.args, self.outputs, "numpy")
+
+    @functools.cached_property
+    def mpmath(self) -> Callable[..., Any]:
+        return _lambdify(self.args, self.outputs, "mpmath")
+
+    def mpmath_one(self, k: int) -> Callable[..., Any]:
+        if k not in self._single:
+            self._single[k] = _lambdify(self.args, [self.outputs[k]], "mpmath")
+        return self._single[k]
+
+
+def _sequences(wrt: Seq, order: int) -> list[Seq]:
+    return list(itertools.product(wrt, repeat=order))
+
+
+def _no_delta(e: sympy.Expr) -> sympy.Expr:
+    """DiracDelta (d/dx of Heaviside and sign) is 0 everywhere, as on the tape."""
+    return e.replace(sympy.DiracDelta, lambda *a: sympy.S.Zero) if e.has(sympy.DiracDelta) else e
+
+
+class _Differentiator:
+    """sympy's derivative rules applied node by node, memoised on (subexpression, symbol).
+
+    Each function or power node is differentiated by sympy with respect to a real
+    dummy standing for one argument (so ``Abs`` gives ``sign``), then the chain
+    rule multiplies by the argument's derivative.  Terms without the symbol are
+    skipped and shared subexpressions (a mean inside every term) are
+    differentiated once, which keeps expanded mode fast.
+    """
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[sympy.Expr, sympy.Symbol], sympy.Expr] = {}
+        self.symbols: dict[sympy.Basic, frozenset] = {}
+
+    def __call__(self, e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+        return _no_delta(self.d(e, x))
+
+    def free(self, e: sympy.Basic) -> frozenset:
+        """``e.free_symbols``, cached (sympy recomputes it on every access)."""
+        out = self.symbols.get(e)
+        if out is None:
+            if e.is_Symbol:
+                out = frozenset((e,))
+            elif not e.args or e.is_Piecewise:
+                out = frozenset(e.free_symbols)
+            else:
+                out = frozenset().union(*(self.free(a) for a in e.args))
+            self.symbols[e] = out
+        return out
+
+    def d(self, e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+        if x not in self.free(e):
+            return sympy.S.Zero
+        key = (e, x)
+        if key not in self.memo:
+            self.memo[key] = self._rule(e, x)
+        return self.memo[key]
+
+    def _rule(self, e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+        if e == x:
+            return sympy.S.One
+        args = e.args
+        if e.is_Add:
+            return sympy.Add(*[self.d(t, x) for t in args])
+        if e.is_Mul:
+            return sympy.Add(*[
+                sympy.Mul(*args[:i], self.d(a, x), *args[i + 1 :])
+                for i, a in enumerate(args) if x in self.free(a)
+            ])
+        if e.is_Pow and x not in self.free(e.exp):
+            return e.exp * e.base ** (e.exp - 1) * self.d(e.base, x)
+        if isinstance(e, (sympy.Pow, sympy.Function)) and all(isinstance(a, sympy.Expr) for a in args):
+            return sympy.Add(*[self._outer(e, i) * self.d(a, x) for i, a in enumerate(args) if x in self.free(a)])
+        return e.diff(x)  # Piecewise and anything else: sympy as is
+
+    @staticmethod
+    def _outer(e: sympy.Expr, i: int) -> sympy.Expr:
+        """d e / d (argument i), by the node's own sympy rule."""
+        if isinstance(e, sympy.Function):
+            try:
+                out = e.fdiff(i + 1)
+                if not out.has(sympy.Derivative):
+                    return out
+            except Exception:  # no fdiff (sign has _eval_derivative): sympy through a real dummy
+                pass
+        u = sympy.Dummy("u", real=True)
+        return e.func(*e.args[:i], u, *e.args[i + 1 :]).diff(u).xreplace({u: e.args[i]})
+
+
+@dataclass
+class _ElementwisePlan:
+    names: list[str]  # inputs of the formula, lambdify argument order
+    f: sympy.Expr
+    derivs: dict[Seq, sympy.Expr]
+    compiled: _Compiled  # outputs: f, then derivs in order
+
+
+@functools.lru_cache(maxsize=256)
+def _elementwise_plan(keyed: _Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
+    names = variables(keyed.expr)
+    syms = {n: _sym(n) for n in names}
+    f = to_sympy(keyed.expr, syms)
+    active = tuple(n for n in wrt if n in syms)
+    derivs: dict[Seq, sympy.Expr] = {(): f}
+    diff = _Differentiator()
+    for level in range(1, order + 1):
+        for seq in _sequences(active, level):
+            derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
+    final = {q: d for q, d in derivs.items() if len(q) == order}
+    return _ElementwisePlan(names, f, final, _Compiled([syms[n] for n in names], [f, *final.values()]))
+
+
+@dataclass
+class _ExpandedPlan:
+    names: list[str]
+    out_shape: tuple[int, ...]
+    sym_names: dict[str, np.ndarray]  # symbol name per element, per input
+    derivs: dict[Seq, np.ndarray]  # object arrays of expressions, shape of the input seq[-1]
+    compiled: _Compiled  # outputs: forward elements, then each derivative's elements
+
+
+def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        out[idx] = _sym("_".join([name, *map(str, idx)]) if idx else name)
+    return out
+
+
+def _obj(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    out = np.empty((), dtype=object)
+    out[()] = value
+    return out
+
+
+def _object_eval(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Evaluate the IR on object arrays of sympy expressions."""
+
+    def leaf(node: Expr) -> np.ndarray:
+        return arrays[node.name] if isinstance(node, Var) else _obj(_const(node))  # type: ignore[arg-type]
+
+    def call(node: Call, args: list[np.ndarray]) -> np.ndarray:
+        op, params = node.op, node.kwargs
+        if op.sympy is None:
+            raise ValueError(f"op {op.name} has no sympy form")
+        if op.kind == ops.ELEMENTWISE:
+            fn = np.frompyfunc(lambda *a: op.sympy(s, *a, **params), op.arity, 1)
+            return _obj(fn(*args))
+        return _obj(op.sympy(s, *args, **params))
+
+    return evaluate(expr, leaf, call)
+
+
+@functools.lru_cache(maxsize=64)
+def _expanded_plan(
+    keyed: _Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool
+) -> _ExpandedPlan:
+    syms = {n: _symbol_array(n, shape) for n, shape in shapes}
+    flat = [x for n, _ in shapes for x in syms[n].ravel()]
+    if len(set(flat)) != len(flat):  # a name like "x_0" next to an array "x": make them distinct
+        syms = {n: np.vectorize(lambda x: sympy.Dummy(x.name, real=True), otypes=[object])(a) for n, a in syms.items()}
+        syms = {n: _obj(a) for n, a in syms.items()}
+        flat = [x for n, _ in shapes for x in syms[n].ravel()]
+    out = _object_eval(keyed.expr, syms)
+    args = list(flat)
+    if symbolic_g:
+        g = np.array([sympy.Dummy(f"g_{i}", real=True) for i in range(out.size)], dtype=object)
+        args += list(g)
+        loss = sympy.Add(*[gi * oi for gi, oi in zip(g, out.ravel())])
+    else:
+        loss = sympy.Add(*out.ravel())
+    active = tuple(n for n in wrt if n in syms)
+    losses: dict[Seq, sympy.Expr] = {(): loss}
+    derivs: dict[Seq, np.ndarray] = {}
+    diff = _Differentiator()
+    for level in range(1, order + 1):
+        for seq in _sequences(active, level):
+            base, x = losses[seq[:-1]], syms[seq[-1]]
+            d = np.empty(x.shape, dtype=object)
+            for idx in np.ndindex(*x.shape):
+                d[idx] = diff(base, x[idx])
+            derivs[seq] = d
+            if level < order:
+                losses[seq] = sympy.Add(*d.ravel())
+    final = {q: d for q, d in derivs.items() if len(q) == order}
+    outputs = list(out.ravel()) + [e for d in final.values() for e in d.ravel()]
+    sym_names = {n: np.vectorize(str, otypes=[object])(a) if a.size else a for n, a in syms.items()}
+    return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, _Compiled(args, outputs))
+
+
+# ---------------------------------------------------------------- evaluation helpers
+
+
+def _real(x: Any) -> np.ndarray:
+    """float64 array; complex results (outside the real domain) become nan."""
+    x = np.asarray(x)
+    if np.iscomplexobj(x):
+        x = np.where(x.imag == 0, x.real, np.nan)
+    return x.astype(np.float64)
+
+
+def _mp_real(v: Any) -> Any:
+    if isinstance(v, mpmath.mpc):
+        return v.real if v.imag == 0 else mpmath.mpf("nan")
+    if isinstance(v, mpmath.mpf):
+        return v
+    try:
+        return mpmath.mpf(v)
+    except (TypeError, ValueError):
+        v = complex(v)
+        return mpmath.mpf(v.real) if v.imag == 0 else mpmath.mpf("nan")
+
+
+def _mp_eval(c: _Compiled, rows: Iterable[list[Any]], fallback: np.ndarray) -> np.ndarray:
+    """mpmath values of every output at every row of arguments; ``fallback[k, i]`` where mpmath fails."""
+    out = np.empty(fallback.shape, dtype=object)
+    for i, args in enumerate(rows):
+        try:
+            vals = [_mp_real(v) for v in c.mpmath(*args)]
+        except Exception:  # ZeroDivisionError etc. at a singular point: output by output
+            vals = []
+            for k in range(len(c.outputs)):
+                try:
+                    vals.append(_mp_real(c.mpmath_one(k)(*args)[0]))
+                except Exception:
+                    vals.append(mpmath.mpf(float(fallback[k, i])))
+        out[:, i] = vals
+    return out
+
+
+_FORMATS = {np.dtype(np.float64): (53, -1022, -1074), np.dtype(np.float32): (24, -126, -149)}
+
+
+def _round(x: Any, dtype: np.dtype) -> float:
+    """Round an mpf once, to nearest-even, to ``dtype`` (subnormals included)."""
+    if not mpmath.isfinite(x):
+        return float(x)
+    prec, emin, qmin = _FORMATS[dtype]
+    if x != 0 and abs(x) < mpmath.ldexp(1, emin):
+        r = mpmath.ldexp(mpmath.nint(mpmath.ldexp(x, -qmin)), qmin)
+    else:
+        with mpmath.workprec(prec):
+            r = +x
+    return float(r)
+
+
+def _rounded(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    flat = [_round(v, dtype) for v in np.asarray(a, dtype=object).ravel()]
+    return np.array(flat, dtype=np.float64).reshape(np.shape(a)).astype(dtype)
+
+
+def _mpf(a: np.ndarray) -> np.ndarray:
+    """Exact mpf copies of a float array (inside a workdps context)."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.array([mpmath.mpf(float(v)) for v in a.ravel()] or [], dtype=object).reshape(a.shape)
+
+
+def _short(e: Any) -> str:
+    text = sympy.sstr(e)
+    return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
+
+
+def _derivative(seq: Seq, formula: str, sym: Any, value: np.ndarray) -> Derivative:
+    return Derivative(seq, formula, sym, value, np.isnan(value))
+
+
+# ---------------------------------------------------------------- the two modes
+
+
+def _run_elementwise(
+    expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
+    grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+) -> SymbolicResult:
+    inner, chain = _split_root(expr)
+    plan = _elementwise_plan(_Keyed(inner), wrt, order)
+    shape = np.broadcast_shapes(*(arrays[n].shape for n in plan.names)) if plan.names else ()
+    size = math.prod(shape)
+    if size > limits.max_elements:
+        raise LimitExceeded("max_elements", size, limits.max_elements, "broadcast result")
+    # a full mean at the bottom of the chain divides by the broadcast element count
+    count = size if chain and chain[-1] == "mean" else 1
+    g = np.broadcast_to(_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)),
+                        () if chain else shape)
+    seqs = _sequences(wrt, order)
+
+    with np.errstate(all="ignore"):
+        raw = plan.compiled.numpy(*(arrays[n] for n in plan.names))
+        vals = [np.broadcast_to(_real(r), shape) for r in raw]
+        weight = g / count
+        values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
+                  for i, q in enumerate(plan.derivs)}
+        forward = vals[0].sum() / count if chain else vals[0]
+
+    if exact:
+        with mpmath.workdps(EXACT_DPS):
+            cols = [_mpf(b).ravel() for b in np.broadcast_arrays(*(arrays[n] for n in plan.names))]
+            rows = ([c[i] for c in cols] for i in range(size))
+            fallback = np.stack([v.ravel() for v in vals]) if size else np.zeros((len(vals), 0))
+            mp = _mp_eval(plan.compiled, rows, fallback)
+            mp_weight = _mpf(g) / count
+            fwd = mp[0].reshape(shape)
+            forward = _rounded(mpmath.fsum(fwd.ravel()) / count if chain else fwd, dtype)
+            values = {q: _rounded(ops.unbroadcast(mp_weight * mp[1 + i].reshape(shape), arrays[q[-1]].shape), dtype)
+                      for i, q in enumerate(plan.derivs)}
+
+    derivatives: dict[Seq, Derivative] = {}
+    for seq in seqs:
+        d = plan.derivs.get(seq)
+        if d is None:  # the formula does not depend on some name of seq
+            d = sympy.S.Zero
+            value = np.zeros(arrays[seq[-1]].shape)
+        else:
+            value = values[seq]
+        sym = d / count if count != 1 else d
+        derivatives[seq] = _derivative(seq, sympy.sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
+    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
+
+
+def _run_expanded(
+    expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
+    grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+) -> SymbolicResult:
+    names = variables(expr)
+    count = sum(arrays[n].size for n in names)
+    if count > limits.max_symbols:
+        raise LimitExceeded(
+            "max_symbols", count, limits.max_symbols, "expanded mode needs one symbol per input element"
+        )
+    shapes = tuple((n, arrays[n].shape) for n in names)
+    plan = _expanded_plan(_Keyed(expr), shapes, wrt, order, grad_output is not None)
+    args = [a for n in names for a in arrays[n].ravel()]
+    if grad_output is not None:
+        g = _real(np.asarray(grad_output, dtype=dtype))
+        args += list(np.broadcast_to(g, plan.out_shape).ravel())
+
+    with np.errstate(all="ignore"):
+        raw = np.array([_real(v) for v in plan.compiled.numpy(*map(np.float64, args))], dtype=np.float64)
+    result: np.ndarray = raw
+    if exact:
+        with mpmath.workdps(EXACT_DPS):
+            mp = _mp_eval(plan.compiled, [[mpmath.mpf(float(a)) for a in args]], raw.reshape(-1, 1))[:, 0]
+            result = _rounded(mp, dtype)
+
+    n_out = math.prod(plan.out_shape)
+    forward = result[:n_out].reshape(plan.out_shape)
+    start, derivatives = n_out, {}
+    for seq in _sequences(wrt, order):
+        shape = arrays[seq[-1]].shape
+        exprs = plan.derivs.get(seq)
+        if exprs is None:
+            value, formula = np.zeros(shape), "0"
+        else:
+            value = result[start : start + exprs.size].reshape(shape)
+            start += exprs.size
+            formula = _expanded_formula(plan, seq, exprs)
+        derivatives[seq] = _derivative(seq, formula, None, np.asarray(value, dtype=np.float64).astype(dtype))
+    return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
+
+
+
+def _expanded_formula(plan: _ExpandedPlan, seq: Seq, exprs: np.ndarray) -> str:
+    if exprs.size == 0:
+        return "(empty)"
+    first = plan.sym_names[seq[-1]].ravel()[0]
+    of = "" if len(seq) == 1 else f" of sum(d/d{'.. d/d'.join(seq[:-1])} ...)"
+    return f"d/d{first}{of} = {_short(exprs.ravel()[0])}"
+
+
+def differentiate(
+    expr: Expr,
+    inputs: dict[str, Any],
+    wrt: Sequence[str],
+    *,
+    order: int = 1,
+    grad_output: Optional[np.ndarray] = None,
+    mode: str = "auto",
+    exact: bool = False,
+    dtype: Any = np.float64,
+    limits: Limits = DEFAULT,
+) -> SymbolicResult:
+    """Forward value and order-``order`` derivatives of ``expr`` for every sequence of names in ``wrt``."""
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 1:
+        raise ValueError(f"order must be a positive integer, got {order!r}")
+    order = int(order)
+    dt = np.dtype(dtype)
+    if dt not in _FORMATS:
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    wrt = tuple(dict.fromkeys(wrt))
+    missing = [n for n in (*variables(expr), *wrt) if n not in inputs]
+    if missing:
+        raise ValueError(f"no input value for {', '.join(dict.fromkeys(missing))}")
+    # inputs are rounded to dtype (as the tape sees them), then computed with in float64
+    arrays = {n: np.asarray(v, dtype=dt).astype(np.float64) for n, v in inputs.items()}
+    run = _run_elementwise if choose_mode(expr, mode) == "elementwise" else _run_expanded
+    return run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+
+
+# ---------------------------------------------------------------- symbolic equality
+
+
+_PLAIN: dict[type, Callable[..., sympy.Expr]] = {
+    s.power: lambda x, y: x**y,
+    s.sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
+    s.relu: lambda x: sympy.Max(x, 0),
+    s.softplus: lambda x: sympy.log(1 + sympy.exp(x)),
+    s.maximum: sympy.Max,
+    s.minimum: sympy.Min,
+    s.logaddexp: lambda x, y: sympy.log(sympy.exp(x) + sympy.exp(y)),
+    s.detach: lambda x: x,
+    s.maxn: sympy.Max,
+    s.minn: sympy.Min,
+    s.logsumexp: lambda *a: sympy.log(sympy.Add(*[sympy.exp(v) for v in a])),
+}
+_POINTS = 4  # random points for a numeric disproof
+_SIMPLIFY_OPS = 80  # sympy.simplify only below this many operations (it can be slow)
+
+
+def _plain(e: sympy.Expr) -> sympy.Expr:
+    for cls, fn in _PLAIN.items():
+        e = e.replace(cls, fn)
+    return e
+
+
+def prove_equal(a: Any, b: Any) -> Optional[bool]:
+    """True if ``a - b`` simplifies to 0, False if they differ at a real point, None if unknown."""
+    try:
+        a, b = _plain(sympy.S(a)), _plain(sympy.S(b))
+        d = a - b
+        if d == 0:
+            return True
+        syms = sorted(a.free_symbols | b.free_symbols, key=str)
+        rng = np.random.default_rng(12345)
+        for i in range(_POINTS):
+            pt = rng.uniform(0.3, 2.7, len(syms)) * (1 if i % 2 == 0 else rng.choice([-1, 1], len(syms)))
+            sub = {x: sympy.Float(float(v), 30) for x, v in zip(syms, pt)}
+            va, vb = (complex(v.evalf(30, subs=sub)) for v in (a, b))
+            if va.imag == 0 and vb.imag == 0 and all(map(math.isfinite, (va.real, vb.real))):
+                if abs(va.real - vb.real) > 1e-12 * max(1.0, abs(va.real), abs(vb.real)):
+                    return False
+        ops_count = sympy.count_ops(d)
+        if ops_count <= 400:
+            for step in (sympy.expand, sympy.cancel):
+                if step(d) == 0:
+                    return True
+        if ops_count <= _SIMPLIFY_OPS and sympy.simplify(d) == 0:
+            return True
+    except Exception:
+        return None
+    return None
+

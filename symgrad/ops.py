@@ -57,6 +57,9 @@ class Op:
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
+    def __reduce__(self) -> tuple:  # pickled by name: IR and cases travel to worker processes
+        return (OPS.__getitem__, (self.name,))
+
     @property
     def public(self) -> bool:
         return self.kind != INTERNAL

@@ -442,7 +442,7 @@ def _short(e: Any) -> str:
 
 
 def _derivative(seq: Seq, formula: str, sym: Any, value: np.ndarray) -> Derivative:
-    return Derivative(seq, formula, sym, value, np.isnan(value))
+    return Derivative(seq, formula, sym, value, np.asarray(np.isnan(value)))
 
 
 # ---------------------------------------------------------------- the two modes
@@ -478,9 +478,10 @@ def _run_elementwise(
             rows = ([c[i] for c in cols] for i in range(size))
             fallback = np.stack([v.ravel() for v in vals]) if size else np.zeros((len(vals), 0))
             mp = _mp_eval(plan.compiled, rows, fallback)
-            mp_weight = _mpf(g) / count
+            inv = mpmath.mpf(1) / count if count else mpmath.mpf("nan")  # mean of nothing
+            mp_weight = _mpf(g) * inv
             fwd = mp[0].reshape(shape)
-            forward = _rounded(mpmath.fsum(fwd.ravel()) / count if chain else fwd, dtype)
+            forward = _rounded(mpmath.fsum(fwd.ravel()) * inv if chain else fwd, dtype)
             values = {q: _rounded(ops.unbroadcast(mp_weight * mp[1 + i].reshape(shape), arrays[q[-1]].shape), dtype)
                       for i, q in enumerate(plan.derivs)}
 
@@ -492,7 +493,7 @@ def _run_elementwise(
             value = np.zeros(arrays[seq[-1]].shape)
         else:
             value = values[seq]
-        sym = d / count if count != 1 else d
+        sym = d / count if count > 1 else d
         derivatives[seq] = _derivative(seq, sympy.sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
     return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
 

@@ -25,7 +25,9 @@ class SymgradBackend(TapeBackend):
         if not isinstance(output, tape.Tensor) or not output.requires_grad:
             return [None] * len(inputs)  # the output does not depend on any input
         seed = None if grad_output is None else tape.Tensor._make(np.asarray(grad_output, dtype=output.dtype))
-        return list(tape.grad(output, inputs, seed, create_graph=create_graph, allow_unused=True))
+        # retain_graph: the driver differentiates several gradients that share this graph
+        return list(tape.grad(output, inputs, seed, retain_graph=True, create_graph=create_graph,
+                              allow_unused=True))
 
     def sum(self, value: Any) -> Any:
         return value.sum()

@@ -58,7 +58,7 @@ class Op:
         return f"<op {self.name}>"
 
     def __reduce__(self) -> tuple:  # pickled by name: IR and cases travel to worker processes
-        return (OPS.__getitem__, (self.name,))
+        return (_by_name, (self.name,))
 
     @property
     def public(self) -> bool:
@@ -77,6 +77,10 @@ class Op:
 
 
 OPS: dict[str, Op] = {}  # by name and by alias
+
+
+def _by_name(name: str) -> Op:
+    return OPS[name]
 
 
 def apply(op: Op, args: tuple, params: dict[str, Any]) -> Any:

@@ -241,12 +241,15 @@ def _pow_dx(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # d/dx x**c is 0 when c == 0, at every x (PyTorch's convention)
     if isinstance(y, (int, float)):
         return g * 0.0 if y == 0 else g * y * x ** (y - 1)
-    return where(y == 0, 0.0, g * y * x ** (y - 1))
+    # the unused branch gets a harmless exponent, so differentiating this again gives no 0 * inf
+    return where(y == 0, 0.0, g * y * x ** where(y == 0, 1.0, y - 1))
 
 
 def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
     # d/dy x**y is 0 at x == 0, y >= 0, where x**y * log(x) would be nan
-    return where((x == 0) & (y >= 0), 0.0, g * ans * log(x))
+    at_zero = (x == 0) & (y >= 0)
+    safe = where(at_zero, 1.0, x)  # keeps log(0) out of the graph that create_graph records
+    return where(at_zero, 0.0, g * safe**y * log(safe))
 
 
 pow = defop(

@@ -34,7 +34,7 @@ class power(Function):
 
     @classmethod
     def eval(cls, x: Any, y: Any) -> Any:
-        if y.is_Number or (x.is_Number and x.is_positive):
+        if y.is_Number or (x.is_number and x.is_positive):  # e**y, pi**y, 2**y: plain Pow
             return x**y
         return None
 

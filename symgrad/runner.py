@@ -111,8 +111,14 @@ def _check(case: Case, opts: Options, report: Report) -> None:
             g = np.zeros(np.shape(d.value), dtype=dtype)
         check(label, g, d.value, d.undefined, d.formula)
     if case.value is not None:
-        expected = _expected(case.value_ir, case.value, inputs, dtype)
-        check("value (expected)", value, np.broadcast_to(expected, np.shape(value)))
+        check("value (expected)", value, _broadcast(_expected(case.value_ir, case.value, inputs, dtype),
+                                                    np.shape(value)))
+    if case.expect and case.order > 1:
+        # `expect` is what `.grad` holds after `backward(gradient=grad_output)`: the first-order
+        # gradient, which an order-k run does not return; compute it (tape and sympy) for the check
+        _, grads = backend.gradients(ir, inputs, wrt, 1, grad_output)
+        sym = differentiate(ir, inputs, wrt, order=1, grad_output=grad_output, mode=case.mode,
+                            exact=exact, dtype=dtype, limits=opts.limits)
     for name, raw in case.expect.items():
         _check_expect(case, name, raw, inputs, grads, sym, check, grad_output)
     if any(not c.passed for c in report.comparisons):
@@ -126,21 +132,41 @@ def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray]
     g = grads.get((name,))
     g = np.zeros(inputs[name].shape, dtype=dtype) if g is None else g
     ir = case.expect_ir.get(name)
-    expected = np.broadcast_to(_expected(ir, raw, inputs, dtype), np.shape(g))
+    expected = _broadcast(_expected(ir, raw, inputs, dtype), np.shape(g))
     c = check(f"expect {name}", g, expected, None, str(raw) if ir is not None else "literal")
+    if case.order > 1:
+        c.note = _join(c.note, "first-order gradient (.grad after backward)")
     d = sym.derivatives.get((name,))
-    if ir is None or d is None or d.sympy_expr is None:
+    if ir is None or d is None:
+        return
+    if d.sympy_expr is None:
+        if c.passed:
+            c.note = _join(c.note, "equal at the inputs only (expanded mode: not proved)")
         return
     if not np.all(grad_output == 1) or inputs[name].shape != np.broadcast_shapes(*(a.shape for a in inputs.values())):
-        c.note = "checked at the inputs (grad_output or broadcasting scale the formula)"
+        c.note = _join(c.note, "checked at the inputs (grad_output or broadcasting scale the formula)")
         return
     from .symbolic import prove_equal, to_sympy
 
     proved = prove_equal(to_sympy(ir), d.sympy_expr)
-    c.note = {True: "proved equal to sympy's derivative", False: "proved DIFFERENT from sympy's derivative",
-              None: "equal at the inputs only (not proved)"}[proved]
+    note = {True: "proved equal to sympy's derivative", False: "proved DIFFERENT from sympy's derivative",
+            None: "equal at the inputs only (not proved)"}[proved]
     if proved is False and c.passed:
-        c.note += " (equal at these inputs)"
+        note += " (equal at these inputs)"
+    c.note = _join(c.note, note)
+
+
+def _broadcast(expected: np.ndarray, shape: tuple) -> np.ndarray:
+    """``expected`` broadcast to ``shape``; as it is when it does not broadcast (compare() then
+    fails it with a note naming both shapes, rather than the case erroring)."""
+    try:
+        return np.broadcast_to(expected, shape)
+    except ValueError:
+        return expected
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def _numpy_value(ir: Expr, inputs: dict[str, np.ndarray]) -> np.ndarray:

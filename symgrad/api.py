@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any, Callable, Optional, Union
+
+import numpy as np
 
 from .cases import KEYS, Case, case_from_dict
 from .expr import to_source, trace
@@ -11,7 +15,7 @@ from .runner import Options, run_case
 
 ExprLike = Union[str, Callable[..., Any]]
 
-__all__ = ["GradientMismatch", "assert_gradients", "check", "make_case"]
+__all__ = ["GradientMismatch", "assert_gradients", "check", "check_function", "make_case"]
 
 
 class GradientMismatch(AssertionError):
@@ -62,3 +66,68 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: Optiona
     if not report:
         raise GradientMismatch(report)
     return report
+
+
+def check_function(fn: Callable[..., Any], reference: str, *, backend: Any = "torch", grad_output: Any = None,
+                   exact: Optional[bool] = None, inputs: Optional[dict[str, Any]] = None,
+                   **kwargs: Any) -> Report:
+    """Check a user's own function ``fn`` (its value and its gradients) against ``reference``.
+
+    ``fn`` takes and returns the backend's tensors: a custom ``torch.autograd.Function.apply``,
+    a function of symgrad ops on ``symgrad.Tensor``s, ... ``reference`` is an expression
+    string whose free names are ``fn``'s parameters; sympy differentiates it.  The inputs
+    and case keys (``order=2``, ``rtol=``, ``dtype=``, ``seed=``) are keyword arguments as
+    for :func:`check`.  ``fn`` gets the inputs positionally in the order of its signature
+    (for ``*args`` callables such as ``Function.apply``: in the order the inputs are given).
+
+    ``grad_output`` is the ``gradient=`` of the VJP.  By default it is a random array
+    (drawn from ``seed``), not ones: a backward that forgets to multiply by the incoming
+    gradient is invisible with ones.  Pass ``grad_output=1.0`` for ones.
+
+    A function that raises, returns the wrong shape, or returns something that is not a
+    tensor of the backend makes the report an error saying which; a gradient that comes
+    back ``None`` for an input on the graph is a failure.
+    """
+    from . import backends
+    from .backends.function import FunctionBackend, describe
+
+    if not isinstance(reference, str):
+        reference = to_source(trace(reference))
+    given = {**{k: v for k, v in kwargs.items() if k not in KEYS}, **(inputs or {})}
+    names = _argument_names(fn, list(given))
+    kwargs.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]+", "", describe(fn)) or "function")
+    case = make_case(reference, inputs, **kwargs)
+    if grad_output is None:
+        grad_output = _random_grad_output(case)
+    case = make_case(reference, inputs, grad_output=_plain(grad_output), **kwargs)
+    wrapped = FunctionBackend(backends.get(backend), fn, names)
+    return run_case(case, options=Options(backend=wrapped, exact=exact))
+
+
+def _random_grad_output(case: Case) -> np.ndarray:
+    """Magnitudes in [0.5, 1.5], random signs, of the reference's output shape; drawn from the case's seed."""
+    shape = case.output_shape
+    if shape is None:  # not inferable statically: evaluate the reference
+        from .runner import _numpy_value
+
+        shape = np.shape(_numpy_value(case.ir, case.make_inputs()))
+    rng = np.random.default_rng([case.seed, 1])  # independent of the inputs' draw
+    return rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _argument_names(fn: Callable[..., Any], given: list[str]) -> list[str]:
+    """The input names in the order ``fn`` takes them: its signature, else the order given."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # builtins such as torch.tanh
+        return given
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return given
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    if sorted(positional) != sorted(given):
+        if len(positional) == len(given) and not set(positional) & set(given):
+            return given  # positional names unrelated to the inputs (torch.tanh(input)): keep the order given
+        raise TypeError(f"{fn!r} takes ({', '.join(positional)}) but the inputs are "
+                        f"{', '.join(given) or '(none)'}: name the inputs after its parameters")
+    return positional

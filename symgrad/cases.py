@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,8 +93,35 @@ class _Refused(Exception):
         self.tag, self.line = tag, line
 
 
+class _BadValue(Exception):
+    def __init__(self, reason: str, line: int):
+        self.reason, self.line = reason, line
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that records lines, keeps duplicate keys for reporting and refuses unknown tags."""
+
+    depth = 0
+    max_depth = DEFAULT.max_yaml_depth
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # a depth bound, so deep nesting is an error with a line rather than a RecursionError
+        self.depth += 1
+        try:
+            if self.depth > self.max_depth:
+                line = self.peek_event().start_mark.line + 1
+                raise _BadValue(f"nested deeper than the limit max_yaml_depth={self.max_depth}", line)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # PyYAML's own scalar constructors fail this way on `!!int abc`, `2001-13-45`, ...
+            raise _BadValue(f"invalid {node.tag.replace('tag:yaml.org,2002:', '!!')} value: {exc}",
+                            _line(node)) from None
 
 
 def _line(node: yaml.Node) -> int:
@@ -135,9 +163,15 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 _Loader.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
 
 
-def _load_yaml(text: str, file: str | None) -> Any:
+def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
+    if len(text) > limits.max_file_bytes:
+        raise CaseError(str(LimitExceeded("max_file_bytes", len(text), limits.max_file_bytes, "file size")), file)
+    loader = _Loader(text)
+    loader.max_depth = limits.max_yaml_depth
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        data = loader.get_single_data()
+    except _BadValue as exc:
+        raise CaseError(f"invalid YAML: {exc.reason}", file, exc.line) from None
     except _Refused as exc:
         raise CaseError(f"YAML tag {exc.tag!r} is not allowed (case files are plain YAML)",
                         file, exc.line) from None
@@ -148,6 +182,31 @@ def _load_yaml(text: str, file: str | None) -> Any:
         raise CaseError(f"invalid YAML: {reason}", file, line) from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise CaseError(f"invalid YAML: {type(exc).__name__}: {exc}", file) from None
+    finally:
+        loader.dispose()
+    size = _expanded_size(data)
+    if size > limits.max_elements:  # aliases can make a few bytes expand to billions of values
+        raise CaseError(str(LimitExceeded("max_elements", size, limits.max_elements, "values in the file")), file)
+    return data
+
+
+def _expanded_size(obj: Any) -> int:
+    """How many values ``obj`` holds with every alias expanded (each shared node counted once per use)."""
+    memo: dict[int, int] = {}
+
+    def size(item: Any) -> int:
+        if not isinstance(item, (dict, list)):
+            return 1
+        if id(item) not in memo:
+            memo[id(item)] = 0  # a recursive alias counts once
+            children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+            memo[id(item)] = 1 + sum(size(c) for c in children)
+        return memo[id(item)]
+
+    try:
+        return size(obj)
+    except RecursionError:
+        return 0  # the YAML depth limit already bounds what loading produces
 
 
 def _first_duplicate(obj: Any) -> tuple[Any, int, int] | None:
@@ -303,8 +362,12 @@ def _number(value: Any) -> float | None:
     return None
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
+
+
 def _show(value: Any, width: int = 60) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded: never walks a whole alias bomb
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -541,7 +604,7 @@ def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
         tags = data["tags"]
         tags = [tags] if isinstance(tags, str) else tags
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise ctx.error(f"tags must be a list of strings, got {data['tags']!r}", "tags")
+            raise ctx.error(f"tags must be a list of strings, got {_show(data['tags'])}", "tags")
         out["tags"] = list(tags)
     out["skip"] = _reason(data.get("skip"), "skipped", "skip", ctx)
     out["xfail"] = _reason(data.get("xfail"), "xfail", "xfail", ctx)
@@ -584,7 +647,7 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
     merged = {**(defaults or {}), **data}
 
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ctx.error(f"name must match [A-Za-z0-9_.-]+, got {name!r}", "name")
+        raise ctx.error(f"name must match [A-Za-z0-9_.-]+, got {_show(name)}", "name")
     inputs = merged["inputs"]
     if not isinstance(inputs, Mapping) or not inputs:
         raise ctx.error(f"inputs must be a non-empty mapping of name to value, got {_show(inputs)}", "inputs")
@@ -674,13 +737,21 @@ def _broadcasts_to(shape: Shape, target: Shape) -> bool:
         return False
 
 
-def _read(path: Path) -> Any:
-    """The loaded YAML; CaseError when unreadable or invalid."""
+def _read_text(path: Path, limits: Limits) -> str:
+    """The file's text; CaseError when too big, unreadable or not UTF-8 (checked before reading it all)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise CaseError(str(LimitExceeded("max_file_bytes", size, limits.max_file_bytes, "file size")),
+                            str(path))
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CaseError(f"cannot read file: {exc}", str(path)) from None
-    return _load_yaml(text, str(path))
+
+
+def _read(path: Path, limits: Limits = DEFAULT) -> Any:
+    """The loaded YAML; CaseError when unreadable or invalid."""
+    return _load_yaml(_read_text(path, limits), str(path), limits)
 
 
 def _load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseError]]:
@@ -742,7 +813,7 @@ def load_file(path: str | Path, limits: Limits = DEFAULT) -> tuple[list[Case], l
     """The valid cases of one file and an error per invalid case; a file-level error gives ``([], [error])``."""
     path = Path(path)
     try:
-        return _load(path, _read(path), limits)
+        return _load(path, _read(path, limits), limits)
     except CaseError as exc:
         return [], [exc]
 
@@ -750,16 +821,21 @@ def load_file(path: str | Path, limits: Limits = DEFAULT) -> tuple[list[Case], l
 _TOP_CASES = re.compile(r"^cases\s*:", re.MULTILINE)
 
 
-def _looks_like_case_file(path: Path) -> tuple[bool, Any]:
-    """(is a case file, loaded data or None). Unparseable files count when a line starts with ``cases:``."""
+def _looks_like_case_file(path: Path, limits: Limits = DEFAULT) -> tuple[bool, Any]:
+    """(is a case file, loaded data or None). Unreadable files count when a line starts with ``cases:``."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False, None
+        text = _read_text(path, limits)
+    except CaseError:
+        try:  # too big or not UTF-8: still reported when it looks like a case file
+            with path.open("rb") as f:
+                head = f.read(1 << 16).decode("utf-8", errors="replace")
+        except OSError:
+            return False, None
+        return bool(_TOP_CASES.search(head)), None
     if "cases" not in text:  # cheap: most unrelated YAML never mentions it
         return False, None
     try:
-        data = _load_yaml(text, str(path))
+        data = _load_yaml(text, str(path), limits)
     except CaseError:
         return bool(_TOP_CASES.search(text)), None
     return isinstance(data, Mapping) and "cases" in data, data
@@ -792,7 +868,7 @@ def collect(paths: Iterable[str | Path], limits: Limits = DEFAULT) -> tuple[list
         path = Path(raw)
         if path.is_dir():
             for file in _yaml_files(path):
-                ok, data = _looks_like_case_file(file)
+                ok, data = _looks_like_case_file(file, limits)
                 if not ok:
                     continue
                 found, errs = load_file(file, limits) if data is None else _safe_load(file, data, limits)

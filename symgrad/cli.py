@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, Optional
@@ -21,48 +22,186 @@ def main() -> None:
     """Check reverse-mode automatic differentiation against exact symbolic derivatives."""
 
 
+class _Jobs(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "auto":
+            from .suite import default_jobs
+
+            return default_jobs()
+        try:
+            n = int(value)
+        except ValueError:
+            self.fail(f"expected a number of workers or 'auto', got {value!r}", param, ctx)
+        if n < 1:
+            self.fail(f"needs at least 1 worker, got {n}", param, ctx)
+        return n
+
+
+def _parse_limits(values: tuple[str, ...]) -> Any:
+    from .limits import DEFAULT
+
+    overrides: dict[str, int] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            overrides[name.strip()] = int(raw.replace("_", ""))
+        except ValueError:
+            raise click.BadParameter(f"expected NAME=INTEGER, got {item!r}", param_hint="--limit") from None
+    try:
+        return DEFAULT.with_overrides(**overrides)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--limit") from None
+
+
+def _use_color(no_color: bool, stream: Any) -> bool:
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    return _isatty(stream)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 @main.command(epilog=EXIT_CODES)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--backend", "backends", multiple=True, help="Tape backend to check (repeatable); default symgrad.")
-@click.option("-k", "keyword", default=None, help="Only cases whose name contains this text.")
-@click.option("--tag", "tags", multiple=True, help="Only cases with this tag (repeatable).")
+@click.option("--backend", "backends", multiple=True, metavar="NAME|MODULE:ATTR",
+              help="Tape backend to check (repeatable: each case is reported per backend); default symgrad.")
+@click.option("-k", "keyword", default=None, metavar="EXPR",
+              help="Only cases whose name matches EXPR: substrings with and/or/not/parentheses, as pytest -k.")
+@click.option("--tag", "tags", multiple=True, help="Only cases with this tag (repeatable: any of them).")
+@click.option("--skip-tags", "skip_tags", multiple=True, metavar="TAG[,TAG...]",
+              help="Leave out cases with any of these tags (repeatable, comma-separated).")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop after the first failure or error.")
+@click.option("-j", "--jobs", type=_Jobs(), default="1", show_default=True,
+              help="Worker processes; 'auto' = one per CPU.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
+              help="Stop a case after this long and report it as an error; 0 = no limit (and no worker process).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the report to this file instead of stdout.")
 @click.option("--rtol", type=float, default=None, help="Override every case's rtol.")
 @click.option("--atol", type=float, default=None, help="Override every case's atol.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Override every case's dtype.")
 @click.option("--exact", is_flag=True, default=None, help="Reference from mpmath at 50 digits, rounded once.")
+@click.option("--limit", "limits", multiple=True, metavar="NAME=N",
+              help="Raise a size limit, e.g. --limit max_nodes=10000 (repeatable).")
+@click.option("--no-color", is_flag=True, help="No colour (also: the NO_COLOR environment variable).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every case and tracebacks of errors.")
 def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[str], tags: tuple[str, ...],
-          exitfirst: bool, rtol: Optional[float], atol: Optional[float], dtype: Optional[str],
-          exact: Optional[bool], verbose: bool) -> None:
-    """Run every case in the case files and folders PATHS (default: cases/)."""
+          skip_tags: tuple[str, ...], exitfirst: bool, jobs: int, timeout: float, fmt: str, output: Optional[str],
+          rtol: Optional[float], atol: Optional[float], dtype: Optional[str], exact: Optional[bool],
+          limits: tuple[str, ...], no_color: bool, verbose: bool) -> None:
+    """Run every case in the case files and folders PATHS (default: cases/).
+
+    Text reports print each failure's table and a summary line; --format json
+    or junit write machine-readable reports (to stdout, or --output FILE).
+    Progress and colour appear only on a terminal.
+    """
+    from . import formats
     from .cases import collect
     from .report import exit_code, summarize
-    from .runner import Options, run_case
+    from .runner import Options
+    from .suite import KeywordError, run_suite, select
 
     start = time.perf_counter()
-    cases, file_errors = collect(paths or ("cases",))
-    for err in file_errors:
-        click.echo(f"ERROR {err}", err=True)
+    lim = _parse_limits(limits)
     if keyword:
-        cases = [c for c in cases if keyword in c.name]
-    if tags:
-        cases = [c for c in cases if set(tags) & set(c.tags)]
-    reports = []
-    for backend in backends or ("symgrad",):
-        options = Options(backend=backend, exact=exact, rtol=rtol, atol=atol, dtype=dtype)
-        for case in cases:
-            report = run_case(case, options=options)
-            reports.append(report)
-            if verbose or report.status in ("fail", "error", "xpass"):
-                click.echo(report.table(verbose=verbose) if report.status != "pass" else report.summary_line())
-            if exitfirst and report.status in ("fail", "error", "xpass"):
-                break
+        try:
+            from .suite import compile_keyword
+
+            compile_keyword(keyword)
+        except KeywordError as exc:
+            raise click.BadParameter(str(exc), param_hint="-k") from None
+    skip = tuple(t.strip() for item in skip_tags for t in item.split(",") if t.strip())
+
+    stdout = click.get_text_stream("stdout")
+    to_stdout = output is None
+    text = fmt == "text"
+    tty = _isatty(stdout)
+    color = text and to_stdout and _use_color(no_color, stdout)
+    progress = formats.Progress(0, stdout, color=_use_color(no_color, stdout), enabled=False)
+    out_lines: list[str] = []
+
+    def emit(line: str, styled: Optional[str] = None) -> None:
+        """A line of the text report: to stdout (around the progress line) or kept for --output."""
+        if not text:
+            return
+        if to_stdout:
+            progress.clear()
+            click.echo(styled if styled is not None and color else line, color=color)
+            progress.draw()
         else:
-            continue
-        break
-    click.echo(summarize(reports, time.perf_counter() - start))
-    sys.exit(exit_code(reports, len(file_errors)))
+            out_lines.append(line)
+
+    cases, file_errors = collect(paths or ("cases",), limits=lim)
+    for err in file_errors:
+        if text and to_stdout:
+            emit(f"ERROR {err}", formats.style_status("ERROR", "error", color) + f" {err}")
+        else:
+            click.echo(f"ERROR {err}", err=True)
+            if text:
+                out_lines.append(f"ERROR {err}")
+    cases = select(cases, keyword, tags, skip)
+    options = [Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, limits=lim)
+               for b in (backends or ("symgrad",))]
+    progress = formats.Progress(len(cases) * len(options), stdout, color=_use_color(no_color, stdout),
+                                enabled=text and tty)
+
+    def on_report(report: Any) -> None:
+        if report.status in ("fail", "error", "xpass"):
+            emit(report.table(verbose=verbose), formats.styled_table(report, verbose, color))
+        elif verbose:
+            line = report.summary_line()
+            head, sep, rest = line.partition(" ")
+            emit(line, formats.style_status(head, report.status, color) + sep + rest)
+        if not text and report.status == "error" and verbose:
+            click.echo(report.table(verbose=True), err=True)
+
+    try:
+        result = run_suite(cases, options, jobs=jobs, timeout=timeout or None, exitfirst=exitfirst,
+                           on_complete=progress.update, on_report=on_report)
+    finally:
+        progress.clear()
+    reports = result.reports
+    seconds = time.perf_counter() - start
+    code = exit_code(reports, len(file_errors))
+    if text:
+        if result.stopped_early:
+            emit("stopped after the first failure (-x)")
+        if file_errors:
+            n = len(file_errors)
+            emit(f"{n} invalid case file{'s' if n != 1 else ''} or case{'s' if n != 1 else ''} (see above)")
+        summary = summarize(reports, seconds)
+        emit(summary, formats.styled_summary(summary, reports, color))
+        body = "\n".join(out_lines) + "\n" if out_lines else ""
+    elif fmt == "json":
+        body = formats.to_json(reports, file_errors, seconds, code)
+    else:
+        body = formats.to_junit(reports, file_errors, seconds)
+    if output is not None:
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(body)
+        except OSError as exc:
+            click.echo(f"symgrad: cannot write {output}: {exc}", err=True)
+            sys.exit(2)
+        if not text:
+            click.echo(summarize(reports, seconds), err=True)
+    elif not text:
+        stdout.write(body)
+        stdout.flush()
+    sys.exit(code)
 
 
 def _parse_at(values: tuple[str, ...]) -> dict[str, Any]:
@@ -122,6 +261,100 @@ def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: st
             click.echo(f"{'':<10} tape:  {grads.get(seq)}")
     click.echo(report.table() if report.status != "pass" else f"PASS ({report.mode}, {report.backend})")
     sys.exit(0 if report else 1)
+
+
+@main.command("ops")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def ops_command(fmt: str) -> None:
+    """List every op of the expression language, straight from the op table."""
+    import json
+
+    from .ops import public_ops
+
+    rows = []
+    for op in public_ops():
+        rows.append({
+            "name": op.name,
+            "infix": op.infix or "",
+            "arity": op.arity,
+            "aliases": list(op.aliases),
+            "params": list(op.params),
+            "kind": op.kind,
+            "domain": op.domain,
+            "kink": op.kink,
+        })
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    head = ["op", "arity", "aliases", "params", "kind", "domain", "at non-differentiable points"]
+    table = [head] + [[
+        r["name"] + (f" ({r['infix']})" if r["infix"] else ""),
+        str(r["arity"]),
+        ", ".join(r["aliases"]) or "-",
+        ", ".join(f"{p}=" for p in r["params"]) or "-",
+        r["kind"],
+        r["domain"] or "-",
+        r["kink"] or "-",
+    ] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for n, row in enumerate(table):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))
+    click.echo(f"\n{len(rows)} ops; constants: pi, e")
+
+
+def _parse_scalars(values: tuple[str, ...]) -> dict[str, Any]:
+    return _parse_at(values)
+
+
+@main.command("plot", epilog="Needs matplotlib: pip install \"symgrad[plot]\" (exit 2 with a message when absent).")
+@click.argument("expr")
+@click.option("--wrt", required=True, metavar="NAME", help="The input swept over --range.")
+@click.option("--range", "range_", nargs=2, type=float, required=True, metavar="LO HI", help="The sweep of --wrt.")
+@click.option("--at", "at", multiple=True, metavar="NAME=V", help="Fix another input (repeatable).")
+@click.option("--points", type=click.IntRange(2, 1_000_000), default=401, show_default=True,
+              help="Points of the sweep.")
+@click.option("-o", "--output", default="symgrad-plot.png", show_default=True, type=click.Path(dir_okay=False),
+              help="Image file (png, svg, pdf by extension).")
+@click.option("--backend", default="symgrad", show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str, ...], points: int, output: str,
+                 backend: str, dtype: str) -> None:
+    """Plot f, sympy's f', the tape's f' and the ULP error over a sweep of one input.
+
+    Kinks (relu, abs, maximum, ... at their non-differentiable points) and points
+    where the derivative is undefined are marked.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        click.echo('symgrad plot needs matplotlib: pip install "symgrad[plot]"', err=True)
+        sys.exit(2)
+    from .cases import CaseError
+    from .plot import MatplotlibMissing, compute, render
+    from .suite import resolve_backend
+
+    lo, hi = range_
+    if not lo < hi:
+        raise click.BadParameter(f"LO must be below HI, got {lo:g} {hi:g}", param_hint="--range")
+    try:
+        data = compute(expr, wrt, lo, hi, _parse_scalars(at), points=points, backend=resolve_backend(backend),
+                       dtype=dtype)
+    except (CaseError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        render(data, output)
+    except MatplotlibMissing as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    kinks = ", ".join(f"{name} at {z:.6g}" for z, name in data.kinks) or "none"
+    import numpy as np
+
+    finite = data.ulp[np.isfinite(data.ulp)]
+    worst = f"{finite.max():.3g}" if finite.size else "-"
+    click.echo(f"wrote {output}: d/d{wrt} {expr}; max error {worst} ULP; kinks: {kinks}; "
+               f"undefined points: {int(data.undefined.sum())}; {data.verdict}")
 
 
 if __name__ == "__main__":  # pragma: no cover

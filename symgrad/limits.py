@@ -21,6 +21,8 @@ class Limits:
     max_elements: int = 50_000_000  # elements of one input array (and of the broadcast result)
     max_ndim: int = 8  # dimensions of one input array
     max_symbols: int = 4_096  # scalar symbols in expanded mode
+    max_file_bytes: int = 1_000_000  # size of one case file (PyYAML reads about 1 MB in 6 s)
+    max_yaml_depth: int = 100  # nesting of a case file's YAML
 
     def with_overrides(self, **values: Any) -> "Limits":
         known = {f.name for f in fields(self)}

@@ -281,7 +281,10 @@ log1p = defop(
     sympy=lambda s, x: s.log(x + 1), domain="x > -1", backward_name="Log1PBackward0",
 )
 sqrt = defop(
-    "sqrt", np.sqrt, lambda g, ans, x: g / (2.0 * ans),
+    # g * 0.5 * ans**-1, not g / (2 * ans): differentiating a division again multiplies by the
+    # zero denominator (inf * 0 = nan at x = 0), a constant power only gives more infinities, so
+    # sqrt's derivatives at 0 are +inf, -inf, +inf at orders 1, 2, 3 on the tape as in sympy
+    "sqrt", np.sqrt, lambda g, ans, x: g * (0.5 * ans**-1.0),
     sympy=lambda s, x: s.sqrt(x), domain="x >= 0", kink="sqrt'(0) = +inf",
 )
 abs = defop(

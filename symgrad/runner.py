@@ -55,13 +55,20 @@ def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: 
         report.status, report.reason = "skip", f"backend {name!r} lacks {exc}"
     except (Exception, RecursionError, MemoryError) as exc:  # isolation: the run goes on
         report.status = "error"
-        report.reason = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        report.reason = f"{type(exc).__name__}: {_one_line(_message(exc))}"
         report.traceback = traceback.format_exc()
     report.duration = time.perf_counter() - start
     if case.xfail and report.status in ("pass", "fail"):
         report.status = "xpass" if report.status == "pass" else "xfail"
         report.reason = report.reason or case.xfail
     return report
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ raises must not stop the run
+        return f"<unprintable {type(exc).__name__}>"
 
 
 def _one_line(text: str) -> str:
@@ -84,9 +91,9 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     assert ir is not None, "case was not validated"
 
     backend = backends.get(opts.backend)
-    # the forward shape decides the default grad_output; evaluate it on numpy first
-    forward = _numpy_value(ir, inputs)
-    grad_output = case.make_grad_output(np.shape(forward))
+    # the forward shape decides the default grad_output: inferred by the case, else evaluated
+    shape = case.output_shape if case.output_shape is not None else np.shape(_numpy_value(ir, inputs))
+    grad_output = case.make_grad_output(shape)
     sym = differentiate(ir, inputs, wrt, order=case.order, grad_output=grad_output, mode=case.mode,
                         exact=exact, dtype=dtype, limits=opts.limits)
     report.mode = sym.mode
@@ -173,7 +180,7 @@ def _numpy_value(ir: Expr, inputs: dict[str, np.ndarray]) -> np.ndarray:
     """Evaluate the IR with numpy (the op table's forwards)."""
 
     def leaf(node: Expr) -> Any:
-        return inputs[node.name] if isinstance(node, Var) else node.value
+        return inputs[node.name] if isinstance(node, Var) else float(node.value)  # floats: 2**64 must not wrap
 
     with np.errstate(all="ignore"):
         return np.asarray(evaluate(ir, leaf, lambda node, args: node.op.forward(*args, **node.kwargs)))

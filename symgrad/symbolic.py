@@ -157,7 +157,16 @@ class _FloatExactPrinter(NumPyPrinter):
         return repr(float(expr))
 
 
-def _lambdify(args: list[Any], outputs: list[Any], module: str) -> Callable[..., Any]:
+Defs = list[tuple[sympy.Symbol, sympy.Expr]]
+
+
+def _no_zoo(e: sympy.Expr) -> sympy.Expr:
+    """zoo (log(0), 1/0 between constants) is undefined: nan, which neither printer spells."""
+    return e.xreplace({sympy.zoo: sympy.nan}) if e.has(sympy.zoo) else e
+
+
+def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ()) -> Callable[..., Any]:
+    """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first."""
     ns = s.namespace(module)
     printer = None
     if module == "numpy":
@@ -165,27 +174,36 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str) -> Callable[...,
             "fully_qualified_modules": False, "inline": True,
             "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
         })
-    return sympy.lambdify(args, outputs, modules=[ns, module], cse=True, printer=printer)
+    outputs = [_no_zoo(o) for o in outputs]
+    defs = [(t, _no_zoo(e)) for t, e in defs]
+    taken = {str(a) for a in args} | {str(t) for t, _ in defs}
+
+    def cse(exprs: list[Any]) -> tuple[Defs, list[Any]]:
+        fresh = (sympy.Symbol(f"_c{i}") for i in itertools.count() if f"_c{i}" not in taken)
+        repl, reduced = sympy.cse(exprs, symbols=fresh, list=False)
+        return list(defs) + repl, reduced
+
+    return sympy.lambdify(args, outputs, modules=[ns, module], cse=cse, printer=printer)
 
 
 class _Compiled:
     """Output expressions of the arguments, lambdified (once, lazily) for numpy and mpmath."""
 
-    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr]):
-        self.args, self.outputs = args, outputs
+    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Defs = ()):
+        self.args, self.outputs, self.defs = args, outputs, list(defs)
         self._single: dict[int, Callable[..., Any]] = {}
 
     @functools.cached_property
     def numpy(self) -> Callable[..., Any]:
-        return _lambdify(self.args, self.outputs, "numpy")
+        return _lambdify(self.args, self.outputs, "numpy", self.defs)
 
     @functools.cached_property
     def mpmath(self) -> Callable[..., Any]:
-        return _lambdify(self.args, self.outputs, "mpmath")
+        return _lambdify(self.args, self.outputs, "mpmath", self.defs)
 
     def mpmath_one(self, k: int) -> Callable[..., Any]:
         if k not in self._single:
-            self._single[k] = _lambdify(self.args, [self.outputs[k]], "mpmath")
+            self._single[k] = _lambdify(self.args, [self.outputs[k]], "mpmath", self.defs)
         return self._single[k]
 
 
@@ -208,9 +226,12 @@ class _Differentiator:
     differentiated once, which keeps expanded mode fast.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, defs: Optional[dict[sympy.Symbol, sympy.Expr]] = None) -> None:
         self.memo: dict[tuple[sympy.Expr, sympy.Symbol], sympy.Expr] = {}
         self.symbols: dict[sympy.Basic, frozenset] = {}
+        # let-bound intermediates (expanded mode): a symbol standing for an expression, whose
+        # derivative is its definition's (a total derivative, shared by every use)
+        self.defs = defs or {}
 
     def __call__(self, e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
         return _no_delta(self.d(e, x))
@@ -219,7 +240,9 @@ class _Differentiator:
         """``e.free_symbols``, cached (sympy recomputes it on every access)."""
         out = self.symbols.get(e)
         if out is None:
-            if e.is_Symbol:
+            if e in self.defs:
+                out = self.free(self.defs[e])
+            elif e.is_Symbol:
                 out = frozenset((e,))
             elif not e.args or e.is_Piecewise:
                 out = frozenset(e.free_symbols)
@@ -239,6 +262,8 @@ class _Differentiator:
     def _rule(self, e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
         if e == x:
             return sympy.S.One
+        if e in self.defs:
+            return self.d(self.defs[e], x)
         args = e.args
         if e.is_Add:
             return sympy.Add(*[self.d(t, x) for t in args])
@@ -299,11 +324,25 @@ class _ExpandedPlan:
     compiled: _Compiled  # outputs: forward elements, then each derivative's elements
 
 
-def _symbol_array(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    out = np.empty(shape, dtype=object)
-    for idx in np.ndindex(*shape):
-        out[idx] = _sym("_".join([name, *map(str, idx)]) if idx else name)
+def _symbol_arrays(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, np.ndarray]:
+    """One real symbol per element, named ``x_0_1``; a name taken twice (an input ``x_0`` beside an
+    array ``x``) gets underscores prepended until unique.  Plain symbols, never Dummies: lambdify
+    rewrites the whole expression once per argument when any argument is a Dummy."""
+    taken: set[str] = set()
+    out: dict[str, np.ndarray] = {}
+    for name, shape in shapes:
+        arr = np.empty(shape, dtype=object)
+        for idx in np.ndindex(*shape):
+            arr[idx] = _sym(_fresh("_".join([name, *map(str, idx)]) if idx else name, taken))
+        out[name] = arr
     return out
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name = "_" + name
+    taken.add(name)
+    return name
 
 
 def _obj(value: Any) -> np.ndarray:
@@ -314,8 +353,14 @@ def _obj(value: Any) -> np.ndarray:
     return out
 
 
-def _object_eval(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """Evaluate the IR on object arrays of sympy expressions."""
+def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
+                 bind: Optional[Callable[[Any], Any]] = None) -> np.ndarray:
+    """Evaluate the IR on object arrays of sympy expressions.
+
+    ``bind`` names each element a reduction or ``@`` computes (a let-bound symbol): every use
+    then shares it, instead of sympy distributing ``sum(x)/64`` into each of 64 differences
+    and differentiating 64 copies of it.
+    """
 
     def leaf(node: Expr) -> np.ndarray:
         return arrays[node.name] if isinstance(node, Var) else _obj(_const(node))  # type: ignore[arg-type]
@@ -327,7 +372,10 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
         if op.kind == ops.ELEMENTWISE:
             fn = np.frompyfunc(lambda *a: op.sympy(s, *a, **params), op.arity, 1)
             return _obj(fn(*args))
-        return _obj(op.sympy(s, *args, **params))
+        out = _obj(op.sympy(s, *args, **params))
+        if bind is not None and op is not ops.transpose:  # transpose only moves elements
+            out = _obj(np.frompyfunc(bind, 1, 1)(out))
+        return out
 
     return evaluate(expr, leaf, call)
 
@@ -336,16 +384,22 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
 def _expanded_plan(
     keyed: _Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool
 ) -> _ExpandedPlan:
-    syms = {n: _symbol_array(n, shape) for n, shape in shapes}
+    syms = _symbol_arrays(shapes)
     flat = [x for n, _ in shapes for x in syms[n].ravel()]
-    if len(set(flat)) != len(flat):  # a name like "x_0" next to an array "x": make them distinct
-        syms = {n: np.vectorize(lambda x: sympy.Dummy(x.name, real=True), otypes=[object])(a) for n, a in syms.items()}
-        syms = {n: _obj(a) for n, a in syms.items()}
-        flat = [x for n, _ in shapes for x in syms[n].ravel()]
-    out = _object_eval(keyed.expr, syms)
+    taken = {str(x) for x in flat}
+    defs: dict[sympy.Symbol, sympy.Expr] = {}
+
+    def bind(e: Any) -> Any:
+        if not isinstance(e, sympy.Basic) or e.is_Atom:
+            return e
+        t = _sym(_fresh(f"_t{len(defs)}", taken))
+        defs[t] = e
+        return t
+
+    out = _object_eval(keyed.expr, syms, bind)
     args = list(flat)
     if symbolic_g:
-        g = np.array([sympy.Dummy(f"g_{i}", real=True) for i in range(out.size)], dtype=object)
+        g = np.array([_sym(_fresh(f"g_{i}", taken)) for i in range(out.size)], dtype=object)
         args += list(g)
         loss = sympy.Add(*[gi * oi for gi, oi in zip(g, out.ravel())])
     else:
@@ -353,7 +407,7 @@ def _expanded_plan(
     active = tuple(n for n in wrt if n in syms)
     losses: dict[Seq, sympy.Expr] = {(): loss}
     derivs: dict[Seq, np.ndarray] = {}
-    diff = _Differentiator()
+    diff = _Differentiator(defs)
     for level in range(1, order + 1):
         for seq in _sequences(active, level):
             base, x = losses[seq[:-1]], syms[seq[-1]]
@@ -366,7 +420,8 @@ def _expanded_plan(
     final = {q: d for q, d in derivs.items() if len(q) == order}
     outputs = list(out.ravel()) + [e for d in final.values() for e in d.ravel()]
     sym_names = {n: np.vectorize(str, otypes=[object])(a) if a.size else a for n, a in syms.items()}
-    return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, _Compiled(args, outputs))
+    compiled = _Compiled(args, outputs, list(defs.items()))
+    return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled)
 
 
 # ---------------------------------------------------------------- evaluation helpers
@@ -436,6 +491,40 @@ def _mpf(a: np.ndarray) -> np.ndarray:
     return np.array([mpmath.mpf(float(v)) for v in a.ravel()] or [], dtype=object).reshape(a.shape)
 
 
+def _written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The expression's value as written, op by op with the table's numpy forwards.
+
+    sympy simplifies while it builds (``x/x`` is 1, ``x*log(x) - x*log(x)`` is 0), which is
+    right wherever the expression is defined.  Where the expression as written is not (0/0,
+    log of a negative, inf - inf), this is nan, and the reference marks that point undefined
+    instead of checking the tape against a value the written expression never has.
+    """
+
+    def leaf(node: Expr) -> Any:
+        return arrays[node.name] if isinstance(node, Var) else np.float64(node.value)  # type: ignore[union-attr]
+
+    with np.errstate(all="ignore"):
+        return np.asarray(evaluate(expr, leaf, lambda n, a: n.op.forward(*a, **n.kwargs)), dtype=np.float64)
+
+
+def _feeding(expr: Expr, arrays: dict[str, np.ndarray], bad: np.ndarray) -> dict[str, np.ndarray]:
+    """Per input, the elements that feed some ``bad`` output of the expression as written.
+
+    Found by nan propagation (sympy's simplified outputs may have lost the dependency: the
+    ``x`` of ``A @ (x/x)``): one written forward per input element, expanded mode is small.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, a in arrays.items():
+        mask = np.zeros(a.shape, dtype=bool)
+        for idx in np.ndindex(*a.shape):
+            probe = a.copy()
+            probe[idx] = np.nan
+            hit = np.broadcast_to(np.isnan(_written_forward(expr, {**arrays, name: probe})), bad.shape)
+            mask[idx] = bool(np.any(hit & bad))
+        out[name] = mask
+    return out
+
+
 def _short(e: Any) -> str:
     text = sympy.sstr(e)
     return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
@@ -485,6 +574,11 @@ def _run_elementwise(
             values = {q: _rounded(ops.unbroadcast(mp_weight * mp[1 + i].reshape(shape), arrays[q[-1]].shape), dtype)
                       for i, q in enumerate(plan.derivs)}
 
+    # where the expression as written is undefined, so are the derivatives that element feeds
+    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays)), shape)
+    if bad.any():
+        forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
+
     derivatives: dict[Seq, Derivative] = {}
     for seq in seqs:
         d = plan.derivs.get(seq)
@@ -493,6 +587,8 @@ def _run_elementwise(
             value = np.zeros(arrays[seq[-1]].shape)
         else:
             value = values[seq]
+        if bad.any():
+            value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
         derivatives[seq] = _derivative(seq, sympy.sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
     return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
@@ -509,9 +605,11 @@ def _run_expanded(
             "max_symbols", count, limits.max_symbols, "expanded mode needs one symbol per input element"
         )
     shapes = tuple((n, arrays[n].shape) for n in names)
-    plan = _expanded_plan(_Keyed(expr), shapes, wrt, order, grad_output is not None)
+    # grad_output all ones (the default) is the plain sum of the outputs: no symbols for it
+    symbolic_g = grad_output is not None and not np.all(np.asarray(grad_output) == 1)
+    plan = _expanded_plan(_Keyed(expr), shapes, wrt, order, symbolic_g)
     args = [a for n in names for a in arrays[n].ravel()]
-    if grad_output is not None:
+    if symbolic_g:
         g = _real(np.asarray(grad_output, dtype=dtype))
         args += list(np.broadcast_to(g, plan.out_shape).ravel())
 
@@ -525,6 +623,12 @@ def _run_expanded(
 
     n_out = math.prod(plan.out_shape)
     forward = result[:n_out].reshape(plan.out_shape)
+    # an output undefined as written (see _written_forward) makes every element it depends on undefined
+    bad = np.broadcast_to(np.isnan(_written_forward(expr, arrays)), plan.out_shape)
+    tainted: dict[str, np.ndarray] = {}
+    if bad.any():
+        forward = np.where(bad, np.nan, forward)
+        tainted = _feeding(expr, arrays, bad)
     start, derivatives = n_out, {}
     for seq in _sequences(wrt, order):
         shape = arrays[seq[-1]].shape
@@ -535,6 +639,8 @@ def _run_expanded(
             value = result[start : start + exprs.size].reshape(shape)
             start += exprs.size
             formula = _expanded_formula(plan, seq, exprs)
+        if tainted:
+            value = np.where(tainted[seq[-1]], np.nan, value)
         derivatives[seq] = _derivative(seq, formula, None, np.asarray(value, dtype=np.float64).astype(dtype))
     return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
 
@@ -545,7 +651,16 @@ def _expanded_formula(plan: _ExpandedPlan, seq: Seq, exprs: np.ndarray) -> str:
         return "(empty)"
     first = plan.sym_names[seq[-1]].ravel()[0]
     of = "" if len(seq) == 1 else f" of sum(d/d{'.. d/d'.join(seq[:-1])} ...)"
-    return f"d/d{first}{of} = {_short(exprs.ravel()[0])}"
+    return f"d/d{first}{of} = {_short(_inline(exprs.ravel()[0], dict(plan.compiled.defs)))}"
+
+
+def _inline(e: Any, defs: dict[sympy.Symbol, sympy.Expr]) -> Any:
+    """``e`` with its let-bound intermediates replaced by their definitions (for display)."""
+    for _ in range(len(defs) + 1):
+        if not isinstance(e, sympy.Basic) or not (e.free_symbols & defs.keys()):
+            break
+        e = e.xreplace(defs)
+    return e
 
 
 def differentiate(
@@ -598,9 +713,30 @@ _SIMPLIFY_OPS = 80  # sympy.simplify only below this many operations (it can be 
 
 
 def _plain(e: sympy.Expr) -> sympy.Expr:
+    """Custom functions as plain sympy; a convention's Piecewise as its general branch.
+
+    A proof is about the formula away from kinks (``y*x**(y - 1)`` for d/dx x**y): the
+    conventions at the kinks themselves are checked numerically at the inputs, not proved.
+    """
     for cls, fn in _PLAIN.items():
         e = e.replace(cls, fn)
+    if e.has(sympy.Piecewise):
+        e = e.replace(lambda n: isinstance(n, sympy.Piecewise) and n.args[-1].cond == sympy.true,
+                      lambda n: n.args[-1].expr)
     return e
+
+
+def _real_point(parts: set, sub: dict) -> bool:
+    """Every power and function inside the expressions is real at ``sub``.
+
+    Both sides may be real where a piece is not: 1/(sqrt(x - 1)*sqrt(x + 1)) (sympy's acosh')
+    is real at x = -2 with the opposite sign of 1/sqrt(x**2 - 1); no disproof there.
+    """
+    for p in parts:
+        v = complex(p.evalf(30, subs=sub))
+        if abs(v.imag) > 1e-20 * max(1.0, abs(v.real)):
+            return False
+    return True
 
 
 def prove_equal(a: Any, b: Any) -> Optional[bool]:
@@ -612,9 +748,12 @@ def prove_equal(a: Any, b: Any) -> Optional[bool]:
             return True
         syms = sorted(a.free_symbols | b.free_symbols, key=str)
         rng = np.random.default_rng(12345)
+        parts = a.atoms(sympy.Pow, sympy.Function) | b.atoms(sympy.Pow, sympy.Function)
         for i in range(_POINTS):
             pt = rng.uniform(0.3, 2.7, len(syms)) * (1 if i % 2 == 0 else rng.choice([-1, 1], len(syms)))
             sub = {x: sympy.Float(float(v), 30) for x, v in zip(syms, pt)}
+            if not _real_point(parts, sub):  # outside the real domain (acosh' at x = -2): no evidence
+                continue
             va, vb = (complex(v.evalf(30, subs=sub)) for v in (a, b))
             if va.imag == 0 and vb.imag == 0 and all(map(math.isfinite, (va.real, vb.real))):
                 if abs(va.real - vb.real) > 1e-12 * max(1.0, abs(va.real), abs(vb.real)):

@@ -10,7 +10,9 @@ graph that can be differentiated again.
 
 from __future__ import annotations
 
+import dis
 import functools
+import inspect
 import math
 import warnings
 from contextlib import contextmanager
@@ -89,17 +91,39 @@ class Size(tuple):
 
 
 # Ops whose backward needs no saved values (only shapes): backward may run through them twice.
-_LINEAR = {"add", "sub", "neg", "sum", "mean", "reshape", "broadcast_to", "sum_to", "transpose", "clone"}
+_LINEAR = {"add", "sub", "neg", "sum", "mean", "reshape", "broadcast_to", "sum_to", "transpose", "clone",
+           "_tape_cast"}
 
 
-def _saves_tensors(op: Op, args: Sequence[Any]) -> bool:
-    if op.name in _LINEAR:
-        return False
-    if op.name == "mul":  # scaling by a Python number saves only the number
-        return all(isinstance(a, Tensor) for a in args)
-    if op.name == "div":
-        return isinstance(args[1], Tensor)
-    return True
+@functools.lru_cache(maxsize=None)
+def _vjp_reads(vjp: Any, arity: int) -> tuple[bool, ...]:
+    """Which of ``(ans, arg0, arg1, ...)`` a VJP reads, from its bytecode; all when it cannot tell.
+
+    A node saves only these (PyTorch's saved tensors): ``lambda g, ans, x: g * cos(x)`` keeps ``x``
+    but not its output, ``lambda g, ans, x: g * ans`` the reverse, ``g * y`` in ``mul`` only ``y``.
+    """
+    code = getattr(vjp, "__code__", None)
+    if (not inspect.isfunction(vjp) or code.co_argcount < arity + 2 or code.co_flags & inspect.CO_VARARGS
+            or "locals" in code.co_names):
+        return (True,) * (arity + 1)
+    used = set(code.co_cellvars)  # read by a nested function
+    for ins in dis.get_instructions(code):
+        if ins.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) carries a pair of names
+            used.update(ins.argval if isinstance(ins.argval, tuple) else (ins.argval,))
+    return tuple(name in used for name in code.co_varnames[1:arity + 2])
+
+
+class _Meta:
+    """What a node keeps of an input its VJPs do not read: shape and dtype (PyTorch's sym_sizes)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, t: "Tensor"):
+        self.shape, self.dtype = t._data.shape, t._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
 
 def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tuple[int, ...]]:
@@ -156,12 +180,21 @@ class Node:
                  "__weakref__")
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
-        self.op, self.params, self.inputs, self.ans = op, params, inputs, ans
+        self.op, self.params = op, params
         self.edges = tuple(_edge(a) if op.vjps[i] is not None else None for i, a in enumerate(inputs))
-        self.saves = _saves_tensors(op, inputs)
+        self._name, self._slots = _torch_node(op, params, inputs)
+        # save only what the VJPs of the inputs that get a gradient read; of the rest keep the shape
+        reads = [False] * (len(inputs) + 1)
+        if op.name not in _LINEAR:
+            for i, edge in enumerate(self.edges):
+                if edge is not None:
+                    reads = [r or v for r, v in zip(reads, _vjp_reads(op.vjps[i], len(inputs)))]
+        self.ans = ans if reads[0] else None
+        self.inputs = tuple(_Meta(a) if isinstance(a, Tensor) and not keep else a
+                            for a, keep in zip(inputs, reads[1:]))
+        self.saves = reads[0] or any(isinstance(a, Tensor) for a in self.inputs)
         self.freed = False
         self.retained: Optional[Tensor] = None  # a non-leaf output that asked to retain_grad()
-        self._name, self._slots = _torch_node(op, params, inputs)
 
     def name(self) -> str:
         return self._name
@@ -175,7 +208,7 @@ class Node:
 
     def free(self) -> None:
         if self.saves:
-            self.inputs = tuple(None if isinstance(a, Tensor) else a for a in self.inputs)
+            self.inputs = tuple(_Meta(a) if isinstance(a, Tensor) else a for a in self.inputs)
             self.ans = None
             self.freed = True
 
@@ -488,11 +521,11 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         data = data._data
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
-    arr = np.array(data)
+    arr = np.array(data)  # the copy; the casts below copy only when the dtype changes
     if arr.dtype.kind == "f" and arr.dtype != float32:
-        arr = arr.astype(DEFAULT_DTYPE)
+        arr = arr.astype(DEFAULT_DTYPE, copy=False)
     elif arr.dtype.kind in "iu":
-        arr = arr.astype(int64)
+        arr = arr.astype(int64, copy=False)
     elif arr.dtype.kind not in "fb":
         raise TypeError(f"can't convert {arr.dtype} data to a tensor")
     return arr
@@ -531,7 +564,7 @@ def zeros_like(t: Tensor) -> Tensor:
 _cast = ops.defop(
     "_tape_cast",
     lambda x, dtype: np.asarray(x).astype(dtype),
-    lambda g, ans, x, dtype: _cast(g, dtype=np.result_type(_unwrap(x))),
+    lambda g, ans, x, dtype: _cast(g, dtype=x.dtype),
     kind=ops.INTERNAL, params=("dtype",), backward_name="ToCopyBackward0",
 )
 
@@ -583,42 +616,50 @@ def _make_grads(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]]
 
 
 def _run(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]], retain_graph: Optional[bool],
-         create_graph: bool, capture: Optional[dict[int, Edge]] = None) -> dict[int, Tensor]:
+         create_graph: bool, capture: Optional[dict[int, Edge]] = None) -> dict[int, tuple[Any, bool]]:
     """The engine: propagate gradients from ``outputs``.
 
     Without ``capture`` gradients accumulate into leaves' ``.grad``; with it
     (``autograd.grad``), the gradients arriving at the captured edges are
-    returned by ``id`` of the edge instead and no ``.grad`` is touched.
+    returned by ``id`` of the edge instead, as ``(gradient, owned)``, and no
+    ``.grad`` is touched.
+
+    With ``create_graph`` gradients are tensors and the VJPs record a graph.
+    Without it they are plain numpy arrays: no wrappers, and numpy reuses its
+    temporaries inside a VJP.  Each pending gradient carries ``owned``: True
+    when it is a fresh array that nothing else references, so that further
+    gradients for the same node are added into it in place and a leaf takes it
+    as its ``.grad`` without a copy.
     """
     for out in outputs:
         if not out.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     retain = create_graph if retain_graph is None else retain_graph
     grads = _make_grads(outputs, grad_outputs)
-    pending: dict[int, Tensor] = {}
+    pending: dict[int, tuple[Any, bool]] = {}
     for out, g in zip(outputs, grads):
-        _accumulate(pending, _edge(out), g)
-    captured: dict[int, Tensor] = {}
+        _accumulate(pending, _edge(out), g if create_graph else g._data, False)
+    captured: dict[int, tuple[Any, bool]] = {}
     with _GradMode(create_graph), np.errstate(all="ignore"):
         for node in _topological(_edge(o) for o in outputs):
-            g = pending.pop(id(node), None)
-            if g is None:
+            entry = pending.pop(id(node), None)
+            if entry is None:
                 continue
             if capture is not None and id(node) in capture:
-                captured[id(node)] = g
+                captured[id(node)] = entry
             if isinstance(node, AccumulateGrad):
                 if capture is None:
-                    _deposit(node.variable, g, create_graph)
+                    _deposit(node.variable, *entry, create_graph)
                 continue
             if node.retained is not None and capture is None:
-                _deposit(node.retained, g, create_graph)
-            _propagate(node, g, pending, create_graph)
+                _deposit(node.retained, *entry, create_graph)
+            _propagate(node, entry[0], pending, create_graph)
             if not retain:
-                node.free()
+                node.free()  # its saved tensors go as soon as its VJPs have run
     return captured
 
 
-def _propagate(node: Node, g: Tensor, pending: dict[int, Tensor], create_graph: bool) -> None:
+def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_graph: bool) -> None:
     if node.freed:
         raise RuntimeError(
             "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -626,43 +667,69 @@ def _propagate(node: Node, g: Tensor, pending: dict[int, Tensor], create_graph: 
             ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
             "graph a second time or if you need to access saved tensors after calling backward."
         )
-    inputs = node.inputs
-    if create_graph:  # the output as a tensor on the graph, so its use in a VJP is differentiated too
-        ans = Tensor._make(node.ans, node)
-    else:
-        ans = Tensor._make(node.ans)
+    if create_graph:  # tensors: the output on the graph, so its use in a VJP is differentiated too
+        ans = None if node.ans is None else Tensor._make(node.ans, node)
+        args = node.inputs
+    else:  # plain numpy: the table's functions just compute
+        ans = node.ans
+        args = tuple(a._data if isinstance(a, Tensor) else a for a in node.inputs)
+    given: list[Any] = [g, ans, *args]  # arrays a fresh gradient must not be
     for i, edge in enumerate(node.edges):
         if edge is None:
             continue
-        gi = node.op.vjps[i](g, ans, *inputs, **node.params)
-        gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))
-        shape = inputs[i].shape
+        gi = node.op.vjps[i](g, ans, *args, **node.params)
+        shape, dtype = node.inputs[i].shape, node.inputs[i].dtype
+        if create_graph:
+            gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))
+            if gi.shape != shape:
+                gi = ops.sum_to(gi, shape=tuple(shape))
+            if gi.dtype != dtype and gi.dtype.kind == "f" and dtype.kind == "f":
+                # as PyTorch's engine (validate_outputs): a gradient takes its input's dtype
+                gi = _cast(gi, dtype=dtype) if gi.requires_grad else Tensor._make(gi._data.astype(dtype))
+            _accumulate(pending, edge, gi, False)
+            continue
+        gi = np.asarray(gi._data if isinstance(gi, Tensor) else gi)
+        owned = gi.base is None and all(gi is not a for a in given)
         if gi.shape != shape:
-            gi = ops.sum_to(gi, shape=tuple(shape))
-        if gi.dtype != inputs[i].dtype and gi.dtype.kind == "f" and inputs[i].dtype.kind == "f":
-            # as PyTorch's engine (validate_outputs): a gradient takes its input's dtype
-            gi = _cast(gi, dtype=inputs[i].dtype) if gi.requires_grad else Tensor._make(
-                gi._data.astype(inputs[i].dtype))
-        _accumulate(pending, edge, gi)
+            gi, owned = ops.unbroadcast(gi, tuple(shape)), False
+        if gi.dtype != dtype and gi.dtype.kind == "f" and dtype.kind == "f":
+            gi, owned = gi.astype(dtype), True
+        given.append(gi)
+        _accumulate(pending, edge, gi, owned)
 
 
-def _accumulate(pending: dict[int, Tensor], edge: Edge, g: Tensor) -> None:
+def _accumulate(pending: dict[int, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:
     if edge is None:
         return
     prev = pending.get(id(edge))
-    pending[id(edge)] = g if prev is None else prev + g
-
-
-def _deposit(t: Tensor, g: Tensor, create_graph: bool) -> None:
-    """Accumulate ``g`` into ``t.grad`` as PyTorch does."""
-    if g.dtype != t.dtype:
-        g = Tensor._make(g._data.astype(t.dtype)) if not create_graph else g
-    if t._grad is None:
-        t._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))
-    elif create_graph:
-        t._grad = t._grad + g
+    if prev is None:
+        pending[id(edge)] = (g, owned)
+        return
+    p, p_owned = prev
+    if isinstance(g, Tensor):  # create_graph: the sum is recorded
+        pending[id(edge)] = (p + g, False)
+    elif p_owned and p.shape == g.shape and p.dtype == g.dtype:
+        np.add(p, g, out=p)
+    elif owned and p.shape == g.shape and p.dtype == g.dtype:
+        pending[id(edge)] = (np.add(g, p, out=g), True)
     else:
-        t._grad._data = t._grad._data + g._data
+        pending[id(edge)] = (np.asarray(p + g), True)
+
+
+def _deposit(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
+    """Accumulate ``g`` (a tensor with ``create_graph``, else an array) into ``t.grad`` as PyTorch does."""
+    if create_graph:
+        if t._grad is None:
+            t._grad = g
+        else:
+            t._grad = t._grad + g
+        return
+    if g.dtype != t.dtype:
+        g, owned = g.astype(t.dtype), True
+    if t._grad is None:
+        t._grad = Tensor._make(g if owned else np.array(g, copy=True))
+    else:
+        t._grad._data = t._grad._data + g
 
 
 def backward(tensors: Union[Tensor, Sequence[Tensor]], grad_tensors: Any = None,
@@ -679,9 +746,9 @@ def backward(tensors: Union[Tensor, Sequence[Tensor]], grad_tensors: Any = None,
     edges = {id(e): e for e in (_edge(t) for t in inputs) if e is not None}
     captured = _run(tensors, grad_tensors, retain_graph, create_graph, capture=edges)
     for t in inputs:
-        g = captured.get(id(_edge(t)))
-        if g is not None:
-            _deposit(t, g, create_graph)
+        entry = captured.get(id(_edge(t)))
+        if entry is not None:
+            _deposit(t, *entry, create_graph)
 
 
 def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequence[Tensor]],
@@ -697,15 +764,17 @@ def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequenc
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     edges = {id(e): e for e in (_edge(t) for t in inputs)}
     captured = _run(outputs, grad_outputs, retain_graph, create_graph, capture=edges)
-    result = []
+    result, given = [], set()
     for t in inputs:
-        g = captured.get(id(_edge(t)))
-        if g is None and not allow_unused:
+        entry = captured.get(id(_edge(t)))
+        if entry is None and not allow_unused:
             raise RuntimeError(
                 "One of the differentiated Tensors appears to not have been used in the graph. "
                 "Set allow_unused=True if this is the desired behavior."
             )
-        if g is not None and not create_graph:
-            g = Tensor._make(np.array(g._data, copy=True))
-        result.append(g)
+        if entry is not None and not create_graph:
+            g, owned = entry
+            entry = (Tensor._make(g if owned and id(g) not in given else np.array(g, copy=True)), True)
+            given.add(id(g))  # the same input twice: the second gets a copy
+        result.append(None if entry is None else entry[0])
     return tuple(result)

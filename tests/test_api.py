@@ -38,13 +38,13 @@ class PerturbB(SymgradBackend):
 
 
 class PerturbAll(SymgradBackend):
-    """Every gradient scaled by 1.01."""
+    """Every gradient moved by 1% of (1 + |g|): never equal to the right one, zero included."""
 
     name = "api-wrong-all"
 
     def gradients(self, expr, inputs, wrt, order, grad_output):
         value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
-        return value, {k: None if g is None else g * 1.01 for k, g in grads.items()}
+        return value, {k: None if g is None else g + 0.01 * (1 + abs(g)) for k, g in grads.items()}
 
 
 backends.register("api-wrong-b", PerturbB())

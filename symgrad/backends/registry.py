@@ -19,18 +19,54 @@ def _symgrad() -> Backend:
     return SymgradBackend()
 
 
-_FACTORIES["symgrad"] = _symgrad
+def _torch() -> Backend:
+    from .torch_backend import TorchBackend  # imports torch only now
+
+    return TorchBackend()
+
+
+def _autograd() -> Backend:
+    from .autograd_backend import AutogradBackend
+
+    return AutogradBackend()
+
+
+# built-ins, loaded on first use: `import symgrad` never imports torch
+_FACTORIES.update({"symgrad": _symgrad, "torch": _torch, "autograd": _autograd})
 
 
 def register(name: str, backend: Union[Backend, Factory]) -> None:
-    """Make ``backend`` (an instance, or a callable that builds one) available as ``name``."""
+    """Make ``backend`` (an instance, or a callable that builds one) available as ``name``.
+
+    A name registered here wins over an entry point of the same name; registering a
+    built-in's name replaces the built-in.
+    """
     _INSTANCES.pop(name, None)
     _FACTORIES[name] = backend if callable(backend) and not isinstance(backend, Backend) else (lambda: backend)
 
 
 def _entry_points() -> None:
+    """Engines installed as plugins: ``[project.entry-points."symgrad.backends"] name = "pkg.mod:Factory"``.
+
+    The entry point names a :class:`Backend` subclass, a callable returning a backend,
+    or a backend instance; it is loaded on first use.
+    """
     for ep in metadata.entry_points(group="symgrad.backends"):
-        _FACTORIES.setdefault(ep.name, ep.load)
+        _FACTORIES.setdefault(ep.name, _from_entry_point(ep))
+
+
+def _from_entry_point(ep: metadata.EntryPoint) -> Factory:
+    def factory() -> Backend:
+        obj = ep.load()
+        backend = obj if isinstance(obj, Backend) else obj()
+        if not isinstance(backend, Backend):
+            raise TypeError(f"entry point {ep.name!r} ({ep.value}) gave {type(backend).__name__}, not a "
+                            f"symgrad.backends.Backend")
+        if not backend.name:
+            backend.name = ep.name
+        return backend
+
+    return factory
 
 
 def available() -> list[str]:

@@ -13,6 +13,7 @@ from .base import TapeBackend
 
 class SymgradBackend(TapeBackend):
     name = "symgrad"
+    tensor_name = "symgrad.Tensor"
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return tape.Tensor._make(array) if not requires_grad else tape.tensor(array, requires_grad=True)
@@ -35,5 +36,5 @@ class SymgradBackend(TapeBackend):
     def to_numpy(self, value: Any) -> np.ndarray:
         return np.asarray(value._data if isinstance(value, tape.Tensor) else value)
 
-    def constant(self, value: float) -> Any:
-        return value
+    def is_tensor(self, value: Any) -> bool:
+        return isinstance(value, tape.Tensor)

@@ -1,0 +1,693 @@
+"""The fuzzer: random expressions from the op table, cross-checked, failures shrunk and saved.
+
+Hypothesis does the generating and the shrinking.  A recursive strategy over the
+op table (:func:`expressions`) builds IR trees whose every sub-expression has a
+known shape, so reductions (``axis=``), ``transpose`` and ``@`` always receive
+operands they accept.  Arguments of ops with a restricted domain are wrapped so
+that they land inside it whatever the inner expression is -- ``log`` gets
+``abs(e) + 0.5``, ``exp(e)``, ``softplus(e) + 0.1`` or ``e*e + 1.0``; ``asin``,
+``acos``, ``atanh`` get ``0.9*tanh(e)`` or ``0.9*e/(abs(e) + 1.0)``; ``acosh`` gets
+``1.5 + (positive)``; a denominator and the argument of ``prod`` get a positive
+expression or its negation; ``x**y`` either has a literal integer exponent or a
+positive base.  Wrappers are not counted in the depth and may use ops outside
+``--ops``.  Input values are drawn from [-3, 3] (a quarter grid, or floats with
+|v| >= 1e-3, or 0): ties and kinks (``maximum(x, x)``, ``relu(x - y)``) do occur,
+and test the conventions.  An example whose forward pass leaves the finite range
+at any node (an overflow, or ``|v| > 1e6``) is rejected (``hypothesis.assume``),
+so the float reference stays well conditioned.
+
+Each example is turned into a case (the expression printed with
+:func:`~symgrad.expr.to_source`, the inputs as literals), validated exactly as a
+case file would be and run with :func:`~symgrad.runner.run_case`.  A failure (or
+an error) is raised inside the hypothesis test, so hypothesis shrinks it to a
+minimal expression and minimal inputs; the minimal case is written to ``out_dir``
+as a case file of format version 1 (``fuzz-<hash>.yaml``) that
+``symgrad check --backend NAME FILE`` reproduces.  After a failure the search
+goes on with a fresh (derived) seed until ``count`` examples have been checked or
+``max_failures`` failures were found.  The same ``seed`` gives the same
+expressions and the same verdicts.
+
+hypothesis is imported only when a fuzz runs, so ``import symgrad.fuzz`` (and the
+CLI) work without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
+
+import click
+import numpy as np
+
+from . import ops as _ops
+from .expr import Call, Const, Expr, Var, as_expr, evaluate, to_source, variables
+from .ops import Op
+
+__all__ = [
+    "DEFAULT_SHAPES", "Example", "Failure", "FuzzResult", "expressions", "fuzz", "fuzz_command",
+    "resolve_ops", "to_case_dict",
+]
+
+Shape = tuple[int, ...]
+
+DEFAULT_SHAPES: tuple[Shape, ...] = ((), (3,), (2, 3))
+VAR_NAMES = ("x", "y", "z")
+VALUE_BOUND = 1e6  # |forward value| at every node; larger examples are rejected
+NICE_CONSTANTS = (1.0, 2.0, 0.5, 3.0, -1.0, 1.5, -2.0)
+INT_EXPONENTS = (2.0, 3.0, 0.0, 1.0, 4.0)  # x**c for any x (PyTorch: d/dx x**0 = 0)
+REAL_EXPONENTS = (0.5, -1.0, 1.5, -0.5, 2.5, -2.0)  # x**c for x > 0
+
+# arguments that must land in a domain: op name -> guard
+_POSITIVE = "positive"  # > 0
+_UNIT = "unit"  # in (-1, 1)
+_ABOVE_ONE = "above_one"  # > 1
+_NONZERO = "nonzero"
+ARG_GUARDS: dict[str, str] = {
+    "log": _POSITIVE, "log2": _POSITIVE, "log10": _POSITIVE, "log1p": _POSITIVE, "sqrt": _POSITIVE,
+    "asin": _UNIT, "acos": _UNIT, "atanh": _UNIT, "acosh": _ABOVE_ONE, "prod": _NONZERO,
+}
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Failure:
+    """One shrunk failure (or error): the minimal case, its report, and where it was saved."""
+
+    case: Any  # symgrad.cases.Case
+    report: Any  # symgrad.report.Report
+    data: dict[str, Any]  # the case as written to the file
+    path: Optional[Path] = None
+    original: str = ""  # the expression as first found, before shrinking
+    reproduced: Optional[bool] = None  # the saved file, loaded back, fails again on the backend
+
+    @property
+    def expr(self) -> str:
+        return self.case.expr
+
+    @property
+    def status(self) -> str:
+        return self.report.status
+
+
+@dataclass
+class FuzzResult:
+    """Counts of one fuzz run; ``bool(result)`` is True when nothing failed or errored."""
+
+    seed: int
+    backend: str
+    count: int  # examples asked for
+    checked: int = 0  # examples run (shrinking steps not counted)
+    passed: int = 0  # every element compared and equal
+    undefined: int = 0  # no mismatch, but some elements undefined (sympy: nan/zoo), not compared
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0  # the backend lacks an op
+    known: int = 0  # failed or errored in a way the caller listed as a known bug (``known=``)
+    discarded: int = 0  # rejected before checking: a forward value overflowed or left the bound
+    seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    history: list[tuple[str, str]] = field(default_factory=list)  # (expr, verdict) per checked example
+    stopped: str = ""  # why fewer than ``count`` were checked, if so
+
+    def __bool__(self) -> bool:
+        return self.failed == 0 and self.errors == 0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self)
+
+    def summary(self) -> str:
+        text = (f"{self.checked} checked: {self.passed} passed, {self.undefined} undefined-skipped, "
+                f"{self.failed} failed, {self.errors} errors")
+        if self.skipped:
+            text += f", {self.skipped} skipped"
+        if self.known:
+            text += f", {self.known} known bugs"
+        text += f" ({self.discarded} discarded) in {self.seconds:.2f} s [seed {self.seed}, backend {self.backend}]"
+        return text
+
+
+# ---------------------------------------------------------------- the op space
+
+
+def resolve_ops(names: Union[None, str, Iterable[Union[str, Op]]]) -> tuple[Op, ...]:
+    """The ops to generate from: every public op (None), or the names given (aliases accepted)."""
+    if names is None:
+        return tuple(_ops.public_ops())
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    out: dict[int, Op] = {}
+    unknown = []
+    for n in names:
+        op = n if isinstance(n, Op) else _ops.lookup(n)
+        if op is None:
+            unknown.append(str(n))
+        else:
+            out.setdefault(id(op), op)
+    if unknown:
+        known = ", ".join(op.name for op in _ops.public_ops())
+        raise ValueError(f"unknown op{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; known: {known}")
+    if not out:
+        raise ValueError("no ops given")
+    return tuple(out.values())
+
+
+def _reduce_targets(shape: Shape) -> list[tuple[Optional[int], Shape]]:
+    """(axis, result shape) of a reduction of an array of ``shape``."""
+    out: list[tuple[Optional[int], Shape]] = [(None, ())]
+    out += [(k, shape[:k] + shape[k + 1:]) for k in range(len(shape))]
+    return out
+
+
+def _matmul_shape(a: Shape, b: Shape) -> Optional[Shape]:
+    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2) or a[-1] != b[0]:
+        return None
+    return a[:-1] + b[1:]
+
+
+class _Space:
+    """What can be built from inputs of shape ``base``: each reachable shape and its cost in depth."""
+
+    def __init__(self, ops: tuple[Op, ...], base: Shape, max_depth: int):
+        self.base = base
+        self.unary = [op for op in ops if op.kind == _ops.ELEMENTWISE and op.arity == 1]
+        self.binary = [op for op in ops if op.kind == _ops.ELEMENTWISE and op.arity == 2]
+        self.reductions = [op for op in ops if op.kind == _ops.REDUCTION]
+        self.matmul = _ops.matmul in ops
+        self.transpose = _ops.transpose in ops
+        cost: dict[Shape, int] = {base: 0}
+        for level in range(1, max_depth + 1):
+            known = [u for u, c in cost.items() if c <= level - 1]
+            found: list[Shape] = []
+            for u in known:
+                if self.reductions:
+                    found += [t for _, t in _reduce_targets(u)]
+                if self.transpose:
+                    found.append(u[::-1])
+            if self.matmul:
+                found += [t for a in known for b in known if (t := _matmul_shape(a, b)) is not None]
+            for t in found:
+                cost.setdefault(t, level)
+        self.cost = cost
+
+    def within(self, shape: Shape, depth: int) -> bool:
+        return self.cost.get(shape, math.inf) <= depth
+
+    def reductions_to(self, target: Shape, depth: int) -> list[tuple[Shape, Optional[int]]]:
+        return [(u, axis) for u in sorted(self.cost, key=lambda s: (len(s), s)) if self.within(u, depth)
+                for axis, t in _reduce_targets(u) if t == target]
+
+    def matmuls_to(self, target: Shape, depth: int) -> list[tuple[Shape, Shape]]:
+        shapes = [u for u in sorted(self.cost, key=lambda s: (len(s), s)) if self.within(u, depth)]
+        return [(a, b) for a in shapes for b in shapes if _matmul_shape(a, b) == target]
+
+
+_ORDER: dict[Op, int] = {op: i for i, op in enumerate(_ops.public_ops())}
+
+
+@functools.lru_cache(maxsize=64)
+def _space(ops: tuple[Op, ...], base: Shape, max_depth: int) -> _Space:
+    return _Space(ops, base, max_depth)
+
+
+# ---------------------------------------------------------------- strategies
+
+
+@dataclass(frozen=True)
+class Example:
+    """One generated check: an expression and the values of its inputs (all of one shape)."""
+
+    expr: Expr
+    inputs: dict[str, np.ndarray]
+    shape: Shape
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v.tolist()!r}" for k, v in self.inputs.items())
+        return f"Example({to_source(self.expr)!r}, {vals})"
+
+
+def _st() -> Any:
+    from hypothesis import strategies as st
+
+    return st
+
+
+def _constant(draw: Callable[..., Any]) -> Expr:
+    st = _st()
+    value = draw(st.one_of(
+        st.sampled_from(NICE_CONSTANTS + (math.pi,)),
+        st.floats(-4.0, 4.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        .map(lambda v: 0.0 if abs(v) < 1e-3 else v),
+    ))
+    if value == math.pi:
+        return Const(math.pi, "pi")
+    return as_expr(float(value) + 0.0)  # no -0.0 literal
+
+
+def _positive(draw: Callable[..., Any], e: Expr) -> Expr:
+    kind = draw(_st().sampled_from(("abs", "exp", "softplus", "square")))
+    if kind == "abs":
+        return _ops.add(_ops.abs(e), Const(0.5))
+    if kind == "exp":
+        return _ops.exp(e)
+    if kind == "softplus":
+        return _ops.add(_ops.softplus(e), Const(0.1))
+    return _ops.add(_ops.mul(e, e), Const(1.0))
+
+
+def _guard(draw: Callable[..., Any], kind: str, e: Expr) -> Expr:
+    """``e`` wrapped so that its value lands in the domain ``kind`` (elementwise: shape kept)."""
+    if kind == _POSITIVE:
+        return _positive(draw, e)
+    if kind == _UNIT:
+        if draw(_st().booleans()):
+            return _ops.mul(_ops.div(e, _ops.add(_ops.abs(e), Const(1.0))), Const(0.9))
+        return _ops.mul(Const(0.9), _ops.tanh(e))
+    if kind == _ABOVE_ONE:
+        return _ops.add(Const(1.5), _positive(draw, e))
+    if kind == _NONZERO:
+        p = _positive(draw, e)
+        return _ops.neg(p) if draw(_st().booleans()) else p
+    raise ValueError(f"unknown guard {kind!r}")
+
+
+def _gen(draw: Callable[..., Any], sp: _Space, target: Shape, depth: int, exact: bool) -> Expr:
+    """An expression of shape ``target`` (or, unless ``exact``, of shape () that broadcasts to it).
+
+    A node is a leaf with probability 1/4 (and always at depth 0); otherwise its op is drawn
+    uniformly from the ops that can produce ``target`` within ``depth``.  Hypothesis shrinks
+    towards leaves, towards ``var`` before ``const`` and towards the first ops of the table.
+    """
+    st = _st()
+    leaves = (["var"] if target == sp.base else []) + (["const"] if target == () or not exact else [])
+    below = depth - 1
+    candidates: list[Op] = []
+    if depth > 0:
+        if not exact or sp.within(target, below):
+            candidates += sp.unary + sp.binary
+        if sp.reductions_to(target, below):
+            candidates += sp.reductions
+        if sp.transpose and sp.within(target[::-1], below):
+            candidates.append(_ops.transpose)
+        if sp.matmul and sp.matmuls_to(target, below):
+            candidates.append(_ops.matmul)
+    if not candidates and not leaves:  # pragma: no cover - callers ask only for reachable shapes
+        raise AssertionError(f"cannot build shape {target} at depth {depth} from {sp.base}")
+    if not candidates or (leaves and draw(st.sampled_from((True, False, False, False)))):
+        if draw(st.sampled_from(leaves)) == "var":
+            return Var(draw(st.sampled_from(VAR_NAMES)))
+        return _constant(draw)
+    op = draw(st.sampled_from(sorted(candidates, key=lambda o: _ORDER.get(o, len(_ORDER)))))
+
+    if op.kind == _ops.ELEMENTWISE and op.arity == 1:
+        arg = _gen(draw, sp, target, below, exact)
+        guard = ARG_GUARDS.get(op.name)
+        return op(_guard(draw, guard, arg) if guard else arg)
+    if op is _ops.pow:
+        base = _gen(draw, sp, target, below, exact)
+        if draw(st.booleans()):
+            return _ops.pow(base, Const(draw(st.sampled_from(INT_EXPONENTS))))
+        base = _guard(draw, _POSITIVE, base)
+        if draw(st.booleans()):
+            return _ops.pow(base, as_expr(draw(st.sampled_from(REAL_EXPONENTS))))
+        return _ops.pow(base, _gen(draw, sp, target, below, False))
+    if op.kind == _ops.ELEMENTWISE:
+        first = _gen(draw, sp, target, below, exact)
+        second = _gen(draw, sp, target, below, False)
+        if exact and draw(st.booleans()):
+            first, second = second, first
+        if op is _ops.div:
+            second = _guard(draw, _NONZERO, second)
+        return op(first, second)
+    if op.kind == _ops.REDUCTION:
+        source, axis = draw(st.sampled_from(sp.reductions_to(target, below)))
+        arg = _gen(draw, sp, source, below, True)
+        guard = ARG_GUARDS.get(op.name)
+        return op(_guard(draw, guard, arg) if guard else arg, axis=axis)
+    if op is _ops.transpose:
+        return _ops.transpose(_gen(draw, sp, target[::-1], below, True))
+    a, b = draw(st.sampled_from(sp.matmuls_to(target, below)))
+    return _ops.matmul(_gen(draw, sp, a, below, True), _gen(draw, sp, b, below, True))
+
+
+def _value_strategy() -> Any:
+    st = _st()
+    return st.one_of(
+        st.integers(-12, 12).map(lambda k: k / 4.0),
+        st.floats(-3.0, 3.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        .map(lambda v: 0.0 if abs(v) < 1e-3 else v),
+    )
+
+
+def expressions(ops: Union[None, str, Iterable[Union[str, Op]]] = None, max_depth: int = 4,
+                shapes: Sequence[Shape] = DEFAULT_SHAPES) -> Any:
+    """The hypothesis strategy of :class:`Example`: an IR tree over ``ops`` and its inputs' values."""
+    st = _st()
+    table = resolve_ops(ops)
+    shapes = [tuple(int(n) for n in s) for s in shapes]
+    if not shapes:
+        raise ValueError("no input shapes given")
+    values = _value_strategy()
+
+    @st.composite
+    def examples(draw: Callable[..., Any]) -> Example:
+        shape = draw(st.sampled_from(shapes))
+        sp = _space(table, shape, max_depth)
+        expr = _gen(draw, sp, shape, max_depth, exact=False)
+        names = variables(expr)
+        if not names:  # a constant expression checks nothing
+            from hypothesis import reject
+
+            reject()
+        size = math.prod(shape)
+        inputs = {}
+        for name in names:
+            flat = draw(st.lists(values, min_size=size, max_size=size))
+            inputs[name] = np.array(flat, dtype=np.float64).reshape(shape)
+        return Example(expr, inputs, shape)
+
+    return examples()
+
+
+def _is_integer(x: Any) -> bool:
+    x = np.asarray(x)
+    return bool(np.all(x == np.round(x)))
+
+
+# where each op's symbolic derivative is defined (the wrappers aim there; this makes sure)
+_DOMAINS: dict[str, Callable[..., Any]] = {
+    "log": lambda x: x > 0, "log2": lambda x: x > 0, "log10": lambda x: x > 0, "sqrt": lambda x: x > 0,
+    "log1p": lambda x: x > -1, "asin": lambda x: np.abs(x) < 1, "acos": lambda x: np.abs(x) < 1,
+    "atanh": lambda x: np.abs(x) < 1, "acosh": lambda x: x > 1, "div": lambda x, y: y != 0,
+    "prod": lambda x: x != 0, "atan2": lambda y, x: (x != 0) | (y != 0), "hypot": lambda x, y: (x != 0) | (y != 0),
+    "pow": lambda x, y: (x > 0) | _is_integer(y),
+}
+
+
+def well_conditioned(example: Example, bound: float = VALUE_BOUND) -> bool:
+    """Every op applied inside its domain, every node's forward value (numpy) finite and within ``bound``.
+
+    Examples that are not are rejected: the symbolic reference would be undefined there, or
+    ill-conditioned in float64.
+    """
+    ok = True
+
+    def leaf(node: Expr) -> Any:
+        return example.inputs[node.name] if isinstance(node, Var) else node.value
+
+    def call(node: Call, args: list[Any]) -> Any:
+        nonlocal ok
+        if not ok:
+            return args[0]
+        inside = _DOMAINS.get(node.op.name)
+        if inside is not None and not np.all(inside(*args)):
+            ok = False
+            return args[0]
+        value = np.asarray(node.op.forward(*args, **node.kwargs), dtype=np.float64)
+        if not np.all(np.isfinite(value)) or (value.size and np.max(np.abs(value)) > bound):
+            ok = False
+        return value
+
+    with np.errstate(all="ignore"):
+        try:
+            evaluate(example.expr, leaf, call)
+        except (ValueError, FloatingPointError, OverflowError):
+            return False
+    return ok
+
+
+# ---------------------------------------------------------------- cases
+
+
+def _plain(value: np.ndarray) -> Any:
+    return value.tolist() if value.ndim else float(value)
+
+
+def to_case_dict(example: Example, dtype: str = "float64", description: str = "") -> dict[str, Any]:
+    """The example as one case of a case file: ``name: fuzz-<hash>``, inputs as literal lists."""
+    expr = to_source(example.expr)
+    inputs = {k: _plain(v) for k, v in example.inputs.items()}
+    key = repr((expr, sorted(inputs.items()), dtype)).encode()
+    data: dict[str, Any] = {"name": "fuzz-" + hashlib.sha256(key).hexdigest()[:12], "expr": expr, "inputs": inputs}
+    if dtype != "float64":
+        data["dtype"] = dtype
+    data["tags"] = ["fuzz"]
+    if description:
+        data["description"] = description
+    return data
+
+
+def _case(data: dict[str, Any]) -> Any:
+    from .cases import case_from_dict
+
+    return case_from_dict(data)
+
+
+def _save(data: dict[str, Any], out_dir: Union[str, Path]) -> Path:
+    import yaml
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{data['name']}.yaml"
+    text = yaml.safe_dump({"version": 1, "cases": [data]}, sort_keys=False, default_flow_style=None, width=100)
+    path.write_text("# written by symgrad fuzz: a minimal failing case, shrunk by hypothesis\n" + text,
+                    encoding="utf-8")
+    return path
+
+
+def _reproduces(path: Path, options: Any) -> bool:
+    from .cases import load_file
+    from .runner import run_case
+
+    cases, errors = load_file(path)
+    return not errors and len(cases) == 1 and run_case(cases[0], options=options).status in ("fail", "error")
+
+
+# ---------------------------------------------------------------- the driver
+
+
+class _Found(Exception):
+    """Raised inside the hypothesis test for a failing case, so that hypothesis shrinks it."""
+
+    def __init__(self, example: Example, data: dict[str, Any], case: Any, report: Any):
+        super().__init__(f"{report.status}: {data['expr']}")
+        self.example, self.data, self.case, self.report = example, data, case, report
+
+
+class _FoundError(_Found):
+    """The same for a case that errored (a separate exception type: hypothesis shrinks it apart)."""
+
+
+def _derived_seed(seed: int, round_: int) -> int:
+    return int(hashlib.sha256(f"symgrad-fuzz:{seed}:{round_}".encode()).hexdigest()[:16], 16)
+
+
+def _verdict(report: Any) -> str:
+    if report.status == "pass":
+        return "undefined" if any(c.undefined for c in report.comparisons) else "pass"
+    return report.status
+
+
+def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
+         ops: Union[None, str, Iterable[Union[str, Op]]] = None, backend: Any = "symgrad",
+         out_dir: Union[None, str, Path] = "cases/regressions", dtype: str = "float64",
+         shapes: Sequence[Shape] = DEFAULT_SHAPES, max_failures: int = 5,
+         progress: Optional[Callable[[FuzzResult], None]] = None, known: Sequence[str] = ()) -> FuzzResult:
+    """Check ``count`` random expressions on ``backend``; shrink and save every failure.
+
+    ``ops`` restricts the op mix (names or aliases, or a comma-separated string);
+    ``shapes`` are the input shapes an example may use (one per example); ``out_dir``
+    None saves nothing.  The search stops early after ``max_failures`` failures.
+    ``progress`` is called with the running result after each checked example.
+    ``known`` is an allow-list of regular expressions: a failing or erroring case whose
+    reason or table matches one is counted as ``known`` (a bug already reported), not
+    shrunk and not a failure.  Keep it short and document each entry with its reproducer.
+    """
+    import re
+
+    from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
+    from hypothesis import seed as hyp_seed
+    from hypothesis.errors import Flaky, Unsatisfiable
+
+    from . import backends
+    from .runner import Options, run_case
+
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    if max_depth < 0:
+        raise ValueError(f"max_depth must be >= 0, got {max_depth}")
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    engine = backends.get(backend)  # unknown backend: BackendUnavailable now, not per case
+    name = backend if isinstance(backend, str) else (engine.name or type(engine).__name__)
+    options = Options(backend=backend)
+    strategy = expressions(ops, max_depth, shapes)
+    known_res = [re.compile(k) for k in known]
+    result = FuzzResult(seed=seed, backend=name, count=count)
+    start = time.perf_counter()
+
+    round_ = 0
+    while result.checked < count:
+        state = {"shrinking": False, "first": None}
+
+        def check(example: Example) -> None:
+            if not well_conditioned(example):
+                if not state["shrinking"]:
+                    result.discarded += 1
+                assume(False)
+            data = to_case_dict(example, dtype)
+            case = _case(data)
+            report = run_case(case, options=options)
+            verdict = _verdict(report)
+            if verdict in ("fail", "error") and known_res:
+                text = report.reason + "\n" + report.table()
+                if any(k.search(text) for k in known_res):
+                    verdict = "known"
+            if not state["shrinking"]:
+                result.checked += 1
+                result.history.append((data["expr"], verdict))
+                attr = {"pass": "passed", "fail": "failed", "error": "errors", "skip": "skipped"}.get(verdict, verdict)
+                setattr(result, attr, getattr(result, attr) + 1)
+                if progress is not None:
+                    progress(result)
+            if verdict in ("fail", "error"):
+                if not state["shrinking"]:
+                    state["shrinking"], state["first"] = True, data["expr"]
+                if report.status == "fail":
+                    raise _Found(example, data, case, report)
+                raise _FoundError(example, data, case, report)
+
+        test = given(strategy)(check)
+        test = settings(
+            max_examples=count - result.checked, database=None, deadline=None, derandomize=False,
+            phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False,
+        )(test)
+        test = hyp_seed(_derived_seed(seed, round_))(test)
+        found: Optional[_Found] = None
+        try:
+            test()
+        except _Found as exc:
+            found = exc
+        except Unsatisfiable:
+            result.stopped = "hypothesis could not generate enough valid examples"
+            break
+        except Flaky as exc:  # pragma: no cover - the verdicts are deterministic
+            found = next((e for e in getattr(exc, "exceptions", ()) if isinstance(e, _Found)), None)
+            if found is None:
+                raise
+        if found is None:
+            if result.checked < count:
+                result.stopped = "hypothesis ran out of new examples"
+            break
+        _record(result, found, state["first"] or found.data["expr"], seed, name, dtype, out_dir, options)
+        if len(result.failures) >= max_failures and result.checked < count:
+            result.stopped = f"stopped after {len(result.failures)} failures (max_failures)"
+            break
+        round_ += 1
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _record(result: FuzzResult, found: _Found, first: str, seed: int, backend: str, dtype: str,
+            out_dir: Union[None, str, Path], options: Any) -> None:
+    description = f"found by symgrad fuzz --seed {seed} on backend {backend}; shrunk by hypothesis"
+    if first != found.data["expr"]:
+        description += f" from: {first if len(first) <= 300 else first[:297] + '...'}"
+    data = to_case_dict(found.example, dtype, description)
+    failure = Failure(case=found.case, report=found.report, data=data, original=first)
+    if any(f.data["name"] == data["name"] for f in result.failures):
+        return  # the same minimal case again: counted as failed, reported once
+    if out_dir is not None:
+        failure.path = _save(data, out_dir)
+        failure.reproduced = _reproduces(failure.path, options)
+    result.failures.append(failure)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _parse_shape(text: str) -> Shape:
+    text = text.strip().lower()
+    if text in ("", "()", "scalar"):
+        return ()
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").strip("()").split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected a shape such as 'scalar', '3' or '2,3', got {text!r}",
+                                 param_hint="--shape") from None
+    if len(shape) > 2 or any(n < 1 or n > 8 for n in shape):
+        raise click.BadParameter(f"shapes have at most 2 dimensions of 1..8 elements, got {text!r}",
+                                 param_hint="--shape")
+    return shape
+
+
+@click.command("fuzz", epilog="""\b
+Exit codes:
+  0  every expression checked passed (undefined elements are classified, not failures)
+  1  a gradient mismatched or a case errored (each shrunk case saved under --out)
+  2  usage error (unknown op or backend, bad option)""")
+@click.option("--count", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Expressions to check.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same expressions, same verdicts.")
+@click.option("--max-depth", type=click.IntRange(0, 12), default=4, show_default=True,
+              help="Nesting depth of ops (domain wrappers not counted).")
+@click.option("--ops", "op_names", default=None, metavar="NAME,NAME,...",
+              help="Only these ops (aliases accepted; e.g. sin,exp,add,mul); default every op.")
+@click.option("--backend", default="symgrad", show_default=True, help="Tape backend to check.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="cases/regressions",
+              show_default=True, help="Folder for the shrunk failing cases.")
+@click.option("--no-save", is_flag=True, help="Do not write failing cases.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--shape", "shape_texts", multiple=True, metavar="SHAPE",
+              help="Input shape (repeatable): 'scalar', '3', '2,3'. Default: scalar, 3 and 2,3.")
+@click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Stop after this many failures.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every checked expression and its verdict.")
+def fuzz_command(count: int, seed: int, max_depth: int, op_names: Optional[str], backend: str,
+                 out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
+                 verbose: bool) -> None:
+    """Check random expressions from the op table; shrink failures with hypothesis and save them."""
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise click.UsageError("symgrad fuzz needs hypothesis: pip install hypothesis") from None
+    from .backends import BackendUnavailable
+
+    try:
+        table = resolve_ops(op_names)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ops") from None
+    shapes = tuple(_parse_shape(t) for t in shape_texts) or DEFAULT_SHAPES
+
+    def progress(result: FuzzResult) -> None:
+        if verbose:
+            expr, verdict = result.history[-1]
+            click.echo(f"{verdict.upper():9} {expr}")
+
+    try:
+        result = fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=backend,
+                      out_dir=None if no_save else out_dir, dtype=dtype, shapes=shapes,
+                      max_failures=max_failures, progress=progress)
+    except BackendUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+    for f in result.failures:
+        click.echo(f.report.table())
+        if f.original != f.expr:
+            click.echo(f"  shrunk from: {f.original}")
+        if f.path is not None:
+            again = "" if f.reproduced else " (WARNING: the saved case did not fail again)"
+            click.echo(f"  saved: {f.path}  (symgrad check --backend {result.backend} {f.path}){again}")
+        click.echo("")
+    if result.stopped:
+        click.echo(f"note: {result.stopped}")
+    click.echo(result.summary())
+    sys.exit(0 if result else 1)

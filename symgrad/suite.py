@@ -1,0 +1,525 @@
+"""Running a list of cases: selection, worker processes, per-case timeouts, progress callbacks.
+
+The CLI is a thin shell over :func:`select` and :func:`run_suite`; the library
+can use them directly.
+
+How cases run
+-------------
+* ``timeout=None`` (or 0) and ``jobs=1``: in this process, one after another.
+* otherwise in worker processes of a :class:`concurrent.futures.ProcessPoolExecutor`
+  (``forkserver`` where the platform has it, with symgrad, numpy and sympy
+  preloaded in the server, else ``spawn``; never ``fork``, which is unsafe
+  with threaded numpy/BLAS).  Each (case, backend) pair is one task: a case
+  costs tens of milliseconds or more, an IPC round trip well under one, so
+  chunking would only hurt load balancing and timeout precision.  All tasks
+  are submitted up front; the executor keeps every worker fed.
+* Each worker announces ``(task, pid, start time)`` on a queue when it starts a
+  task, so the parent knows what runs where and since when.  A task over its
+  ``timeout`` gets its worker killed (``SIGKILL``: sympy can spin in C code
+  that no signal handler or exception interrupts).  That breaks the
+  executor; the parent reports the overrun case as an error ``timed out
+  after S s``, starts a fresh pool and resubmits the tasks that had not
+  finished.  A worker that dies on its own (a crash, the OOM killer) is
+  handled the same way; a task running during two such deaths is reported as
+  an error instead of being retried forever.
+* Reports come back in input order, identical whatever ``jobs`` is.
+
+Backends reach workers by name (built-ins and the ``symgrad.backends`` entry
+points), as an importable ``"module:attr"`` spec (see :func:`resolve_backend`),
+or as a picklable :class:`~symgrad.backends.Backend` instance.  A backend
+registered with :func:`symgrad.backends.register` at run time lives only in
+the registering process: give it as ``"module:attr"`` to use it with worker
+processes (or run with ``jobs=1, timeout=None``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import importlib
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from .cases import Case
+from .report import Report
+
+__all__ = [
+    "KeywordError", "SuiteResult", "compile_keyword", "default_jobs", "resolve_backend", "run_suite",
+    "select",
+]
+
+DEFAULT_TIMEOUT = 60.0
+_POLL = 0.05  # seconds between checks of the start queue and deadlines
+_MAX_CRASHES = 2  # a task running during this many unexplained worker deaths is an error
+
+
+# ===================================================================== -k expressions
+
+
+class KeywordError(ValueError):
+    """A malformed ``-k`` expression; the message names the column."""
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<word>[^\s()]+))")
+_KEYWORDS = ("and", "or", "not")
+
+
+def _tokenize(text: str) -> list[tuple[str, str, int]]:
+    tokens: list[tuple[str, str, int]] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        m = _TOKEN.match(text, pos)
+        assert m is not None  # every non-space character starts some token
+        kind = m.lastgroup or "word"
+        value = m.group(kind)
+        start = m.start(kind)
+        if kind == "word" and value in _KEYWORDS:
+            kind = value
+        tokens.append((kind, value, start + 1))
+        pos = m.end()
+    tokens.append(("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    """``expr := or; or := and ('or' and)*; and := not ('and' not)*; not := 'not' not | '(' or ')' | WORD``."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str, int]:
+        return self.tokens[self.i]
+
+    def take(self) -> tuple[str, str, int]:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, expected: str) -> KeywordError:
+        kind, value, col = self.peek()
+        got = "end of input" if kind == "end" else repr(value)
+        return KeywordError(f"-k {self.text!r}: at column {col}: expected {expected}; got {got}")
+
+    def parse(self) -> Callable[[str], bool]:
+        if self.peek()[0] == "end":
+            raise self.fail("a name, 'not' or '('")
+        node = self.parse_or()
+        if self.peek()[0] != "end":
+            raise self.fail("'and', 'or' or end of input")
+        return node
+
+    def parse_or(self) -> Callable[[str], bool]:
+        parts = [self.parse_and()]
+        while self.peek()[0] == "or":
+            self.take()
+            parts.append(self.parse_and())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda name, ps=tuple(parts): any(p(name) for p in ps)
+
+    def parse_and(self) -> Callable[[str], bool]:
+        parts = [self.parse_not()]
+        while self.peek()[0] == "and":
+            self.take()
+            parts.append(self.parse_not())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda name, ps=tuple(parts): all(p(name) for p in ps)
+
+    def parse_not(self) -> Callable[[str], bool]:
+        kind, value, _ = self.peek()
+        if kind == "not":
+            self.take()
+            inner = self.parse_not()
+            return lambda name: not inner(name)
+        if kind == "lp":
+            self.take()
+            inner = self.parse_or()
+            if self.peek()[0] != "rp":
+                raise self.fail("')'")
+            self.take()
+            return inner
+        if kind == "word":
+            self.take()
+            needle = value.lower()
+            return lambda name: needle in name.lower()
+        raise self.fail("a name, 'not' or '('")
+
+
+def compile_keyword(text: str) -> Callable[[str], bool]:
+    """A predicate on case names from a pytest-style ``-k`` expression (never ``eval``).
+
+    A word matches a name containing it (case-insensitively, as pytest);
+    ``and``, ``or``, ``not`` and parentheses combine words, ``not`` binding
+    tightest and ``or`` loosest.  Raises :class:`KeywordError` naming the column.
+    """
+    return _Parser(text).parse()
+
+
+def select(cases: Iterable[Case], keyword: Optional[str] = None, tags: Iterable[str] = (),
+           skip_tags: Iterable[str] = ()) -> list[Case]:
+    """The cases matching ``keyword`` (a ``-k`` expression), having any of ``tags``, and none of ``skip_tags``."""
+    match = compile_keyword(keyword) if keyword and keyword.strip() else None
+    want, unwanted = set(tags), set(skip_tags)
+    out = []
+    for case in cases:
+        if match is not None and not match(case.name):
+            continue
+        if want and not want & set(case.tags):
+            continue
+        if unwanted & set(case.tags):
+            continue
+        out.append(case)
+    return out
+
+
+# ===================================================================== backends
+
+
+def resolve_backend(spec: Any) -> Any:
+    """Make a ``"module:attr"`` backend spec usable by name in this process; return ``spec``.
+
+    ``attr`` may be a :class:`~symgrad.backends.Backend` instance, a class or a
+    factory; it is registered under the spec itself, so reports name it as the
+    user wrote it.  Plain names and Backend instances are returned unchanged.
+    """
+    if not isinstance(spec, str) or ":" not in spec:
+        return spec
+    from . import backends
+
+    if spec in _RESOLVED:
+        return spec
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise backends.BackendUnavailable(f"cannot load backend {spec!r}: {type(exc).__name__}: {exc}") from None
+    if isinstance(obj, type):
+        cls = obj
+        backends.register(spec, lambda: _named(cls(), spec))
+    elif isinstance(obj, backends.Backend):
+        backends.register(spec, _named(obj, spec))
+    elif callable(obj):
+        backends.register(spec, lambda: _named(obj(), spec))
+    else:
+        raise backends.BackendUnavailable(f"backend {spec!r} is neither a Backend, a class nor a factory")
+    _RESOLVED.add(spec)
+    return spec
+
+
+_RESOLVED: set[str] = set()
+
+
+def _named(backend: Any, name: str) -> Any:
+    if not getattr(backend, "name", ""):
+        try:
+            backend.name = name
+        except AttributeError:
+            pass
+    return backend
+
+
+def default_jobs() -> int:
+    """``-j auto``: the number of CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+# ===================================================================== running
+
+
+@dataclass
+class SuiteResult:
+    reports: list[Report]
+    seconds: float
+    stopped_early: bool = False  # -x stopped the run
+
+
+def _timed_out(case: Case, options: Any, seconds: float) -> Report:
+    return Report(name=case.name, status="error", file=case.file, line=case.line,
+                  backend=_backend_name(options.backend), expr=case.expr,
+                  reason=f"timed out after {seconds:g} s", duration=seconds)
+
+
+def _crashed(case: Case, options: Any, detail: str) -> Report:
+    return Report(name=case.name, status="error", file=case.file, line=case.line,
+                  backend=_backend_name(options.backend), expr=case.expr,
+                  reason=f"the worker process running this case died ({detail})")
+
+
+def _backend_name(backend: Any) -> str:
+    return backend if isinstance(backend, str) else getattr(backend, "name", type(backend).__name__)
+
+
+def _bad(report: Report) -> bool:
+    return report.status in ("fail", "error", "xpass")
+
+
+def _run_one(case: Case, options: Any) -> Report:
+    from .runner import run_case
+
+    start = time.perf_counter()
+    try:
+        resolve_backend(options.backend)
+    except Exception as exc:  # an unloadable module:attr spec is that case's error
+        return Report(name=case.name, status="error", file=case.file, line=case.line,
+                      backend=_backend_name(options.backend), expr=case.expr,
+                      reason=f"{type(exc).__name__}: {exc}", duration=time.perf_counter() - start)
+    return run_case(case, options=options)
+
+
+# ---------------------------------------------------------------- worker side
+
+_START_QUEUE: Any = None
+
+
+def _init_worker(start_queue: Any, sys_path: list[str]) -> None:
+    global _START_QUEUE
+    _START_QUEUE = start_queue
+    sys.path[:] = list(dict.fromkeys(sys_path + sys.path))
+    try:  # a ctrl-C belongs to the parent, which shuts the pool down
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):  # pragma: no cover
+        pass
+
+
+def _work(token: int, case: Case, options: Any) -> Report:
+    if _START_QUEUE is not None:
+        _START_QUEUE.put((token, os.getpid(), time.time()))
+    return _run_one(case, options)
+
+
+_PRELOAD = ["symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy", "sympy"]
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
+# ---------------------------------------------------------------- parent side
+
+
+def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, jobs: int = 1,
+              timeout: Optional[float] = DEFAULT_TIMEOUT, exitfirst: bool = False,
+              on_complete: Optional[Callable[[Report], None]] = None,
+              on_report: Optional[Callable[[Report], None]] = None) -> SuiteResult:
+    """Run every case with every :class:`~symgrad.runner.Options` in ``options`` (one per backend).
+
+    Reports are ordered case by case, and for one case in the order of
+    ``options``; the order and the reports' contents do not depend on ``jobs``.
+    ``timeout`` (seconds per case; None or 0: none) makes a case that overruns
+    an error.  ``exitfirst`` stops at the first fail, error or xpass in that
+    order (the same prefix of reports whatever ``jobs`` is).  ``on_complete``
+    sees each report as it finishes (progress displays); ``on_report`` sees
+    them in the final order, as soon as all earlier ones are known.
+    """
+    from .runner import Options
+
+    if options is None:
+        options = [Options()]
+    elif not isinstance(options, (list, tuple)):
+        options = [options]
+    tasks = [(case, opts) for case in cases for opts in options]
+    timeout = float(timeout) if timeout else None
+    start = time.perf_counter()
+    emitter = _Emitter(len(tasks), exitfirst, on_complete, on_report)
+    if jobs <= 1 and timeout is None:
+        for i, (case, opts) in enumerate(tasks):
+            emitter.add(i, _run_one(case, opts))
+            if emitter.cutoff is not None:
+                break
+    else:
+        _Pool(tasks, max(1, jobs), timeout, emitter).run()
+    return SuiteResult(emitter.final(), time.perf_counter() - start, emitter.cutoff is not None
+                       and emitter.cutoff < len(tasks) - 1)
+
+
+class _Emitter:
+    """Collects reports by index; calls back in completion order and in input order; tracks -x."""
+
+    def __init__(self, n: int, exitfirst: bool, on_complete: Any, on_report: Any):
+        self.results: list[Optional[Report]] = [None] * n
+        self.exitfirst = exitfirst
+        self.cutoff: Optional[int] = None  # index of the first bad report (with -x)
+        self.next = 0
+        self.on_complete, self.on_report = on_complete, on_report
+
+    def wanted(self, i: int) -> bool:
+        return self.cutoff is None or i <= self.cutoff
+
+    def add(self, i: int, report: Report) -> None:
+        if not self.wanted(i):
+            return
+        self.results[i] = report
+        if self.exitfirst and _bad(report):
+            self.cutoff = i if self.cutoff is None else min(self.cutoff, i)
+        if self.on_complete:
+            self.on_complete(report)
+        limit = len(self.results) if self.cutoff is None else self.cutoff + 1
+        while self.next < limit and self.results[self.next] is not None:
+            if self.on_report:
+                self.on_report(self.results[self.next])  # type: ignore[arg-type]
+            self.next += 1
+
+    def done(self) -> bool:
+        limit = len(self.results) if self.cutoff is None else self.cutoff + 1
+        return self.next >= limit
+
+    def final(self) -> list[Report]:
+        limit = len(self.results) if self.cutoff is None else self.cutoff + 1
+        return [r for r in self.results[:limit] if r is not None]
+
+
+class _Pool:
+    """A process pool that survives killed workers: see the module docstring."""
+
+    def __init__(self, tasks: list[tuple[Case, Any]], jobs: int, timeout: Optional[float], emitter: _Emitter):
+        self.tasks = tasks
+        self.jobs = min(jobs, max(1, len(tasks)))
+        self.timeout = timeout
+        self.emitter = emitter
+        self.ctx = _context()
+        self.todo = list(range(len(tasks)))  # indices still to submit, in order
+        self.crashes = [0] * len(tasks)
+        self.token_index: dict[int, int] = {}
+        self.next_token = 0
+
+    def run(self) -> None:
+        while self.todo and not self.emitter.done():
+            self._generation()
+
+    def _generation(self) -> None:
+        """One executor's life: submit what is left, collect until done or the pool breaks."""
+        queue = self.ctx.SimpleQueue()
+        executor = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.ctx, initializer=_init_worker,
+                                          initargs=(queue, list(sys.path)))
+        self.todo.sort()
+        futures: dict[cf.Future, int] = {}
+        running: dict[int, tuple[int, float]] = {}  # token -> (pid, start, wall clock)
+        killed: dict[int, int] = {}  # token -> pid we killed for overrunning
+        try:
+            for i in self.todo:
+                if not self.emitter.wanted(i):
+                    continue
+                token = self.next_token
+                self.next_token += 1
+                self.token_index[token] = i
+                case, opts = self.tasks[i]
+                futures[executor.submit(_work, token, case, opts)] = token
+            self.todo = []
+            broken = started = False
+            while futures and not self.emitter.done():
+                done, _ = cf.wait(futures, timeout=_POLL, return_when=cf.FIRST_COMPLETED)
+                self._drain(queue, running, futures)
+                started = started or bool(running) or any(not f.exception() for f in done
+                                                          if not f.cancelled())
+                for fut in done:
+                    token = futures.pop(fut)
+                    running.pop(token, None)
+                    i = self.token_index[token]
+                    case, opts = self.tasks[i]
+                    try:
+                        report = fut.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        if token in killed:
+                            self.emitter.add(i, _timed_out(case, opts, self.timeout or 0.0))
+                        else:
+                            self.todo.append(i)
+                        continue
+                    except Exception as exc:  # unpicklable report, say: that case's error
+                        report = Report(name=case.name, status="error", file=case.file, line=case.line,
+                                        backend=_backend_name(opts.backend), expr=case.expr,
+                                        reason=f"{type(exc).__name__}: {exc}")
+                    self.emitter.add(i, report)
+                if broken:
+                    if not started and not killed:
+                        raise RuntimeError(
+                            "symgrad's worker processes died before running any case; when calling "
+                            "run_suite from a script, guard it with `if __name__ == '__main__':`")
+                    self._broken(futures, running, killed)
+                    break
+                if self.emitter.cutoff is not None:
+                    for fut, token in list(futures.items()):
+                        if not self.emitter.wanted(self.token_index[token]) and fut.cancel():
+                            del futures[fut]
+                self._check_deadlines(running, killed)
+        finally:
+            self._shutdown(executor, queue, futures, running)
+
+    def _drain(self, queue: Any, running: dict, futures: dict) -> None:
+        live = set(futures.values())
+        while not queue.empty():
+            token, pid, wall = queue.get()
+            if token in live:
+                running[token] = (pid, time.monotonic() - max(0.0, time.time() - wall))
+
+    def _check_deadlines(self, running: dict, killed: dict) -> None:
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for token, (pid, started) in running.items():
+            if token not in killed and now - started > self.timeout:
+                killed[token] = pid
+                _kill(pid)
+
+    def _broken(self, futures: dict, running: dict, killed: dict) -> None:
+        """The executor broke: sort its unfinished tasks into timed out, crashed and to-retry."""
+        for fut, token in futures.items():
+            i = self.token_index[token]
+            case, opts = self.tasks[i]
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.emitter.add(i, fut.result())
+            elif token in killed:
+                self.emitter.add(i, _timed_out(case, opts, self.timeout or 0.0))
+            elif token in running and not killed:
+                self.crashes[i] += 1  # running when a worker died on its own: maybe the culprit
+                if self.crashes[i] >= _MAX_CRASHES:
+                    self.emitter.add(i, _crashed(case, opts, "killed or crashed twice"))
+                else:
+                    self.todo.append(i)
+            else:
+                self.todo.append(i)
+        futures.clear()
+        running.clear()
+
+    def _shutdown(self, executor: cf.ProcessPoolExecutor, queue: Any, futures: dict, running: dict) -> None:
+        for fut in futures:
+            fut.cancel()
+        if futures:  # stopped early (-x) with tasks still running: do not wait for them
+            self._drain(queue, running, futures)
+            for pid, _ in running.values():
+                _kill(pid)
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def with_backends(options: Any, backend_specs: Iterable[Any]) -> list[Any]:
+    """One copy of ``options`` per backend (``--backend`` repeated)."""
+    return [replace(options, backend=b) for b in backend_specs]

@@ -1,0 +1,105 @@
+"""The command line: a 200-case suite at -j 1 and -j 2, and start-up time."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from typing import Any, Optional
+
+import harness
+
+# simple elementwise expressions; each appears several times with other inputs, as in a real suite
+TEMPLATES = [
+    "3*x**3 - y**2", "sin(x)*exp(-y)", "tanh(x*y) + log(x + y)", "sqrt(x) / (1 + y**2)", "sigmoid(2*x - y)",
+    "log1p(x) * cos(y)", "atan2(y, x)", "hypot(x, y)", "x / y - y / x", "softplus(x) - relu(y)",
+    "exp(x) * sinh(y)", "asinh(x) + acosh(1 + y)", "x**y", "logaddexp(x, y)", "erf(x) * y",
+    "maximum(x, y) + minimum(x, y)", "abs(x - y)", "tan(x / 2) * y", "cosh(x) / cosh(y)", "expm1(x) - y*x",
+]
+
+
+def write_suite(folder: str, count: int = 200) -> str:
+    lines = ["cases:"]
+    for i in range(count):
+        expr = TEMPLATES[i % len(TEMPLATES)]
+        lines += [f"  - name: case-{i:03d}", f"    expr: {expr}", f"    seed: {i}", "    inputs:",
+                  "      x: {uniform: [0.5, 2.0], shape: [64]}", "      y: {uniform: [0.5, 2.0], shape: [64]}"]
+    path = os.path.join(folder, "suite.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def console_script() -> list[str]:
+    """The installed ``symgrad`` script itself (a pyenv shim in front of it would add its own start-up)."""
+    script = os.path.join(sysconfig.get_path("scripts"), "symgrad")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "symgrad.cli"]
+
+
+def has_jobs(cmd: list[str]) -> bool:
+    out = subprocess.run(cmd + ["check", "--help"], capture_output=True, text=True).stdout
+    return bool(re.search(r"(^|\s)-j\b", out))
+
+
+def heavy_imports(argv: list[str]) -> list[str]:
+    """Heavy top-level packages that ``symgrad ARGV`` imports."""
+    code = ("import sys; sys.argv = ['symgrad'] + %r\nfrom symgrad.cli import main\ntry:\n    main()\n"
+            "except SystemExit:\n    pass\nsys.stderr.write('MODULES ' + ' '.join(sorted({m.split('.')[0] "
+            "for m in sys.modules})) + '\\n')" % (argv,))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    line = next((l for l in proc.stderr.splitlines() if l.startswith("MODULES ")), "MODULES")
+    mods = set(line.split()[1:])
+    return sorted(mods & {"numpy", "sympy", "mpmath", "scipy", "yaml", "torch", "autograd", "click"})
+
+
+def run(repeats: int, suite_repeats: int) -> dict[str, Any]:
+    cmd = console_script()
+    res: dict[str, Any] = {"script": " ".join(cmd)}
+    with tempfile.TemporaryDirectory() as tmp:
+        suite = write_suite(tmp)
+        one = os.path.join(tmp, "one")
+        os.mkdir(one)
+        with open(os.path.join(one, "one.yaml"), "w") as f:
+            f.write("cases:\n  - name: q\n    expr: 3*a**3 - b**2\n    inputs: {a: [2.0, 3.0], b: [6.0, 4.0]}\n")
+        res["help"], _ = harness.wall(cmd + ["--help"], repeats)
+        res["check_help"], _ = harness.wall(cmd + ["check", "--help"], repeats)
+        res["check_one"], out = harness.wall(cmd + ["check", one], repeats)
+        res["check_one_ok"] = "1 passed" in out
+        res["python"], _ = harness.wall([sys.executable, "-c", "pass"], repeats)
+        res["imports_help"] = heavy_imports(["--help"])
+        jobs = has_jobs(cmd)
+        res["suite"] = {}
+        for j in (1, 2):
+            if j > 1 and not jobs:
+                res["suite"][j] = None
+                continue
+            extra = ["-j", str(j)] if jobs else []
+            t, out = harness.wall(cmd + ["check", suite] + extra, suite_repeats)
+            summary = out.strip().splitlines()[-1] if out.strip() else ""
+            res["suite"][j] = {"seconds": t, "summary": summary}
+    res["jobs"] = jobs
+    return res
+
+
+def report(res: dict[str, Any]) -> str:
+    s = res["suite"]
+    lines = [f"command line ({res['script']}), wall time of a subprocess, median"]
+    rows = [["symgrad --help", harness.fmt_time(res["help"])],
+            ["symgrad check --help", harness.fmt_time(res["check_help"])],
+            ["symgrad check (1 case)", harness.fmt_time(res["check_one"]) + ("" if res["check_one_ok"] else " (FAILED)")],
+            ["python -c pass", harness.fmt_time(res["python"])]]
+    for j in (1, 2):
+        v = s.get(j)
+        label = f"200-case suite -j {j}" if res["jobs"] else ("200-case suite (no -j option)" if j == 1 else "200-case suite -j 2")
+        rows.append([label, "absent (symgrad check has no -j)" if v is None else
+                     f"{harness.fmt_time(v['seconds'])}   [{v['summary']}]"])
+    lines.append(harness.table(["what", "time"], rows))
+    lines.append(f"heavy packages imported by `symgrad --help`: {', '.join(res['imports_help']) or 'none'}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(run(5, 1)))

@@ -1,0 +1,126 @@
+"""Timing and memory helpers shared by the benchmark scripts (not a test module).
+
+Contenders are timed in one process, interleaved: every repeat runs each
+contender once, in a rotated order, so drift of the machine (other processes,
+frequency scaling) hits all of them alike; the reported figure is the median.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per contender, interleaved over ``repeats`` rounds."""
+    names = list(contenders)
+    for _ in range(warmup):
+        for name in names:
+            contenders[name]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            gc.collect()
+            t = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - t)
+    return {n: statistics.median(v) for n, v in times.items()}
+
+
+def wall(cmd: list[str], repeats: int, env: Optional[dict[str, str]] = None, cwd: Optional[str] = None) -> tuple[float, str]:
+    """Median wall time of a subprocess, and the output of its last run."""
+    times, out = [], ""
+    for _ in range(repeats):
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+        times.append(time.perf_counter() - t)
+        out = proc.stdout + proc.stderr
+    return statistics.median(times), out
+
+
+def optional(module: str) -> Any:
+    """The module, or None when the contender is not installed."""
+    try:
+        return __import__(module)
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------- memory, in the current process
+
+
+def _status(field: str) -> Optional[int]:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's resident-set high-water mark (Linux >= 4.0); False where impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_now() -> int:
+    value = _status("VmRSS")
+    if value is not None:
+        return value
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        return 0
+
+
+def rss_peak() -> int:
+    value = _status("VmHWM")
+    if value is not None:
+        return value
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds != seconds:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_ratio(x: Optional[float]) -> str:
+    if x is None or x != x:
+        return "absent"
+    if x >= 100:
+        return f"{x:,.0f}x"
+    return f"{x:.2f}x"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def python() -> str:
+    return sys.executable

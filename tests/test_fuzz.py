@@ -1,0 +1,194 @@
+"""The fuzzer (issue 7): hypothesis-generated expressions, shrunk failures saved as case files."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+pytest.importorskip("hypothesis")
+
+from symgrad import ops  # noqa: E402
+from symgrad.backends import register  # noqa: E402
+from symgrad.backends.symgrad_tape import SymgradBackend  # noqa: E402
+from symgrad.cases import load_file  # noqa: E402
+from symgrad.expr import Call, Const, Var  # noqa: E402
+from symgrad.fuzz import Example, fuzz, fuzz_command, resolve_ops, well_conditioned  # noqa: E402
+from symgrad.parse import parse  # noqa: E402
+from symgrad.runner import run_case  # noqa: E402
+
+BUGGY = "test-sin-off-by-1pc"
+
+
+class SinOffByOnePercent(SymgradBackend):
+    """symgrad's tape with a planted bug: d/dx sin(x) = 1.01 cos(x) (not in the global op table)."""
+
+    name = BUGGY
+    _sin = dataclasses.replace(ops.sin, vjps=(lambda g, ans, x: 1.01 * g * ops.cos(x),))
+
+    def apply(self, op, args, params):
+        return super().apply(self._sin if op is ops.sin else op, args, params)
+
+
+register(BUGGY, SinOffByOnePercent())
+
+
+def _nodes(expr: str) -> list:
+    return list(parse(expr).walk())
+
+
+def _op_names(expr: str) -> set[str]:
+    """The ops of an expression; a negative literal (``-2.0``, neg of a constant) is not an op use."""
+    return {n.op.name for n in _nodes(expr)
+            if isinstance(n, Call) and not (n.op is ops.neg and isinstance(n.args[0], Const))}
+
+
+# ---------------------------------------------------------------- clean on our own tape
+
+
+def test_bounded_fuzz_is_clean_on_symgrad(tmp_path):
+    result = fuzz(count=250, seed=0, max_depth=4, out_dir=tmp_path)
+    assert [f.report.table() for f in result.failures] == []
+    assert result.failed == 0 and result.errors == 0, result.summary()
+    assert result.checked == 250
+    assert result.passed + result.undefined + result.skipped == result.checked
+    assert not list(tmp_path.iterdir())  # nothing to save
+    # the mix is varied: many different expressions, elementwise and not
+    exprs = {e for e, _ in result.history}
+    assert len(exprs) > 80  # (hypothesis also mutates the inputs of an expression)
+    used = set().union(*(_op_names(e) for e in exprs))
+    assert len(used) >= 25, used
+    assert used & {"sum", "mean", "prod", "max", "min", "logsumexp"} and used & {"matmul", "transpose"}
+
+
+def test_same_seed_same_expressions_same_verdicts(tmp_path):
+    a = fuzz(count=30, seed=3, max_depth=3, out_dir=tmp_path)
+    b = fuzz(count=30, seed=3, max_depth=3, out_dir=tmp_path)
+    c = fuzz(count=30, seed=4, max_depth=3, out_dir=tmp_path)
+    assert a.history == b.history and len(a.history) == 30
+    assert (a.passed, a.undefined, a.failed, a.errors) == (b.passed, b.undefined, b.failed, b.errors)
+    assert a.history != c.history
+
+
+# ---------------------------------------------------------------- it finds real bugs
+
+
+def test_planted_sin_bug_is_found_shrunk_and_saved(tmp_path):
+    result = fuzz(count=300, seed=0, max_depth=4, backend=BUGGY, out_dir=tmp_path, max_failures=1)
+    assert not result
+    assert result.failed >= 1
+    (failure,) = result.failures
+    nodes = _nodes(failure.expr)
+    assert "sin" in _op_names(failure.expr)
+    assert len(nodes) <= 3, failure.expr  # e.g. sin(x)
+    assert failure.report.status == "fail"
+    # the saved file is a valid version-1 case file that reproduces the failure on that backend
+    assert failure.path is not None and failure.path.parent == tmp_path
+    data = yaml.safe_load(failure.path.read_text())
+    assert data["version"] == 1
+    (raw,) = data["cases"]
+    assert raw["name"].startswith("fuzz-") and raw["expr"] == failure.expr
+    assert all(isinstance(v, (float, list)) for v in raw["inputs"].values())
+    cases, errors = load_file(failure.path)
+    assert errors == [] and len(cases) == 1
+    assert run_case(cases[0], backend=BUGGY).status == "fail"
+    assert run_case(cases[0], backend="symgrad").status == "pass"  # the bug is the backend's
+    assert failure.reproduced is True
+
+
+def test_same_fuzz_on_the_correct_backend_finds_nothing(tmp_path):
+    result = fuzz(count=60, seed=0, max_depth=4, backend="symgrad", out_dir=tmp_path, max_failures=1)
+    assert result and result.failures == [] and result.checked == 60
+
+
+def test_planted_bug_found_with_ops_restricted(tmp_path):
+    result = fuzz(count=50, seed=1, max_depth=3, ops="sin,mul,add", backend=BUGGY, out_dir=tmp_path,
+                  max_failures=1)
+    (failure,) = result.failures
+    assert failure.expr in ("sin(x)", "sin(y)", "sin(z)")
+
+
+# ---------------------------------------------------------------- options
+
+
+def test_ops_restricts_the_mix(tmp_path):
+    result = fuzz(count=40, seed=2, max_depth=4, ops="sin,cos,add,arctan", out_dir=tmp_path)
+    assert result.checked == 40 and result
+    used = set().union(*(_op_names(e) for e, _ in result.history))
+    assert used <= {"sin", "cos", "add", "atan"}
+    assert len(used) >= 3
+
+
+def test_domain_ops_stay_in_their_domain(tmp_path):
+    result = fuzz(count=60, seed=5, max_depth=3, ops="log,sqrt,asin,acos,acosh,atanh,log1p,div,prod,pow",
+                  out_dir=tmp_path)
+    assert result and result.checked == 60
+    assert result.undefined == 0  # wrappers keep every argument inside its op's domain
+
+
+def test_shapes_and_non_elementwise_ops(tmp_path):
+    result = fuzz(count=40, seed=6, max_depth=3, ops="matmul,transpose,sum,max,mul",
+                  shapes=[(2, 3)], out_dir=tmp_path)
+    assert result and result.checked == 40
+    assert any("@" in e for e, _ in result.history)
+
+
+def test_well_conditioned_rejects_points_outside_the_domain():
+    x = Var("x")
+    assert well_conditioned(Example(ops.log(x), {"x": np.array([1.0, 2.0])}, (2,)))
+    assert not well_conditioned(Example(ops.log(x), {"x": np.array([1.0, -2.0])}, (2,)))
+    assert not well_conditioned(Example(ops.atan2(x, x), {"x": np.array(0.0)}, ()))
+    assert not well_conditioned(Example(ops.exp(ops.exp(x)), {"x": np.array(10.0)}, ()))
+    assert well_conditioned(Example(ops.pow(x, Const(2.0)), {"x": np.array(-3.0)}, ()))
+    assert not well_conditioned(Example(ops.pow(x, Const(0.5)), {"x": np.array(-3.0)}, ()))
+
+
+def test_resolve_ops():
+    assert [op.name for op in resolve_ops("arcsin, exp,sin")] == ["asin", "exp", "sin"]
+    assert len(resolve_ops(None)) == len(ops.public_ops())
+    with pytest.raises(ValueError, match="unknown op nope"):
+        resolve_ops("sin,nope")
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_cli_clean_run_exits_0(tmp_path):
+    out = tmp_path / "regressions"
+    res = CliRunner().invoke(fuzz_command, ["--count", "20", "--seed", "1", "--max-depth", "3",
+                                            "--ops", "sin,exp,mul", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "20 checked: " in res.output and "0 failed" in res.output
+    assert not out.exists()
+
+
+def test_cli_backend_bug_exits_1_and_saves_the_case(tmp_path):
+    out = tmp_path / "regressions"
+    res = CliRunner().invoke(fuzz_command, ["--count", "50", "--seed", "1", "--ops", "sin,add,mul",
+                                            "--backend", BUGGY, "--out", str(out), "--max-failures", "1"])
+    assert res.exit_code == 1, res.output
+    assert "FAIL fuzz-" in res.output and "saved: " in res.output
+    files = list(out.glob("fuzz-*.yaml"))
+    assert len(files) == 1
+    (case,), errors = load_file(files[0])
+    assert not errors and "sin" in case.expr
+    assert run_case(case, backend=BUGGY).status == "fail"
+
+
+def test_cli_usage_errors_exit_2(tmp_path):
+    res = CliRunner().invoke(fuzz_command, ["--count", "5", "--ops", "sin,nope", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "nope" in res.output
+    res = CliRunner().invoke(fuzz_command, ["--count", "5", "--backend", "no-such-backend", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "no-such-backend" in res.output
+    res = CliRunner().invoke(fuzz_command, ["--count", "5", "--shape", "2,x,y", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+
+
+def test_cli_shapes_and_dtype(tmp_path):
+    res = CliRunner().invoke(fuzz_command, ["--count", "10", "--shape", "4", "--shape", "scalar", "--dtype",
+                                            "float32", "--ops", "tanh,mul,sum", "--out", str(tmp_path), "-v"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("PASS") + res.output.count("UNDEFINED") == 10

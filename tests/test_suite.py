@@ -1,0 +1,307 @@
+"""Tests for symgrad.suite (selection, -k, workers, timeouts, callbacks) and symgrad.formats."""
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from symgrad.cases import collect
+from symgrad.formats import Progress, to_json, to_json_dict, to_junit
+from symgrad.report import exit_code
+from symgrad.runner import Options
+from symgrad.suite import KeywordError, compile_keyword, default_jobs, resolve_backend, run_suite, select
+
+SLOW_PLUGIN = '''
+import time
+from symgrad.backends import Backend, get
+
+
+class SleepyBackend(Backend):
+    """The symgrad tape, except that an expression using the input ``slow`` hangs."""
+
+    name = "sleepy"
+
+    def gradients(self, expr, inputs, wrt, order, grad_output):
+        if "slow" in inputs:
+            time.sleep(120)
+        return get("symgrad").gradients(expr, inputs, wrt, order, grad_output)
+'''
+
+
+def write_cases(folder, text, name="cases.yaml"):
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+MIXED = """\
+cases:
+  - name: alpha-one
+    expr: 3*a**3 - b**2
+    inputs: {a: [2.0, 3.0], b: [6.0, 4.0]}
+    tags: [tutorial, fast]
+  - name: alpha-two
+    expr: sin(x) * exp(x)
+    inputs: {x: {uniform: [0.1, 2.0], shape: [4]}}
+    tags: [fast]
+  - name: beta-wrong
+    expr: x**2
+    inputs: {x: [1.0, 2.0]}
+    expect: {x: 3*x}
+    tags: [broken]
+  - name: beta-ok
+    expr: tanh(x) + x
+    inputs: {x: [0.5, 1.5]}
+  - name: gamma-skip
+    expr: x
+    inputs: {x: [1.0]}
+    skip: not today
+  - name: Gamma-Order2
+    expr: x**3 * y
+    inputs: {x: [1.0, 2.0], y: [3.0, 4.0]}
+    order: 2
+"""
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    write_cases(tmp_path, MIXED)
+    cases, errors = collect([tmp_path])
+    assert not errors
+    return cases
+
+
+@pytest.fixture
+def sleepy(tmp_path, monkeypatch):
+    (tmp_path / "sleepy_plugin.py").write_text(SLOW_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "sleepy_plugin:SleepyBackend"
+
+
+def comparable(reports):
+    out = []
+    for r in reports:
+        d = r.to_dict()
+        d.pop("duration")
+        out.append(d)
+    return out
+
+
+# ---------------------------------------------------------------- -k expressions
+
+NAMES = ["alpha-one", "alpha-two", "beta-wrong", "beta-ok", "gamma-skip", "Gamma-Order2"]
+
+
+def matching(expr):
+    pred = compile_keyword(expr)
+    return [n for n in NAMES if pred(n)]
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ("alpha", ["alpha-one", "alpha-two"]),
+    ("ALPHA", ["alpha-one", "alpha-two"]),  # case-insensitive, as pytest
+    ("gamma", ["gamma-skip", "Gamma-Order2"]),
+    ("not alpha", ["beta-wrong", "beta-ok", "gamma-skip", "Gamma-Order2"]),
+    ("alpha and two", ["alpha-two"]),
+    ("alpha or beta", ["alpha-one", "alpha-two", "beta-wrong", "beta-ok"]),
+    ("beta and not wrong", ["beta-ok"]),
+    ("not (alpha or beta)", ["gamma-skip", "Gamma-Order2"]),
+    ("alpha or beta and ok", ["alpha-one", "alpha-two", "beta-ok"]),  # and binds tighter
+    ("(alpha or beta) and o", ["alpha-one", "alpha-two", "beta-wrong", "beta-ok"]),
+    ("not not one", ["alpha-one"]),
+    ("-ok", ["beta-ok"]),
+    ("order2", ["Gamma-Order2"]),
+    ("nothing", []),
+])
+def test_keyword_expressions(expr, expected):
+    assert matching(expr) == expected
+
+
+@pytest.mark.parametrize("expr, column", [
+    ("", 1),
+    ("alpha and", 10),
+    ("and alpha", 1),
+    ("(alpha", 7),
+    ("alpha)", 6),
+    ("alpha beta", 7),
+    ("not", 4),
+    ("()", 2),
+    ("__import__('os')", 11),
+])
+def test_keyword_errors_name_the_column(expr, column):
+    with pytest.raises(KeywordError, match=f"column {column}"):
+        compile_keyword(expr)
+
+
+def test_keyword_never_evaluates(tmp_path):
+    # something that would be code for eval is only a word (a substring) here
+    pred = compile_keyword("__import__")
+    assert pred("x__import__y") and not pred("alpha")
+
+
+def test_select_by_keyword_tags_and_skip_tags(mixed):
+    names = lambda cs: [c.name for c in cs]  # noqa: E731
+    assert names(select(mixed, "alpha")) == ["alpha-one", "alpha-two"]
+    assert names(select(mixed, tags=["fast"])) == ["alpha-one", "alpha-two"]
+    assert names(select(mixed, tags=["tutorial", "broken"])) == ["alpha-one", "beta-wrong"]
+    assert names(select(mixed, skip_tags=["fast"])) == ["beta-wrong", "beta-ok", "gamma-skip", "Gamma-Order2"]
+    assert names(select(mixed, "not gamma", skip_tags=["broken"])) == ["alpha-one", "alpha-two", "beta-ok"]
+    assert names(select(mixed, "  ")) == names(mixed)
+
+
+# ---------------------------------------------------------------- running
+
+
+def test_in_process_run(mixed):
+    result = run_suite(mixed, timeout=None)
+    statuses = [r.status for r in result.reports]
+    assert statuses == ["pass", "pass", "fail", "pass", "skip", "pass"]
+    assert [r.name for r in result.reports] == NAMES
+    assert exit_code(result.reports) == 1
+    assert not result.stopped_early
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_worker_processes_give_identical_reports_in_identical_order(mixed, jobs):
+    base = run_suite(mixed, timeout=None)
+    other = run_suite(mixed, jobs=jobs, timeout=30)
+    assert comparable(other.reports) == comparable(base.reports)
+
+
+def test_several_backends_are_reported_case_by_case(mixed, sleepy):
+    opts = [Options(backend="symgrad"), Options(backend=sleepy)]
+    result = run_suite(mixed[:2], opts, timeout=None)
+    assert [(r.name, r.backend) for r in result.reports] == [
+        ("alpha-one", "symgrad"), ("alpha-one", sleepy), ("alpha-two", "symgrad"), ("alpha-two", sleepy)]
+    assert all(r.status == "pass" for r in result.reports)
+    parallel = run_suite(mixed[:2], opts, jobs=2, timeout=30)
+    assert comparable(parallel.reports) == comparable(result.reports)
+
+
+@pytest.mark.parametrize("jobs, timeout", [(1, None), (1, 30), (2, 30)])
+def test_exitfirst_stops_at_the_same_report_whatever_the_jobs(mixed, jobs, timeout):
+    result = run_suite(mixed, jobs=jobs, timeout=timeout, exitfirst=True)
+    assert [r.name for r in result.reports] == ["alpha-one", "alpha-two", "beta-wrong"]
+    assert result.reports[-1].status == "fail"
+    assert result.stopped_early
+
+
+def test_callbacks(mixed):
+    completed, ordered = [], []
+    result = run_suite(mixed, jobs=2, timeout=30, on_complete=completed.append, on_report=ordered.append)
+    assert [r.name for r in ordered] == [r.name for r in result.reports]
+    assert sorted(r.name for r in completed) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_timeout_is_an_error_and_the_run_goes_on(tmp_path, sleepy, jobs):
+    write_cases(tmp_path, """\
+        cases:
+          - name: first-ok
+            expr: x*2
+            inputs: {x: [1.0]}
+          - name: hangs
+            expr: slow*2
+            inputs: {slow: [1.0]}
+          - name: next-ok
+            expr: x**2
+            inputs: {x: [3.0]}
+          - name: last-ok
+            expr: sin(x)
+            inputs: {x: [3.0]}
+        """)
+    cases, _ = collect([tmp_path])
+    result = run_suite(cases, Options(backend=sleepy), jobs=jobs, timeout=1.0)
+    assert [(r.name, r.status) for r in result.reports] == [
+        ("first-ok", "pass"), ("hangs", "error"), ("next-ok", "pass"), ("last-ok", "pass")]
+    assert result.reports[1].reason == "timed out after 1 s"
+    assert result.reports[1].backend == sleepy
+    assert exit_code(result.reports) == 2
+
+
+def test_unknown_backend_is_each_cases_error(mixed):
+    result = run_suite(mixed[:1], Options(backend="no_such_module_xyz:Thing"), timeout=None)
+    assert result.reports[0].status == "error"
+    assert "cannot load backend" in result.reports[0].reason
+
+
+def test_resolve_backend(sleepy):
+    assert resolve_backend("symgrad") == "symgrad"
+    assert resolve_backend(sleepy) == sleepy
+    from symgrad import backends
+
+    assert type(backends.get(sleepy)).__name__ == "SleepyBackend"
+
+
+def test_default_jobs():
+    assert default_jobs() >= 1
+
+
+# ---------------------------------------------------------------- formats
+
+
+def test_json_document(mixed, tmp_path):
+    bad = write_cases(tmp_path, "cases:\n  - name: broken\n    expr: x +\n    inputs: {x: 1.0}\n", "bad.yaml")
+    _, errors = collect([bad])
+    result = run_suite(mixed, timeout=None)
+    text = to_json(result.reports, errors, 1.5, exit_code(result.reports, len(errors)))
+    doc = json.loads(text)
+    assert doc["version"] == 1
+    assert doc["summary"] == {"total": 6, "passed": 4, "failed": 1, "errors": 0, "skipped": 1, "xfailed": 0,
+                              "xpassed": 0, "file_errors": 1, "seconds": 1.5, "exit_code": 2}
+    assert doc["file_errors"][0]["file"].endswith("bad.yaml")
+    assert doc["file_errors"][0]["case"] == "broken"
+    wrong = doc["cases"][2]
+    assert {"file", "line", "name", "backend", "status", "duration", "mode", "reason", "comparisons"} <= set(wrong)
+    assert wrong["name"] == "beta-wrong" and wrong["status"] == "fail" and wrong["line"] == 10
+    failing = [c for c in wrong["comparisons"] if not c["passed"]]
+    assert failing and failing[0]["name"] == "expect x"
+    for key in ("name", "formula", "max_abs", "max_rel", "max_ulp", "worst_index", "mismatched", "undefined",
+                "size"):
+        assert key in failing[0]
+    assert failing[0]["mismatched"] == 2 and failing[0]["worst_index"] == [1]
+    assert to_json_dict(result.reports, errors, 1.5, 2) == doc
+
+
+def test_junit_document(mixed, tmp_path):
+    bad = write_cases(tmp_path, "cases:\n  - name: broken\n    expr: x +\n    inputs: {x: 1.0}\n", "bad.yaml")
+    _, errors = collect([bad])
+    result = run_suite(mixed, timeout=None)
+    root = ET.fromstring(to_junit(result.reports, errors, 2.0))
+    suite = root.find("testsuite")
+    assert suite.get("tests") == "7" and suite.get("failures") == "1"
+    assert suite.get("errors") == "1" and suite.get("skipped") == "1"
+    cases = suite.findall("testcase")
+    assert cases[0].get("classname").endswith("bad.yaml") and cases[0].find("error") is not None
+    by_name = {c.get("name"): c for c in cases}
+    failure = by_name["beta-wrong"].find("failure")
+    assert failure is not None and "expect x" in failure.text and "mismatched" in failure.text
+    assert by_name["beta-wrong"].get("classname").endswith("cases.yaml")
+    assert by_name["gamma-skip"].find("skipped").get("message") == "not today"
+    assert by_name["alpha-one"].find("failure") is None and by_name["alpha-one"].find("error") is None
+
+
+def test_junit_names_backends_when_several(mixed, sleepy):
+    result = run_suite(mixed[:1], [Options(), Options(backend=sleepy)], timeout=None)
+    root = ET.fromstring(to_junit(result.reports, [], 0.1))
+    assert [c.get("name") for c in root.iter("testcase")] == ["alpha-one[symgrad]", f"alpha-one[{sleepy}]"]
+
+
+def test_progress_line(mixed):
+    import io
+
+    result = run_suite(mixed, timeout=None)
+    stream = io.StringIO()
+    p = Progress(len(result.reports), stream)
+    for r in result.reports:
+        p.update(r)
+    p.clear()
+    text = stream.getvalue()
+    assert "[6/6]  4 passed  1 failed  0 errors  1 skipped" in text
+    assert text.endswith("\r\x1b[K")
+    silent = io.StringIO()
+    q = Progress(3, silent, enabled=False)
+    q.update(result.reports[0])
+    q.clear()
+    assert silent.getvalue() == ""

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from .cases import KEYS, Case, case_from_dict
-from .expr import to_source, trace
+from .expr import to_source, trace, variables
 from .report import Report
 from .runner import Options, run_case
 
@@ -42,11 +42,17 @@ def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs:
             data[key] = _plain(data[key])
     if "expect" in data:
         data["expect"] = {k: v if isinstance(v, str) else _plain(v) for k, v in data["expect"].items()}
-    return case_from_dict(data)
+    case = case_from_dict(data)
+    unused = [k for k in kwargs if k not in KEYS and k not in variables(case.ir)]
+    if unused:  # most likely a misspelt case key, such as ordr=2
+        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in {text!r}")
+    return case
 
 
 def _plain(value: Any) -> Any:
-    """numpy arrays and tensors as the nested lists a case file would hold."""
+    """Tensors as the nested lists a case file would hold; real numpy arrays pass as they are."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        return value
     if hasattr(value, "tolist") and not isinstance(value, (dict, str)):
         return value.tolist()
     return value

@@ -173,6 +173,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
                            on_complete=progress.update, on_report=on_report)
     finally:
         progress.clear()
+        progress.enabled = False
     reports = result.reports
     seconds = time.perf_counter() - start
     code = exit_code(reports, len(file_errors))

@@ -191,7 +191,7 @@ def style_status(text: str, status: str, color: bool) -> str:
         return text
     import click
 
-    return click.style(text, fg=_COLORS.get(status), bold=status in ("fail", "error", "xpass"))
+    return click.style(text, fg=_COLORS.get(status), bold=True if status in ("fail", "error", "xpass") else None)
 
 
 def styled_table(r: Report, verbose: bool, color: bool) -> str:
@@ -235,14 +235,23 @@ class Progress:
         self.draw()
 
     def _line(self) -> str:
-        width = len(str(self.total))
-        parts = [f"[{self.done:>{width}}/{self.total}]"]
+        import shutil
+
+        digits = len(str(self.total))
+        plain = [f"[{self.done:>{digits}}/{self.total}]"]
+        styled = list(plain)
         for status, word in (("pass", "passed"), ("fail", "failed"), ("error", "errors"),
                              ("skip", "skipped"), ("xfail", "xfailed"), ("xpass", "xpassed")):
             if self.n[status] or status in ("pass", "fail", "error"):
                 text = f"{self.n[status]} {word}"
-                parts.append(style_status(text, status, self.color) if self.n[status] else text)
-        return "  ".join(parts) + ("  " + self.last[:40] if self.last else "")
+                plain.append(text)
+                styled.append(style_status(text, status, self.color) if self.n[status] else text)
+        # one terminal row, or "\r" cannot rewrite it: drop the case name, then cut
+        columns = max(20, shutil.get_terminal_size((80, 24)).columns) - 1
+        line, rich = "  ".join(plain), "  ".join(styled)
+        if self.last and len(line) + 2 + len(self.last) <= columns:
+            return rich + "  " + self.last
+        return rich if len(line) <= columns else line[:columns]
 
     def draw(self) -> None:
         if not self.enabled:

@@ -33,10 +33,13 @@ CLI) work without it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,10 +114,12 @@ class FuzzResult:
     errors: int = 0
     skipped: int = 0  # the backend lacks an op
     known: int = 0  # failed or errored in a way the caller listed as a known bug (``known=``)
+    timeouts: int = 0  # the check took longer than ``timeout`` seconds (not shrunk; see ``slow``)
     discarded: int = 0  # rejected before checking: a forward value overflowed or left the bound
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)  # (expr, verdict) per checked example
+    slow: list[dict[str, Any]] = field(default_factory=list)  # the cases that timed out
     stopped: str = ""  # why fewer than ``count`` were checked, if so
 
     def __bool__(self) -> bool:
@@ -131,6 +136,8 @@ class FuzzResult:
             text += f", {self.skipped} skipped"
         if self.known:
             text += f", {self.known} known bugs"
+        if self.timeouts:
+            text += f", {self.timeouts} timed out"
         text += f" ({self.discarded} discarded) in {self.seconds:.2f} s [seed {self.seed}, backend {self.backend}]"
         return text
 
@@ -486,6 +493,28 @@ class _FoundError(_Found):
     """The same for a case that errored (a separate exception type: hypothesis shrinks it apart)."""
 
 
+class _Timeout(BaseException):
+    """Raised by the alarm inside a check that runs too long (BaseException: run_case lets it through)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: Optional[float]) -> Any:
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _derived_seed(seed: int, round_: int) -> int:
     return int(hashlib.sha256(f"symgrad-fuzz:{seed}:{round_}".encode()).hexdigest()[:16], 16)
 
@@ -500,7 +529,8 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
          ops: Union[None, str, Iterable[Union[str, Op]]] = None, backend: Any = "symgrad",
          out_dir: Union[None, str, Path] = "cases/regressions", dtype: str = "float64",
          shapes: Sequence[Shape] = DEFAULT_SHAPES, max_failures: int = 5,
-         progress: Optional[Callable[[FuzzResult], None]] = None, known: Sequence[str] = ()) -> FuzzResult:
+         progress: Optional[Callable[[FuzzResult], None]] = None, known: Sequence[str] = (),
+         timeout: Optional[float] = 60.0) -> FuzzResult:
     """Check ``count`` random expressions on ``backend``; shrink and save every failure.
 
     ``ops`` restricts the op mix (names or aliases, or a comma-separated string);
@@ -510,6 +540,9 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
     ``known`` is an allow-list of regular expressions: a failing or erroring case whose
     reason or table matches one is counted as ``known`` (a bug already reported), not
     shrunk and not a failure.  Keep it short and document each entry with its reproducer.
+    ``timeout`` (seconds, main thread only) bounds one check: sympy can take minutes on some
+    constant sub-expressions.  A case that times out is counted and listed in ``slow``, not
+    shrunk and not a failure (the reference, not the backend, is stuck).
     """
     import re
 
@@ -545,7 +578,18 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
                 assume(False)
             data = to_case_dict(example, dtype)
             case = _case(data)
-            report = run_case(case, options=options)
+            try:
+                with _time_limit(timeout):
+                    report = run_case(case, options=options)
+            except _Timeout:
+                if not state["shrinking"]:
+                    result.checked += 1
+                    result.timeouts += 1
+                    result.slow.append(data)
+                    result.history.append((data["expr"], "timeout"))
+                    if progress is not None:
+                        progress(result)
+                assume(False)  # not a verdict: hypothesis neither counts nor shrinks it
             verdict = _verdict(report)
             if verdict in ("fail", "error") and known_res:
                 text = report.reason + "\n" + report.table()
@@ -651,10 +695,12 @@ Exit codes:
               help="Input shape (repeatable): 'scalar', '3', '2,3'. Default: scalar, 3 and 2,3.")
 @click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
               help="Stop after this many failures.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds per check (0: none); a check that times out is listed, not failed.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every checked expression and its verdict.")
 def fuzz_command(count: int, seed: int, max_depth: int, op_names: Optional[str], backend: str,
                  out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
-                 verbose: bool) -> None:
+                 timeout: float, verbose: bool) -> None:
     """Check random expressions from the op table; shrink failures with hypothesis and save them."""
     try:
         import hypothesis  # noqa: F401
@@ -676,7 +722,7 @@ def fuzz_command(count: int, seed: int, max_depth: int, op_names: Optional[str],
     try:
         result = fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=backend,
                       out_dir=None if no_save else out_dir, dtype=dtype, shapes=shapes,
-                      max_failures=max_failures, progress=progress)
+                      max_failures=max_failures, progress=progress, timeout=timeout or None)
     except BackendUnavailable as exc:
         raise click.UsageError(str(exc)) from None
     for f in result.failures:
@@ -687,6 +733,8 @@ def fuzz_command(count: int, seed: int, max_depth: int, op_names: Optional[str],
             again = "" if f.reproduced else " (WARNING: the saved case did not fail again)"
             click.echo(f"  saved: {f.path}  (symgrad check --backend {result.backend} {f.path}){again}")
         click.echo("")
+    for data in result.slow:
+        click.echo(f"TIMEOUT (> {timeout:g} s) {data['expr']}  inputs {data['inputs']}")
     if result.stopped:
         click.echo(f"note: {result.stopped}")
     click.echo(result.summary())

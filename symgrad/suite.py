@@ -38,6 +38,7 @@ import concurrent.futures as cf
 import importlib
 import multiprocessing
 import os
+import queue as _queue
 import re
 import signal
 import sys
@@ -424,6 +425,7 @@ class _Pool:
         futures: dict[cf.Future, int] = {}
         running: dict[int, tuple[int, float]] = {}  # token -> (pid, start, wall clock)
         killed: dict[int, int] = {}  # token -> pid we killed for overrunning
+        finished: _queue.SimpleQueue = _queue.SimpleQueue()  # futures as they finish (O(1), unlike cf.wait)
         try:
             for i in self.todo:
                 if not self.emitter.wanted(i):
@@ -432,14 +434,22 @@ class _Pool:
                 self.next_token += 1
                 self.token_index[token] = i
                 case, opts = self.tasks[i]
-                futures[executor.submit(_work, token, case, opts)] = token
+                fut = executor.submit(_work, token, case, opts)
+                futures[fut] = token
+                fut.add_done_callback(finished.put)
             self.todo = []
             broken = started = False
             while futures and not self.emitter.done():
-                done, _ = cf.wait(futures, timeout=_POLL, return_when=cf.FIRST_COMPLETED)
+                done = []
+                try:
+                    done.append(finished.get(timeout=_POLL))
+                    while True:
+                        done.append(finished.get_nowait())
+                except _queue.Empty:
+                    pass
                 self._drain(queue, running, futures)
-                started = started or bool(running) or any(not f.exception() for f in done
-                                                          if not f.cancelled())
+                done = [f for f in done if f in futures]
+                started = started or bool(running) or any(not f.cancelled() and not f.exception() for f in done)
                 for fut in done:
                     token = futures.pop(fut)
                     running.pop(token, None)

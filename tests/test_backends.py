@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -251,12 +252,14 @@ def test_missing_package_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, clea
     assert report.reason == f"BackendUnavailable: backend '{name}' needs: pip install symgrad[{name}]"
 
 
-def test_cli_without_torch_prints_lines_not_a_traceback() -> None:
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from symgrad.cli import main\n"
-            "sys.argv = ['symgrad', 'check', '--backend', 'torch', 'cases/tutorial.yaml']\n"
-            "main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def test_cli_without_torch_prints_lines_not_a_traceback(tmp_path: Path) -> None:
+    # a torch that cannot be imported, first on the path of the CLI and of any worker it starts
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError(\"No module named 'torch'\")\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", "from symgrad.cli import main; main()", "check", "--backend",
+                           "torch", "cases/tutorial.yaml"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "Traceback" not in out

@@ -278,6 +278,15 @@ def test_symgrad_bad_input() -> None:
 
     r = symgrad.check_function(boom, "sin(x)", backend="symgrad", x=X)
     assert r.status == "error" and "boom(x) raised RuntimeError: no" in r.reason
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str either")
+
+    def worse(x: Any) -> Any:
+        raise Unprintable()
+
+    r = symgrad.check_function(worse, "sin(x)", backend="symgrad", x=X)
+    assert r.status == "error" and "worse(x) raised Unprintable: <unprintable Unprintable>" in r.reason
     r = symgrad.check_function(lambda x: symgrad.sin(x).sum(), "sin(x)", backend="symgrad", x=X)
     assert r.status == "error" and "returned shape ()" in r.reason and "(20,)" in r.reason
     r = symgrad.check_function(lambda x: x.detach().numpy(), "sin(x)", backend="symgrad", x=X)

@@ -200,7 +200,7 @@ def test_text_output_file(tmp_path):
     (["-k", "tutorial"], ["tutorial-Q"]),
     (["-k", "not tutorial"], ["sin-exp", "relu-kink"]),
     (["-k", "sin or relu"], ["sin-exp", "relu-kink"]),
-    (["-k", "(sin or relu) and not kink"], ["sin-exp", "relu-kink"]),
+    (["-k", "(sin or relu) and not kink"], ["sin-exp"]),
     (["-k", "e and not (Q or exp)"], ["relu-kink"]),
     (["--tag", "smooth", "--tag", "kink"], ["sin-exp", "relu-kink"]),
     (["--skip-tags", "smooth,kink"], ["tutorial-Q"]),
@@ -294,7 +294,8 @@ def test_tolerance_dtype_and_verbose_options(tmp_path):
     assert invoke("check", tmp_path, "--atol", "10").exit_code == 0
     res = invoke("check", tmp_path, "--dtype", "float32", "-v", "--exact")
     assert res.exit_code == 1
-    assert "PASS fine-after-wrong" in res.output  # -v lists passes too
+    assert any(line.startswith("PASS ") and "fine-after-wrong" in line  # -v lists passes too
+               for line in res.output.splitlines())
 
 
 def test_verbose_shows_tracebacks(tmp_path):

@@ -34,7 +34,8 @@ class WrongBackend(SymgradBackend):
     """symgrad's tape with one gradient tampered with after the fact.
 
     ``seq`` picks the gradient (default: the first returned), ``index`` the flat
-    element (default: all), ``rel``/``add`` the perturbation, ``none`` drops the
+    element (default: all; "first-finite" for the first finite element, since an
+    infinite or undefined one cannot be moved), ``rel``/``add`` the perturbation, ``none`` drops the
     gradient (returns None), ``fn`` replaces it wholesale.
     """
 
@@ -57,6 +58,8 @@ class WrongBackend(SymgradBackend):
             return value, grads
         flat = g.reshape(-1)
         sel = slice(None) if self.index is None else self.index
+        if self.index == "first-finite":
+            sel = int(np.flatnonzero(np.isfinite(flat))[0])
         flat[sel] = flat[sel] * (1 + self.rel) + self.add
         grads[seq] = flat.reshape(g.shape)
         return value, grads
@@ -105,7 +108,7 @@ def test_shipped_case_passes(c):
 
 @pytest.mark.parametrize("c", SHIPPED, ids=[c.name for c in SHIPPED])
 def test_shipped_case_fails_on_a_wrong_gradient(c):
-    wrong = WrongBackend("wrong-first-element", index=0, add=0.01)
+    wrong = WrongBackend("wrong-first-element", index="first-finite", add=0.01)
     report = run_case(c, backend=wrong)
     assert report.status == "fail", report.table()
     assert not report

@@ -63,8 +63,7 @@ class FunctionBackend(TapeBackend):
         try:
             out = self.fn(*(leaves[n] for n in self.names))
         except Exception as exc:  # noqa: BLE001 - reported as the case's error
-            detail = str(exc).strip().splitlines()
-            raise FunctionError(f"{label} raised {type(exc).__name__}: {detail[0] if detail else '(no message)'}") from exc
+            raise FunctionError(f"{label} raised {type(exc).__name__}: {_first_line(exc)}") from exc
         if not self.base.is_tensor(out):
             raise FunctionError(f"{label} returned {_type(out)}, not a {self.base.tensor_name}")
         shape = tuple(int(n) for n in np.shape(out))
@@ -102,6 +101,14 @@ class FunctionBackend(TapeBackend):
 
     def is_tensor(self, value: Any) -> bool:
         return self.base.is_tensor(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    try:
+        lines = str(exc).strip().splitlines()
+    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
+        return f"<unprintable {type(exc).__name__}>"
+    return lines[0] if lines else "(no message)"
 
 
 def _type(value: Any) -> str:

@@ -26,8 +26,10 @@ class SymgradBackend(TapeBackend):
         if not isinstance(output, tape.Tensor) or not output.requires_grad:
             return [None] * len(inputs)  # the output does not depend on any input
         seed = None if grad_output is None else tape.Tensor._make(np.asarray(grad_output, dtype=output.dtype))
-        # retain_graph: the driver differentiates several gradients that share this graph
-        return list(tape.grad(output, inputs, seed, retain_graph=True, create_graph=create_graph,
+        # The driver differentiates several gradients that share this graph above order 1 (no seed);
+        # at order 1 (one call with a seed) saved tensors go as soon as backward has used them.
+        return list(tape.grad(output, inputs, seed, retain_graph=create_graph or seed is None,
+                              create_graph=create_graph,
                               allow_unused=True))
 
     def sum(self, value: Any) -> Any:

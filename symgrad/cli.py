@@ -112,9 +112,10 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     from .cases import collect
     from .report import exit_code, summarize
     from .runner import Options
-    from .suite import KeywordError, run_suite, select
+    from .suite import KeywordError, prestart, run_suite, select
 
     start = time.perf_counter()
+    prestart(jobs, timeout)  # the workers' imports overlap with reading the case files
     lim = _parse_limits(limits)
     if keyword:
         try:

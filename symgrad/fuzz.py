@@ -114,7 +114,7 @@ class FuzzResult:
     errors: int = 0
     skipped: int = 0  # the backend lacks an op
     known: int = 0  # failed or errored in a way the caller listed as a known bug (``known=``)
-    timeouts: int = 0  # the check took longer than ``timeout`` seconds (not shrunk; see ``slow``)
+    timeouts: int = 0  # not checked: took longer than ``timeout`` seconds (not shrunk; see ``slow``)
     discarded: int = 0  # rejected before checking: a forward value overflowed or left the bound
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
@@ -515,6 +515,10 @@ def _time_limit(seconds: Optional[float]) -> Any:
         signal.signal(signal.SIGALRM, previous)
 
 
+class _TooSlow(BaseException):
+    """Too many checks timed out: ends the run (a BaseException: hypothesis does not shrink it)."""
+
+
 def _derived_seed(seed: int, round_: int) -> int:
     return int(hashlib.sha256(f"symgrad-fuzz:{seed}:{round_}".encode()).hexdigest()[:16], 16)
 
@@ -583,12 +587,11 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
                     report = run_case(case, options=options)
             except _Timeout:
                 if not state["shrinking"]:
-                    result.checked += 1
                     result.timeouts += 1
                     result.slow.append(data)
                     result.history.append((data["expr"], "timeout"))
-                    if progress is not None:
-                        progress(result)
+                    if result.timeouts >= max(10, count // 10):
+                        raise _TooSlow() from None
                 assume(False)  # not a verdict: hypothesis neither counts nor shrinks it
             verdict = _verdict(report)
             if verdict in ("fail", "error") and known_res:
@@ -621,6 +624,9 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
             test()
         except _Found as exc:
             found = exc
+        except _TooSlow:
+            result.stopped = f"stopped after {result.timeouts} checks timed out (timeout={timeout} s)"
+            break
         except Unsatisfiable:
             result.stopped = "hypothesis could not generate enough valid examples"
             break

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import importlib
+import math
 import multiprocessing
 import os
 import queue as _queue
@@ -50,7 +51,7 @@ from .cases import Case
 from .report import Report
 
 __all__ = [
-    "KeywordError", "SuiteResult", "compile_keyword", "default_jobs", "resolve_backend", "run_suite",
+    "KeywordError", "SuiteResult", "compile_keyword", "default_jobs", "prestart", "resolve_backend", "run_suite",
     "select",
 ]
 
@@ -271,12 +272,22 @@ def _bad(report: Report) -> bool:
     return report.status in ("fail", "error", "xpass")
 
 
-def _run_one(case: Case, options: Any) -> Report:
+def _run_one(case: Case, options: Any, parent_knows: bool = False) -> Report:
     from .runner import run_case
 
     start = time.perf_counter()
     try:
         resolve_backend(options.backend)
+        if parent_knows and isinstance(options.backend, str):
+            from . import backends
+
+            try:
+                backends.get(options.backend)
+            except backends.BackendUnavailable as exc:
+                raise backends.BackendUnavailable(
+                    f"{exc} (in a worker process: a backend registered with symgrad.backends.register() "
+                    "at run time is not visible there; give it as module:attr, or run with --timeout 0 -j 1)"
+                ) from None
     except Exception as exc:  # an unloadable module:attr spec is that case's error
         return Report(name=case.name, status="error", file=case.file, line=case.line,
                       backend=_backend_name(options.backend), expr=case.expr,
@@ -299,10 +310,10 @@ def _init_worker(start_queue: Any, sys_path: list[str]) -> None:
         pass
 
 
-def _work(token: int, case: Case, options: Any) -> Report:
+def _work(token: int, case: Case, options: Any, parent_knows: bool) -> Report:
     if _START_QUEUE is not None:
         _START_QUEUE.put((token, os.getpid(), time.time()))
-    return _run_one(case, options)
+    return _run_one(case, options, parent_knows)
 
 
 _PRELOAD = ["symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy", "sympy"]
@@ -315,6 +326,20 @@ def _context() -> Any:
         ctx.set_forkserver_preload(_PRELOAD)
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def prestart(jobs: int = 1, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+    """Start the fork server now (when the run will need workers), so that its imports of
+    numpy and sympy overlap with the caller's collection of case files."""
+    if jobs <= 1 and not timeout:
+        return
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        try:
+            forkserver.ensure_running()
+        except Exception:  # pragma: no cover - the pool will try again and report
+            pass
 
 
 def _kill(pid: int) -> None:
@@ -407,7 +432,11 @@ class _Pool:
         self.timeout = timeout
         self.emitter = emitter
         self.ctx = _context()
-        self.todo = list(range(len(tasks)))  # indices still to submit, in order
+        # indices still to submit: the likely slowest first (expanded mode, many elements), so that
+        # one big case does not start last and keep one worker busy while the others idle
+        self.cost = [_cost(case) for case, _ in tasks]
+        self.known = {id(opts): _known_here(opts.backend) for _, opts in tasks}
+        self.todo = list(range(len(tasks)))
         self.crashes = [0] * len(tasks)
         self.token_index: dict[int, int] = {}
         self.next_token = 0
@@ -421,7 +450,7 @@ class _Pool:
         queue = self.ctx.SimpleQueue()
         executor = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.ctx, initializer=_init_worker,
                                           initargs=(queue, list(sys.path)))
-        self.todo.sort()
+        self.todo.sort(key=lambda i: (-self.cost[i], i) if self.jobs > 1 else i)
         futures: dict[cf.Future, int] = {}
         running: dict[int, tuple[int, float]] = {}  # token -> (pid, start, wall clock)
         killed: dict[int, int] = {}  # token -> pid we killed for overrunning
@@ -434,7 +463,7 @@ class _Pool:
                 self.next_token += 1
                 self.token_index[token] = i
                 case, opts = self.tasks[i]
-                fut = executor.submit(_work, token, case, opts)
+                fut = executor.submit(_work, token, case, opts, self.known.get(id(opts), False))
                 futures[fut] = token
                 fut.add_done_callback(finished.put)
             self.todo = []
@@ -528,6 +557,33 @@ class _Pool:
             for pid, _ in running.values():
                 _kill(pid)
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _known_here(backend: Any) -> bool:
+    """Whether this process knows a plain backend name (then a worker that does not gets a hint)."""
+    if not isinstance(backend, str) or ":" in backend:
+        return False
+    from . import backends
+
+    try:
+        backends.get(backend)
+        return True
+    except Exception:
+        return False
+
+
+def _cost(case: Case) -> float:
+    """A rough guess of a case's run time, for scheduling only (never affects results)."""
+    try:
+        from .expr import is_elementwise
+
+        sizes = [math.prod(spec.shape) for spec in (case.specs or {}).values()]
+        n = float(sum(sizes) or 1)
+        expanded = case.mode == "expanded" or (case.mode == "auto" and case.ir is not None
+                                               and not is_elementwise(case.ir))
+        return (n * 1000.0 if expanded else math.log1p(n)) * case.order ** 2
+    except Exception:  # pragma: no cover - a guess only
+        return 0.0
 
 
 def with_backends(options: Any, backend_specs: Iterable[Any]) -> list[Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -165,14 +164,32 @@ def test_matmul_shapes_orders_1_and_2(expr: str, shapes: dict) -> None:
         assert r.status == "pass" and r.mode == "expanded", r.table()
 
 
-def test_vjps_reuse_forward_outputs() -> None:
-    """exp, expm1, tan, tanh, sigmoid and sqrt read their output, not their input (no recomputation)."""
-    from symgrad.tape import _vjp_reads
+class _Touched(Exception):
+    pass
 
+
+class _Poison:
+    """An argument a VJP must not read: any use raises."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _Touched(name)
+
+    def _touch(self, *args: Any) -> Any:
+        raise _Touched("operator")
+
+    for _name in ("add", "sub", "mul", "truediv", "pow", "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge"):
+        locals()[f"__{_name}__"] = _touch
+        locals()[f"__r{_name}__"] = _touch
+    __hash__ = object.__hash__
+
+
+def test_vjps_reuse_forward_outputs() -> None:
+    """exp, expm1, tan, tanh, sigmoid and sqrt compute their VJP from the output, never the input."""
+    ans = np.array([0.5, 0.25])
     for name in ("exp", "expm1", "tan", "tanh", "sigmoid", "sqrt"):
-        op = ops.lookup(name)
-        reads_ans, reads_x = _vjp_reads(op.vjps[0], 1)
-        assert reads_ans and not reads_x, name
+        np.asarray(ops.lookup(name).vjps[0](np.ones(2), ans, _Poison()))  # raises if x is read
+    with pytest.raises(_Touched):  # the poison works: sin's VJP needs cos(x)
+        ops.sin.vjps[0](np.ones(2), ans, _Poison())
 
 
 # ---------------------------------------------------------------- expanded mode
@@ -189,16 +206,13 @@ EXPANDED_EXAMPLES = {
 
 
 @pytest.mark.parametrize("name", list(EXPANDED_EXAMPLES))
-def test_expanded_examples_check_fast(name: str) -> None:
+def test_expanded_examples_check(name: str) -> None:
     expr, inputs, kw = EXPANDED_EXAMPLES[name]
     from symgrad.symbolic import _expanded_plan
 
     _expanded_plan.cache_clear()  # no plan cached by another test
-    start = time.process_time()  # CPU time: other processes on a busy machine do not count
-    r = symgrad.check(expr, inputs=inputs, seed=123, **kw)
-    elapsed = time.process_time() - start
+    r = symgrad.check(expr, inputs=inputs, seed=123, **kw)  # its speed: tests/benchmarks/expanded_bench.py
     assert r.status == "pass" and r.mode == "expanded", r.table()
-    assert elapsed < 2.5, f"{name} took {elapsed:.2f} s of CPU"
 
 
 def test_auto_mode_reported() -> None:

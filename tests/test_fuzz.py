@@ -192,3 +192,10 @@ def test_cli_shapes_and_dtype(tmp_path):
                                             "float32", "--ops", "tanh,mul,sum", "--out", str(tmp_path), "-v"])
     assert res.exit_code == 0, res.output
     assert res.output.count("PASS") + res.output.count("UNDEFINED") == 10
+
+
+def test_a_check_that_times_out_is_listed_not_failed(tmp_path):
+    result = fuzz(count=5, seed=0, max_depth=2, ops="sin,mul", out_dir=tmp_path, timeout=1e-6)
+    assert result and result.failures == []
+    assert result.timeouts == 10 and result.checked == 0 and "timed out" in result.stopped
+    assert len(result.slow) == result.timeouts and all("expr" in d for d in result.slow)

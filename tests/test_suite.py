@@ -305,3 +305,16 @@ def test_progress_line(mixed):
     q.update(result.reports[0])
     q.clear()
     assert silent.getvalue() == ""
+
+
+def test_runtime_registered_backend_gets_a_hint_in_workers(mixed):
+    from symgrad import backends
+
+    backends.register("runtime-only-test", lambda: backends.get("symgrad"))
+    here = run_suite(mixed[:1], Options(backend="runtime-only-test"), timeout=None)
+    assert here.reports[0].status == "pass"
+    there = run_suite(mixed[:1], Options(backend="runtime-only-test"), timeout=30)
+    assert there.reports[0].status == "error"
+    assert "give it as module:attr" in there.reports[0].reason
+    unknown = run_suite(mixed[:1], Options(backend="never-registered"), timeout=30)
+    assert "unknown backend" in unknown.reports[0].reason and "module:attr" not in unknown.reports[0].reason

@@ -8,7 +8,6 @@ broken engine cannot pass by accident.
 from __future__ import annotations
 
 import math
-import time
 
 import mpmath
 import numpy as np
@@ -444,26 +443,24 @@ def test_prove_equal() -> None:
     assert prove_equal(d, sympy.exp(-xs) / (1 + sympy.exp(-xs)) ** 2) is True
 
 
-# ---------------------------------------------------------------- performance
+# ---------------------------------------------------------------- large and expanded inputs
+# (their speed is measured in tests/benchmarks/, not here)
 
 
-def test_elementwise_million_elements_is_fast() -> None:
+def test_elementwise_million_elements() -> None:
     e = ops.sin(x) * ops.exp(y) + ops.relu(x - y) + ops.sqrt(ops.abs(x))
     inputs = {"x": np.random.default_rng(0).normal(size=(1000, 1000)), "y": np.linspace(-1, 1, 1000)}
-    differentiate(e, inputs, ["x", "y"])  # one-time sympy work
-    start = time.perf_counter()
     r = differentiate(e, inputs, ["x", "y"])
-    assert time.perf_counter() - start < 1.0
     assert grad(r, "x").shape == (1000, 1000) and grad(r, "y").shape == (1000,)
+    xv, yv = inputs["x"], inputs["y"]
+    dx = np.cos(xv) * np.exp(yv) + (xv - yv > 0) + np.sign(xv) / (2 * np.sqrt(np.abs(xv)))
+    assert np.allclose(grad(r, "x"), dx)
 
 
-def test_expanded_examples_are_fast() -> None:
+def test_expanded_examples_run() -> None:
     rng = np.random.default_rng(4)
-    start = time.perf_counter()
-    differentiate(ops.sum((x - ops.mean(x)) ** 2), {"x": rng.normal(size=65)}, ["x"])
-    differentiate(ops.sum(ops.tanh(A @ B)), {"A": rng.normal(size=(8, 9)), "B": rng.normal(size=(9, 8))}, ["A", "B"])
-    differentiate(
-        -ops.sum(y * ops.log(ops.exp(z) / ops.sum(ops.exp(z)))),
-        {"z": rng.normal(size=33), "y": np.eye(33)[0]}, ["z"],
-    )
-    assert time.perf_counter() - start < 10.0
+    r = differentiate(ops.sum((x - ops.mean(x)) ** 2), {"x": (xv := rng.normal(size=65))}, ["x"])
+    assert r.mode == "expanded" and np.allclose(grad(r, "x"), 2 * (xv - xv.mean()))
+    r = differentiate(ops.sum(ops.tanh(A @ B)), {"A": rng.normal(size=(8, 9)), "B": rng.normal(size=(9, 8))},
+                      ["A", "B"])
+    assert grad(r, "A").shape == (8, 9) and grad(r, "B").shape == (9, 8)

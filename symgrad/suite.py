@@ -44,7 +44,7 @@ import re
 import signal
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .cases import Case
@@ -584,8 +584,3 @@ def _cost(case: Case) -> float:
         return (n * 1000.0 if expanded else math.log1p(n)) * case.order ** 2
     except Exception:  # pragma: no cover - a guess only
         return 0.0
-
-
-def with_backends(options: Any, backend_specs: Iterable[Any]) -> list[Any]:
-    """One copy of ``options`` per backend (``--backend`` repeated)."""
-    return [replace(options, backend=b) for b in backend_specs]

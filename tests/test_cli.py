@@ -104,7 +104,6 @@ def invoke(*args, env=None):
 
 def run_exe(*args, env=None, cwd=None):
     full_env = {**os.environ, **(env or {})}
-    full_env.pop("NO_COLOR", None) if env is None or "NO_COLOR" not in env else None
     return subprocess.run([SYMGRAD, *[str(a) for a in args]], capture_output=True, text=True, env=full_env,
                           cwd=cwd, timeout=300)
 

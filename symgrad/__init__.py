@@ -24,6 +24,7 @@ _API = {
     "check": "api", "assert_gradients": "api", "check_function": "api", "load_cases": "cases",
     "run_case": "runner", "GradientMismatch": "api", "Report": "report", "Case": "cases",
     "CaseError": "cases", "parse": "parse", "ParseError": "parse", "Limits": "limits",
+    "fuzz": "fuzzing",
 }
 _WHERE = {**{n: ("ops", n) for n in _OPS}, **{n: ("tape", n) for n in _TAPE}, **_ALIASES,
           **{n: (m, n) for n, m in _API.items()}}

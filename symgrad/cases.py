@@ -118,7 +118,7 @@ class _Loader(yaml.SafeLoader):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             # PyYAML's own scalar constructors fail this way on `!!int abc`, `2001-13-45`, ...
             raise _BadValue(f"invalid {node.tag.replace('tag:yaml.org,2002:', '!!')} value: {exc}",
                             _line(node)) from None
@@ -129,6 +129,8 @@ def _line(node: yaml.Node) -> int:
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
+    if not isinstance(node, yaml.MappingNode):  # `!!map abc`: checked before the yield, inside the guard
+        raise _BadValue(f"a !!map tag on a {node.id}", _line(node))
     data = _Map(line=_line(node))
     yield data
     for key_node, _ in node.value:  # explicit keys only: `<<` merges may be overridden
@@ -147,6 +149,8 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
 
 
 def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Any:
+    if not isinstance(node, yaml.SequenceNode):
+        raise _BadValue(f"a !!seq tag on a {node.id}", _line(node))
     data = _Seq()
     data.line, data.item_lines = _line(node), [_line(n) for n in node.value]
     yield data
@@ -364,6 +368,7 @@ def _number(value: Any) -> float | None:
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
+_REPR.repr__Seq, _REPR.repr__Map = _REPR.repr_list, _REPR.repr_dict  # reprlib dispatches on type names
 
 
 def _show(value: Any, width: int = 60) -> str:

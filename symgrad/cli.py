@@ -359,5 +359,89 @@ def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str
                f"undefined points: {int(data.undefined.sum())}; {data.verdict}")
 
 
+def _parse_shape(text: str) -> tuple[int, ...]:
+    text = text.strip().lower()
+    if text in ("", "()", "scalar"):
+        return ()
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").strip("()").split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected a shape such as 'scalar', '3' or '2,3', got {text!r}",
+                                 param_hint="--shape") from None
+    if len(shape) > 2 or any(n < 1 or n > 8 for n in shape):
+        raise click.BadParameter(f"shapes have at most 2 dimensions of 1..8 elements, got {text!r}",
+                                 param_hint="--shape")
+    return shape
+
+
+
+@main.command("fuzz", epilog="""\b
+Exit codes:
+  0  every expression checked passed (undefined elements are classified, not failures)
+  1  a gradient mismatched or a case errored (each shrunk case saved under --out)
+  2  usage error (unknown op or backend, bad option)""")
+@click.option("--count", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Expressions to check.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same expressions, same verdicts.")
+@click.option("--max-depth", type=click.IntRange(0, 12), default=4, show_default=True,
+              help="Nesting depth of ops (domain wrappers not counted).")
+@click.option("--ops", "op_names", default=None, metavar="NAME,NAME,...",
+              help="Only these ops (aliases accepted; e.g. sin,exp,add,mul); default every op.")
+@click.option("--backend", default="symgrad", show_default=True, help="Tape backend to check.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="cases/regressions",
+              show_default=True, help="Folder for the shrunk failing cases.")
+@click.option("--no-save", is_flag=True, help="Do not write failing cases.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--shape", "shape_texts", multiple=True, metavar="SHAPE",
+              help="Input shape (repeatable): 'scalar', '3', '2,3'. Default: scalar, 3 and 2,3.")
+@click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Stop after this many failures.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds per check (0: none); a check that times out is listed, not failed.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every checked expression and its verdict.")
+def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend: str,
+                 out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
+                 timeout: float, verbose: bool) -> None:
+    """Check random expressions from the op table; shrink failures with hypothesis and save them."""
+    try:
+        import hypothesis  # noqa: F401  (fuzzing needs it; say so before starting)
+    except ImportError:
+        raise click.UsageError("symgrad fuzz needs hypothesis: pip install hypothesis") from None
+    from .backends import BackendUnavailable
+    from .fuzzing import DEFAULT_SHAPES, FuzzResult, fuzz as run_fuzz, resolve_ops
+
+    try:
+        table = resolve_ops(op_names)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ops") from None
+    shapes = tuple(_parse_shape(t) for t in shape_texts) or DEFAULT_SHAPES
+
+    def progress(result: "FuzzResult") -> None:
+        if verbose:
+            expr, verdict = result.history[-1]
+            click.echo(f"{verdict.upper():9} {expr}")
+
+    try:
+        result = run_fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=backend,
+                      out_dir=None if no_save else out_dir, dtype=dtype, shapes=shapes,
+                      max_failures=max_failures, progress=progress, timeout=timeout or None)
+    except BackendUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+    for f in result.failures:
+        click.echo(f.report.table())
+        if f.original != f.expr:
+            click.echo(f"  shrunk from: {f.original}")
+        if f.path is not None:
+            again = "" if f.reproduced else " (WARNING: the saved case did not fail again)"
+            click.echo(f"  saved: {f.path}  (symgrad check --backend {result.backend} {f.path}){again}")
+        click.echo("")
+    for data in result.slow:
+        click.echo(f"TIMEOUT (> {timeout:g} s) {data['expr']}  inputs {data['inputs']}")
+    if result.stopped:
+        click.echo(f"note: {result.stopped}")
+    click.echo(result.summary())
+    sys.exit(0 if result else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -75,6 +75,23 @@ def _const(node: Const) -> sympy.Expr:
     return sympy.Float(v)
 
 
+# ops whose sympy form stays exact on constants; any other op of constants is folded (below)
+_EXACT = {"add", "sub", "mul", "div", "neg", "pow"}
+
+
+def _apply(op: ops.Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    """``op``'s sympy form.  A transcendental op of constants is evaluated in float64, as the tape
+    evaluates it, so that sympy never has to decide facts about towers such as ``tan(3.45**4)``
+    (which can take it minutes); pi, e and rational arithmetic stay exact."""
+    if op.name not in _EXACT and all(getattr(a, "is_number", False) for a in args):
+        try:
+            with np.errstate(all="ignore"):
+                return sympy.Float(float(op.forward(*(float(a) for a in args), **params)))
+        except TypeError:  # a complex constant: leave it to sympy
+            pass
+    return op.sympy(s, *args, **params)
+
+
 def _sym(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
@@ -94,7 +111,7 @@ def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> s
     def call(node: Call, args: list[Any]) -> sympy.Expr:
         if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
-        return node.op.sympy(s, *args, **node.kwargs)
+        return _apply(node.op, args, node.kwargs)
 
     return evaluate(expr, leaf, call)
 
@@ -155,6 +172,19 @@ class _FloatExactPrinter(NumPyPrinter):
 
     def _print_Float(self, expr: sympy.Float) -> str:
         return repr(float(expr))
+
+    # NumPyPrinter writes `logical_and.reduce((a, b))`, which fails when a is a scalar and b an array
+    def _print_And(self, expr: Any) -> str:
+        return self._chain("logical_and", expr.args)
+
+    def _print_Or(self, expr: Any) -> str:
+        return self._chain("logical_or", expr.args)
+
+    def _chain(self, fn: str, args: Sequence[Any]) -> str:
+        text = self._print(args[0])
+        for a in args[1:]:
+            text = f"{fn}({text}, {self._print(a)})"
+        return text
 
 
 Defs = list[tuple[sympy.Symbol, sympy.Expr]]
@@ -370,7 +400,7 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
         if op.sympy is None:
             raise ValueError(f"op {op.name} has no sympy form")
         if op.kind == ops.ELEMENTWISE:
-            fn = np.frompyfunc(lambda *a: op.sympy(s, *a, **params), op.arity, 1)
+            fn = np.frompyfunc(lambda *a: _apply(op, a, params), op.arity, 1)
             return _obj(fn(*args))
         out = _obj(op.sympy(s, *args, **params))
         if bind is not None and op is not ops.transpose:  # transpose only moves elements

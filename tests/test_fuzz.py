@@ -16,7 +16,8 @@ from symgrad.backends import register  # noqa: E402
 from symgrad.backends.symgrad_tape import SymgradBackend  # noqa: E402
 from symgrad.cases import load_file  # noqa: E402
 from symgrad.expr import Call, Const, Var  # noqa: E402
-from symgrad.fuzz import Example, fuzz, fuzz_command, resolve_ops, well_conditioned  # noqa: E402
+from symgrad.cli import fuzz as fuzz_command
+from symgrad.fuzzing import Example, fuzz, resolve_ops, well_conditioned  # noqa: E402
 from symgrad.parse import parse  # noqa: E402
 from symgrad.runner import run_case  # noqa: E402
 

@@ -110,8 +110,11 @@ class TapeBackend(Backend):
         raise NotImplementedError
 
     def constant(self, value: float, leaves: dict[str, Any]) -> Any:
-        """A literal of the expression (``pi``, ``2.0``) as the engine wants it; a Python float by default."""
-        return value
+        """A literal of the expression (``pi``, ``2.0``) as the engine wants it; a Python float by default.
+
+        Integer literals become floats too: ``2**64`` must not wrap around in int64.
+        """
+        return float(value)
 
     def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
         """Walk the IR bottom-up with :meth:`apply`."""

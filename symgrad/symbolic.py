@@ -555,8 +555,12 @@ def _feeding(expr: Expr, arrays: dict[str, np.ndarray], bad: np.ndarray) -> dict
     return out
 
 
+# printing a formula costs milliseconds; a suite that repeats an expression prints it once
+_sstr = functools.lru_cache(maxsize=1024)(sympy.sstr)
+
+
 def _short(e: Any) -> str:
-    text = sympy.sstr(e)
+    text = _sstr(e)
     return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
 
 
@@ -620,7 +624,7 @@ def _run_elementwise(
         if bad.any():
             value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
-        derivatives[seq] = _derivative(seq, sympy.sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
+        derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
     return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
 
 

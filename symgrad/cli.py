@@ -12,8 +12,8 @@ import click
 EXIT_CODES = """\b
 Exit codes:
   0  every case passed (skips and expected failures allowed)
-  1  a gradient mismatched
-  2  usage error, invalid case file, or a case that errored"""
+  1  a gradient mismatched, or an expected failure passed
+  2  usage error, invalid case file, or a case that errored or timed out"""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -357,6 +357,7 @@ def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str
     worst = f"{finite.max():.3g}" if finite.size else "-"
     click.echo(f"wrote {output}: d/d{wrt} {expr}; max error {worst} ULP; kinks: {kinks}; "
                f"undefined points: {int(data.undefined.sum())}; {data.verdict}")
+    sys.exit(0 if data.verdict == "PASS" else 1)  # the picture is written either way
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:

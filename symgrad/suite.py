@@ -9,19 +9,25 @@ How cases run
 * otherwise in worker processes of a :class:`concurrent.futures.ProcessPoolExecutor`
   (``forkserver`` where the platform has it, with symgrad, numpy and sympy
   preloaded in the server, else ``spawn``; never ``fork``, which is unsafe
-  with threaded numpy/BLAS).  Each (case, backend) pair is one task: a case
-  costs tens of milliseconds or more, an IPC round trip well under one, so
-  chunking would only hurt load balancing and timeout precision.  All tasks
-  are submitted up front; the executor keeps every worker fed.
-* Each worker announces ``(task, pid, start time)`` on a queue when it starts a
-  task, so the parent knows what runs where and since when.  A task over its
-  ``timeout`` gets its worker killed (``SIGKILL``: sympy can spin in C code
-  that no signal handler or exception interrupts).  That breaks the
-  executor; the parent reports the overrun case as an error ``timed out
-  after S s``, starts a fresh pool and resubmits the tasks that had not
-  finished.  A worker that dies on its own (a crash, the OOM killer) is
-  handled the same way; a task running during two such deaths is reported as
-  an error instead of being retried forever.
+  with threaded numpy/BLAS).  A task is a *group* of (case, backend) pairs
+  sharing an expression, a mode and a backend (at most ``_GROUP_SIZE`` of
+  them, so that the load still balances), run one after another by one
+  worker: a worker caches its sympy work per expression, so cases that differ
+  only in inputs, seed or dtype differentiate their expression once, as in a
+  single process.  With one worker, a group is one pair, in input order.  All
+  groups are submitted up front, the likely costliest first; the executor
+  keeps every worker fed.
+* Each worker announces ``(token, pid, start time)`` on a queue when it starts
+  a case (each case of a group has its own token), so the parent knows what
+  runs where and since when.  A case over its ``timeout`` gets its worker
+  killed (``SIGKILL``: sympy can spin in C code that no signal handler or
+  exception interrupts).  That breaks the executor; the parent reports the
+  overrun case as an error ``timed out after S s``, starts a fresh pool and
+  resubmits the cases whose reports had not come back (those of the killed
+  worker's group that had finished too: their reports died with it).  A
+  worker that dies on its own (a crash, the OOM killer) is handled the same
+  way; a case running during two such deaths is reported as an error instead
+  of being retried forever.
 * Reports come back in input order, identical whatever ``jobs`` is.
 
 Backends reach workers by name (built-ins and the ``symgrad.backends`` entry
@@ -57,7 +63,8 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 60.0
 _POLL = 0.05  # seconds between checks of the start queue and deadlines
-_MAX_CRASHES = 2  # a task running during this many unexplained worker deaths is an error
+_MAX_CRASHES = 2  # a case running during this many unexplained worker deaths is an error
+_GROUP_SIZE = 16  # at most this many cases sharing an expression go to a worker as one task
 
 
 # ===================================================================== -k expressions
@@ -310,13 +317,21 @@ def _init_worker(start_queue: Any, sys_path: list[str]) -> None:
         pass
 
 
-def _work(token: int, case: Case, options: Any, parent_knows: bool) -> Report:
-    if _START_QUEUE is not None:
-        _START_QUEUE.put((token, os.getpid(), time.time()))
-    return _run_one(case, options, parent_knows)
+def _work(items: list[tuple[int, Case, Any, bool]]) -> list[Report]:
+    """Run a group's cases one after another, announcing each one's start; their reports, in order."""
+    reports = []
+    for token, case, options, parent_knows in items:
+        if _START_QUEUE is not None:
+            _START_QUEUE.put((token, os.getpid(), time.time()))
+        reports.append(_run_one(case, options, parent_knows))
+    return reports
 
 
-_PRELOAD = ["symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy", "sympy"]
+# imported once in the fork server rather than in every worker: symgrad, numpy, sympy, and what their first
+# lambdify (``from numpy import *``, scipy.special) and sympy printing import lazily (a missing one is skipped)
+_PRELOAD = ["symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy", "sympy",
+            "numpy.f2py", "numpy.testing", "numpy.ma", "numpy.random", "numpy.polynomial", "scipy.special",
+            "sympy.tensor.tensor", "sympy.physics.units", "sympy.codegen.ast"]
 
 
 def _context() -> Any:
@@ -424,7 +439,12 @@ class _Emitter:
 
 
 class _Pool:
-    """A process pool that survives killed workers: see the module docstring."""
+    """A process pool that survives killed workers: see the module docstring.
+
+    ``tasks`` are (case, options) pairs, known by their index; a group (one
+    executor task) is a list of indices.  Each time a case is submitted it
+    gets a fresh token, which its worker announces when the case starts.
+    """
 
     def __init__(self, tasks: list[tuple[Case, Any]], jobs: int, timeout: Optional[float], emitter: _Emitter):
         self.tasks = tasks
@@ -432,43 +452,65 @@ class _Pool:
         self.timeout = timeout
         self.emitter = emitter
         self.ctx = _context()
-        # indices still to submit: the likely slowest first (expanded mode, many elements), so that
-        # one big case does not start last and keep one worker busy while the others idle
         self.cost = [_cost(case) for case, _ in tasks]
         self.known = {id(opts): _known_here(opts.backend) for _, opts in tasks}
-        self.todo = list(range(len(tasks)))
+        self.todo = list(range(len(tasks)))  # indices still to submit
+        self.alone: set[int] = set()  # indices to run in a group of their own (see _collect)
         self.crashes = [0] * len(tasks)
         self.token_index: dict[int, int] = {}
         self.next_token = 0
+        # one executor's state (see _generation)
+        self.futures: dict[cf.Future, list[int]] = {}  # group -> its cases' tokens, in order
+        self.owner: dict[int, cf.Future] = {}  # token -> its group
+        self.running: dict[cf.Future, tuple[int, int, float]] = {}  # group -> (token it runs, pid, start)
+        self.killed: dict[int, int] = {}  # token -> pid we killed for overrunning
 
     def run(self) -> None:
         while self.todo and not self.emitter.done():
             self._generation()
+
+    def _groups(self, indices: list[int]) -> list[list[int]]:
+        """The wanted ``indices`` as groups sharing (expression, mode, backend), the likely costliest first
+        (expanded mode, many elements), so that one big group does not start last and keep one worker busy
+        while the others idle.  With one worker: groups of one, in input order."""
+        size = _GROUP_SIZE if self.jobs > 1 else 1
+        by_key: dict[Any, list[int]] = {}
+        for i in sorted(i for i in indices if self.emitter.wanted(i)):
+            case, opts = self.tasks[i]
+            key = i if size == 1 or i in self.alone else (case.expr, case.mode, _backend_name(opts.backend))
+            by_key.setdefault(key, []).append(i)
+        groups = [same[k:k + size] for same in by_key.values() for k in range(0, len(same), size)]
+        if self.jobs > 1:
+            groups.sort(key=lambda g: (-sum(self.cost[i] for i in g), g[0]))
+        return groups
+
+    def _submit(self, executor: cf.ProcessPoolExecutor, finished: _queue.SimpleQueue) -> None:
+        """Submit ``self.todo`` as groups."""
+        for group in self._groups(self.todo):
+            tokens = list(range(self.next_token, self.next_token + len(group)))
+            self.next_token += len(group)
+            items = []
+            for token, i in zip(tokens, group):
+                self.token_index[token] = i
+                case, opts = self.tasks[i]
+                items.append((token, case, opts, self.known.get(id(opts), False)))
+            fut = executor.submit(_work, items)
+            self.futures[fut] = tokens
+            self.owner.update(dict.fromkeys(tokens, fut))
+            fut.add_done_callback(finished.put)
+        self.todo = []
 
     def _generation(self) -> None:
         """One executor's life: submit what is left, collect until done or the pool breaks."""
         queue = self.ctx.SimpleQueue()
         executor = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.ctx, initializer=_init_worker,
                                           initargs=(queue, list(sys.path)))
-        self.todo.sort(key=lambda i: (-self.cost[i], i) if self.jobs > 1 else i)
-        futures: dict[cf.Future, int] = {}
-        running: dict[int, tuple[int, float]] = {}  # token -> (pid, start, wall clock)
-        killed: dict[int, int] = {}  # token -> pid we killed for overrunning
+        self.futures, self.owner, self.running, self.killed = {}, {}, {}, {}
         finished: _queue.SimpleQueue = _queue.SimpleQueue()  # futures as they finish (O(1), unlike cf.wait)
         try:
-            for i in self.todo:
-                if not self.emitter.wanted(i):
-                    continue
-                token = self.next_token
-                self.next_token += 1
-                self.token_index[token] = i
-                case, opts = self.tasks[i]
-                fut = executor.submit(_work, token, case, opts, self.known.get(id(opts), False))
-                futures[fut] = token
-                fut.add_done_callback(finished.put)
-            self.todo = []
+            self._submit(executor, finished)
             broken = started = False
-            while futures and not self.emitter.done():
+            while self.futures and not self.emitter.done():
                 done = []
                 try:
                     done.append(finished.get(timeout=_POLL))
@@ -476,85 +518,99 @@ class _Pool:
                         done.append(finished.get_nowait())
                 except _queue.Empty:
                     pass
-                self._drain(queue, running, futures)
-                done = [f for f in done if f in futures]
-                started = started or bool(running) or any(not f.cancelled() and not f.exception() for f in done)
+                self._drain(queue)
+                done = [f for f in done if f in self.futures]
+                started = (started or bool(self.running)
+                           or any(not f.cancelled() and not f.exception() for f in done))
                 for fut in done:
-                    token = futures.pop(fut)
-                    running.pop(token, None)
-                    i = self.token_index[token]
-                    case, opts = self.tasks[i]
-                    try:
-                        report = fut.result()
-                    except cf.process.BrokenProcessPool:
-                        broken = True
-                        if token in killed:
-                            self.emitter.add(i, _timed_out(case, opts, self.timeout or 0.0))
-                        else:
-                            self.todo.append(i)
-                        continue
-                    except Exception as exc:  # unpicklable report, say: that case's error
-                        report = Report(name=case.name, status="error", file=case.file, line=case.line,
-                                        backend=_backend_name(opts.backend), expr=case.expr,
-                                        reason=f"{type(exc).__name__}: {exc}")
-                    self.emitter.add(i, report)
+                    broken = not self._collect(fut) or broken
                 if broken:
-                    if not started and not killed:
+                    if not started and not self.killed:
                         raise RuntimeError(
                             "symgrad's worker processes died before running any case; when calling "
                             "run_suite from a script, guard it with `if __name__ == '__main__':`")
-                    self._broken(futures, running, killed)
+                    self._broken()
                     break
+                if self.todo:  # cases of a group whose reports could not come back: now one by one
+                    self._submit(executor, finished)
                 if self.emitter.cutoff is not None:
-                    for fut, token in list(futures.items()):
-                        if not self.emitter.wanted(self.token_index[token]) and fut.cancel():
-                            del futures[fut]
-                self._check_deadlines(running, killed)
+                    for fut, tokens in list(self.futures.items()):
+                        if not any(self.emitter.wanted(self.token_index[t]) for t in tokens) and fut.cancel():
+                            del self.futures[fut]
+                self._check_deadlines()
         finally:
-            self._shutdown(executor, queue, futures, running)
+            self._shutdown(executor, queue)
 
-    def _drain(self, queue: Any, running: dict, futures: dict) -> None:
-        live = set(futures.values())
-        while not queue.empty():
-            token, pid, wall = queue.get()
-            if token in live:
-                running[token] = (pid, time.monotonic() - max(0.0, time.time() - wall))
+    def _collect(self, fut: cf.Future) -> bool:
+        """Hand a finished group's reports to the emitter; False if the pool broke under it."""
+        tokens = self.futures.pop(fut)
+        token_running = self.running.pop(fut, (None,))[0]
+        try:
+            reports = fut.result()
+        except cf.process.BrokenProcessPool:
+            self._lost(tokens, token_running)
+            return False
+        except Exception as exc:  # an unpicklable report, say: that case's error
+            if len(tokens) > 1:  # but whose? run the group's cases one by one to find out
+                self.alone.update(self.token_index[t] for t in tokens)
+                self.todo.extend(self.token_index[t] for t in tokens)
+                return True
+            case, opts = self.tasks[self.token_index[tokens[0]]]
+            reports = [Report(name=case.name, status="error", file=case.file, line=case.line,
+                              backend=_backend_name(opts.backend), expr=case.expr,
+                              reason=f"{type(exc).__name__}: {exc}")]
+        for token, report in zip(tokens, reports):
+            self.emitter.add(self.token_index[token], report)
+        return True
 
-    def _check_deadlines(self, running: dict, killed: dict) -> None:
-        if self.timeout is None:
-            return
-        now = time.monotonic()
-        for token, (pid, started) in running.items():
-            if token not in killed and now - started > self.timeout:
-                killed[token] = pid
-                _kill(pid)
-
-    def _broken(self, futures: dict, running: dict, killed: dict) -> None:
-        """The executor broke: sort its unfinished tasks into timed out, crashed and to-retry."""
-        for fut, token in futures.items():
+    def _lost(self, tokens: list[int], token_running: Optional[int]) -> None:
+        """A group's worker died: sort its cases into timed out, crashed and to-retry."""
+        for token in tokens:
             i = self.token_index[token]
             case, opts = self.tasks[i]
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                self.emitter.add(i, fut.result())
-            elif token in killed:
+            if token in self.killed:
                 self.emitter.add(i, _timed_out(case, opts, self.timeout or 0.0))
-            elif token in running and not killed:
+            elif token == token_running and not self.killed:
                 self.crashes[i] += 1  # running when a worker died on its own: maybe the culprit
                 if self.crashes[i] >= _MAX_CRASHES:
                     self.emitter.add(i, _crashed(case, opts, "killed or crashed twice"))
                 else:
                     self.todo.append(i)
-            else:
+            else:  # not started, or finished with its report lost
                 self.todo.append(i)
-        futures.clear()
-        running.clear()
 
-    def _shutdown(self, executor: cf.ProcessPoolExecutor, queue: Any, futures: dict, running: dict) -> None:
-        for fut in futures:
+    def _broken(self) -> None:
+        """The executor broke: settle its unfinished groups."""
+        for fut in list(self.futures):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._collect(fut)
+            else:
+                self._lost(self.futures.pop(fut), self.running.pop(fut, (None,))[0])
+        self.running.clear()
+
+    def _drain(self, queue: Any) -> None:
+        """Read the start announcements: a group runs the case it announced last."""
+        while not queue.empty():
+            token, pid, wall = queue.get()
+            fut = self.owner.get(token)
+            if fut in self.futures:
+                self.running[fut] = (token, pid, time.monotonic() - max(0.0, time.time() - wall))
+
+    def _check_deadlines(self) -> None:
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for token, pid, started in self.running.values():
+            if token not in self.killed and now - started > self.timeout:
+                self.killed[token] = pid
+                _kill(pid)
+
+    def _shutdown(self, executor: cf.ProcessPoolExecutor, queue: Any) -> None:
+        for fut in self.futures:
             fut.cancel()
-        if futures:  # stopped early (-x) with tasks still running: do not wait for them
-            self._drain(queue, running, futures)
-            for pid, _ in running.values():
+        if self.futures:  # stopped early (-x) with groups still running: do not wait for them
+            self._drain(queue)
+            for _, pid, _ in self.running.values():
                 _kill(pid)
         executor.shutdown(wait=True, cancel_futures=True)
 

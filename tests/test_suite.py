@@ -220,6 +220,107 @@ def test_timeout_is_an_error_and_the_run_goes_on(tmp_path, sleepy, jobs):
     assert exit_code(result.reports) == 2
 
 
+PID_PLUGIN = """
+import os
+import time
+
+import numpy as np
+
+from symgrad.backends import Backend, get
+
+
+class PidBackend(Backend):
+    \"\"\"The symgrad tape, recording which process ran each case (named by its first input's first value)
+    in PIDS; at 13.0 it hangs, at 666.0 its worker dies.\"\"\"
+
+    name = "pid"
+
+    def gradients(self, expr, inputs, wrt, order, grad_output):
+        value = float(np.ravel(next(iter(inputs.values())))[0])
+        with open(os.path.join(PIDS, f"{value:g}"), "a") as f:
+            f.write(f"{os.getpid()}\\n")
+        if value == 13.0:
+            time.sleep(120)
+        if value == 666.0:
+            os._exit(3)
+        return get("symgrad").gradients(expr, inputs, wrt, order, grad_output)
+"""
+
+
+@pytest.fixture
+def pid_backend(tmp_path, monkeypatch):
+    """A "module:attr" backend and a function giving the pids that ran the case with first value v."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    (tmp_path / "pid_plugin.py").write_text(f"PIDS = {str(pids)!r}\n" + PID_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def ran(value):
+        path = pids / f"{value:g}"
+        return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+    return "pid_plugin:PidBackend", ran
+
+
+def shared_cases(folder, groups):
+    """Cases named e{k}-v{value}, one per value; the values of groups[k] share the expression k."""
+    lines = ["cases:"]
+    exprs = ["x*2 + y", "sin(x)*y", "exp(x) - y**2", "x**3 / (1 + y**2)"]
+    for k, values in enumerate(groups):
+        for v in values:
+            lines += [f"  - name: e{k}-v{v:g}", f"    expr: {exprs[k]}", f"    inputs: {{x: [{v}], y: [0.5]}}"]
+    write_cases(folder, "\n".join(lines) + "\n")
+    cases, errors = collect([folder])
+    assert not errors
+    return cases
+
+
+def test_cases_sharing_an_expression_run_in_one_worker(tmp_path, pid_backend):
+    backend, ran = pid_backend
+    groups = [[1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0], [14.0, 15.0]]
+    cases = shared_cases(tmp_path, groups)
+    result = run_suite(cases, Options(backend=backend), jobs=2, timeout=30)
+    assert [(r.name, r.status) for r in result.reports] == [(c.name, "pass") for c in cases]
+    for values in groups:
+        pids = {pid for v in values for pid in ran(v)}
+        assert len(pids) == 1, (values, pids)
+    assert comparable(result.reports) == comparable(run_suite(cases, Options(backend=backend), timeout=None).reports)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_timeout_inside_a_group_reports_exactly_that_case(tmp_path, pid_backend, jobs):
+    backend, ran = pid_backend
+    cases = shared_cases(tmp_path, [[1.0, 2.0, 13.0, 3.0, 4.0], [5.0, 6.0]])
+    completed = []
+    result = run_suite(cases, Options(backend=backend), jobs=jobs, timeout=1.0, on_complete=completed.append)
+    assert [(r.name, r.status, r.reason) for r in result.reports] == [
+        ("e0-v1", "pass", ""), ("e0-v2", "pass", ""), ("e0-v13", "error", "timed out after 1 s"),
+        ("e0-v3", "pass", ""), ("e0-v4", "pass", ""), ("e1-v5", "pass", ""), ("e1-v6", "pass", "")]
+    assert sorted(r.name for r in completed) == sorted(c.name for c in cases)  # once each
+    assert len(ran(13.0)) == 1  # never retried
+    if jobs > 1:  # the cases before it ran in the killed worker, again after it
+        assert len(ran(1.0)) == 2 and len(set(ran(1.0))) == 2
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_worker_crash_inside_a_group_reports_exactly_that_case(tmp_path, pid_backend, jobs):
+    backend, ran = pid_backend
+    cases = shared_cases(tmp_path, [[1.0, 666.0, 2.0]])
+    result = run_suite(cases, Options(backend=backend), jobs=jobs, timeout=30)
+    assert [(r.name, r.status) for r in result.reports] == [("e0-v1", "pass"), ("e0-v666", "error"),
+                                                           ("e0-v2", "pass")]
+    assert result.reports[1].reason == "the worker process running this case died (killed or crashed twice)"
+    assert len(ran(666.0)) == 2
+
+
+def test_an_unpicklable_case_is_its_own_error_in_a_group(tmp_path):
+    cases = shared_cases(tmp_path, [[1.0, 2.0, 3.0]])
+    cases[1].description = lambda: None  # cannot reach a worker
+    result = run_suite(cases, jobs=2, timeout=30)
+    assert [r.status for r in result.reports] == ["pass", "error", "pass"]
+    assert "pickle" in result.reports[1].reason.lower()
+
+
 def test_unknown_backend_is_each_cases_error(mixed):
     result = run_suite(mixed[:1], Options(backend="no_such_module_xyz:Thing"), timeout=None)
     assert result.reports[0].status == "error"

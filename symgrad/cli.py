@@ -126,7 +126,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
             raise click.BadParameter(str(exc), param_hint="-k") from None
     skip = tuple(t.strip() for item in skip_tags for t in item.split(",") if t.strip())
 
-    stdout = click.get_text_stream("stdout")
+    stdout = sys.stdout  # (CliRunner redirects it too)
     to_stdout = output is None
     text = fmt == "text"
     tty = _isatty(stdout)

@@ -35,10 +35,19 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Context manager and decorator that sets whether ops record the graph."""
+    """Context manager and decorator that sets whether ops record the graph.
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    Usable as ``with no_grad():``, ``@no_grad()`` or, as in PyTorch 2, bare ``@no_grad``.
+    """
+
+    enabled = True
+
+    def __new__(cls, orig_func: Any = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # bare decorator
+
+    def __init__(self, orig_func: Any = None) -> None:
         self.prev: list[bool] = []
 
     def __enter__(self) -> None:
@@ -60,27 +69,15 @@ class _GradMode:
 
 
 class no_grad(_GradMode):
-    """``with no_grad():``, ``@no_grad()`` or, as in PyTorch 2, bare ``@no_grad``."""
+    """Ops inside record no graph."""
 
-    def __new__(cls, orig_func: Any = None) -> Any:
-        if orig_func is None:
-            return super().__new__(cls)
-        return cls()(orig_func)
-
-    def __init__(self, orig_func: Any = None) -> None:
-        super().__init__(False)
+    enabled = False
 
 
 class enable_grad(_GradMode):
-    """``with enable_grad():`` inside a ``no_grad`` block records the graph again."""
+    """Inside a ``no_grad`` block, ops record the graph again."""
 
-    def __new__(cls, orig_func: Any = None) -> Any:
-        if orig_func is None:
-            return super().__new__(cls)
-        return cls()(orig_func)
-
-    def __init__(self, orig_func: Any = None) -> None:
-        super().__init__(True)
+    enabled = True
 
 
 class Size(tuple):
@@ -638,7 +635,7 @@ def _run(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]], retai
     for out, g in zip(outputs, grads):
         _accumulate(pending, _edge(out), g if create_graph else g._data, False)
     captured: dict[int, tuple[Any, bool]] = {}
-    with _GradMode(create_graph), np.errstate(all="ignore"):
+    with (enable_grad if create_graph else no_grad)(), np.errstate(all="ignore"):
         for node in _topological(_edge(o) for o in outputs):
             entry = pending.pop(id(node), None)
             if entry is None:

@@ -108,14 +108,15 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     or junit write machine-readable reports (to stdout, or --output FILE).
     Progress and colour appear only on a terminal.
     """
+    from .suite import KeywordError, prestart, run_suite, select
+
+    start = time.perf_counter()
+    prestart(jobs, timeout)  # first: the workers' imports overlap with ours and with reading the case files
     from . import formats
     from .cases import collect
     from .report import exit_code, summarize
     from .runner import Options
-    from .suite import KeywordError, prestart, run_suite, select
 
-    start = time.perf_counter()
-    prestart(jobs, timeout)  # the workers' imports overlap with reading the case files
     lim = _parse_limits(limits)
     if keyword:
         try:

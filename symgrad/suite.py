@@ -51,10 +51,11 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
-from .cases import Case
-from .report import Report
+if TYPE_CHECKING:  # at run time imported where used: the CLI starts the fork server before numpy is imported
+    from .cases import Case
+    from .report import Report
 
 __all__ = [
     "KeywordError", "SuiteResult", "compile_keyword", "default_jobs", "prestart", "resolve_backend", "run_suite",
@@ -259,16 +260,12 @@ class SuiteResult:
     stopped_early: bool = False  # -x stopped the run
 
 
-def _timed_out(case: Case, options: Any, seconds: float) -> Report:
-    return Report(name=case.name, status="error", file=case.file, line=case.line,
-                  backend=_backend_name(options.backend), expr=case.expr,
-                  reason=f"timed out after {seconds:g} s", duration=seconds)
+def _error(case: Case, options: Any, reason: str, duration: Optional[float] = None) -> Report:
+    """The error report of a case that could not run (its own error is ``run_case``'s to report)."""
+    from .report import Report
 
-
-def _crashed(case: Case, options: Any, detail: str) -> Report:
     return Report(name=case.name, status="error", file=case.file, line=case.line,
-                  backend=_backend_name(options.backend), expr=case.expr,
-                  reason=f"the worker process running this case died ({detail})")
+                  backend=_backend_name(options.backend), expr=case.expr, reason=reason, duration=duration)
 
 
 def _backend_name(backend: Any) -> str:
@@ -296,9 +293,7 @@ def _run_one(case: Case, options: Any, parent_knows: bool = False) -> Report:
                     "at run time is not visible there; give it as module:attr, or run with --timeout 0 -j 1)"
                 ) from None
     except Exception as exc:  # an unloadable module:attr spec is that case's error
-        return Report(name=case.name, status="error", file=case.file, line=case.line,
-                      backend=_backend_name(options.backend), expr=case.expr,
-                      reason=f"{type(exc).__name__}: {exc}", duration=time.perf_counter() - start)
+        return _error(case, options, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
     return run_case(case, options=options)
 
 
@@ -327,11 +322,12 @@ def _work(items: list[tuple[int, Case, Any, bool]]) -> list[Report]:
     return reports
 
 
-# imported once in the fork server rather than in every worker: symgrad, numpy, sympy, and what their first
-# lambdify (``from numpy import *``, scipy.special) and sympy printing import lazily (a missing one is skipped)
-_PRELOAD = ["symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy", "sympy",
-            "numpy.f2py", "numpy.testing", "numpy.ma", "numpy.random", "numpy.polynomial", "scipy.special",
-            "sympy.tensor.tensor", "sympy.physics.units", "sympy.codegen.ast"]
+# imported once in the fork server rather than in every worker: symgrad, numpy and sympy, and what sympy and
+# lambdify import lazily on first use (a missing one is skipped).  scipy.special (erf) is left to the workers that
+# meet it: it costs a quarter of a second, which a suite without erf should not pay before its first case.
+_PRELOAD = ["symgrad.cli", "symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
+            "sympy.sets.setexpr", "sympy.tensor.tensor", "sympy.assumptions.wrapper", "sympy.codegen.ast",
+            "sympy.physics.units"]
 
 
 def _context() -> Any:
@@ -556,9 +552,7 @@ class _Pool:
                 self.todo.extend(self.token_index[t] for t in tokens)
                 return True
             case, opts = self.tasks[self.token_index[tokens[0]]]
-            reports = [Report(name=case.name, status="error", file=case.file, line=case.line,
-                              backend=_backend_name(opts.backend), expr=case.expr,
-                              reason=f"{type(exc).__name__}: {exc}")]
+            reports = [_error(case, opts, f"{type(exc).__name__}: {exc}")]
         for token, report in zip(tokens, reports):
             self.emitter.add(self.token_index[token], report)
         return True
@@ -569,11 +563,12 @@ class _Pool:
             i = self.token_index[token]
             case, opts = self.tasks[i]
             if token in self.killed:
-                self.emitter.add(i, _timed_out(case, opts, self.timeout or 0.0))
+                self.emitter.add(i, _error(case, opts, f"timed out after {self.timeout or 0.0:g} s", self.timeout))
             elif token == token_running and not self.killed:
                 self.crashes[i] += 1  # running when a worker died on its own: maybe the culprit
                 if self.crashes[i] >= _MAX_CRASHES:
-                    self.emitter.add(i, _crashed(case, opts, "killed or crashed twice"))
+                    self.emitter.add(i, _error(case, opts, "the worker process running this case died "
+                                                           "(killed or crashed twice)"))
                 else:
                     self.todo.append(i)
             else:  # not started, or finished with its report lost

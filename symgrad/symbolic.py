@@ -195,11 +195,20 @@ def _no_zoo(e: sympy.Expr) -> sympy.Expr:
     return e.xreplace({sympy.zoo: sympy.nan}) if e.has(sympy.zoo) else e
 
 
+@functools.lru_cache(maxsize=None)
+def _numpy_namespace() -> dict[str, Any]:
+    """What lambdify's ``modules="numpy"`` provides, without its ``from numpy import *``: that star import
+    loads every lazily imported numpy submodule (f2py, testing, typing, ...), a fifth of a second at start-up.
+    Names the printer needs beyond these, it imports itself (its ``module_imports``)."""
+    return {**{k: v for k, v in vars(np).items() if not k.startswith("_")}, "I": 1j, "Heaviside": np.heaviside}
+
+
 def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ()) -> Callable[..., Any]:
     """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first."""
     ns = s.namespace(module)
     printer = None
     if module == "numpy":
+        ns = {**_numpy_namespace(), **ns}
         printer = _FloatExactPrinter({
             "fully_qualified_modules": False, "inline": True,
             "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
@@ -213,7 +222,7 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ())
         repl, reduced = sympy.cse(exprs, symbols=fresh, list=False)
         return list(defs) + repl, reduced
 
-    return sympy.lambdify(args, outputs, modules=[ns, module], cse=cse, printer=printer)
+    return sympy.lambdify(args, outputs, modules=ns if module == "numpy" else [ns, module], cse=cse, printer=printer)
 
 
 class _Compiled:

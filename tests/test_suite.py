@@ -419,3 +419,25 @@ def test_runtime_registered_backend_gets_a_hint_in_workers(mixed):
     assert "give it as module:attr" in there.reports[0].reason
     unknown = run_suite(mixed[:1], Options(backend="never-registered"), timeout=30)
     assert "unknown backend" in unknown.reports[0].reason and "module:attr" not in unknown.reports[0].reason
+
+
+def test_the_fork_server_exits_at_once_with_its_output_flushed():
+    # the fork server holds the parent's stdout; _fork_server makes its exit skip module teardown
+    import subprocess
+    import sys
+
+    from symgrad import suite
+
+    assert suite._PRELOAD[-1] == "symgrad._fork_server"  # last registered, so first to run at exit
+    code = ("import atexit, sys, symgrad._fork_server\n"
+            "atexit.register(print, 'an earlier handler ran')\n"  # registered later: runs before the exit
+            "sys.stdout.write('buffered, not yet flushed')\n"
+            "raise SystemExit(0)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout == "buffered, not yet flushedan earlier handler ran\n"
+    code = ("import atexit, sys\n"
+            "atexit.register(print, 'registered first: skipped')\n"
+            "import symgrad._fork_server\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == ""  # the twin: without _fork_server it would print

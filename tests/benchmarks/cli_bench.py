@@ -1,9 +1,8 @@
-"""The command line: a 200-case suite at -j 1 and -j 2, and start-up time."""
+"""The command line: start-up time (``jobs_bench`` times whole suites at -j 1 and -j 2)."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import sysconfig
@@ -39,11 +38,6 @@ def console_script() -> list[str]:
     return [script] if os.path.exists(script) else [sys.executable, "-m", "symgrad.cli"]
 
 
-def has_jobs(cmd: list[str]) -> bool:
-    out = subprocess.run(cmd + ["check", "--help"], capture_output=True, text=True).stdout
-    return bool(re.search(r"(^|\s)-j\b", out))
-
-
 def heavy_imports(argv: list[str]) -> list[str]:
     """Heavy top-level packages that ``symgrad ARGV`` imports."""
     code = ("import sys; sys.argv = ['symgrad'] + %r\nfrom symgrad.cli import main\ntry:\n    main()\n"
@@ -55,11 +49,10 @@ def heavy_imports(argv: list[str]) -> list[str]:
     return sorted(mods & {"numpy", "sympy", "mpmath", "scipy", "yaml", "torch", "autograd", "click"})
 
 
-def run(repeats: int, suite_repeats: int) -> dict[str, Any]:
+def run(repeats: int) -> dict[str, Any]:
     cmd = console_script()
     res: dict[str, Any] = {"script": " ".join(cmd)}
     with tempfile.TemporaryDirectory() as tmp:
-        suite = write_suite(tmp)
         one = os.path.join(tmp, "one")
         os.mkdir(one)
         with open(os.path.join(one, "one.yaml"), "w") as f:
@@ -70,36 +63,19 @@ def run(repeats: int, suite_repeats: int) -> dict[str, Any]:
         res["check_one_ok"] = "1 passed" in out
         res["python"], _ = harness.wall([sys.executable, "-c", "pass"], repeats)
         res["imports_help"] = heavy_imports(["--help"])
-        jobs = has_jobs(cmd)
-        res["suite"] = {}
-        for j in (1, 2):
-            if j > 1 and not jobs:
-                res["suite"][j] = None
-                continue
-            extra = ["-j", str(j)] if jobs else []
-            t, out = harness.wall(cmd + ["check", suite] + extra, suite_repeats)
-            summary = out.strip().splitlines()[-1] if out.strip() else ""
-            res["suite"][j] = {"seconds": t, "summary": summary}
-    res["jobs"] = jobs
     return res
 
 
 def report(res: dict[str, Any]) -> str:
-    s = res["suite"]
     lines = [f"command line ({res['script']}), wall time of a subprocess, median"]
     rows = [["symgrad --help", harness.fmt_time(res["help"])],
             ["symgrad check --help", harness.fmt_time(res["check_help"])],
             ["symgrad check (1 case)", harness.fmt_time(res["check_one"]) + ("" if res["check_one_ok"] else " (FAILED)")],
             ["python -c pass", harness.fmt_time(res["python"])]]
-    for j in (1, 2):
-        v = s.get(j)
-        label = f"200-case suite -j {j}" if res["jobs"] else ("200-case suite (no -j option)" if j == 1 else "200-case suite -j 2")
-        rows.append([label, "absent (symgrad check has no -j)" if v is None else
-                     f"{harness.fmt_time(v['seconds'])}   [{v['summary']}]"])
     lines.append(harness.table(["what", "time"], rows))
     lines.append(f"heavy packages imported by `symgrad --help`: {', '.join(res['imports_help']) or 'none'}")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(report(run(5, 1)))
+    print(report(run(5)))

@@ -2,8 +2,8 @@
 
 Sections: tape (forward+backward and peak memory against HIPS autograd, PyTorch
 with 1 thread and numpy's forward), check (symgrad.check against
-torch.autograd.gradcheck), cli (a 200-case suite at -j 1 and -j 2, start-up
-time), expanded (expanded mode at growing sizes).  Contenders that are not
+torch.autograd.gradcheck), cli (start-up time), jobs (suites of 155 to 413
+cases at -j 1 and -j 2), expanded (expanded mode at growing sizes).  Contenders that are not
 installed are reported as absent.  Timings interleave the contenders and take
 medians; ratios below 1 mean symgrad is faster (or smaller).
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
-SECTIONS = ("tape", "check", "cli", "expanded")
+SECTIONS = ("tape", "check", "cli", "jobs", "expanded")
 
 
 def environment() -> str:
@@ -75,9 +75,17 @@ def main() -> int:
         import cli_bench
 
         print("\n" + "=" * 8 + " cli")
-        res = cli_bench.run(3 if quick else 7, 1 if quick else 3)
+        res = cli_bench.run(3 if quick else 7)
         results["cli"] = res
         print(cli_bench.report(res))
+
+    if "jobs" in args.only:
+        import jobs_bench
+
+        print("\n" + "=" * 8 + " jobs")
+        res = jobs_bench.run(1 if quick else 7)
+        results["jobs"] = res
+        print(jobs_bench.report(res))
 
     if "expanded" in args.only:
         import expanded_bench

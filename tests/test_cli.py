@@ -68,19 +68,7 @@ cases:
     inputs: {x: [3.0]}
 """
 
-SLEEPY = '''
-import time
-from symgrad.backends import Backend, get
-
-
-class SleepyBackend(Backend):
-    name = "sleepy"
-
-    def gradients(self, expr, inputs, wrt, order, grad_output):
-        if "slow" in inputs:
-            time.sleep(120)
-        return get("symgrad").gradients(expr, inputs, wrt, order, grad_output)
-'''
+SLEEPY = Path(__file__).parent / "data" / "sleepy_backend.py"
 
 
 @pytest.fixture
@@ -245,7 +233,7 @@ def test_bad_jobs(suite, value):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_timeout_is_an_error_and_the_next_case_passes(tmp_path, monkeypatch, jobs):
-    (tmp_path / "sleepy_cli_plugin.py").write_text(SLEEPY)
+    shutil.copy(SLEEPY, tmp_path / "sleepy_cli_plugin.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "slow.yaml").write_text(SLOW)
     res = invoke("check", tmp_path / "slow.yaml", "--backend", "sleepy_cli_plugin:SleepyBackend",
@@ -256,7 +244,7 @@ def test_timeout_is_an_error_and_the_next_case_passes(tmp_path, monkeypatch, job
 
 
 def test_several_backends(tmp_path, monkeypatch):
-    (tmp_path / "sleepy_cli_plugin2.py").write_text(SLEEPY)
+    shutil.copy(SLEEPY, tmp_path / "sleepy_cli_plugin2.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "good.yaml").write_text(GOOD)
     res = split_runner().invoke(main, [
@@ -424,7 +412,7 @@ def test_exe_json_junit_and_jobs(suite, tmp_path):
 
 @needs_exe
 def test_exe_timeout(tmp_path):
-    (tmp_path / "sleepy_exe_plugin.py").write_text(SLEEPY)
+    shutil.copy(SLEEPY, tmp_path / "sleepy_exe_plugin.py")
     (tmp_path / "slow.yaml").write_text(SLOW)
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     res = run_exe("check", tmp_path / "slow.yaml", "--backend", "sleepy_exe_plugin:SleepyBackend",

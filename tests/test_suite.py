@@ -1,8 +1,10 @@
 """Tests for symgrad.suite (selection, -k, workers, timeouts, callbacks) and symgrad.formats."""
 
 import json
+import shutil
 import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -12,21 +14,7 @@ from symgrad.report import exit_code
 from symgrad.runner import Options
 from symgrad.suite import KeywordError, compile_keyword, default_jobs, resolve_backend, run_suite, select
 
-SLOW_PLUGIN = '''
-import time
-from symgrad.backends import Backend, get
-
-
-class SleepyBackend(Backend):
-    """The symgrad tape, except that an expression using the input ``slow`` hangs."""
-
-    name = "sleepy"
-
-    def gradients(self, expr, inputs, wrt, order, grad_output):
-        if "slow" in inputs:
-            time.sleep(120)
-        return get("symgrad").gradients(expr, inputs, wrt, order, grad_output)
-'''
+SLEEPY = Path(__file__).parent / "data" / "sleepy_backend.py"
 
 
 def write_cases(folder, text, name="cases.yaml"):
@@ -74,7 +62,7 @@ def mixed(tmp_path):
 
 @pytest.fixture
 def sleepy(tmp_path, monkeypatch):
-    (tmp_path / "sleepy_plugin.py").write_text(SLOW_PLUGIN)
+    shutil.copy(SLEEPY, tmp_path / "sleepy_plugin.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     return "sleepy_plugin:SleepyBackend"
 

@@ -337,10 +337,20 @@ def _softplus(x: Any) -> Any:
     return np.logaddexp(0.0, x)
 
 
-def _erf(x: Any) -> Any:
-    from scipy.special import erf
+_ERF_BY_ELEMENT = 1 << 16  # up to this many elements, math.erf per element (at most ~6 ms) beats importing scipy
+_math_erf = np.frompyfunc(math.erf, 1, 1)
 
-    return erf(x)
+
+def _erf(x: Any) -> Any:
+    """erf elementwise: the C library's (``math.erf``) on arrays up to 65 536 elements, scipy's ufunc on larger
+    ones (6x faster per element, but importing ``scipy.special`` takes about 0.15 s, more than a small check)."""
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    if x.size > _ERF_BY_ELEMENT:
+        from scipy.special import erf
+
+        return erf(x.astype(dtype, copy=False))
+    return np.asarray(_math_erf(x), dtype=dtype)
 
 
 sigmoid = defop(

@@ -858,3 +858,30 @@ def test_comparisons_record_nothing() -> None:
     eq = 9 * a**2 == torch.tensor([36.0, 81.0])
     assert eq.dtype == torch.bool and not eq.requires_grad
     assert repr(eq) == "tensor([True, True])"
+
+
+@pytest.mark.parametrize("size", [1, 1000, ops._ERF_BY_ELEMENT + 1])  # math.erf per element, then scipy's ufunc
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_erf_is_within_two_ulp_of_the_true_value_at_any_size(size: int, dtype: Any) -> None:
+    import mpmath
+
+    x = np.linspace(-4.0, 4.0, size).astype(dtype)
+    y = ops._erf(x)
+    assert y.dtype == dtype and y.shape == x.shape
+    picks = np.unique(np.linspace(0, size - 1, 200).astype(int))
+    true = np.array([float(mpmath.erf(mpmath.mpf(float(v)))) for v in x[picks]]).astype(dtype)
+    ulps = np.abs(y[picks].astype(np.float64) - true) / np.spacing(np.abs(true).astype(dtype)).astype(np.float64)
+    assert ulps.max() <= 2
+    wrong = y[picks] * (1 + 8 * np.finfo(dtype).eps)  # the twin: off by 8 ULP is caught
+    assert (np.abs(wrong.astype(np.float64) - true) / np.spacing(np.abs(true).astype(dtype))).max() > 2
+
+
+def test_a_small_erf_does_not_import_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\nfrom symgrad import ops\nops._erf(np.linspace(-1, 1, 100))\n"
+            "print('scipy.special' in sys.modules)\nops._erf(np.zeros(ops._ERF_BY_ELEMENT + 1))\n"
+            "print('scipy.special' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
+    assert out == ["False", "True"]

@@ -1,17 +1,32 @@
-"""Imported by the fork server only (the last name of :data:`symgrad.suite._PRELOAD`): a quick exit.
+"""What the fork server loads before it forks workers, and how it exits.
 
-The fork server inherits the ``symgrad`` process's stdout and stderr, and exits
+:mod:`symgrad.suite` names this module as the server's only preload.  Importing
+it imports :data:`MODULES` -- symgrad, numpy and sympy, and what sympy and
+lambdify import lazily on first use (a missing one is skipped) -- with the
+garbage collector off (a fifth faster), then freezes what they built, so that
+no worker's collections walk through it again.  ``scipy.special`` (large
+``erf`` arrays) and ``sympy.physics.units`` (``sympy.simplify``, for proving an
+``expect``) are left to the workers that meet them: together they cost about
+0.2 s, which a suite that does not use them should not pay before its first
+case.
+
+The server inherits the ``symgrad`` process's stdout and stderr, and exits
 after it.  Whoever reads that output through a pipe (a CI runner,
 ``subprocess.run``, ``symgrad check | tee``) waits for the server too, and an
 ordinary interpreter exit with sympy and numpy loaded spends about 0.1 s
 tearing their modules down.  The server has nothing to clean up, so it leaves
-with ``os._exit`` as soon as its exit begins.  Its workers never run this (a
-forked worker ends with ``os._exit`` already).
+with ``os._exit`` once its exit handlers have run.  (A forked worker ends with
+``os._exit`` already.)
 """
 
 import atexit
+import gc
+import importlib
 import os
 import sys
+
+MODULES = ["symgrad.cli", "symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
+           "sympy.sets.setexpr", "sympy.tensor.tensor", "sympy.assumptions.wrapper", "sympy.codegen.ast"]
 
 
 def _exit_now() -> None:
@@ -23,4 +38,20 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-atexit.register(_exit_now)  # registered last, so it runs first
+def _preload() -> None:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in MODULES:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # pragma: no cover - as the fork server itself does
+                pass
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+
+
+_preload()
+atexit.register(_exit_now)  # registered after every preloaded module's handlers, so it runs before them

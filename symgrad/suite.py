@@ -322,13 +322,8 @@ def _work(items: list[tuple[int, Case, Any, bool]]) -> list[Report]:
     return reports
 
 
-# imported once in the fork server rather than in every worker: symgrad, numpy and sympy, and what sympy and
-# lambdify import lazily on first use (a missing one is skipped).  scipy.special (erf) and sympy.physics.units
-# (sympy.simplify, for proving an ``expect``) are left to the workers that meet them: together they cost a fifth
-# of a second, which a suite that does not use them should not pay before its first case.
-_PRELOAD = ["symgrad.cli", "symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
-            "sympy.sets.setexpr", "sympy.tensor.tensor", "sympy.assumptions.wrapper", "sympy.codegen.ast",
-            "symgrad._fork_server"]
+# imported once in the fork server rather than in every worker: see symgrad._fork_server
+_PRELOAD = ["symgrad._fork_server"]
 
 
 def _context() -> Any:

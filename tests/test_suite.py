@@ -411,13 +411,15 @@ def test_runtime_registered_backend_gets_a_hint_in_workers(mixed):
 
 def test_the_fork_server_exits_at_once_with_its_output_flushed():
     # the fork server holds the parent's stdout; _fork_server makes its exit skip module teardown
+    # (and leaves the garbage collector as it found it)
     import subprocess
     import sys
 
     from symgrad import suite
 
-    assert suite._PRELOAD[-1] == "symgrad._fork_server"  # last registered, so first to run at exit
-    code = ("import atexit, sys, symgrad._fork_server\n"
+    assert suite._PRELOAD == ["symgrad._fork_server"]
+    code = ("import atexit, gc, sys, symgrad._fork_server\n"
+            "assert gc.isenabled() and gc.get_freeze_count() > 0\n"
             "atexit.register(print, 'an earlier handler ran')\n"  # registered later: runs before the exit
             "sys.stdout.write('buffered, not yet flushed')\n"
             "raise SystemExit(0)\n")

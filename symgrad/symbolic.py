@@ -208,11 +208,11 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ())
     ns = s.namespace(module)
     printer = None
     if module == "numpy":
-        ns = {**_numpy_namespace(), **ns}
         printer = _FloatExactPrinter({
             "fully_qualified_modules": False, "inline": True,
             "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
         })
+        ns = {**_numpy_namespace(), **ns}
     outputs = [_no_zoo(o) for o in outputs]
     defs = [(t, _no_zoo(e)) for t, e in defs]
     taken = {str(a) for a in args} | {str(t) for t, _ in defs}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 from .base import Backend, BackendUnavailable
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 Factory = Callable[[], Backend]
 
@@ -49,8 +51,11 @@ def _entry_points() -> None:
     """Engines installed as plugins: ``[project.entry-points."symgrad.backends"] name = "pkg.mod:Factory"``.
 
     The entry point names a :class:`Backend` subclass, a callable returning a backend,
-    or a backend instance; it is loaded on first use.
+    or a backend instance; it is loaded on first use.  (importlib.metadata is imported only here: it
+    costs more than the rest of the registry, and the built-ins do not need it.)
     """
+    from importlib import metadata
+
     for ep in metadata.entry_points(group="symgrad.backends"):
         _FACTORIES.setdefault(ep.name, _from_entry_point(ep))
 

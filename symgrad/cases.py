@@ -2,9 +2,10 @@
 
 A case file is a mapping with an optional ``defaults`` mapping and a ``cases``
 list; each case is validated on its own, so one bad case does not hide the
-others.  YAML is read with a :class:`yaml.SafeLoader` subclass that records the
-line of every mapping, sequence and key and reports duplicate keys (plain
-PyYAML silently keeps the last one).  Every error is a :class:`CaseError`
+others.  YAML is read with a :class:`yaml.SafeLoader` subclass (its libyaml twin
+``CSafeLoader`` when PyYAML has it) that records the line of every mapping,
+sequence and key and reports duplicate keys (plain PyYAML silently keeps the
+last one).  Every error is a :class:`CaseError`
 naming the file, line and case.
 
 Shapes are checked against :class:`~symgrad.limits.Limits` before anything is
@@ -98,7 +99,19 @@ class _BadValue(Exception):
         self.reason, self.line = reason, line
 
 
-class _Loader(yaml.SafeLoader):
+class _Constructor:
+    """Shared by both loaders: a scalar that its tag cannot hold is an error with the node's line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+            # PyYAML's own scalar constructors fail this way on `!!int abc`, `2001-13-45`, ...
+            raise _BadValue(f"invalid {node.tag.replace('tag:yaml.org,2002:', '!!')} value: {exc}",
+                            _line(node)) from None
+
+
+class _Loader(_Constructor, yaml.SafeLoader):
     """SafeLoader that records lines, keeps duplicate keys for reporting and refuses unknown tags."""
 
     depth = 0
@@ -115,13 +128,28 @@ class _Loader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
-            # PyYAML's own scalar constructors fail this way on `!!int abc`, `2001-13-45`, ...
-            raise _BadValue(f"invalid {node.tag.replace('tag:yaml.org,2002:', '!!')} value: {exc}",
-                            _line(node)) from None
+
+# The same with libyaml's parser and composer, when PyYAML was built with it: five times faster, which a
+# suite of hundreds of cases notices.  Its composer recurses in C, where deep nesting crashes the
+# process, so its (iterative) event stream is checked for depth first (see _check_depth).
+_CLoader: Any = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _CLoader(_Constructor, yaml.CSafeLoader):  # type: ignore[no-redef]
+        """The same as _Loader, parsed and composed by libyaml."""
+_NESTING_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_NESTING_END = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, _NESTING_START):
+            depth += 1
+            if depth > max_depth:
+                raise _BadValue(f"nested deeper than the limit max_yaml_depth={max_depth}",
+                                event.start_mark.line + 1)
+        elif isinstance(event, _NESTING_END):
+            depth -= 1
 
 
 def _line(node: yaml.Node) -> int:
@@ -162,17 +190,23 @@ def _refuse(loader: _Loader, node: yaml.Node) -> Any:
     raise _Refused(tag, _line(node))
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-_Loader.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
+for _loader in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+    _loader.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
 
 
 def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
     if len(text) > limits.max_file_bytes:
         raise CaseError(str(LimitExceeded("max_file_bytes", len(text), limits.max_file_bytes, "file size")), file)
-    loader = _Loader(text)
-    loader.max_depth = limits.max_yaml_depth
+    loader: Any = None
     try:
+        if _CLoader is not None:
+            _check_depth(text, limits.max_yaml_depth)
+            loader = _CLoader(text)
+        else:
+            loader = _Loader(text)
+            loader.max_depth = limits.max_yaml_depth
         data = loader.get_single_data()
     except _BadValue as exc:
         raise CaseError(f"invalid YAML: {exc.reason}", file, exc.line) from None
@@ -187,7 +221,8 @@ def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
     except (yaml.YAMLError, RecursionError) as exc:
         raise CaseError(f"invalid YAML: {type(exc).__name__}: {exc}", file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     size = _expanded_size(data)
     if size > limits.max_elements:  # aliases can make a few bytes expand to billions of values
         raise CaseError(str(LimitExceeded("max_elements", size, limits.max_elements, "values in the file")), file)

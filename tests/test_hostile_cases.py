@@ -27,7 +27,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symgrad import backends
+from symgrad import backends, cases as cases_module
 from symgrad.cases import CaseError, case_from_dict, collect, load_file
 from symgrad.limits import DEFAULT, LimitExceeded, Limits
 from symgrad.report import exit_code
@@ -179,13 +179,23 @@ def _warm_up() -> None:
 # ---------------------------------------------------------------- the corpus
 
 
+@pytest.fixture(params=["libyaml", "python"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each YAML test twice: with libyaml's parser (when PyYAML has it) and with PyYAML's pure-Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(cases_module, "_CLoader", None)
+    elif cases_module._CLoader is None:
+        pytest.skip("PyYAML was built without libyaml")
+    return request.param
+
+
 def test_corpus_is_complete() -> None:
     assert len(_hostile_files()) >= 10
     assert _hostile_files() == sorted(WANT)
 
 
 @pytest.mark.parametrize("name", sorted(WANT))
-def test_hostile_file_is_refused_with_file_case_and_line(name: str) -> None:
+def test_hostile_file_is_refused_with_file_case_and_line(name: str, loader: str) -> None:
     path = HOSTILE / name
     want = WANT[name]
     cases, errors = load_file(path)
@@ -506,7 +516,7 @@ def _bad_scalar_file(folder: Path, key: str) -> Path:
 
 
 @pytest.mark.parametrize("key", sorted(BAD_SCALARS))
-def test_bad_scalar_values_are_case_errors_with_a_line(key: str, tmp_path: Path) -> None:
+def test_bad_scalar_values_are_case_errors_with_a_line(key: str, tmp_path: Path, loader: str) -> None:
     # SafeConstructor raises ValueError/KeyError/AttributeError on these: a file-level CaseError, not a crash
     path = _bad_scalar_file(tmp_path, key)
     cases, errors = load_file(path)
@@ -533,7 +543,7 @@ STILL_ESCAPING = {  # key: (the line, the tag the message must name)
 
 
 @pytest.mark.parametrize("key", sorted(STILL_ESCAPING))
-def test_empty_or_misplaced_tagged_values_are_case_errors(key: str, tmp_path: Path) -> None:
+def test_empty_or_misplaced_tagged_values_are_case_errors(key: str, tmp_path: Path, loader: str) -> None:
     line, tag = STILL_ESCAPING[key]
     path = tmp_path / f"{key}.yaml"
     path.write_text(f"cases:\n  - name: {key}\n    expr: x\n    inputs: {{x: 1.0}}\n    {line}\n")
@@ -677,7 +687,7 @@ def test_file_size_is_limited(tmp_path: Path) -> None:
     assert errors == [] and cases
 
 
-def test_deep_yaml_nesting_names_a_line() -> None:
+def test_deep_yaml_nesting_names_a_line(loader: str) -> None:
     path = HOSTILE / "deep_input_list.yaml"
     start = time.perf_counter()
     cases, (err,) = load_file(path)
@@ -687,13 +697,47 @@ def test_deep_yaml_nesting_names_a_line() -> None:
     assert "RecursionError" not in str(err)
 
 
-def test_max_yaml_depth_can_be_raised(tmp_path: Path) -> None:
+def test_max_yaml_depth_can_be_raised(tmp_path: Path, loader: str) -> None:
     path = tmp_path / "deep.yaml"
     path.write_text("cases:\n  - name: deep\n    expr: x\n    inputs:\n      x: " + "[" * 150 + "1.0" + "]" * 150 + "\n")
     _, (err,) = load_file(path)
     assert err.line == 5 and "max_yaml_depth=100" in str(err)
     _, (err,) = load_file(path, limits=Limits(max_yaml_depth=200))
     assert "nested deeper" not in str(err) and "max_ndim=8" in str(err) and err.case == "deep"
+
+
+@pytest.mark.parametrize("text", ["[" * 200_000 + "]" * 200_000, "{a: " * 150_000 + "1" + "}" * 150_000],
+                         ids=["flow-sequences", "flow-mappings"])
+def test_a_million_byte_nesting_is_an_error_not_a_crash(text: str, tmp_path: Path) -> None:
+    # libyaml's composer would recurse in C until the process dies; in a subprocess, so a crash fails this test
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    code = ("import sys\nfrom symgrad.cases import load_file\n_, errors = load_file(sys.argv[1])\n"
+            "print(errors[0].line, str(errors[0]).split(': ', 1)[1])\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout == "1 invalid YAML: nested deeper than the limit max_yaml_depth=100\n"
+
+
+def test_both_yaml_parsers_read_the_shipped_cases_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    if cases_module._CLoader is None:
+        pytest.skip("PyYAML was built without libyaml")
+    root = Path(__file__).resolve().parent.parent / "cases"
+    files = sorted(root.glob("*.yaml"))
+    fast = [cases_module._read(f) for f in files]
+    monkeypatch.setattr(cases_module, "_CLoader", None)
+    slow = [cases_module._read(f) for f in files]
+
+    def lines(obj: Any) -> Any:  # the data with every recorded line number, recursively
+        if isinstance(obj, dict):
+            return (getattr(obj, "line", None), sorted(getattr(obj, "key_lines", {}).items()),
+                    {k: lines(v) for k, v in obj.items()})
+        if isinstance(obj, list):
+            return (getattr(obj, "line", None), getattr(obj, "item_lines", None), [lines(v) for v in obj])
+        return obj
+
+    assert [lines(d) for d in fast] == [lines(d) for d in slow]
+    assert lines(fast[0]) != lines(yaml.safe_load((files[0]).read_text()))  # the twin: plain data has no lines
 
 
 def test_non_utf8_case_file_in_a_folder_is_reported(tmp_path: Path) -> None:

@@ -9,14 +9,17 @@ How cases run
 * otherwise in worker processes of a :class:`concurrent.futures.ProcessPoolExecutor`
   (``forkserver`` where the platform has it, with symgrad, numpy and sympy
   preloaded in the server, else ``spawn``; never ``fork``, which is unsafe
-  with threaded numpy/BLAS).  A task is a *group* of (case, backend) pairs
+  with threaded numpy/BLAS).  A *group* is a list of (case, backend) pairs
   sharing an expression, a mode and a backend (at most ``_GROUP_SIZE`` of
   them, so that the load still balances), run one after another by one
   worker: a worker caches its sympy work per expression, so cases that differ
   only in inputs, seed or dtype differentiate their expression once, as in a
-  single process.  With one worker, a group is one pair, in input order.  All
-  groups are submitted up front, the likely costliest first; the executor
-  keeps every worker fed.
+  single process.  Cheap groups (small elementwise cases, most of a suite)
+  are packed further into tasks of up to ``_PACK`` cases, smaller towards the
+  end, so that the parent is not woken for every few milliseconds of work.
+  With one worker, a task is one pair, in input order.  All tasks are
+  submitted up front, the likely costliest first; the executor keeps every
+  worker fed.
 * Each worker announces ``(token, pid, start time)`` on a queue when it starts
   a case (each case of a group has its own token), so the parent knows what
   runs where and since when.  A case over its ``timeout`` gets its worker
@@ -26,8 +29,11 @@ How cases run
   resubmits the cases whose reports had not come back (those of the killed
   worker's group that had finished too: their reports died with it).  A
   worker that dies on its own (a crash, the OOM killer) is handled the same
-  way; a case running during two such deaths is reported as an error instead
-  of being retried forever.
+  way, except for blame: if several cases were running, each of them is run
+  again on its own (a pool of one worker, nothing else running), so that the
+  death is pinned on the case that causes it; a case during which a worker
+  dies twice while it runs alone is reported as an error instead of being
+  retried forever.
 * Reports come back in input order, identical whatever ``jobs`` is.
 
 Backends reach workers by name (built-ins and the ``symgrad.backends`` entry
@@ -66,6 +72,8 @@ DEFAULT_TIMEOUT = 60.0
 _POLL = 0.05  # seconds between checks of the start queue and deadlines
 _MAX_CRASHES = 2  # a case running during this many unexplained worker deaths is an error
 _GROUP_SIZE = 16  # at most this many cases sharing an expression go to a worker as one task
+_PACK = 16  # cheap groups are packed into tasks of up to this many cases
+_HEAVY = 1000.0  # a group whose _cost is this or more (expanded mode, for one) is a task of its own
 
 
 # ===================================================================== -k expressions
@@ -448,6 +456,7 @@ class _Pool:
         self.known = {id(opts): _known_here(opts.backend) for _, opts in tasks}
         self.todo = list(range(len(tasks)))  # indices still to submit
         self.alone: set[int] = set()  # indices to run in a group of their own (see _collect)
+        self.isolate: set[int] = set()  # indices to run while nothing else runs (see _lost)
         self.crashes = [0] * len(tasks)
         self.token_index: dict[int, int] = {}
         self.next_token = 0
@@ -456,29 +465,56 @@ class _Pool:
         self.owner: dict[int, cf.Future] = {}  # token -> its group
         self.running: dict[cf.Future, tuple[int, int, float]] = {}  # group -> (token it runs, pid, start)
         self.killed: dict[int, int] = {}  # token -> pid we killed for overrunning
+        self.suspects: set[int] = set()  # tokens running when last looked: those a worker death may be due to
+        self.resubmit: list[int] = []  # indices to submit again in this executor (see _collect)
 
     def run(self) -> None:
         while self.todo and not self.emitter.done():
-            self._generation()
+            isolated = [i for i in self.todo if i in self.isolate]
+            if isolated:  # one worker: a death while one of these runs is that one's doing
+                self._generation(isolated, 1)
+            else:
+                self._generation(list(self.todo), self.jobs)
 
-    def _groups(self, indices: list[int]) -> list[list[int]]:
+    def _groups(self, indices: list[int], jobs: int) -> list[list[int]]:
         """The wanted ``indices`` as groups sharing (expression, mode, backend), the likely costliest first
         (expanded mode, many elements), so that one big group does not start last and keep one worker busy
         while the others idle.  With one worker: groups of one, in input order."""
-        size = _GROUP_SIZE if self.jobs > 1 else 1
+        size = _GROUP_SIZE if jobs > 1 else 1
         by_key: dict[Any, list[int]] = {}
         for i in sorted(i for i in indices if self.emitter.wanted(i)):
             case, opts = self.tasks[i]
             key = i if size == 1 or i in self.alone else (case.expr, case.mode, _backend_name(opts.backend))
             by_key.setdefault(key, []).append(i)
         groups = [same[k:k + size] for same in by_key.values() for k in range(0, len(same), size)]
-        if self.jobs > 1:
+        if jobs > 1:
             groups.sort(key=lambda g: (-sum(self.cost[i] for i in g), g[0]))
+            groups = self._packed(groups, jobs)
         return groups
 
-    def _submit(self, executor: cf.ProcessPoolExecutor, finished: _queue.SimpleQueue) -> None:
-        """Submit ``self.todo`` as groups."""
-        for group in self._groups(self.todo):
+    def _packed(self, groups: list[list[int]], jobs: int) -> list[list[int]]:
+        """Cheap groups packed into tasks of up to ``_PACK`` cases, smaller as the end nears (the last
+        tasks are single groups, so that the workers finish together).  A task per group would cost each
+        cheap case a round trip through the parent, whose threads then compete with the workers for the
+        CPU.  Heavy groups, and cases being run one by one (``self.alone``), stay tasks of their own."""
+        tasks = [g for g in groups if sum(self.cost[i] for i in g) >= _HEAVY or g[0] in self.alone]
+        cheap = [g for g in groups if not (sum(self.cost[i] for i in g) >= _HEAVY or g[0] in self.alone)]
+        left = sum(map(len, cheap))
+        while cheap:
+            want = min(_PACK, max(1, left // (2 * jobs)))
+            task: list[int] = []
+            while cheap and (not task or len(task) + len(cheap[0]) <= want):
+                task += cheap.pop(0)
+            tasks.append(task)
+            left -= len(task)
+        return tasks
+
+    def _submit(self, executor: cf.ProcessPoolExecutor, finished: _queue.SimpleQueue, indices: list[int],
+                jobs: int) -> None:
+        """Submit ``indices`` (taking them off ``self.todo``) as groups."""
+        submitted = set(indices)
+        self.todo = [i for i in self.todo if i not in submitted]
+        for group in self._groups(indices, jobs):
             tokens = list(range(self.next_token, self.next_token + len(group)))
             self.next_token += len(group)
             items = []
@@ -490,17 +526,20 @@ class _Pool:
             self.futures[fut] = tokens
             self.owner.update(dict.fromkeys(tokens, fut))
             fut.add_done_callback(finished.put)
-        self.todo = []
 
-    def _generation(self) -> None:
-        """One executor's life: submit what is left, collect until done or the pool breaks."""
+    def _generation(self, indices: list[int], jobs: int) -> None:
+        """One executor's life: submit ``indices``, collect until done or the pool breaks."""
         queue = self.ctx.SimpleQueue()
-        executor = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.ctx, initializer=_init_worker,
+        executor = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=self.ctx, initializer=_init_worker,
                                           initargs=(queue, list(sys.path)))
-        self.futures, self.owner, self.running, self.killed = {}, {}, {}, {}
+        self.futures, self.owner, self.running, self.killed, self.resubmit = {}, {}, {}, {}, []
         finished: _queue.SimpleQueue = _queue.SimpleQueue()  # futures as they finish (O(1), unlike cf.wait)
         try:
-            self._submit(executor, finished)
+            self._submit(executor, finished, indices, jobs)
+            # the executor wakes its manager thread before starting each worker, so the manager may not be
+            # watching the last one it started and would miss its death while the others are busy (CPython
+            # 3.11); one more submission, after every worker has started, wakes it again
+            executor.submit(int)
             broken = started = False
             while self.futures and not self.emitter.done():
                 done = []
@@ -511,6 +550,7 @@ class _Pool:
                 except _queue.Empty:
                     pass
                 self._drain(queue)
+                self.suspects = {token for token, _, _ in self.running.values()}
                 done = [f for f in done if f in self.futures]
                 started = (started or bool(self.running)
                            or any(not f.cancelled() and not f.exception() for f in done))
@@ -523,8 +563,9 @@ class _Pool:
                             "run_suite from a script, guard it with `if __name__ == '__main__':`")
                     self._broken()
                     break
-                if self.todo:  # cases of a group whose reports could not come back: now one by one
-                    self._submit(executor, finished)
+                if self.resubmit:  # cases of a group whose reports could not come back: now one by one
+                    self._submit(executor, finished, self.resubmit, jobs)
+                    self.resubmit = []
                 if self.emitter.cutoff is not None:
                     for fut, tokens in list(self.futures.items()):
                         if not any(self.emitter.wanted(self.token_index[t]) for t in tokens) and fut.cancel():
@@ -545,7 +586,8 @@ class _Pool:
         except Exception as exc:  # an unpicklable report, say: that case's error
             if len(tokens) > 1:  # but whose? run the group's cases one by one to find out
                 self.alone.update(self.token_index[t] for t in tokens)
-                self.todo.extend(self.token_index[t] for t in tokens)
+                self.resubmit.extend(self.token_index[t] for t in tokens)
+                self.todo.extend(self.token_index[t] for t in tokens)  # until _submit takes them
                 return True
             case, opts = self.tasks[self.token_index[tokens[0]]]
             reports = [_error(case, opts, f"{type(exc).__name__}: {exc}")]
@@ -560,8 +602,11 @@ class _Pool:
             case, opts = self.tasks[i]
             if token in self.killed:
                 self.emitter.add(i, _error(case, opts, f"timed out after {self.timeout or 0.0:g} s", self.timeout))
+            elif token == token_running and not self.killed and len(self.suspects) > 1:
+                self.isolate.add(i)  # one of several running when a worker died: retried on its own
+                self.todo.append(i)
             elif token == token_running and not self.killed:
-                self.crashes[i] += 1  # running when a worker died on its own: maybe the culprit
+                self.crashes[i] += 1  # the only case running when a worker died on its own: the culprit?
                 if self.crashes[i] >= _MAX_CRASHES:
                     self.emitter.add(i, _error(case, opts, "the worker process running this case died "
                                                            "(killed or crashed twice)"))

@@ -219,7 +219,7 @@ from symgrad.backends import Backend, get
 
 class PidBackend(Backend):
     \"\"\"The symgrad tape, recording which process ran each case (named by its first input's first value)
-    in PIDS; at 13.0 it hangs, at 666.0 its worker dies.\"\"\"
+    in PIDS; at 77.0 it takes a second, at 13.0 it hangs, at 666.0 its worker dies.\"\"\"
 
     name = "pid"
 
@@ -227,6 +227,8 @@ class PidBackend(Backend):
         value = float(np.ravel(next(iter(inputs.values())))[0])
         with open(os.path.join(PIDS, f"{value:g}"), "a") as f:
             f.write(f"{os.getpid()}\\n")
+        if value == 77.0:
+            time.sleep(1.0)
         if value == 13.0:
             time.sleep(120)
         if value == 666.0:
@@ -431,3 +433,59 @@ def test_the_fork_server_exits_at_once_with_its_output_flushed():
             "import symgrad._fork_server\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == ""  # the twin: without _fork_server it would print
+
+
+def distinct_cases(folder, values):
+    """Cases named d{k}-v{value}, each with an expression of its own (so each is its own group)."""
+    lines = ["cases:"]
+    for k, v in enumerate(values):
+        lines += [f"  - name: d{k}-v{v:g}", f"    expr: x*{k + 2} + y", f"    inputs: {{x: [{v}], y: [0.5]}}"]
+    write_cases(folder, "\n".join(lines) + "\n")
+    cases, errors = collect([folder])
+    assert not errors
+    return cases
+
+
+def test_cheap_groups_are_packed_into_fewer_tasks_ending_in_single_ones(tmp_path):
+    from symgrad.suite import _Emitter, _Pool
+
+    cases = distinct_cases(tmp_path, [float(v) for v in range(40)])
+    tasks = [(c, Options()) for c in cases]
+    pool = _Pool(tasks, 2, None, _Emitter(len(tasks), False, None, None))
+    packed = pool._groups(list(range(len(tasks))), 2)
+    assert sorted(i for task in packed for i in task) == list(range(40))  # every case once
+    assert 4 <= len(packed) < 40 and max(map(len, packed)) <= 16
+    assert [len(t) for t in packed[-2:]] == [1, 1]  # the workers finish together
+    pool.cost[7] = 10_000.0  # a heavy case (expanded mode, say) is a task of its own, first
+    assert pool._groups(list(range(len(tasks))), 2)[0] == [7]
+    one = _Pool(tasks, 1, None, _Emitter(len(tasks), False, None, None))._groups(list(range(len(tasks))), 1)
+    assert one == [[i] for i in range(40)]  # one worker: input order, one case a task
+
+
+def test_a_hang_and_a_crash_inside_packed_tasks_report_exactly_those_cases(tmp_path, pid_backend):
+    backend, ran = pid_backend
+    values = [v + 0.5 for v in range(24)]  # 13.0 (hangs) and 666.0 (dies) only where placed
+    values[9], values[16] = 13.0, 666.0
+    cases = distinct_cases(tmp_path, values)
+    completed = []
+    result = run_suite(cases, Options(backend=backend), jobs=2, timeout=2.0, on_complete=completed.append)
+    assert [r.name for r in result.reports] == [c.name for c in cases]
+    bad = {r.name: r.reason for r in result.reports if r.status != "pass"}
+    assert bad == {"d9-v13": "timed out after 2 s",
+                   "d16-v666": "the worker process running this case died (killed or crashed twice)"}
+    assert sorted(r.name for r in completed) == sorted(c.name for c in cases)  # once each
+    # the hang may have been running when the other worker died: then it ran again, alone, and timed out;
+    # the crash then ran alone until it had killed its worker twice
+    assert 1 <= len(ran(13.0)) <= 2 and 2 <= len(ran(666.0)) <= 3
+
+
+@pytest.mark.parametrize("slow", [77.0, 13.0])  # a slow but passing case, or one that hangs
+def test_a_case_running_beside_a_crash_is_not_blamed_for_it(tmp_path, pid_backend, slow):
+    backend, ran = pid_backend
+    cases = distinct_cases(tmp_path, [slow, 666.0])  # each its own task: they run side by side
+    result = run_suite(cases, Options(backend=backend), jobs=2, timeout=3.0)
+    want = "pass" if slow != 13.0 else "error"
+    assert [(r.name, r.status) for r in result.reports] == [(cases[0].name, want), (cases[1].name, "error")]
+    assert result.reports[1].reason == "the worker process running this case died (killed or crashed twice)"
+    if slow == 13.0:
+        assert result.reports[0].reason == "timed out after 3 s"

@@ -196,17 +196,28 @@ for _loader in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
     _loader.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
 
 
+def _loader(text: str, max_depth: int) -> Any:
+    """libyaml's loader when PyYAML has it and the nesting is within ``max_depth``, else PyYAML's own."""
+    if _CLoader is not None:
+        try:
+            _check_depth(text, max_depth)
+            return _CLoader(text)
+        except yaml.MarkedYAMLError as exc:
+            if "nesting depth" not in str(exc.problem):
+                raise
+            # libyaml >= 0.2.6 bounds nesting itself (at 1000), scanning ahead of its events: the
+            # pure-Python loader applies max_depth exactly, and names the line
+    loader = _Loader(text)
+    loader.max_depth = max_depth
+    return loader
+
+
 def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
     if len(text) > limits.max_file_bytes:
         raise CaseError(str(LimitExceeded("max_file_bytes", len(text), limits.max_file_bytes, "file size")), file)
     loader: Any = None
     try:
-        if _CLoader is not None:
-            _check_depth(text, limits.max_yaml_depth)
-            loader = _CLoader(text)
-        else:
-            loader = _Loader(text)
-            loader.max_depth = limits.max_yaml_depth
+        loader = _loader(text, limits.max_yaml_depth)
         data = loader.get_single_data()
     except _BadValue as exc:
         raise CaseError(f"invalid YAML: {exc.reason}", file, exc.line) from None

@@ -190,10 +190,10 @@ def _refuse(loader: _Loader, node: yaml.Node) -> Any:
     raise _Refused(tag, _line(node))
 
 
-for _loader in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
-    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-    _loader.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
+for _cls in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
+    _cls.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _cls.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+    _cls.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
 
 
 def _loader(text: str, max_depth: int) -> Any:

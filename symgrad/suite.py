@@ -454,7 +454,7 @@ class _Pool:
         self.ctx = _context()
         self.cost = [_cost(case) for case, _ in tasks]
         self.known = {id(opts): _known_here(opts.backend) for _, opts in tasks}
-        self.todo = list(range(len(tasks)))  # indices still to submit
+        self.todo = list(range(len(tasks)))  # indices not yet submitted to any executor
         self.alone: set[int] = set()  # indices to run in a group of their own (see _collect)
         self.isolate: set[int] = set()  # indices to run while nothing else runs (see _lost)
         self.crashes = [0] * len(tasks)
@@ -471,10 +471,11 @@ class _Pool:
     def run(self) -> None:
         while self.todo and not self.emitter.done():
             isolated = [i for i in self.todo if i in self.isolate]
-            if isolated:  # one worker: a death while one of these runs is that one's doing
-                self._generation(isolated, 1)
-            else:
-                self._generation(list(self.todo), self.jobs)
+            # with one worker, a death while one of the isolated runs is that one's doing
+            indices, jobs = (isolated, 1) if isolated else (self.todo, self.jobs)
+            taken = set(indices)
+            self.todo = [i for i in self.todo if i not in taken]
+            self._generation(indices, jobs)
 
     def _groups(self, indices: list[int], jobs: int) -> list[list[int]]:
         """The wanted ``indices`` as groups sharing (expression, mode, backend), the likely costliest first
@@ -497,23 +498,24 @@ class _Pool:
         tasks are single groups, so that the workers finish together).  A task per group would cost each
         cheap case a round trip through the parent, whose threads then compete with the workers for the
         CPU.  Heavy groups, and cases being run one by one (``self.alone``), stay tasks of their own."""
-        tasks = [g for g in groups if sum(self.cost[i] for i in g) >= _HEAVY or g[0] in self.alone]
-        cheap = [g for g in groups if not (sum(self.cost[i] for i in g) >= _HEAVY or g[0] in self.alone)]
-        left = sum(map(len, cheap))
-        while cheap:
+        tasks: list[list[int]] = []
+        cheap: list[list[int]] = []
+        for g in groups:
+            (tasks if sum(self.cost[i] for i in g) >= _HEAVY or g[0] in self.alone else cheap).append(g)
+        left, k = sum(map(len, cheap)), 0
+        while k < len(cheap):
             want = min(_PACK, max(1, left // (2 * jobs)))
             task: list[int] = []
-            while cheap and (not task or len(task) + len(cheap[0]) <= want):
-                task += cheap.pop(0)
+            while k < len(cheap) and (not task or len(task) + len(cheap[k]) <= want):
+                task += cheap[k]
+                k += 1
             tasks.append(task)
             left -= len(task)
         return tasks
 
     def _submit(self, executor: cf.ProcessPoolExecutor, finished: _queue.SimpleQueue, indices: list[int],
                 jobs: int) -> None:
-        """Submit ``indices`` (taking them off ``self.todo``) as groups."""
-        submitted = set(indices)
-        self.todo = [i for i in self.todo if i not in submitted]
+        """Submit ``indices`` as groups."""
         for group in self._groups(indices, jobs):
             tokens = list(range(self.next_token, self.next_token + len(group)))
             self.next_token += len(group)
@@ -561,6 +563,7 @@ class _Pool:
                         raise RuntimeError(
                             "symgrad's worker processes died before running any case; when calling "
                             "run_suite from a script, guard it with `if __name__ == '__main__':`")
+                    self.todo.extend(self.resubmit)  # not submitted to this executor after all
                     self._broken()
                     break
                 if self.resubmit:  # cases of a group whose reports could not come back: now one by one
@@ -587,7 +590,6 @@ class _Pool:
             if len(tokens) > 1:  # but whose? run the group's cases one by one to find out
                 self.alone.update(self.token_index[t] for t in tokens)
                 self.resubmit.extend(self.token_index[t] for t in tokens)
-                self.todo.extend(self.token_index[t] for t in tokens)  # until _submit takes them
                 return True
             case, opts = self.tasks[self.token_index[tokens[0]]]
             reports = [_error(case, opts, f"{type(exc).__name__}: {exc}")]

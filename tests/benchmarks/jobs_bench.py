@@ -10,8 +10,8 @@
 * 200 cases on 20 expressions (cli_bench's suite): cases that share an
   expression share its symbolic work, so the whole suite is about a second.
 
-The runs alternate (-j 1, -j 2, -j 1, ...) so that drift of the machine hits
-both alike; the figure is the ratio of the medians.  The target (issue 6) is
+The runs alternate (harness.alternate: -j 1, -j 2, then -j 2, -j 1, ...) so that
+drift of the machine hits both alike; the figure is the ratio of the medians.  The target (issue 6) is
 -j 2 at least 1.7x faster than -j 1 on two cores, for a suite of a few hundred
 cases.  What cannot be split between workers -- interpreter start-up, the fork
 server importing numpy and sympy, exit -- is cli_bench's one-case check; each
@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
-import time
 from typing import Any
 
 import harness
@@ -89,16 +87,17 @@ def write_op_suite(folder: str) -> tuple[str, int]:
 
 
 def alternate(cmd: list[str], suite: str, repeats: int) -> dict[str, Any]:
-    times: dict[int, list[float]] = {1: [], 2: []}
-    summary = {}
-    for r in range(repeats):
-        for j in ((1, 2) if r % 2 == 0 else (2, 1)):
-            t = time.perf_counter()
-            proc = subprocess.run(cmd + ["check", suite, "-j", str(j)], capture_output=True, text=True)
-            times[j].append(time.perf_counter() - t)
-            summary[j] = (proc.stdout.strip().splitlines() or [""])[-1]
-    m1, m2 = statistics.median(times[1]), statistics.median(times[2])
-    return {"j1": m1, "j2": m2, "ratio": m1 / m2, "summary": summary}
+    """Median wall times of ``symgrad check SUITE -j 1`` and ``-j 2``, interleaved (harness.alternate)."""
+    summary: dict[int, str] = {}
+
+    def check(jobs: int) -> Any:
+        def run() -> None:
+            proc = subprocess.run(cmd + ["check", suite, "-j", str(jobs)], capture_output=True, text=True)
+            summary[jobs] = (proc.stdout.strip().splitlines() or [""])[-1]
+        return run
+
+    times = harness.alternate({"-j 1": check(1), "-j 2": check(2)}, repeats, warmup=0)
+    return {"j1": times["-j 1"], "j2": times["-j 2"], "ratio": times["-j 1"] / times["-j 2"], "summary": summary}
 
 
 def run(repeats: int) -> dict[str, Any]:

@@ -138,22 +138,21 @@ class _Parser:
         return node
 
     def parse_or(self) -> Callable[[str], bool]:
-        parts = [self.parse_and()]
-        while self.peek()[0] == "or":
-            self.take()
-            parts.append(self.parse_and())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda name, ps=tuple(parts): any(p(name) for p in ps)
+        return self._chain("or", self.parse_and, any)
 
     def parse_and(self) -> Callable[[str], bool]:
-        parts = [self.parse_not()]
-        while self.peek()[0] == "and":
+        return self._chain("and", self.parse_not, all)
+
+    def _chain(self, word: str, operand: Callable[[], Callable[[str], bool]],
+               combine: Callable[[Iterable[bool]], bool]) -> Callable[[str], bool]:
+        """``operand (word operand)*``, combined with ``any`` or ``all``."""
+        parts = [operand()]
+        while self.peek()[0] == word:
             self.take()
-            parts.append(self.parse_not())
+            parts.append(operand())
         if len(parts) == 1:
             return parts[0]
-        return lambda name, ps=tuple(parts): all(p(name) for p in ps)
+        return lambda name, ps=tuple(parts): combine(p(name) for p in ps)
 
     def parse_not(self) -> Callable[[str], bool]:
         kind, value, _ = self.peek()

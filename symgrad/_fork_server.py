@@ -25,7 +25,7 @@ import importlib
 import os
 import sys
 
-MODULES = ["symgrad.cli", "symgrad.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
+MODULES = ["symgrad.cli", "symgrad.checking.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
            "sympy.sets.setexpr", "sympy.tensor.tensor", "sympy.assumptions.wrapper", "sympy.codegen.ast"]
 
 

@@ -8,10 +8,10 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from .cases import KEYS, Case, case_from_dict
-from .expr import to_source, trace, variables
-from .report import Report
-from .runner import Options, run_case
+from symgrad.checking.cases import KEYS, Case, case_from_dict
+from symgrad.ir.expr import to_source, trace, variables
+from symgrad.checking.report import Report
+from symgrad.checking.runner import Options, run_case
 
 ExprLike = Union[str, Callable[..., Any]]
 
@@ -94,8 +94,8 @@ def check_function(fn: Callable[..., Any], reference: str, *, backend: Any = "to
     tensor of the backend makes the report an error saying which; a gradient that comes
     back ``None`` for an input on the graph is a failure.
     """
-    from . import backends
-    from .backends.function import FunctionBackend, describe
+    from symgrad import backends
+    from symgrad.backends.function import FunctionBackend, describe
 
     if not isinstance(reference, str):
         reference = to_source(trace(reference))
@@ -114,7 +114,7 @@ def _random_grad_output(case: Case) -> np.ndarray:
     """Magnitudes in [0.5, 1.5], random signs, of the reference's output shape; drawn from the case's seed."""
     shape = case.output_shape
     if shape is None:  # not inferable statically: evaluate the reference
-        from .runner import _numpy_value
+        from symgrad.checking.runner import _numpy_value
 
         shape = np.shape(_numpy_value(case.ir, case.make_inputs()))
     rng = np.random.default_rng([case.seed, 1])  # independent of the inputs' draw

@@ -29,7 +29,7 @@ class _Jobs(click.ParamType):
         if isinstance(value, int):
             return value
         if str(value).strip().lower() == "auto":
-            from .suite import default_jobs
+            from symgrad.checking.suite import default_jobs
 
             return default_jobs()
         try:
@@ -42,7 +42,7 @@ class _Jobs(click.ParamType):
 
 
 def _parse_limits(values: tuple[str, ...]) -> Any:
-    from .limits import DEFAULT
+    from symgrad.ir.limits import DEFAULT
 
     overrides: dict[str, int] = {}
     for item in values:
@@ -108,19 +108,19 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     or junit write machine-readable reports (to stdout, or --output FILE).
     Progress and colour appear only on a terminal.
     """
-    from .suite import KeywordError, prestart, run_suite, select
+    from symgrad.checking.suite import KeywordError, prestart, run_suite, select
 
     start = time.perf_counter()
     prestart(jobs, timeout)  # first: the workers' imports overlap with ours and with reading the case files
-    from . import formats
-    from .cases import collect
-    from .report import exit_code, summarize
-    from .runner import Options
+    from symgrad.checking import formats
+    from symgrad.checking.cases import collect
+    from symgrad.checking.report import exit_code, summarize
+    from symgrad.checking.runner import Options
 
     lim = _parse_limits(limits)
     if keyword:
         try:
-            from .suite import compile_keyword
+            from symgrad.checking.suite import compile_keyword
 
             compile_keyword(keyword)
         except KeywordError as exc:
@@ -232,11 +232,11 @@ def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: st
     """Print EXPR's value, sympy's derivatives, the tape's gradients and the verdict."""
     import numpy as np
 
-    from . import backends
-    from .api import make_case
-    from .cases import CaseError
-    from .runner import run_case
-    from .symbolic import differentiate
+    from symgrad import backends
+    from symgrad.api import make_case
+    from symgrad.checking.cases import CaseError
+    from symgrad.checking.runner import run_case
+    from symgrad.symbolic import differentiate
 
     kwargs: dict[str, Any] = {"dtype": dtype, "order": order}
     if grad_output is not None:
@@ -251,7 +251,7 @@ def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: st
         click.echo(report.table())
         sys.exit(2)
     with np.printoptions(precision=10):
-        from .runner import _numpy_value
+        from symgrad.checking.runner import _numpy_value
 
         g_out = case.make_grad_output(np.shape(_numpy_value(case.ir, inputs)))
         sym = differentiate(case.ir, inputs, case.wrt_names, order=order, grad_output=g_out, mode=case.mode)
@@ -272,7 +272,7 @@ def ops_command(fmt: str) -> None:
     """List every op of the expression language, straight from the op table."""
     import json
 
-    from .ops import public_ops
+    from symgrad.ir.ops import public_ops
 
     rows = []
     for op in public_ops():
@@ -334,9 +334,9 @@ def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str
     if importlib.util.find_spec("matplotlib") is None:
         click.echo('symgrad plot needs matplotlib: pip install "symgrad[plot]"', err=True)
         sys.exit(2)
-    from .cases import CaseError
-    from .plot import MatplotlibMissing, compute, render
-    from .suite import resolve_backend
+    from symgrad.checking.cases import CaseError
+    from symgrad.plot import MatplotlibMissing, compute, render
+    from symgrad.checking.suite import resolve_backend
 
     lo, hi = range_
     if not lo < hi:
@@ -409,8 +409,8 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
         import hypothesis  # noqa: F401  (fuzzing needs it; say so before starting)
     except ImportError:
         raise click.UsageError("symgrad fuzz needs hypothesis: pip install hypothesis") from None
-    from .backends import BackendUnavailable
-    from .fuzzing import DEFAULT_SHAPES, FuzzResult, fuzz as run_fuzz, resolve_ops
+    from symgrad.backends import BackendUnavailable
+    from symgrad.fuzzing import DEFAULT_SHAPES, FuzzResult, fuzz as run_fuzz, resolve_ops
 
     try:
         table = resolve_ops(op_names)

@@ -46,9 +46,9 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import ops as _ops
-from .expr import Call, Const, Expr, Var, as_expr, evaluate, to_source, variables
-from .ops import Op
+from symgrad.ir import ops as _ops
+from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate, to_source, variables
+from symgrad.ir.ops import Op
 
 __all__ = [
     "DEFAULT_SHAPES", "Example", "Failure", "FuzzResult", "expressions", "fuzz",
@@ -454,7 +454,7 @@ def to_case_dict(example: Example, dtype: str = "float64", description: str = ""
 
 
 def _case(data: dict[str, Any]) -> Any:
-    from .cases import case_from_dict
+    from symgrad.checking.cases import case_from_dict
 
     return case_from_dict(data)
 
@@ -472,8 +472,8 @@ def _save(data: dict[str, Any], out_dir: Union[str, Path]) -> Path:
 
 
 def _reproduces(path: Path, options: Any) -> bool:
-    from .cases import load_file
-    from .runner import run_case
+    from symgrad.checking.cases import load_file
+    from symgrad.checking.runner import run_case
 
     cases, errors = load_file(path)
     return not errors and len(cases) == 1 and run_case(cases[0], options=options).status in ("fail", "error")
@@ -555,8 +555,8 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
     from hypothesis import seed as hyp_seed
     from hypothesis.errors import Flaky, Unsatisfiable
 
-    from . import backends
-    from .runner import Options, run_case
+    from symgrad import backends
+    from symgrad.checking.runner import Options, run_case
 
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")

@@ -44,7 +44,7 @@ class PlotData:
 
 def _values(ir: Any, inputs: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
     """Every node's forward value (the op table's numpy forwards), by node id."""
-    from .expr import Var, evaluate
+    from symgrad.ir.expr import Var, evaluate
 
     out: dict[int, np.ndarray] = {}
 
@@ -76,7 +76,7 @@ def _zeros(x: np.ndarray, v: np.ndarray) -> list[float]:
 
 
 def _kinks(ir: Any, x: np.ndarray, values: dict[int, np.ndarray]) -> list[tuple[float, str]]:
-    from .expr import Call, Const
+    from symgrad.ir.expr import Call, Const
 
     kinks: list[tuple[float, str]] = []
     n = len(x)
@@ -112,11 +112,11 @@ def _kinks(ir: Any, x: np.ndarray, values: dict[int, np.ndarray]) -> list[tuple[
 def compute(expr: str, wrt: str, lo: float, hi: float, at: Optional[dict[str, Any]] = None, points: int = 401,
             backend: str = "symgrad", dtype: str = "float64") -> PlotData:
     """The numbers behind the picture (no matplotlib needed)."""
-    from . import backends
-    from .api import make_case
-    from .compare import ulp_distance
-    from .runner import run_case
-    from .symbolic import differentiate
+    from symgrad import backends
+    from symgrad.api import make_case
+    from symgrad.checking.compare import ulp_distance
+    from symgrad.checking.runner import run_case
+    from symgrad.symbolic import differentiate
 
     at = dict(at or {})
     if wrt in at:

@@ -43,9 +43,9 @@ from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional  # noqa: E402
 
 if TYPE_CHECKING:  # the heavy modules load only when a case file or fixture needs them
-    from .cases import Case, CaseError
-    from .report import Report
-    from .runner import Options
+    from symgrad.checking.cases import Case, CaseError
+    from symgrad.checking.report import Report
+    from symgrad.checking.runner import Options
 
 __all__ = ["CaseFile", "CaseItem", "CaseMismatch", "CaseRunError"]
 
@@ -101,7 +101,7 @@ def _tolerance(config: pytest.Config, name: str) -> Optional[float]:
 
 
 def _resolve_options(config: pytest.Config) -> "Options":
-    from .runner import Options
+    from symgrad.checking.runner import Options
 
     backend = config.getoption("symgrad_backend") or str(config.getini("symgrad_backend") or "").strip()
     backend = backend or DEFAULT_BACKEND
@@ -110,7 +110,7 @@ def _resolve_options(config: pytest.Config) -> "Options":
     if dtype is not None and dtype not in DTYPES:
         raise pytest.UsageError(f"ini symgrad_dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if backend != DEFAULT_BACKEND:  # check the name now: one clear error, not one per case
-        from .backends import BackendUnavailable, get
+        from symgrad.backends import BackendUnavailable, get
 
         try:
             get(backend)
@@ -186,7 +186,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional["
         return None
     if not _collectable(parent.config, file_path):
         return None
-    from .cases import is_case_file
+    from symgrad.checking.cases import is_case_file
 
     if not is_case_file(file_path):  # CI configs, docker-compose.yml, ...: never collected
         return None
@@ -213,12 +213,12 @@ class CaseFile(pytest.File):
     """A symgrad case file: one :class:`CaseItem` per case, in the order of the file."""
 
     def collect(self) -> Iterator["CaseItem"]:
-        from .cases import CaseError, _load, _read
-        from .limits import DEFAULT
+        from symgrad.checking.cases import CaseError, load_data, read_data
+        from symgrad.ir.limits import DEFAULT
 
         shown = _display_path(self.config, self.path)
         try:  # what load_file does, keeping a file-level error apart from the errors of single cases
-            cases, errors = _load(self.path, _read(self.path), DEFAULT)
+            cases, errors = load_data(self.path, read_data(self.path), DEFAULT)
         except CaseError as exc:  # the whole file is invalid: a collection error for this file only
             raise self.CollectError(f"invalid symgrad case file: {CaseError(exc.reason, shown, exc.line)}") from None
         entries: list[tuple[int, int, Any]] = []
@@ -302,7 +302,7 @@ class CaseItem(pytest.Item):
             pytest.fail(f"invalid symgrad case: {self.error}", pytrace=False)
 
     def runtest(self) -> None:
-        from .runner import run_case
+        from symgrad.checking.runner import run_case
 
         assert self.case is not None
         verbose = (self.config.getoption("verbose") or 0) > 0
@@ -345,7 +345,7 @@ def symgrad_check(pytestconfig: pytest.Config) -> Callable[..., "Report"]:
     AssertionError whose message is the failure table).  Keywords given in the call win over the
     session's settings.
     """
-    from .api import GradientMismatch, assert_gradients
+    from symgrad.api import GradientMismatch, assert_gradients
 
     opts = _options(pytestconfig)
 

@@ -15,7 +15,7 @@ import pytest
 import symgrad
 from symgrad import backends
 from symgrad.backends.symgrad_tape import SymgradBackend
-from symgrad.report import Report
+from symgrad.checking.report import Report
 
 ROOT = Path(__file__).resolve().parents[1]
 Q = "3*a**3 - b**2"

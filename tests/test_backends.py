@@ -17,8 +17,8 @@ from symgrad import backends, ops
 from symgrad.backends import registry
 from symgrad.backends.base import Backend, BackendUnavailable, TapeBackend, Unsupported, gradients_by_tape
 from symgrad.backends.symgrad_tape import SymgradBackend
-from symgrad.cases import collect
-from symgrad.parse import parse
+from symgrad.checking.cases import collect
+from symgrad.ir.parse import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 # every valid case of cases/ (an invalid file is the case-file tests' business, not a reason to

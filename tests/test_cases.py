@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symgrad.cases import (
+from symgrad.checking.cases import (
     KEYS, Case, CaseError, case_from_dict, collect, is_case_file, load_cases, load_file,
 )
-from symgrad.limits import Limits
+from symgrad.ir.limits import Limits
 
 DESIGN_EXAMPLE = """\
 defaults:                  # optional: any case key but name and expr

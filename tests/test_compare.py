@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from symgrad.compare import DEFAULT_TOLERANCES, Comparison, compare, tolerances, ulp_distance
+from symgrad.checking.compare import DEFAULT_TOLERANCES, Comparison, compare, tolerances, ulp_distance
 
 F64 = DEFAULT_TOLERANCES["float64"]
 

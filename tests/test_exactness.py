@@ -17,9 +17,9 @@ import pytest
 import symgrad
 from symgrad import backends, ops
 from symgrad.backends.symgrad_tape import SymgradBackend
-from symgrad.parse import parse
-from symgrad.report import Report
-from symgrad.runner import _numpy_value
+from symgrad.ir.parse import parse
+from symgrad.checking.report import Report
+from symgrad.checking.runner import _numpy_value
 from symgrad.symbolic import differentiate
 
 
@@ -208,7 +208,7 @@ EXPANDED_EXAMPLES = {
 @pytest.mark.parametrize("name", list(EXPANDED_EXAMPLES))
 def test_expanded_examples_check(name: str) -> None:
     expr, inputs, kw = EXPANDED_EXAMPLES[name]
-    from symgrad.symbolic import _expanded_plan
+    from symgrad.symbolic.engine import _expanded_plan
 
     _expanded_plan.cache_clear()  # no plan cached by another test
     r = symgrad.check(expr, inputs=inputs, seed=123, **kw)  # its speed: tests/benchmarks/expanded_bench.py

@@ -14,12 +14,12 @@ pytest.importorskip("hypothesis")
 from symgrad import ops  # noqa: E402
 from symgrad.backends import register  # noqa: E402
 from symgrad.backends.symgrad_tape import SymgradBackend  # noqa: E402
-from symgrad.cases import load_file  # noqa: E402
-from symgrad.expr import Call, Const, Var  # noqa: E402
+from symgrad.checking.cases import load_file  # noqa: E402
+from symgrad.ir.expr import Call, Const, Var  # noqa: E402
 from symgrad.cli import fuzz as fuzz_command
 from symgrad.fuzzing import Example, fuzz, resolve_ops, well_conditioned  # noqa: E402
-from symgrad.parse import parse  # noqa: E402
-from symgrad.runner import run_case  # noqa: E402
+from symgrad.ir.parse import parse  # noqa: E402
+from symgrad.checking.runner import run_case  # noqa: E402
 
 BUGGY = "test-sin-off-by-1pc"
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symgrad.expr import Expr
-from symgrad.parse import ParseError, parse
+from symgrad.ir.expr import Expr
+from symgrad.ir.parse import ParseError, parse
 
 NAMES = ("x", "y", "z")
 

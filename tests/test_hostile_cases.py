@@ -27,11 +27,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symgrad import backends, cases as cases_module
-from symgrad.cases import CaseError, case_from_dict, collect, load_file
-from symgrad.limits import DEFAULT, LimitExceeded, Limits
-from symgrad.report import exit_code
-from symgrad.runner import Options, run_case
+from symgrad import backends
+from symgrad.checking.cases import read_data
+from symgrad.checking.cases import yaml_loading as cases_module
+from symgrad.checking.cases import CaseError, case_from_dict, collect, load_file
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.checking.report import exit_code
+from symgrad.checking.runner import Options, run_case
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 GOOD = "good.yaml"
@@ -610,7 +612,7 @@ def test_alias_bomb_in_any_key_is_refused_promptly(tmp_path: Path) -> None:
     path = tmp_path / "bombs.yaml"
     path.write_text("\n".join(lines) + "\n")
     proc = _run_limited(textwrap.dedent(f"""
-        from symgrad.cases import load_file
+        from symgrad.checking.cases import load_file
         cases, errors = load_file({str(path)!r})
         assert cases == [] and len(errors) == 1, errors
         (err,) = errors
@@ -629,7 +631,7 @@ def test_alias_bomb_under_the_element_limit_is_shown_boundedly(tmp_path: Path) -
     if not Path("/proc/self/status").exists():
         pytest.skip("measures peak memory with /proc/self/status (Linux)")
     proc = _run_limited(textwrap.dedent(f"""
-        from symgrad.cases import load_file
+        from symgrad.checking.cases import load_file
 
         def peak_kb():  # VmHWM: this process's peak RSS (ru_maxrss would include the forking parent's)
             with open("/proc/self/status") as f:
@@ -712,7 +714,7 @@ def test_a_million_byte_nesting_is_an_error_not_a_crash(text: str, tmp_path: Pat
     # libyaml's composer would recurse in C until the process dies; in a subprocess, so a crash fails this test
     path = tmp_path / "deep.yaml"
     path.write_text(text)
-    code = ("import sys\nfrom symgrad.cases import load_file\n_, errors = load_file(sys.argv[1])\n"
+    code = ("import sys\nfrom symgrad.checking.cases import load_file\n_, errors = load_file(sys.argv[1])\n"
             "print(errors[0].line, str(errors[0]).split(': ', 1)[1])\n")
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -724,9 +726,9 @@ def test_both_yaml_parsers_read_the_shipped_cases_alike(monkeypatch: pytest.Monk
         pytest.skip("PyYAML was built without libyaml")
     root = Path(__file__).resolve().parent.parent / "cases"
     files = sorted(root.glob("*.yaml"))
-    fast = [cases_module._read(f) for f in files]
+    fast = [read_data(f) for f in files]
     monkeypatch.setattr(cases_module, "_CLoader", None)
-    slow = [cases_module._read(f) for f in files]
+    slow = [read_data(f) for f in files]
 
     def lines(obj: Any) -> Any:  # the data with every recorded line number, recursively
         if isinstance(obj, dict):

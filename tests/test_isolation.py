@@ -19,9 +19,9 @@ import sympy
 import symgrad.symbolic
 from symgrad import backends
 from symgrad.backends import Backend, Unsupported
-from symgrad.cases import Case, case_from_dict
-from symgrad.report import Report, exit_code
-from symgrad.runner import Options, run_case
+from symgrad.checking.cases import Case, case_from_dict
+from symgrad.checking.report import Report, exit_code
+from symgrad.checking.runner import Options, run_case
 
 
 def _good() -> Case:

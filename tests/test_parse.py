@@ -14,9 +14,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from symgrad import ops
-from symgrad.expr import Call, Const, Expr, Var, to_source
-from symgrad.limits import Limits
-from symgrad.parse import ParseError, parse
+from symgrad.ir.expr import Call, Const, Expr, Var, to_source
+from symgrad.ir.limits import Limits
+from symgrad.ir.parse import ParseError, parse
 
 NAMES = ("a", "b", "c", "x", "y", "z")
 

@@ -415,8 +415,8 @@ def test_command_synopsis():
 
 
 def test_file_limits_are_the_documented_ones(tmp_path):
-    from symgrad.cases import collect
-    from symgrad.limits import Limits
+    from symgrad.checking.cases import collect
+    from symgrad.ir.limits import Limits
 
     limits, text = Limits(), " ".join(TEXT.split())
     assert limits.max_file_bytes == 1_000_000 and "`max_file_bytes`, 1 MB by default" in text

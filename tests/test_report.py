@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from symgrad.compare import Comparison, compare
-from symgrad.report import STATUSES, Report, exit_code, summarize
+from symgrad.checking.compare import Comparison, compare
+from symgrad.checking.report import STATUSES, Report, exit_code, summarize
 
 TOL = dict(rtol=1e-7, atol=1e-7)
 

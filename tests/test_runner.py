@@ -19,9 +19,9 @@ import symgrad.symbolic
 from symgrad import backends
 from symgrad.backends.base import Backend, Unsupported
 from symgrad.backends.symgrad_tape import SymgradBackend
-from symgrad.cases import Case, case_from_dict, load_cases
-from symgrad.report import Report
-from symgrad.runner import Options, run_case
+from symgrad.checking.cases import Case, case_from_dict, load_cases
+from symgrad.checking.report import Report
+from symgrad.checking.runner import Options, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = load_cases(ROOT / "cases")

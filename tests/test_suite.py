@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from symgrad.cases import collect
-from symgrad.formats import Progress, to_json, to_json_dict, to_junit
-from symgrad.report import exit_code
-from symgrad.runner import Options
-from symgrad.suite import KeywordError, compile_keyword, default_jobs, resolve_backend, run_suite, select
+from symgrad.checking.cases import collect
+from symgrad.checking.formats import Progress, to_json, to_json_dict, to_junit
+from symgrad.checking.report import exit_code
+from symgrad.checking.runner import Options
+from symgrad.checking.suite import KeywordError, compile_keyword, default_jobs, resolve_backend, run_suite, select
 
 SLEEPY = Path(__file__).parent / "data" / "sleepy_backend.py"
 
@@ -417,7 +417,7 @@ def test_the_fork_server_exits_at_once_with_its_output_flushed():
     import subprocess
     import sys
 
-    from symgrad import suite
+    from symgrad.checking.suite import pool as suite
 
     assert suite._PRELOAD == ["symgrad._fork_server"]
     code = ("import atexit, gc, sys, symgrad._fork_server\n"
@@ -447,7 +447,7 @@ def distinct_cases(folder, values):
 
 
 def test_cheap_groups_are_packed_into_fewer_tasks_ending_in_single_ones(tmp_path):
-    from symgrad.suite import _Emitter, _Pool
+    from symgrad.checking.suite.pool import _Emitter, _Pool
 
     cases = distinct_cases(tmp_path, [float(v) for v in range(40)])
     tasks = [(c, Options()) for c in cases]

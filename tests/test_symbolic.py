@@ -15,17 +15,17 @@ import pytest
 import sympy
 
 from symgrad import ops
-from symgrad.expr import Const, Var
-from symgrad.limits import LimitExceeded, Limits
+from symgrad.ir.expr import Const, Var
+from symgrad.ir.limits import LimitExceeded, Limits
 from symgrad.symbolic import (
     Derivative,
     SymbolicResult,
-    _elementwise_plan,
     choose_mode,
     differentiate,
     prove_equal,
     to_sympy,
 )
+from symgrad.symbolic.engine import _elementwise_plan
 
 a, b, x, y, z = (Var(n) for n in "abxyz")
 A, B = Var("A"), Var("B")

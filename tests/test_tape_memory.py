@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import symgrad as torch
-from symgrad import tape
+from symgrad.tape import graph as tape
 
 
 def _live(arr_ref: weakref.ref) -> bool:

@@ -11,9 +11,9 @@ engine with :func:`register` or the entry-point group ``symgrad.backends``.
 
 from __future__ import annotations
 
-from .base import Backend, BackendUnavailable, TapeBackend, Unsupported, gradients_by_tape
-from .function import FunctionBackend, FunctionError
-from .registry import available, get, register
+from symgrad.backends.base import Backend, BackendUnavailable, TapeBackend, Unsupported, gradients_by_tape
+from symgrad.backends.function import FunctionBackend, FunctionError
+from symgrad.backends.registry import available, get, register
 
 __all__ = [
     "Backend", "BackendUnavailable", "FunctionBackend", "FunctionError", "TapeBackend", "Unsupported",

@@ -20,9 +20,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..expr import Const, Expr, Var, evaluate
-from ..ops import Op
-from .base import Backend, Grads, Unsupported, install_hint
+from symgrad.ir.expr import Const, Expr, Var, evaluate
+from symgrad.ir.ops import Op
+from symgrad.backends.base import Backend, Grads, Unsupported, install_hint
 
 try:
     import autograd

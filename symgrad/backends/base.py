@@ -28,8 +28,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..expr import Const, Expr, Var, evaluate
-from ..ops import Op
+from symgrad.ir.expr import Const, Expr, Var, evaluate
+from symgrad.ir.ops import Op
 
 Grads = dict[tuple[str, ...], Optional[np.ndarray]]
 

@@ -18,9 +18,9 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..expr import Expr
-from ..ops import Op
-from .base import Backend, Grads, TapeBackend
+from symgrad.ir.expr import Expr
+from symgrad.ir.ops import Op
+from symgrad.backends.base import Backend, Grads, TapeBackend
 
 
 class FunctionError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Union
 
-from .base import Backend, BackendUnavailable
+from symgrad.backends.base import Backend, BackendUnavailable
 
 if TYPE_CHECKING:
     from importlib import metadata
@@ -16,19 +16,19 @@ _INSTANCES: dict[str, Backend] = {}
 
 
 def _symgrad() -> Backend:
-    from .symgrad_tape import SymgradBackend
+    from symgrad.backends.symgrad_tape import SymgradBackend
 
     return SymgradBackend()
 
 
 def _torch() -> Backend:
-    from .torch_backend import TorchBackend  # imports torch only now
+    from symgrad.backends.torch_backend import TorchBackend  # imports torch only now
 
     return TorchBackend()
 
 
 def _autograd() -> Backend:
-    from .autograd_backend import AutogradBackend
+    from symgrad.backends.autograd_backend import AutogradBackend
 
     return AutogradBackend()
 

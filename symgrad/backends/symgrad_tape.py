@@ -6,9 +6,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import tape
-from ..ops import Op
-from .base import TapeBackend
+from symgrad import tape
+from symgrad.ir.ops import Op
+from symgrad.backends.base import TapeBackend
 
 
 class SymgradBackend(TapeBackend):

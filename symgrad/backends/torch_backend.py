@@ -18,8 +18,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..ops import Op, normalize_axes
-from .base import TapeBackend, Unsupported, install_hint
+from symgrad.ir.ops import Op, normalize_axes
+from symgrad.backends.base import TapeBackend, Unsupported, install_hint
 
 try:
     import torch

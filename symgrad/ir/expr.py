@@ -13,8 +13,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Union
 
-from . import ops
-from .ops import Op
+from symgrad.ir import ops
+from symgrad.ir.ops import Op
 
 Number = Union[int, float]
 

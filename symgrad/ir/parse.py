@@ -25,10 +25,10 @@ import unicodedata
 import warnings
 from typing import Callable, Iterable, Optional
 
-from . import ops
-from .expr import Call, Const, Expr, Var
-from .limits import DEFAULT, LimitExceeded, Limits
-from .ops import Op
+from symgrad.ir import ops
+from symgrad.ir.expr import Call, Const, Expr, Var
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir.ops import Op
 
 __all__ = ["ParseError", "parse"]
 

@@ -27,14 +27,14 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import mpmath
 import numpy as np
 import sympy
-from sympy.printing.numpy import NumPyPrinter
 
-from . import ops
-from . import sympy_functions as s
-from .expr import Call, Const, Expr, Var, evaluate, is_elementwise, to_source, variables
-from .limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir import ops
+from symgrad.symbolic import functions as s
+from symgrad.symbolic.compile import Compiled
+from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, to_source, variables
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 
-__all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate", "prove_equal"]
+__all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
 
 MODES = ("auto", "elementwise", "expanded")
 EXACT_DPS = 50  # significant digits of the exact (mpmath) reference
@@ -164,87 +164,6 @@ class _Keyed:
         return isinstance(other, _Keyed) and other.key == self.key
 
 
-# ---------------------------------------------------------------- compilation
-
-
-class _FloatExactPrinter(NumPyPrinter):
-    """NumPyPrinter writes Floats with 15 digits; write the shortest round-tripping repr."""
-
-    def _print_Float(self, expr: sympy.Float) -> str:
-        return repr(float(expr))
-
-    # NumPyPrinter writes `logical_and.reduce((a, b))`, which fails when a is a scalar and b an array
-    def _print_And(self, expr: Any) -> str:
-        return self._chain("logical_and", expr.args)
-
-    def _print_Or(self, expr: Any) -> str:
-        return self._chain("logical_or", expr.args)
-
-    def _chain(self, fn: str, args: Sequence[Any]) -> str:
-        text = self._print(args[0])
-        for a in args[1:]:
-            text = f"{fn}({text}, {self._print(a)})"
-        return text
-
-
-Defs = list[tuple[sympy.Symbol, sympy.Expr]]
-
-
-def _no_zoo(e: sympy.Expr) -> sympy.Expr:
-    """zoo (log(0), 1/0 between constants) is undefined: nan, which neither printer spells."""
-    return e.xreplace({sympy.zoo: sympy.nan}) if e.has(sympy.zoo) else e
-
-
-@functools.lru_cache(maxsize=None)
-def _numpy_namespace() -> dict[str, Any]:
-    """What lambdify's ``modules="numpy"`` provides, without its ``from numpy import *``: that star import
-    loads every lazily imported numpy submodule (f2py, testing, typing, ...), a fifth of a second at start-up.
-    Names the printer needs beyond these, it imports itself (its ``module_imports``)."""
-    return {**{k: v for k, v in vars(np).items() if not k.startswith("_")}, "I": 1j, "Heaviside": np.heaviside}
-
-
-def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ()) -> Callable[..., Any]:
-    """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first."""
-    ns = s.namespace(module)
-    printer = None
-    if module == "numpy":
-        printer = _FloatExactPrinter({
-            "fully_qualified_modules": False, "inline": True,
-            "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
-        })
-        ns = {**_numpy_namespace(), **ns}
-    outputs = [_no_zoo(o) for o in outputs]
-    defs = [(t, _no_zoo(e)) for t, e in defs]
-    taken = {str(a) for a in args} | {str(t) for t, _ in defs}
-
-    def cse(exprs: list[Any]) -> tuple[Defs, list[Any]]:
-        fresh = (sympy.Symbol(f"_c{i}") for i in itertools.count() if f"_c{i}" not in taken)
-        repl, reduced = sympy.cse(exprs, symbols=fresh, list=False)
-        return list(defs) + repl, reduced
-
-    return sympy.lambdify(args, outputs, modules=ns if module == "numpy" else [ns, module], cse=cse, printer=printer)
-
-
-class _Compiled:
-    """Output expressions of the arguments, lambdified (once, lazily) for numpy and mpmath."""
-
-    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Defs = ()):
-        self.args, self.outputs, self.defs = args, outputs, list(defs)
-        self._single: dict[int, Callable[..., Any]] = {}
-
-    @functools.cached_property
-    def numpy(self) -> Callable[..., Any]:
-        return _lambdify(self.args, self.outputs, "numpy", self.defs)
-
-    @functools.cached_property
-    def mpmath(self) -> Callable[..., Any]:
-        return _lambdify(self.args, self.outputs, "mpmath", self.defs)
-
-    def mpmath_one(self, k: int) -> Callable[..., Any]:
-        if k not in self._single:
-            self._single[k] = _lambdify(self.args, [self.outputs[k]], "mpmath", self.defs)
-        return self._single[k]
-
 
 def _sequences(wrt: Seq, order: int) -> list[Seq]:
     return list(itertools.product(wrt, repeat=order))
@@ -336,7 +255,7 @@ class _ElementwisePlan:
     names: list[str]  # inputs of the formula, lambdify argument order
     f: sympy.Expr
     derivs: dict[Seq, sympy.Expr]
-    compiled: _Compiled  # outputs: f, then derivs in order
+    compiled: Compiled  # outputs: f, then derivs in order
 
 
 @functools.lru_cache(maxsize=256)
@@ -351,7 +270,7 @@ def _elementwise_plan(keyed: _Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
         for seq in _sequences(active, level):
             derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
     final = {q: d for q, d in derivs.items() if len(q) == order}
-    return _ElementwisePlan(names, f, final, _Compiled([syms[n] for n in names], [f, *final.values()]))
+    return _ElementwisePlan(names, f, final, Compiled([syms[n] for n in names], [f, *final.values()]))
 
 
 @dataclass
@@ -360,7 +279,7 @@ class _ExpandedPlan:
     out_shape: tuple[int, ...]
     sym_names: dict[str, np.ndarray]  # symbol name per element, per input
     derivs: dict[Seq, np.ndarray]  # object arrays of expressions, shape of the input seq[-1]
-    compiled: _Compiled  # outputs: forward elements, then each derivative's elements
+    compiled: Compiled  # outputs: forward elements, then each derivative's elements
 
 
 def _symbol_arrays(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, np.ndarray]:
@@ -459,7 +378,7 @@ def _expanded_plan(
     final = {q: d for q, d in derivs.items() if len(q) == order}
     outputs = list(out.ravel()) + [e for d in final.values() for e in d.ravel()]
     sym_names = {n: np.vectorize(str, otypes=[object])(a) if a.size else a for n, a in syms.items()}
-    compiled = _Compiled(args, outputs, list(defs.items()))
+    compiled = Compiled(args, outputs, list(defs.items()))
     return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled)
 
 
@@ -486,7 +405,7 @@ def _mp_real(v: Any) -> Any:
         return mpmath.mpf(v.real) if v.imag == 0 else mpmath.mpf("nan")
 
 
-def _mp_eval(c: _Compiled, rows: Iterable[list[Any]], fallback: np.ndarray) -> np.ndarray:
+def _mp_eval(c: Compiled, rows: Iterable[list[Any]], fallback: np.ndarray) -> np.ndarray:
     """mpmath values of every output at every row of arguments; ``fallback[k, i]`` where mpmath fails."""
     out = np.empty(fallback.shape, dtype=object)
     for i, args in enumerate(rows):
@@ -734,81 +653,4 @@ def differentiate(
     run = _run_elementwise if choose_mode(expr, mode) == "elementwise" else _run_expanded
     return run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
 
-
-# ---------------------------------------------------------------- symbolic equality
-
-
-_PLAIN: dict[type, Callable[..., sympy.Expr]] = {
-    s.power: lambda x, y: x**y,
-    s.sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
-    s.relu: lambda x: sympy.Max(x, 0),
-    s.softplus: lambda x: sympy.log(1 + sympy.exp(x)),
-    s.maximum: sympy.Max,
-    s.minimum: sympy.Min,
-    s.logaddexp: lambda x, y: sympy.log(sympy.exp(x) + sympy.exp(y)),
-    s.detach: lambda x: x,
-    s.maxn: sympy.Max,
-    s.minn: sympy.Min,
-    s.logsumexp: lambda *a: sympy.log(sympy.Add(*[sympy.exp(v) for v in a])),
-}
-_POINTS = 4  # random points for a numeric disproof
-_SIMPLIFY_OPS = 80  # sympy.simplify only below this many operations (it can be slow)
-
-
-def _plain(e: sympy.Expr) -> sympy.Expr:
-    """Custom functions as plain sympy; a convention's Piecewise as its general branch.
-
-    A proof is about the formula away from kinks (``y*x**(y - 1)`` for d/dx x**y): the
-    conventions at the kinks themselves are checked numerically at the inputs, not proved.
-    """
-    for cls, fn in _PLAIN.items():
-        e = e.replace(cls, fn)
-    if e.has(sympy.Piecewise):
-        e = e.replace(lambda n: isinstance(n, sympy.Piecewise) and n.args[-1].cond == sympy.true,
-                      lambda n: n.args[-1].expr)
-    return e
-
-
-def _real_point(parts: set, sub: dict) -> bool:
-    """Every power and function inside the expressions is real at ``sub``.
-
-    Both sides may be real where a piece is not: 1/(sqrt(x - 1)*sqrt(x + 1)) (sympy's acosh')
-    is real at x = -2 with the opposite sign of 1/sqrt(x**2 - 1); no disproof there.
-    """
-    for p in parts:
-        v = complex(p.evalf(30, subs=sub))
-        if abs(v.imag) > 1e-20 * max(1.0, abs(v.real)):
-            return False
-    return True
-
-
-def prove_equal(a: Any, b: Any) -> Optional[bool]:
-    """True if ``a - b`` simplifies to 0, False if they differ at a real point, None if unknown."""
-    try:
-        a, b = _plain(sympy.S(a)), _plain(sympy.S(b))
-        d = a - b
-        if d == 0:
-            return True
-        syms = sorted(a.free_symbols | b.free_symbols, key=str)
-        rng = np.random.default_rng(12345)
-        parts = a.atoms(sympy.Pow, sympy.Function) | b.atoms(sympy.Pow, sympy.Function)
-        for i in range(_POINTS):
-            pt = rng.uniform(0.3, 2.7, len(syms)) * (1 if i % 2 == 0 else rng.choice([-1, 1], len(syms)))
-            sub = {x: sympy.Float(float(v), 30) for x, v in zip(syms, pt)}
-            if not _real_point(parts, sub):  # outside the real domain (acosh' at x = -2): no evidence
-                continue
-            va, vb = (complex(v.evalf(30, subs=sub)) for v in (a, b))
-            if va.imag == 0 and vb.imag == 0 and all(map(math.isfinite, (va.real, vb.real))):
-                if abs(va.real - vb.real) > 1e-12 * max(1.0, abs(va.real), abs(vb.real)):
-                    return False
-        ops_count = sympy.count_ops(d)
-        if ops_count <= 400:
-            for step in (sympy.expand, sympy.cancel):
-                if step(d) == 0:
-                    return True
-        if ops_count <= _SIMPLIFY_OPS and sympy.simplify(d) == 0:
-            return True
-    except Exception:
-        return None
-    return None
 

@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 from sympy import Eq, Function, Heaviside, Piecewise, Rational, S, exp, log
 
-from . import ops
+from symgrad.ir import ops
 
 HALF = Rational(1, 2)
 

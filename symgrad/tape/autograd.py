@@ -1,5 +1,5 @@
 """``symgrad.autograd``: the functional interface to the tape, as ``torch.autograd``."""
 
-from .tape import backward, grad
+from symgrad.tape.graph import backward, grad
 
 __all__ = ["backward", "grad"]

@@ -6,7 +6,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .tape import Tensor
+from symgrad.tape.graph import Tensor
 
 
 class SGD:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.tape.dtypes import DEFAULT_DTYPE
+
 PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
@@ -92,8 +94,6 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 def tensor_repr(t: Any) -> str:
     """``tensor([0.9000, 1.9000], requires_grad=True)`` and the like."""
-    from .tape import DEFAULT_DTYPE
-
     a = t._data
     prefix = "tensor("
     indent = len(prefix)

@@ -13,9 +13,9 @@ from tape_bench import EXPR, inputs
 
 def clear_symbolic_caches() -> None:
     """Forget every derivative and lambdified plan: the next check pays for sympy again (cold)."""
-    from symgrad import symbolic
+    from symgrad.symbolic import compile, engine
 
-    for value in vars(symbolic).values():
+    for value in [*vars(engine).values(), *vars(compile).values()]:
         clear = getattr(value, "cache_clear", None)
         if callable(clear):
             clear()

@@ -18,66 +18,11 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from . import ops
-from .ops import Op
-
-float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-int64 = np.dtype("int64")
-bool_ = np.dtype("bool")
-DEFAULT_DTYPE = float64  # Python floats become float64 (torch.set_default_dtype(torch.float64))
-
-_grad_enabled = True
-
-
-def is_grad_enabled() -> bool:
-    return _grad_enabled
-
-
-class _GradMode:
-    """Context manager and decorator that sets whether ops record the graph.
-
-    Usable as ``with no_grad():``, ``@no_grad()`` or, as in PyTorch 2, bare ``@no_grad``.
-    """
-
-    enabled = True
-
-    def __new__(cls, orig_func: Any = None) -> Any:
-        if orig_func is None:
-            return super().__new__(cls)
-        return cls()(orig_func)  # bare decorator
-
-    def __init__(self, orig_func: Any = None) -> None:
-        self.prev: list[bool] = []
-
-    def __enter__(self) -> None:
-        global _grad_enabled
-        self.prev.append(_grad_enabled)
-        _grad_enabled = self.enabled
-
-    def __exit__(self, *exc: Any) -> None:
-        global _grad_enabled
-        _grad_enabled = self.prev.pop()
-
-    def __call__(self, fn: Any) -> Any:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Ops inside record no graph."""
-
-    enabled = False
-
-
-class enable_grad(_GradMode):
-    """Inside a ``no_grad`` block, ops record the graph again."""
-
-    enabled = True
+from symgrad.ir import ops
+from symgrad.ir.ops import Op
+from symgrad.tape import printing
+from symgrad.tape.dtypes import DEFAULT_DTYPE, float32, int64
+from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad
 
 
 class Size(tuple):
@@ -231,7 +176,7 @@ def _record(op: Op, args: tuple, params: dict[str, Any]) -> "Tensor":
     args = tuple(_as_operand(a) for a in args)
     with np.errstate(all="ignore"):
         out = np.asarray(op.forward(*(_unwrap(a) for a in args), **params))
-    needs_grad = _grad_enabled and any(
+    needs_grad = is_grad_enabled() and any(
         isinstance(a, Tensor) and a.requires_grad and op.vjps[i] is not None for i, a in enumerate(args)
     )
     if not needs_grad:
@@ -414,7 +359,7 @@ class Tensor:
         return id(self)
 
     def __getitem__(self, index: Any) -> "Tensor":
-        if self.requires_grad and _grad_enabled:
+        if self.requires_grad and is_grad_enabled():
             raise NotImplementedError("indexing a tensor that requires grad is not supported by symgrad's tape")
         return Tensor._make(np.asarray(self._data[_unwrap(index)]))
 
@@ -455,7 +400,7 @@ class Tensor:
     def __invert__(self) -> "Tensor": return Tensor._make(np.logical_not(self._data))
 
     def _inplace(self, o: Any, fn: Any) -> "Tensor":
-        if _grad_enabled and self.requires_grad:
+        if is_grad_enabled() and self.requires_grad:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
                 if self.is_leaf else "in-place operations on tensors that require grad are not supported"
@@ -492,9 +437,7 @@ class Tensor:
         return ops.logsumexp(self, axis=_axis(dim, axis))
 
     def __repr__(self) -> str:
-        from .printing import tensor_repr
-
-        return tensor_repr(self)
+        return printing.tensor_repr(self)
 
     __str__ = __repr__
 
@@ -524,33 +467,6 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     elif arr.dtype.kind not in "fb":
         raise TypeError(f"can't convert {arr.dtype} data to a tensor")
     return arr
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """A leaf tensor holding a copy of ``data`` (float64 for Python floats unless ``dtype`` says)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
-    return data if isinstance(data, Tensor) and dtype is None else Tensor(data, dtype=dtype)
-
-
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.zeros(shape, dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
-
-
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return Tensor(np.ones(shape, dtype=dtype or DEFAULT_DTYPE), requires_grad=requires_grad)
-
-
-def ones_like(t: Tensor) -> Tensor:
-    return Tensor._make(np.ones_like(t._data))
-
-
-def zeros_like(t: Tensor) -> Tensor:
-    return Tensor._make(np.zeros_like(t._data))
 
 
 # ---------------------------------------------------------------- the backward pass

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from . import ops
-from .expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
-from .limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir import ops
+from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.checking.cases.errors import CaseError
+from symgrad.checking.cases.yaml_loading import _Map, _Seq, _first_duplicate
 
 KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
@@ -47,231 +48,6 @@ NUMBER_RE = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?"
 
 Shape = tuple[int, ...]
 
-
-class CaseError(ValueError):
-    """An invalid case or case file; ``str()`` is ``file:line: case 'name': reason``."""
-
-    def __init__(self, reason: str, file: str | None = None, line: int | None = None,
-                 case: str | None = None):
-        self.reason, self.file, self.line, self.case = reason, file, line, case
-        super().__init__(self._format())
-
-    def _format(self) -> str:
-        where = self.file or ("<case>" if self.line is not None else "")
-        if where and self.line is not None:
-            where = f"{where}:{self.line}"
-        prefix = f"{where}: " if where else ""
-        if self.case is not None:
-            prefix += f"case {self.case!r}: "
-        return prefix + self.reason
-
-    def __reduce__(self) -> tuple:  # picklable (pytest-xdist, multiprocessing)
-        return (CaseError, (self.reason, self.file, self.line, self.case))
-
-
-# ---------------------------------------------------------------- YAML with line numbers
-
-
-class _Map(dict):
-    """A YAML mapping that knows its line, each key's line and its duplicate keys."""
-
-    def __init__(self, *args: Any, line: int | None = None):
-        super().__init__(*args)
-        self.line = line
-        self.key_lines: dict[Any, int] = {}
-        self.duplicates: list[tuple[Any, int, int]] = []  # (key, line, first line)
-
-
-class _Seq(list):
-    """A YAML sequence that knows its line and each item's line."""
-
-    line: int | None = None
-    item_lines: list[int]
-
-
-class _Refused(Exception):
-    def __init__(self, tag: str, line: int):
-        self.tag, self.line = tag, line
-
-
-class _BadValue(Exception):
-    def __init__(self, reason: str, line: int):
-        self.reason, self.line = reason, line
-
-
-class _Constructor:
-    """Shared by both loaders: a scalar that its tag cannot hold is an error with the node's line."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)  # type: ignore[misc]
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
-            # PyYAML's own scalar constructors fail this way on `!!int abc`, `2001-13-45`, ...
-            raise _BadValue(f"invalid {node.tag.replace('tag:yaml.org,2002:', '!!')} value: {exc}",
-                            _line(node)) from None
-
-
-class _Loader(_Constructor, yaml.SafeLoader):
-    """SafeLoader that records lines, keeps duplicate keys for reporting and refuses unknown tags."""
-
-    depth = 0
-    max_depth = DEFAULT.max_yaml_depth
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        # a depth bound, so deep nesting is an error with a line rather than a RecursionError
-        self.depth += 1
-        try:
-            if self.depth > self.max_depth:
-                line = self.peek_event().start_mark.line + 1
-                raise _BadValue(f"nested deeper than the limit max_yaml_depth={self.max_depth}", line)
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-# The same with libyaml's parser and composer, when PyYAML was built with it: five times faster, which a
-# suite of hundreds of cases notices.  Its composer recurses in C, where deep nesting crashes the
-# process, so its (iterative) event stream is checked for depth first (see _check_depth).
-_CLoader: Any = None
-if getattr(yaml, "__with_libyaml__", False):
-    class _CLoader(_Constructor, yaml.CSafeLoader):  # type: ignore[no-redef]
-        """The same as _Loader, parsed and composed by libyaml."""
-_NESTING_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-_NESTING_END = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-
-
-def _check_depth(text: str, max_depth: int) -> None:
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-        if isinstance(event, _NESTING_START):
-            depth += 1
-            if depth > max_depth:
-                raise _BadValue(f"nested deeper than the limit max_yaml_depth={max_depth}",
-                                event.start_mark.line + 1)
-        elif isinstance(event, _NESTING_END):
-            depth -= 1
-
-
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Any:
-    if not isinstance(node, yaml.MappingNode):  # `!!map abc`: checked before the yield, inside the guard
-        raise _BadValue(f"a !!map tag on a {node.id}", _line(node))
-    data = _Map(line=_line(node))
-    yield data
-    for key_node, _ in node.value:  # explicit keys only: `<<` merges may be overridden
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            first = data.key_lines.get(key)
-        except TypeError:
-            continue  # unhashable key: construct_mapping reports it
-        if first is not None:
-            data.duplicates.append((key, _line(key_node), first))
-        else:
-            data.key_lines[key] = _line(key_node)
-    data.update(loader.construct_mapping(node))
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Any:
-    if not isinstance(node, yaml.SequenceNode):
-        raise _BadValue(f"a !!seq tag on a {node.id}", _line(node))
-    data = _Seq()
-    data.line, data.item_lines = _line(node), [_line(n) for n in node.value]
-    yield data
-    data.extend(loader.construct_sequence(node))
-
-
-def _refuse(loader: _Loader, node: yaml.Node) -> Any:
-    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-    raise _Refused(tag, _line(node))
-
-
-for _cls in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
-    _cls.add_constructor("tag:yaml.org,2002:map", _construct_map)
-    _cls.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-    _cls.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
-
-
-def _loader(text: str, max_depth: int) -> Any:
-    """libyaml's loader when PyYAML has it and the nesting is within ``max_depth``, else PyYAML's own."""
-    if _CLoader is not None:
-        try:
-            _check_depth(text, max_depth)
-            return _CLoader(text)
-        except yaml.MarkedYAMLError as exc:
-            if "nesting depth" not in str(exc.problem):
-                raise
-            # libyaml >= 0.2.6 bounds nesting itself (at 1000), scanning ahead of its events: the
-            # pure-Python loader applies max_depth exactly, and names the line
-    loader = _Loader(text)
-    loader.max_depth = max_depth
-    return loader
-
-
-def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
-    if len(text) > limits.max_file_bytes:
-        raise CaseError(str(LimitExceeded("max_file_bytes", len(text), limits.max_file_bytes, "file size")), file)
-    loader: Any = None
-    try:
-        loader = _loader(text, limits.max_yaml_depth)
-        data = loader.get_single_data()
-    except _BadValue as exc:
-        raise CaseError(f"invalid YAML: {exc.reason}", file, exc.line) from None
-    except _Refused as exc:
-        raise CaseError(f"YAML tag {exc.tag!r} is not allowed (case files are plain YAML)",
-                        file, exc.line) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise CaseError(f"invalid YAML: {reason}", file, line) from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise CaseError(f"invalid YAML: {type(exc).__name__}: {exc}", file) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-    size = _expanded_size(data)
-    if size > limits.max_elements:  # aliases can make a few bytes expand to billions of values
-        raise CaseError(str(LimitExceeded("max_elements", size, limits.max_elements, "values in the file")), file)
-    return data
-
-
-def _expanded_size(obj: Any) -> int:
-    """How many values ``obj`` holds with every alias expanded (each shared node counted once per use)."""
-    memo: dict[int, int] = {}
-
-    def size(item: Any) -> int:
-        if not isinstance(item, (dict, list)):
-            return 1
-        if id(item) not in memo:
-            memo[id(item)] = 0  # a recursive alias counts once
-            children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
-            memo[id(item)] = 1 + sum(size(c) for c in children)
-        return memo[id(item)]
-
-    try:
-        return size(obj)
-    except RecursionError:
-        return 0  # the YAML depth limit already bounds what loading produces
-
-
-def _first_duplicate(obj: Any) -> tuple[Any, int, int] | None:
-    """The first duplicate key anywhere in a loaded YAML tree (shared aliases visited once)."""
-    seen: set[int] = set()
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen or not isinstance(item, (dict, list)):
-            continue
-        seen.add(id(item))
-        if isinstance(item, _Map) and item.duplicates:
-            return item.duplicates[0]
-        stack.extend(reversed(list(item.values() if isinstance(item, dict) else item)))
-    return None
 
 
 # ---------------------------------------------------------------- the case
@@ -563,7 +339,7 @@ def _shape_spec(raw: Any, what: str, ctx: _Ctx, limits: Limits, key: Any) -> Sha
 
 
 def _parse(text: Any, what: str, names: list[str], ctx: _Ctx, limits: Limits, key: Any) -> Expr:
-    from .parse import ParseError, parse
+    from symgrad.ir.parse import ParseError, parse
 
     if not isinstance(text, str):
         raise ctx.error(f"{what} must be an expression string, got {_type(text)}", key)
@@ -788,24 +564,8 @@ def _broadcasts_to(shape: Shape, target: Shape) -> bool:
         return False
 
 
-def _read_text(path: Path, limits: Limits) -> str:
-    """The file's text; CaseError when too big, unreadable or not UTF-8 (checked before reading it all)."""
-    try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise CaseError(str(LimitExceeded("max_file_bytes", size, limits.max_file_bytes, "file size")),
-                            str(path))
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(f"cannot read file: {exc}", str(path)) from None
-
-
-def _read(path: Path, limits: Limits = DEFAULT) -> Any:
-    """The loaded YAML; CaseError when unreadable or invalid."""
-    return _load_yaml(_read_text(path, limits), str(path), limits)
-
-
-def _load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseError]]:
+def load_data(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseError]]:
+    """The valid cases of a loaded file and an error per invalid case (file-level errors are raised)."""
     file = str(path)
     if not isinstance(data, Mapping):
         got = "an empty file" if data is None else _type(data)
@@ -858,92 +618,3 @@ def _load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseE
         seen[case.name] = case.line
         out.append(case)
     return out, errors
-
-
-def load_file(path: str | Path, limits: Limits = DEFAULT) -> tuple[list[Case], list[CaseError]]:
-    """The valid cases of one file and an error per invalid case; a file-level error gives ``([], [error])``."""
-    path = Path(path)
-    try:
-        return _load(path, _read(path, limits), limits)
-    except CaseError as exc:
-        return [], [exc]
-
-
-_TOP_CASES = re.compile(r"^cases\s*:", re.MULTILINE)
-
-
-def _looks_like_case_file(path: Path, limits: Limits = DEFAULT) -> tuple[bool, Any]:
-    """(is a case file, loaded data or None). Unreadable files count when a line starts with ``cases:``."""
-    try:
-        text = _read_text(path, limits)
-    except CaseError:
-        try:  # too big or not UTF-8: still reported when it looks like a case file
-            with path.open("rb") as f:
-                head = f.read(1 << 16).decode("utf-8", errors="replace")
-        except OSError:
-            return False, None
-        return bool(_TOP_CASES.search(head)), None
-    if "cases" not in text:  # cheap: most unrelated YAML never mentions it
-        return False, None
-    try:
-        data = _load_yaml(text, str(path), limits)
-    except CaseError:
-        return bool(_TOP_CASES.search(text)), None
-    return isinstance(data, Mapping) and "cases" in data, data
-
-
-def is_case_file(path: str | Path) -> bool:
-    """Whether ``path`` is a symgrad case file: a YAML mapping with a top-level ``cases`` key.
-
-    A file that does not parse counts when one of its lines starts with ``cases:``, so a
-    broken case file is reported rather than silently skipped.
-    """
-    path = Path(path)
-    return path.is_file() and _looks_like_case_file(path)[0]
-
-
-def _yaml_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()),
-                  key=lambda p: p.as_posix())
-
-
-def collect(paths: Iterable[str | Path], limits: Limits = DEFAULT) -> tuple[list[Case], list[CaseError]]:
-    """Cases and errors of every file and folder given (folders: ``*.yaml``/``*.yml``, recursively, sorted).
-
-    In a folder, YAML files that are not case files (see :func:`is_case_file`) are skipped;
-    a file named explicitly is always loaded.  A missing path is an error.
-    """
-    cases: list[Case] = []
-    errors: list[CaseError] = []
-    for raw in [paths] if isinstance(paths, (str, Path)) else paths:
-        path = Path(raw)
-        if path.is_dir():
-            for file in _yaml_files(path):
-                ok, data = _looks_like_case_file(file, limits)
-                if not ok:
-                    continue
-                found, errs = load_file(file, limits) if data is None else _safe_load(file, data, limits)
-                cases += found
-                errors += errs
-        elif path.exists():
-            found, errs = load_file(path, limits)
-            cases += found
-            errors += errs
-        else:
-            errors.append(CaseError("no such file or folder", str(path)))
-    return cases, errors
-
-
-def _safe_load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[CaseError]]:
-    try:
-        return _load(path, data, limits)
-    except CaseError as exc:
-        return [], [exc]
-
-
-def load_cases(*paths: str | Path, limits: Limits = DEFAULT) -> list[Case]:
-    """Every case of the files and folders given; raises the first :class:`CaseError`."""
-    cases, errors = collect(paths, limits)
-    if errors:
-        raise errors[0]
-    return cases

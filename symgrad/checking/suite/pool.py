@@ -52,21 +52,17 @@ import math
 import multiprocessing
 import os
 import queue as _queue
-import re
 import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 if TYPE_CHECKING:  # at run time imported where used: the CLI starts the fork server before numpy is imported
-    from .cases import Case
-    from .report import Report
+    from symgrad.checking.cases import Case
+    from symgrad.checking.report import Report
 
-__all__ = [
-    "KeywordError", "SuiteResult", "compile_keyword", "default_jobs", "prestart", "resolve_backend", "run_suite",
-    "select",
-]
+__all__ = ["SuiteResult", "default_jobs", "prestart", "resolve_backend", "run_suite"]
 
 DEFAULT_TIMEOUT = 60.0
 _POLL = 0.05  # seconds between checks of the start queue and deadlines
@@ -74,131 +70,6 @@ _MAX_CRASHES = 2  # a case running during this many unexplained worker deaths is
 _GROUP_SIZE = 16  # at most this many cases sharing an expression go to a worker as one task
 _PACK = 16  # cheap groups are packed into tasks of up to this many cases
 _HEAVY = 1000.0  # a group whose _cost is this or more (expanded mode, for one) is a task of its own
-
-
-# ===================================================================== -k expressions
-
-
-class KeywordError(ValueError):
-    """A malformed ``-k`` expression; the message names the column."""
-
-
-_TOKEN = re.compile(r"\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<word>[^\s()]+))")
-_KEYWORDS = ("and", "or", "not")
-
-
-def _tokenize(text: str) -> list[tuple[str, str, int]]:
-    tokens: list[tuple[str, str, int]] = []
-    pos = 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            break
-        m = _TOKEN.match(text, pos)
-        assert m is not None  # every non-space character starts some token
-        kind = m.lastgroup or "word"
-        value = m.group(kind)
-        start = m.start(kind)
-        if kind == "word" and value in _KEYWORDS:
-            kind = value
-        tokens.append((kind, value, start + 1))
-        pos = m.end()
-    tokens.append(("end", "", len(text) + 1))
-    return tokens
-
-
-class _Parser:
-    """``expr := or; or := and ('or' and)*; and := not ('and' not)*; not := 'not' not | '(' or ')' | WORD``."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.tokens = _tokenize(text)
-        self.i = 0
-
-    def peek(self) -> tuple[str, str, int]:
-        return self.tokens[self.i]
-
-    def take(self) -> tuple[str, str, int]:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def fail(self, expected: str) -> KeywordError:
-        kind, value, col = self.peek()
-        got = "end of input" if kind == "end" else repr(value)
-        return KeywordError(f"-k {self.text!r}: at column {col}: expected {expected}; got {got}")
-
-    def parse(self) -> Callable[[str], bool]:
-        if self.peek()[0] == "end":
-            raise self.fail("a name, 'not' or '('")
-        node = self.parse_or()
-        if self.peek()[0] != "end":
-            raise self.fail("'and', 'or' or end of input")
-        return node
-
-    def parse_or(self) -> Callable[[str], bool]:
-        return self._chain("or", self.parse_and, any)
-
-    def parse_and(self) -> Callable[[str], bool]:
-        return self._chain("and", self.parse_not, all)
-
-    def _chain(self, word: str, operand: Callable[[], Callable[[str], bool]],
-               combine: Callable[[Iterable[bool]], bool]) -> Callable[[str], bool]:
-        """``operand (word operand)*``, combined with ``any`` or ``all``."""
-        parts = [operand()]
-        while self.peek()[0] == word:
-            self.take()
-            parts.append(operand())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda name, ps=tuple(parts): combine(p(name) for p in ps)
-
-    def parse_not(self) -> Callable[[str], bool]:
-        kind, value, _ = self.peek()
-        if kind == "not":
-            self.take()
-            inner = self.parse_not()
-            return lambda name: not inner(name)
-        if kind == "lp":
-            self.take()
-            inner = self.parse_or()
-            if self.peek()[0] != "rp":
-                raise self.fail("')'")
-            self.take()
-            return inner
-        if kind == "word":
-            self.take()
-            needle = value.lower()
-            return lambda name: needle in name.lower()
-        raise self.fail("a name, 'not' or '('")
-
-
-def compile_keyword(text: str) -> Callable[[str], bool]:
-    """A predicate on case names from a pytest-style ``-k`` expression (never ``eval``).
-
-    A word matches a name containing it (case-insensitively, as pytest);
-    ``and``, ``or``, ``not`` and parentheses combine words, ``not`` binding
-    tightest and ``or`` loosest.  Raises :class:`KeywordError` naming the column.
-    """
-    return _Parser(text).parse()
-
-
-def select(cases: Iterable[Case], keyword: Optional[str] = None, tags: Iterable[str] = (),
-           skip_tags: Iterable[str] = ()) -> list[Case]:
-    """The cases matching ``keyword`` (a ``-k`` expression), having any of ``tags``, and none of ``skip_tags``."""
-    match = compile_keyword(keyword) if keyword and keyword.strip() else None
-    want, unwanted = set(tags), set(skip_tags)
-    out = []
-    for case in cases:
-        if match is not None and not match(case.name):
-            continue
-        if want and not want & set(case.tags):
-            continue
-        if unwanted & set(case.tags):
-            continue
-        out.append(case)
-    return out
 
 
 # ===================================================================== backends
@@ -213,7 +84,7 @@ def resolve_backend(spec: Any) -> Any:
     """
     if not isinstance(spec, str) or ":" not in spec:
         return spec
-    from . import backends
+    from symgrad import backends
 
     if spec in _RESOLVED:
         return spec
@@ -269,7 +140,7 @@ class SuiteResult:
 
 def _error(case: Case, options: Any, reason: str, duration: Optional[float] = None) -> Report:
     """The error report of a case that could not run (its own error is ``run_case``'s to report)."""
-    from .report import Report
+    from symgrad.checking.report import Report
 
     return Report(name=case.name, status="error", file=case.file, line=case.line,
                   backend=_backend_name(options.backend), expr=case.expr, reason=reason, duration=duration)
@@ -284,13 +155,13 @@ def _bad(report: Report) -> bool:
 
 
 def _run_one(case: Case, options: Any, parent_knows: bool = False) -> Report:
-    from .runner import run_case
+    from symgrad.checking.runner import run_case
 
     start = time.perf_counter()
     try:
         resolve_backend(options.backend)
         if parent_knows and isinstance(options.backend, str):
-            from . import backends
+            from symgrad import backends
 
             try:
                 backends.get(options.backend)
@@ -380,7 +251,7 @@ def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, job
     sees each report as it finishes (progress displays); ``on_report`` sees
     them in the final order, as soon as all earlier ones are known.
     """
-    from .runner import Options
+    from symgrad.checking.runner import Options
 
     if options is None:
         options = [Options()]
@@ -656,7 +527,7 @@ def _known_here(backend: Any) -> bool:
     """Whether this process knows a plain backend name (then a worker that does not gets a hint)."""
     if not isinstance(backend, str) or ":" in backend:
         return False
-    from . import backends
+    from symgrad import backends
 
     try:
         backends.get(backend)
@@ -668,7 +539,7 @@ def _known_here(backend: Any) -> bool:
 def _cost(case: Case) -> float:
     """A rough guess of a case's run time, for scheduling only (never affects results)."""
     try:
-        from .expr import is_elementwise
+        from symgrad.ir.expr import is_elementwise
 
         sizes = [math.prod(spec.shape) for spec in (case.specs or {}).values()]
         n = float(sum(sizes) or 1)

@@ -14,13 +14,13 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import backends
-from .backends.base import Backend, Unsupported
-from .cases import Case
-from .compare import Comparison, compare, tolerances
-from .expr import Expr, Var, evaluate, variables
-from .limits import DEFAULT, Limits
-from .report import Report
+from symgrad import backends
+from symgrad.backends.base import Backend, Unsupported
+from symgrad.checking.cases import Case
+from symgrad.checking.compare import Comparison, compare, tolerances
+from symgrad.ir.expr import Expr, Var, evaluate, variables
+from symgrad.ir.limits import DEFAULT, Limits
+from symgrad.checking.report import Report
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def _one_line(text: str) -> str:
 
 
 def _check(case: Case, opts: Options, report: Report) -> None:
-    from .symbolic import differentiate
+    from symgrad.symbolic import differentiate
 
     if opts.dtype and opts.dtype != case.dtype:
         case = replace(case, dtype=opts.dtype)
@@ -153,7 +153,7 @@ def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray]
     if not np.all(grad_output == 1) or inputs[name].shape != np.broadcast_shapes(*(a.shape for a in inputs.values())):
         c.note = _join(c.note, "checked at the inputs (grad_output or broadcasting scale the formula)")
         return
-    from .symbolic import prove_equal, to_sympy
+    from symgrad.symbolic import prove_equal, to_sympy
 
     proved = prove_equal(to_sympy(ir), d.sympy_expr)
     note = {True: "proved equal to sympy's derivative", False: "proved DIFFERENT from sympy's derivative",

@@ -14,8 +14,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import IO, Any, Iterable, Optional, Sequence
 
-from .compare import json_float
-from .report import Report
+from symgrad.checking.compare import json_float
+from symgrad.checking.report import Report
 
 __all__ = ["JSON_VERSION", "Progress", "counts", "style_status", "to_json", "to_junit", "to_json_dict"]
 

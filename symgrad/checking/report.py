@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
-from .compare import Comparison
+from symgrad.checking.compare import Comparison
 
 __all__ = ["STATUSES", "Report", "exit_code", "summarize"]
 

@@ -1,0 +1,25 @@
+"""The one error type of case files: ``file:line: case 'name': reason``."""
+
+from __future__ import annotations
+
+
+class CaseError(ValueError):
+    """An invalid case or case file; ``str()`` is ``file:line: case 'name': reason``."""
+
+    def __init__(self, reason: str, file: str | None = None, line: int | None = None,
+                 case: str | None = None):
+        self.reason, self.file, self.line, self.case = reason, file, line, case
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = self.file or ("<case>" if self.line is not None else "")
+        if where and self.line is not None:
+            where = f"{where}:{self.line}"
+        prefix = f"{where}: " if where else ""
+        if self.case is not None:
+            prefix += f"case {self.case!r}: "
+        return prefix + self.reason
+
+    def __reduce__(self) -> tuple:  # picklable (pytest-xdist, multiprocessing)
+        return (CaseError, (self.reason, self.file, self.line, self.case))
+

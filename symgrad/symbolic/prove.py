@@ -1,0 +1,88 @@
+"""Symbolic equality: is a user's ``expect`` formula sympy's derivative? Proved, disproved, or unknown."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional
+
+import numpy as np
+import sympy
+
+from symgrad.symbolic import functions as s
+
+
+
+_PLAIN: dict[type, Callable[..., sympy.Expr]] = {
+    s.power: lambda x, y: x**y,
+    s.sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
+    s.relu: lambda x: sympy.Max(x, 0),
+    s.softplus: lambda x: sympy.log(1 + sympy.exp(x)),
+    s.maximum: sympy.Max,
+    s.minimum: sympy.Min,
+    s.logaddexp: lambda x, y: sympy.log(sympy.exp(x) + sympy.exp(y)),
+    s.detach: lambda x: x,
+    s.maxn: sympy.Max,
+    s.minn: sympy.Min,
+    s.logsumexp: lambda *a: sympy.log(sympy.Add(*[sympy.exp(v) for v in a])),
+}
+_POINTS = 4  # random points for a numeric disproof
+_SIMPLIFY_OPS = 80  # sympy.simplify only below this many operations (it can be slow)
+
+
+def _plain(e: sympy.Expr) -> sympy.Expr:
+    """Custom functions as plain sympy; a convention's Piecewise as its general branch.
+
+    A proof is about the formula away from kinks (``y*x**(y - 1)`` for d/dx x**y): the
+    conventions at the kinks themselves are checked numerically at the inputs, not proved.
+    """
+    for cls, fn in _PLAIN.items():
+        e = e.replace(cls, fn)
+    if e.has(sympy.Piecewise):
+        e = e.replace(lambda n: isinstance(n, sympy.Piecewise) and n.args[-1].cond == sympy.true,
+                      lambda n: n.args[-1].expr)
+    return e
+
+
+def _real_point(parts: set, sub: dict) -> bool:
+    """Every power and function inside the expressions is real at ``sub``.
+
+    Both sides may be real where a piece is not: 1/(sqrt(x - 1)*sqrt(x + 1)) (sympy's acosh')
+    is real at x = -2 with the opposite sign of 1/sqrt(x**2 - 1); no disproof there.
+    """
+    for p in parts:
+        v = complex(p.evalf(30, subs=sub))
+        if abs(v.imag) > 1e-20 * max(1.0, abs(v.real)):
+            return False
+    return True
+
+
+def prove_equal(a: Any, b: Any) -> Optional[bool]:
+    """True if ``a - b`` simplifies to 0, False if they differ at a real point, None if unknown."""
+    try:
+        a, b = _plain(sympy.S(a)), _plain(sympy.S(b))
+        d = a - b
+        if d == 0:
+            return True
+        syms = sorted(a.free_symbols | b.free_symbols, key=str)
+        rng = np.random.default_rng(12345)
+        parts = a.atoms(sympy.Pow, sympy.Function) | b.atoms(sympy.Pow, sympy.Function)
+        for i in range(_POINTS):
+            pt = rng.uniform(0.3, 2.7, len(syms)) * (1 if i % 2 == 0 else rng.choice([-1, 1], len(syms)))
+            sub = {x: sympy.Float(float(v), 30) for x, v in zip(syms, pt)}
+            if not _real_point(parts, sub):  # outside the real domain (acosh' at x = -2): no evidence
+                continue
+            va, vb = (complex(v.evalf(30, subs=sub)) for v in (a, b))
+            if va.imag == 0 and vb.imag == 0 and all(map(math.isfinite, (va.real, vb.real))):
+                if abs(va.real - vb.real) > 1e-12 * max(1.0, abs(va.real), abs(vb.real)):
+                    return False
+        ops_count = sympy.count_ops(d)
+        if ops_count <= 400:
+            for step in (sympy.expand, sympy.cancel):
+                if step(d) == 0:
+                    return True
+        if ops_count <= _SIMPLIFY_OPS and sympy.simplify(d) == 0:
+            return True
+    except Exception:
+        return None
+    return None
+

@@ -1,7 +1,32 @@
 """Shared test configuration."""
 
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
 pytest_plugins = ["pytester"]
 
 # tests/data holds fixture files (some of them deliberately broken symgrad case files): data,
 # never tests of this suite, whatever the symgrad pytest plugin would make of them.
 collect_ignore_glob = ["data/*.yaml", "data/*.yml"]
+
+
+@pytest.fixture
+def peak_bytes() -> Callable[..., tuple[Any, int]]:
+    """``peak_bytes(fn, *args)``: what ``fn`` returns, and the most memory it held at once (tracemalloc).
+
+    Bounds work without a clock: a limit that stops a hostile input before it is read, expanded or
+    allocated keeps the peak small whatever the machine's speed or load (numpy's arrays count too).
+    """
+    def measure(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            result = fn(*args)
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measure

@@ -328,6 +328,7 @@ def test_report_to_dict_is_json_serialisable():
         assert Report.from_dict(back).table() == report.table()
 
 
+@pytest.mark.slow
 def test_load_cases_and_run_case(monkeypatch):
     monkeypatch.chdir(ROOT)
     cases = symgrad.load_cases("cases/")

@@ -65,6 +65,7 @@ def test_gradients_returns_numpy_value_and_grads_per_sequence() -> None:
 
 
 @pytest.mark.parametrize("name", ["symgrad", "torch", "autograd"])
+@pytest.mark.slow
 def test_backend_hands_back_numpy_in_the_input_dtype(name: str) -> None:
     b = backends.get(engine(name))
     expr = parse("x * y", ["x", "y"])
@@ -88,6 +89,7 @@ def test_every_op_of_the_table_is_mapped(name: str) -> None:
 
 @pytest.mark.parametrize("backend", ["symgrad", "torch", "autograd"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.slow
 def test_case_files_pass_on_every_backend(case: Any, backend: str) -> None:
     report = symgrad.run_case(case, backend=engine(backend))
     assert report.backend == backend
@@ -252,6 +254,7 @@ def test_missing_package_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, clea
     assert report.reason == f"BackendUnavailable: backend '{name}' needs: pip install symgrad[{name}]"
 
 
+@pytest.mark.slow
 def test_cli_without_torch_prints_lines_not_a_traceback(tmp_path: Path) -> None:
     # a torch that cannot be imported, first on the path of the CLI and of any worker it starts
     (tmp_path / "torch").mkdir()
@@ -271,6 +274,7 @@ def test_unknown_backend_names_the_available_ones() -> None:
         backends.get("nope")
 
 
+@pytest.mark.slow
 def test_import_symgrad_does_not_import_torch() -> None:
     code = "import sys, symgrad, symgrad.backends; symgrad.check('sin(x)', x=[1.0]); print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -280,6 +284,7 @@ def test_import_symgrad_does_not_import_torch() -> None:
 # ---------------------------------------------------------------- selection
 
 
+@pytest.mark.slow
 def test_cli_checks_each_case_per_backend() -> None:
     engine("torch")
     n = len(symgrad.load_cases(ROOT / "cases" / "tutorial.yaml"))

@@ -107,6 +107,7 @@ def json_cases(text):
 # ================================================================ CliRunner
 
 
+@pytest.mark.slow
 def test_check_passes_and_prints_the_summary(suite):
     res = invoke("check", suite)
     assert res.exit_code == 0, res.output
@@ -232,6 +233,7 @@ def test_bad_jobs(suite, value):
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.slow
 def test_timeout_is_an_error_and_the_next_case_passes(tmp_path, monkeypatch, jobs):
     shutil.copy(SLEEPY, tmp_path / "sleepy_cli_plugin.py")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -334,6 +336,7 @@ def test_grad_command_still_works():
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_plot_renders_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "relu.png"
@@ -370,6 +373,7 @@ def test_plot_without_matplotlib(tmp_path, monkeypatch):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_shipped_cases_pass():
     res = invoke("check", ROOT / "cases", "-j", "2")
     assert res.exit_code == 0, res.output
@@ -379,6 +383,7 @@ def test_shipped_cases_pass():
 
 
 @needs_exe
+@pytest.mark.slow
 def test_exe_pass_and_mismatch(suite, tmp_path):
     ok = run_exe("check", suite)
     assert ok.returncode == 0 and "3 passed, 0 failed, 0 errors in" in ok.stdout
@@ -389,6 +394,7 @@ def test_exe_pass_and_mismatch(suite, tmp_path):
 
 
 @needs_exe
+@pytest.mark.slow
 def test_exe_invalid_file_exits_2(suite):
     (suite / "bad.yaml").write_text(INVALID)
     res = run_exe("check", suite)
@@ -397,6 +403,7 @@ def test_exe_invalid_file_exits_2(suite):
 
 
 @needs_exe
+@pytest.mark.slow
 def test_exe_json_junit_and_jobs(suite, tmp_path):
     (suite / "wrong.yaml").write_text(WRONG)
     one = run_exe("check", suite, "--format", "json", "-j", "1")
@@ -411,6 +418,7 @@ def test_exe_json_junit_and_jobs(suite, tmp_path):
 
 
 @needs_exe
+@pytest.mark.slow
 def test_exe_timeout(tmp_path):
     shutil.copy(SLEEPY, tmp_path / "sleepy_exe_plugin.py")
     (tmp_path / "slow.yaml").write_text(SLOW)
@@ -422,6 +430,7 @@ def test_exe_timeout(tmp_path):
 
 
 @needs_exe
+@pytest.mark.slow
 def test_exe_ops_plot_and_help(tmp_path):
     ops = run_exe("ops")
     assert ops.returncode == 0 and "logsumexp" in ops.stdout
@@ -456,6 +465,7 @@ def _pty_run(args, env):
 
 @needs_exe
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+@pytest.mark.slow
 def test_exe_progress_and_colour_on_a_tty(suite):
     (suite / "wrong.yaml").write_text(WRONG)
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}

@@ -206,6 +206,7 @@ EXPANDED_EXAMPLES = {
 
 
 @pytest.mark.parametrize("name", list(EXPANDED_EXAMPLES))
+@pytest.mark.slow
 def test_expanded_examples_check(name: str) -> None:
     expr, inputs, kw = EXPANDED_EXAMPLES[name]
     from symgrad.symbolic.engine import _expanded_plan

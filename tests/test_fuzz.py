@@ -50,6 +50,7 @@ def _op_names(expr: str) -> set[str]:
 # ---------------------------------------------------------------- clean on our own tape
 
 
+@pytest.mark.slow
 def test_bounded_fuzz_is_clean_on_symgrad(tmp_path):
     result = fuzz(count=250, seed=0, max_depth=4, out_dir=tmp_path)
     assert [f.report.table() for f in result.failures] == []
@@ -66,6 +67,7 @@ def test_bounded_fuzz_is_clean_on_symgrad(tmp_path):
     assert used & {"sum", "mean", "prod", "max", "min", "logsumexp"} and used & {"matmul", "transpose"}
 
 
+@pytest.mark.slow
 def test_same_seed_same_expressions_same_verdicts(tmp_path):
     a = fuzz(count=30, seed=3, max_depth=3, out_dir=tmp_path)
     b = fuzz(count=30, seed=3, max_depth=3, out_dir=tmp_path)
@@ -101,11 +103,13 @@ def test_planted_sin_bug_is_found_shrunk_and_saved(tmp_path):
     assert failure.reproduced is True
 
 
+@pytest.mark.slow
 def test_same_fuzz_on_the_correct_backend_finds_nothing(tmp_path):
     result = fuzz(count=60, seed=0, max_depth=4, backend="symgrad", out_dir=tmp_path, max_failures=1)
     assert result and result.failures == [] and result.checked == 60
 
 
+@pytest.mark.slow
 def test_planted_bug_found_with_ops_restricted(tmp_path):
     result = fuzz(count=50, seed=1, max_depth=3, ops="sin,mul,add", backend=BUGGY, out_dir=tmp_path,
                   max_failures=1)
@@ -124,6 +128,7 @@ def test_ops_restricts_the_mix(tmp_path):
     assert len(used) >= 3
 
 
+@pytest.mark.slow
 def test_domain_ops_stay_in_their_domain(tmp_path):
     result = fuzz(count=60, seed=5, max_depth=3, ops="log,sqrt,asin,acos,acosh,atanh,log1p,div,prod,pow",
                   out_dir=tmp_path)
@@ -131,6 +136,7 @@ def test_domain_ops_stay_in_their_domain(tmp_path):
     assert result.undefined == 0  # wrappers keep every argument inside its op's domain
 
 
+@pytest.mark.slow
 def test_shapes_and_non_elementwise_ops(tmp_path):
     result = fuzz(count=40, seed=6, max_depth=3, ops="matmul,transpose,sum,max,mul",
                   shapes=[(2, 3)], out_dir=tmp_path)

@@ -208,6 +208,7 @@ def test_every_case_of_a_run_is_reported() -> None:
     assert all(r.to_dict()["reason"] == r.reason for r in reports)  # JSON-ready, reason kept
 
 
+@pytest.mark.slow
 def test_cli_unknown_backend_errors_every_case_and_exits_2(tmp_path: Any) -> None:
     path = tmp_path / "cases.yaml"
     path.write_text("cases:\n  - name: one\n    expr: x\n    inputs: {x: 1.0}\n"

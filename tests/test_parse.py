@@ -499,6 +499,7 @@ TREES = st.recursive(LEAVES, _extend, max_leaves=25)
 
 @settings(max_examples=300, deadline=None)
 @given(TREES)
+@pytest.mark.slow
 def test_round_trip_property(tree: Expr) -> None:
     text = to_source(tree)
     try:

@@ -119,6 +119,7 @@ def test_entry_point_declared() -> None:
     assert any(ep.name == "symgrad" and ep.value == "symgrad.pytest_plugin" for ep in eps)
 
 
+@pytest.mark.slow
 def test_plugin_active_through_entry_point(suite: pytest.Pytester) -> None:
     # a fresh interpreter: the plugin arrives by the pytest11 entry point alone
     result = suite.runpytest_subprocess("cases", "-q", "-p", "no:cacheprovider")
@@ -127,6 +128,7 @@ def test_plugin_active_through_entry_point(suite: pytest.Pytester) -> None:
     help_.stdout.fnmatch_lines(["*--symgrad-backend=NAME*", "*symgrad_paths (paths)*"])
 
 
+@pytest.mark.slow
 def test_assertion_rewriting_registered(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_rw="""\
         import symgrad.api
@@ -532,6 +534,7 @@ def test_fixture_dtype_option(pytester: pytest.Pytester) -> None:
 # ---------------------------------------------------------------- symgrad_paths
 
 
+@pytest.mark.slow
 def test_symgrad_paths_for_a_bare_pytest(pytester: pytest.Pytester) -> None:
     write(pytester, {
         "cases/ops.yaml": OPS,
@@ -594,6 +597,7 @@ def test_testpaths_alone_work_too(pytester: pytest.Pytester) -> None:
 # ---------------------------------------------------------------- xdist
 
 
+@pytest.mark.slow
 def test_xdist_runs_every_case_once_with_the_same_outcomes(suite: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     write(suite, {"cases/wrong.yaml": WRONG, "cases/sx.yaml": SKIP_XFAIL})

@@ -181,6 +181,7 @@ def test_print_expectations_twin():
 
 
 @pytest.mark.parametrize("code", [b for _, b, _ in PYTHON], ids=[f"line{n}" for _, _, n in PYTHON])
+@pytest.mark.slow
 def test_python_block(code, tmp_path):
     for m in NEEDS.finditer(code):
         needs(*[mod.strip() for mod in m.group(1).split(",") if mod.strip()])
@@ -204,6 +205,7 @@ def test_python_block(code, tmp_path):
 
 @pytest.mark.parametrize("command,output", [(c, o) for c, o, _ in CONSOLE],
                          ids=[f"line{n}" for _, _, n in CONSOLE])
+@pytest.mark.slow
 def test_console_command(command, output):
     argv = shlex.split(command, comments=True)
     if any(b in argv for b in ("torch", "autograd")):
@@ -233,6 +235,7 @@ def test_console_summaries_have_the_documented_shape():
     assert "`N passed, N failed, N errors in T s`" in TEXT
 
 
+@pytest.mark.slow
 def test_bash_blocks_symgrad_commands_run():
     commands = [part.strip() for _, body, _ in blocks(TEXT, "bash") for line in body.splitlines()
                 for part in line.split("&&") if part.strip().startswith("symgrad ")]
@@ -257,6 +260,7 @@ def test_yaml_example_is_the_case_in_cases_tutorial_yaml():
     assert shown[0] != shipped["tutorial-Q-sum"]  # the comparison can fail
 
 
+@pytest.mark.slow
 def test_toml_snippet_collects_case_folders_and_leaves_test_yaml_alone(tmp_path):
     (_, body, _), = blocks(TEXT, "toml")
     (tmp_path / "pyproject.toml").write_text(body, encoding="utf-8")
@@ -313,6 +317,7 @@ def _json_schema() -> dict:
     return json.loads(re.sub(r"\s+#[^\n]*", "", found[0]))
 
 
+@pytest.mark.slow
 def test_json_schema_matches_a_real_report(case_file):
     schema = _json_schema()
     proc = symgrad("check", str(case_file), "--format", "json", "--timeout", "0")
@@ -340,6 +345,7 @@ def test_json_schema_twin_is_not_vacuous():
     assert len(schema["cases"][0]["comparisons"][0]) >= 15
 
 
+@pytest.mark.slow
 def test_junit_matches_the_description(case_file, tmp_path):
     out = tmp_path / "report.xml"
     proc = symgrad("check", str(case_file), "--format", "junit", "-o", str(out), "--timeout", "0")
@@ -363,6 +369,7 @@ def _exit_code_table() -> dict[int, str]:
     return {int(code): meaning for code, meaning in rows}
 
 
+@pytest.mark.slow
 def test_exit_code_table(tmp_path):
     table = _exit_code_table()
     assert sorted(table) == [0, 1, 2]

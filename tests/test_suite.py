@@ -151,6 +151,7 @@ def test_in_process_run(mixed):
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
+@pytest.mark.slow
 def test_worker_processes_give_identical_reports_in_identical_order(mixed, jobs):
     base = run_suite(mixed, timeout=None)
     other = run_suite(mixed, jobs=jobs, timeout=30)
@@ -183,6 +184,7 @@ def test_callbacks(mixed):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.slow
 def test_timeout_is_an_error_and_the_run_goes_on(tmp_path, sleepy, jobs):
     write_cases(tmp_path, """\
         cases:
@@ -265,6 +267,7 @@ def shared_cases(folder, groups):
     return cases
 
 
+@pytest.mark.slow
 def test_cases_sharing_an_expression_run_in_one_worker(tmp_path, pid_backend):
     backend, ran = pid_backend
     groups = [[1.0, 2.0, 3.0, 4.0, 5.0], [6.0, 7.0, 8.0], [9.0, 10.0, 11.0, 12.0], [14.0, 15.0]]
@@ -278,6 +281,7 @@ def test_cases_sharing_an_expression_run_in_one_worker(tmp_path, pid_backend):
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.slow
 def test_timeout_inside_a_group_reports_exactly_that_case(tmp_path, pid_backend, jobs):
     backend, ran = pid_backend
     cases = shared_cases(tmp_path, [[1.0, 2.0, 13.0, 3.0, 4.0], [5.0, 6.0]])
@@ -411,6 +415,7 @@ def test_runtime_registered_backend_gets_a_hint_in_workers(mixed):
     assert "unknown backend" in unknown.reports[0].reason and "module:attr" not in unknown.reports[0].reason
 
 
+@pytest.mark.slow
 def test_the_fork_server_exits_at_once_with_its_output_flushed():
     # the fork server holds the parent's stdout; _fork_server makes its exit skip module teardown
     # (and leaves the garbage collector as it found it)
@@ -462,6 +467,7 @@ def test_cheap_groups_are_packed_into_fewer_tasks_ending_in_single_ones(tmp_path
     assert one == [[i] for i in range(40)]  # one worker: input order, one case a task
 
 
+@pytest.mark.slow
 def test_a_hang_and_a_crash_inside_packed_tasks_report_exactly_those_cases(tmp_path, pid_backend):
     backend, ran = pid_backend
     values = [v + 0.5 for v in range(24)]  # 13.0 (hangs) and 666.0 (dies) only where placed
@@ -480,6 +486,7 @@ def test_a_hang_and_a_crash_inside_packed_tasks_report_exactly_those_cases(tmp_p
 
 
 @pytest.mark.parametrize("slow", [77.0, 13.0])  # a slow but passing case, or one that hangs
+@pytest.mark.slow
 def test_a_case_running_beside_a_crash_is_not_blamed_for_it(tmp_path, pid_backend, slow):
     backend, ran = pid_backend
     cases = distinct_cases(tmp_path, [slow, 666.0])  # each its own task: they run side by side

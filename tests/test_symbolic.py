@@ -268,6 +268,7 @@ def test_matmul_vector_and_transpose() -> None:
 
 
 @pytest.mark.parametrize("form", ["logsumexp", "log-softmax"])
+@pytest.mark.slow
 def test_softmax_cross_entropy(form: str) -> None:
     rng = np.random.default_rng(3)
     zv, yv = rng.normal(size=32), np.eye(32)[7]
@@ -457,6 +458,7 @@ def test_elementwise_million_elements() -> None:
     assert np.allclose(grad(r, "x"), dx)
 
 
+@pytest.mark.slow
 def test_expanded_examples_run() -> None:
     rng = np.random.default_rng(4)
     r = differentiate(ops.sum((x - ops.mean(x)) ** 2), {"x": (xv := rng.normal(size=65))}, ["x"])

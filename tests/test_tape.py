@@ -876,6 +876,7 @@ def test_erf_is_within_two_ulp_of_the_true_value_at_any_size(size: int, dtype: A
     assert (np.abs(wrong.astype(np.float64) - true) / np.spacing(np.abs(true).astype(dtype))).max() > 2
 
 
+@pytest.mark.slow
 def test_a_small_erf_does_not_import_scipy() -> None:
     import subprocess
     import sys

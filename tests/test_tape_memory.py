@@ -44,6 +44,7 @@ def test_intermediates_are_not_kept_alive_by_the_graph():
     np.testing.assert_allclose(a.grad.numpy(), 2.0 * (1 - np.tanh(2.0 * a.detach().numpy()) ** 2))
 
 
+@pytest.mark.slow
 def test_saved_tensors_are_freed_after_backward():
     a = torch.tensor(np.linspace(0.5, 2.0, 1000), requires_grad=True)
     s = torch.sin(a * 2.0)  # sin saves its input, a * 2.0

@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from symgrad.ir import ops as _ops
-from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate, to_source, variables
+from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, numpy_eval, to_source, variables
 from symgrad.ir.ops import Op
 
 __all__ = [
@@ -406,30 +406,23 @@ def well_conditioned(example: Example, bound: float = VALUE_BOUND) -> bool:
     Examples that are not are rejected: the symbolic reference would be undefined there, or
     ill-conditioned in float64.
     """
-    ok = True
-
-    def leaf(node: Expr) -> Any:
-        return example.inputs[node.name] if isinstance(node, Var) else node.value
-
-    def call(node: Call, args: list[Any]) -> Any:
-        nonlocal ok
-        if not ok:
-            return args[0]
-        inside = _DOMAINS.get(node.op.name)
-        if inside is not None and not np.all(inside(*args)):
-            ok = False
-            return args[0]
-        value = np.asarray(node.op.forward(*args, **node.kwargs), dtype=np.float64)
-        if not np.all(np.isfinite(value)) or (value.size and np.max(np.abs(value)) > bound):
-            ok = False
-        return value
-
+    try:
+        values = numpy_eval(example.expr, example.inputs, values=True)
+    except (ValueError, FloatingPointError, OverflowError):
+        return False
     with np.errstate(all="ignore"):
-        try:
-            evaluate(example.expr, leaf, call)
-        except (ValueError, FloatingPointError, OverflowError):
-            return False
-    return ok
+        for node in example.expr.walk():
+            if isinstance(node, Call) and not _in_domain(node, [values[id(a)] for a in node.args]):
+                return False
+            value = np.asarray(values[id(node)], dtype=np.float64)
+            if not np.all(np.isfinite(value)) or (value.size and np.max(np.abs(value)) > bound):
+                return False
+    return True
+
+
+def _in_domain(node: Call, args: list[np.ndarray]) -> bool:
+    inside = _DOMAINS.get(node.op.name)
+    return inside is None or bool(np.all(inside(*args)))
 
 
 # ---------------------------------------------------------------- cases

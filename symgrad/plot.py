@@ -42,27 +42,6 @@ class PlotData:
     verdict: str
 
 
-def _values(ir: Any, inputs: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
-    """Every node's forward value (the op table's numpy forwards), by node id."""
-    from symgrad.ir.expr import Var, evaluate
-
-    out: dict[int, np.ndarray] = {}
-
-    def leaf(node: Any) -> Any:
-        v = inputs[node.name] if isinstance(node, Var) else node.value
-        out[id(node)] = np.asarray(v)
-        return v
-
-    def call(node: Any, args: list[Any]) -> Any:
-        v = node.op.forward(*args, **node.kwargs)
-        out[id(node)] = np.asarray(v)
-        return v
-
-    with np.errstate(all="ignore"):
-        evaluate(ir, leaf, call)
-    return out
-
-
 def _zeros(x: np.ndarray, v: np.ndarray) -> list[float]:
     """Where ``v`` (sampled at ``x``) is zero or changes sign, by linear interpolation."""
     found: list[float] = []
@@ -116,6 +95,7 @@ def compute(expr: str, wrt: str, lo: float, hi: float, at: Optional[dict[str, An
     from symgrad.api import make_case
     from symgrad.checking.compare import ulp_distance
     from symgrad.checking.runner import run_case
+    from symgrad.ir.expr import numpy_eval
     from symgrad.symbolic import differentiate
 
     at = dict(at or {})
@@ -124,7 +104,7 @@ def compute(expr: str, wrt: str, lo: float, hi: float, at: Optional[dict[str, An
     x = np.linspace(float(lo), float(hi), int(points))
     case = make_case(expr, {wrt: x.tolist(), **at}, wrt=[wrt], dtype=dtype, name="plot")
     inputs = case.make_inputs()
-    g_out = np.ones(np.shape(_values(case.ir, inputs)[id(case.ir)]), dtype=dtype)
+    g_out = np.ones(np.shape(numpy_eval(case.ir, inputs)), dtype=dtype)
     sym = differentiate(case.ir, inputs, [wrt], order=1, grad_output=g_out, mode=case.mode)
     d = sym.derivatives[(wrt,)]
     value, grads = backends.get(backend).gradients(case.ir, inputs, [wrt], 1, g_out)
@@ -139,7 +119,7 @@ def compute(expr: str, wrt: str, lo: float, hi: float, at: Optional[dict[str, An
     verdict = "PASS" if report else report.summary_line()
     name = backend if isinstance(backend, str) else backend.name
     return PlotData(expr, wrt, at, x, np.array(f), np.array(ref), np.array(tape), ulp, np.array(undefined),
-                    _kinks(case.ir, x, _values(case.ir, inputs)), d.formula, name, dtype, verdict)
+                    _kinks(case.ir, x, numpy_eval(case.ir, inputs, values=True)), d.formula, name, dtype, verdict)
 
 
 def render(data: PlotData, output: str) -> str:

@@ -18,7 +18,7 @@ from symgrad import backends
 from symgrad.backends.base import Backend, Unsupported
 from symgrad.checking.cases import Case
 from symgrad.checking.compare import Comparison, compare, tolerances
-from symgrad.ir.expr import Expr, Var, evaluate, variables
+from symgrad.ir.expr import Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits
 from symgrad.checking.report import Report
 
@@ -92,7 +92,7 @@ def _check(case: Case, opts: Options, report: Report) -> None:
 
     backend = backends.get(opts.backend)
     # the forward shape decides the default grad_output: inferred by the case, else evaluated
-    shape = case.output_shape if case.output_shape is not None else np.shape(_numpy_value(ir, inputs))
+    shape = case.output_shape if case.output_shape is not None else np.shape(numpy_eval(ir, inputs))
     grad_output = case.make_grad_output(shape)
     sym = differentiate(ir, inputs, wrt, order=case.order, grad_output=grad_output, mode=case.mode,
                         exact=exact, dtype=dtype, limits=opts.limits)
@@ -176,17 +176,7 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def _numpy_value(ir: Expr, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Evaluate the IR with numpy (the op table's forwards)."""
-
-    def leaf(node: Expr) -> Any:
-        return inputs[node.name] if isinstance(node, Var) else float(node.value)  # floats: 2**64 must not wrap
-
-    with np.errstate(all="ignore"):
-        return np.asarray(evaluate(ir, leaf, lambda node, args: node.op.forward(*args, **node.kwargs)))
-
-
 def _expected(ir: Optional[Expr], raw: Any, inputs: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
     if ir is not None:
-        return _numpy_value(ir, inputs).astype(dtype)
+        return numpy_eval(ir, inputs).astype(dtype)
     return np.asarray(raw, dtype=dtype)

@@ -16,9 +16,10 @@ and test the conventions.  An example whose forward pass leaves the finite range
 at any node (an overflow, or ``|v| > 1e6``) is rejected (``hypothesis.assume``),
 so the float reference stays well conditioned.
 
-Each example is turned into a case (the expression printed with
-:func:`~symgrad.expr.to_source`, the inputs as literals), validated exactly as a
-case file would be and run with :func:`~symgrad.runner.run_case`.  A failure (or
+Each example is turned into a case that checks its IR as generated (validated as
+the parser validates text; the inputs as literals) and run with
+:func:`~symgrad.runner.run_case`; the expression is printed with
+:func:`~symgrad.expr.to_source` only for display and for the saved file.  A failure (or
 an error) is raised inside the hypothesis test, so hypothesis shrinks it to a
 minimal expression and minimal inputs; the minimal case is written to ``out_dir``
 as a case file of format version 1 (``fuzz-<hash>.yaml``) that
@@ -446,10 +447,11 @@ def to_case_dict(example: Example, dtype: str = "float64", description: str = ""
     return data
 
 
-def _case(data: dict[str, Any]) -> Any:
+def _case(example: Example, data: dict[str, Any]) -> Any:
+    """The case that checks the example's own IR (``data["expr"]`` is its text, for display and the file)."""
     from symgrad.checking.cases import case_from_dict
 
-    return case_from_dict(data)
+    return case_from_dict(data, ir=example.expr)
 
 
 def _save(data: dict[str, Any], out_dir: Union[str, Path]) -> Path:
@@ -575,7 +577,7 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
                     result.discarded += 1
                 assume(False)
             data = to_case_dict(example, dtype)
-            case = _case(data)
+            case = _case(example, data)
             try:
                 with _time_limit(timeout):
                     report = run_case(case, options=options)

@@ -1,4 +1,9 @@
-"""The library API: ``check``, ``assert_gradients`` and friends, for assertions in users' tests."""
+"""The library API: ``check``, ``assert_gradients`` and friends, for assertions in users' tests.
+
+A thin shell over :func:`~symgrad.checking.runner.run_case`.  An expression is a string
+(parsed) or a Python function of symgrad ops, traced once: the traced IR goes to the
+runner as it is (validated as the parser validates text), never printed and parsed again.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from symgrad import backends
+from symgrad.backends.function import FunctionBackend, describe
 from symgrad.checking.cases import KEYS, Case, case_from_dict
-from symgrad.ir.expr import to_source, trace, variables
 from symgrad.checking.report import Report
 from symgrad.checking.runner import Options, run_case
+from symgrad.ir.expr import Expr, numpy_eval, trace, variables
 
-ExprLike = Union[str, Callable[..., Any]]
+ExprLike = Union[str, Expr, Callable[..., Any]]
 
 __all__ = ["GradientMismatch", "assert_gradients", "check", "check_function", "make_case"]
 
@@ -29,12 +36,15 @@ class GradientMismatch(AssertionError):
 def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> Case:
     """A validated case from keyword arguments: case keys (``order=2``) and inputs (``a=[2., 3.]``).
 
-    ``expr`` is an expression string or a Python function of symgrad ops, traced once; its
-    parameter names are the input names.  Use ``inputs={...}`` for an input named like a case key.
+    ``expr`` is an expression string, an IR tree, or a Python function of symgrad ops, traced
+    once; its parameter names are the input names.  A tree is checked as it is (``case.expr``
+    is its source text, for display).  Use ``inputs={...}`` for an input named like a case key.
     """
-    text = expr if isinstance(expr, str) else to_source(trace(expr))
+    ir = None if isinstance(expr, str) else expr if isinstance(expr, Expr) else trace(expr)
     keys = {k: v for k, v in kwargs.items() if k in KEYS}
-    data: dict[str, Any] = {"name": keys.pop("name", "check"), "expr": text, **keys}
+    data: dict[str, Any] = {"name": keys.pop("name", "check"), **keys}
+    if ir is None:
+        data["expr"] = expr
     data["inputs"] = {**{k: v for k, v in kwargs.items() if k not in KEYS}, **(inputs or {})}
     data["inputs"] = {k: _plain(v) for k, v in data["inputs"].items()}
     for key in ("grad_output", "value"):
@@ -42,10 +52,11 @@ def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs:
             data[key] = _plain(data[key])
     if "expect" in data:
         data["expect"] = {k: v if isinstance(v, str) else _plain(v) for k, v in data["expect"].items()}
-    case = case_from_dict(data)
+    case = case_from_dict(data, ir=ir)
+    assert case.ir is not None
     unused = [k for k in kwargs if k not in KEYS and k not in variables(case.ir)]
     if unused:  # most likely a misspelt case key, such as ordr=2
-        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in {text!r}")
+        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in {case.expr!r}")
     return case
 
 
@@ -74,7 +85,7 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: Optiona
     return report
 
 
-def check_function(fn: Callable[..., Any], reference: str, *, backend: Any = "torch", grad_output: Any = None,
+def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any = "torch", grad_output: Any = None,
                    exact: Optional[bool] = None, inputs: Optional[dict[str, Any]] = None,
                    **kwargs: Any) -> Report:
     """Check a user's own function ``fn`` (its value and its gradients) against ``reference``.
@@ -94,11 +105,8 @@ def check_function(fn: Callable[..., Any], reference: str, *, backend: Any = "to
     tensor of the backend makes the report an error saying which; a gradient that comes
     back ``None`` for an input on the graph is a failure.
     """
-    from symgrad import backends
-    from symgrad.backends.function import FunctionBackend, describe
-
-    if not isinstance(reference, str):
-        reference = to_source(trace(reference))
+    if not isinstance(reference, (str, Expr)):
+        reference = trace(reference)
     given = {**{k: v for k, v in kwargs.items() if k not in KEYS}, **(inputs or {})}
     names = _argument_names(fn, list(given))
     kwargs.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]+", "", describe(fn)) or "function")
@@ -114,9 +122,8 @@ def _random_grad_output(case: Case) -> np.ndarray:
     """Magnitudes in [0.5, 1.5], random signs, of the reference's output shape; drawn from the case's seed."""
     shape = case.output_shape
     if shape is None:  # not inferable statically: evaluate the reference
-        from symgrad.checking.runner import _numpy_value
-
-        shape = np.shape(_numpy_value(case.ir, case.make_inputs()))
+        assert case.ir is not None
+        shape = np.shape(numpy_eval(case.ir, case.make_inputs()))
     rng = np.random.default_rng([case.seed, 1])  # independent of the inputs' draw
     return rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
 

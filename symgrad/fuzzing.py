@@ -16,9 +16,10 @@ and test the conventions.  An example whose forward pass leaves the finite range
 at any node (an overflow, or ``|v| > 1e6``) is rejected (``hypothesis.assume``),
 so the float reference stays well conditioned.
 
-Each example is turned into a case (the expression printed with
-:func:`~symgrad.expr.to_source`, the inputs as literals), validated exactly as a
-case file would be and run with :func:`~symgrad.runner.run_case`.  A failure (or
+Each example is turned into a case that checks its IR as generated (validated as
+the parser validates text; the inputs as literals) and run with
+:func:`~symgrad.runner.run_case`; the expression is printed with
+:func:`~symgrad.expr.to_source` only for display and for the saved file.  A failure (or
 an error) is raised inside the hypothesis test, so hypothesis shrinks it to a
 minimal expression and minimal inputs; the minimal case is written to ``out_dir``
 as a case file of format version 1 (``fuzz-<hash>.yaml``) that
@@ -47,7 +48,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence, Union
 import numpy as np
 
 from symgrad.ir import ops as _ops
-from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate, to_source, variables
+from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, numpy_eval, to_source, variables
 from symgrad.ir.ops import Op
 
 __all__ = [
@@ -406,30 +407,23 @@ def well_conditioned(example: Example, bound: float = VALUE_BOUND) -> bool:
     Examples that are not are rejected: the symbolic reference would be undefined there, or
     ill-conditioned in float64.
     """
-    ok = True
-
-    def leaf(node: Expr) -> Any:
-        return example.inputs[node.name] if isinstance(node, Var) else node.value
-
-    def call(node: Call, args: list[Any]) -> Any:
-        nonlocal ok
-        if not ok:
-            return args[0]
-        inside = _DOMAINS.get(node.op.name)
-        if inside is not None and not np.all(inside(*args)):
-            ok = False
-            return args[0]
-        value = np.asarray(node.op.forward(*args, **node.kwargs), dtype=np.float64)
-        if not np.all(np.isfinite(value)) or (value.size and np.max(np.abs(value)) > bound):
-            ok = False
-        return value
-
+    try:
+        values = numpy_eval(example.expr, example.inputs, values=True)
+    except (ValueError, FloatingPointError, OverflowError):
+        return False
     with np.errstate(all="ignore"):
-        try:
-            evaluate(example.expr, leaf, call)
-        except (ValueError, FloatingPointError, OverflowError):
-            return False
-    return ok
+        for node in example.expr.walk():
+            if isinstance(node, Call) and not _in_domain(node, [values[id(a)] for a in node.args]):
+                return False
+            value = np.asarray(values[id(node)], dtype=np.float64)
+            if not np.all(np.isfinite(value)) or (value.size and np.max(np.abs(value)) > bound):
+                return False
+    return True
+
+
+def _in_domain(node: Call, args: list[np.ndarray]) -> bool:
+    inside = _DOMAINS.get(node.op.name)
+    return inside is None or bool(np.all(inside(*args)))
 
 
 # ---------------------------------------------------------------- cases
@@ -453,10 +447,11 @@ def to_case_dict(example: Example, dtype: str = "float64", description: str = ""
     return data
 
 
-def _case(data: dict[str, Any]) -> Any:
+def _case(example: Example, data: dict[str, Any]) -> Any:
+    """The case that checks the example's own IR (``data["expr"]`` is its text, for display and the file)."""
     from symgrad.checking.cases import case_from_dict
 
-    return case_from_dict(data)
+    return case_from_dict(data, ir=example.expr)
 
 
 def _save(data: dict[str, Any], out_dir: Union[str, Path]) -> Path:
@@ -566,7 +561,7 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
         raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
     engine = backends.get(backend)  # unknown backend: BackendUnavailable now, not per case
     name = backend if isinstance(backend, str) else (engine.name or type(engine).__name__)
-    options = Options(backend=backend)
+    options = Options(backend=backend, arrays=False)  # the failures keep their reports, not the arrays
     strategy = expressions(ops, max_depth, shapes)
     known_res = [re.compile(k) for k in known]
     result = FuzzResult(seed=seed, backend=name, count=count)
@@ -582,7 +577,7 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
                     result.discarded += 1
                 assume(False)
             data = to_case_dict(example, dtype)
-            case = _case(data)
+            case = _case(example, data)
             try:
                 with _time_limit(timeout):
                     report = run_case(case, options=options)

@@ -5,7 +5,9 @@ here, with the non-interactive Agg backend.  Kinks (where an op of the table
 has a convention at a non-differentiable point: ``relu``, ``abs``, ``sqrt``,
 ``maximum``, ...) are found by evaluating each such op's argument along the
 sweep and locating its zeros; points where sympy's derivative is undefined
-are marked as well.
+are marked as well.  The numbers come from one :func:`~symgrad.checking.runner.run_case`
+(its report carries both derivatives); only the kink finder evaluates the IR
+itself, node by node, with :func:`~symgrad.ir.expr.numpy_eval`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
+
+from symgrad.api import ExprLike, make_case
+from symgrad.checking.compare import ulp_distance
+from symgrad.checking.runner import run_case
+from symgrad.ir.expr import Call, Const, Expr, numpy_eval
 
 __all__ = ["MatplotlibMissing", "PlotData", "compute", "render"]
 
@@ -42,27 +49,6 @@ class PlotData:
     verdict: str
 
 
-def _values(ir: Any, inputs: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
-    """Every node's forward value (the op table's numpy forwards), by node id."""
-    from symgrad.ir.expr import Var, evaluate
-
-    out: dict[int, np.ndarray] = {}
-
-    def leaf(node: Any) -> Any:
-        v = inputs[node.name] if isinstance(node, Var) else node.value
-        out[id(node)] = np.asarray(v)
-        return v
-
-    def call(node: Any, args: list[Any]) -> Any:
-        v = node.op.forward(*args, **node.kwargs)
-        out[id(node)] = np.asarray(v)
-        return v
-
-    with np.errstate(all="ignore"):
-        evaluate(ir, leaf, call)
-    return out
-
-
 def _zeros(x: np.ndarray, v: np.ndarray) -> list[float]:
     """Where ``v`` (sampled at ``x``) is zero or changes sign, by linear interpolation."""
     found: list[float] = []
@@ -75,9 +61,7 @@ def _zeros(x: np.ndarray, v: np.ndarray) -> list[float]:
     return found
 
 
-def _kinks(ir: Any, x: np.ndarray, values: dict[int, np.ndarray]) -> list[tuple[float, str]]:
-    from symgrad.ir.expr import Call, Const
-
+def _kinks(ir: Expr, x: np.ndarray, values: dict[int, np.ndarray]) -> list[tuple[float, str]]:
     kinks: list[tuple[float, str]] = []
     n = len(x)
     for node in ir.walk():
@@ -109,37 +93,33 @@ def _kinks(ir: Any, x: np.ndarray, values: dict[int, np.ndarray]) -> list[tuple[
     return out
 
 
-def compute(expr: str, wrt: str, lo: float, hi: float, at: Optional[dict[str, Any]] = None, points: int = 401,
-            backend: str = "symgrad", dtype: str = "float64") -> PlotData:
-    """The numbers behind the picture (no matplotlib needed)."""
-    from symgrad import backends
-    from symgrad.api import make_case
-    from symgrad.checking.compare import ulp_distance
-    from symgrad.checking.runner import run_case
-    from symgrad.symbolic import differentiate
+def compute(expr: ExprLike, wrt: str, lo: float, hi: float, at: Optional[dict[str, Any]] = None,
+            points: int = 401, backend: Any = "symgrad", dtype: str = "float64") -> PlotData:
+    """The numbers behind the picture (no matplotlib needed): one :func:`run_case`, and the kinks.
 
+    Raises :class:`ValueError` with the report's table when the case errors or the backend
+    lacks an op (nothing was compared).
+    """
     at = dict(at or {})
     if wrt in at:
         raise ValueError(f"{wrt!r} is swept over --range; do not also give it with --at")
     x = np.linspace(float(lo), float(hi), int(points))
     case = make_case(expr, {wrt: x.tolist(), **at}, wrt=[wrt], dtype=dtype, name="plot")
-    inputs = case.make_inputs()
-    g_out = np.ones(np.shape(_values(case.ir, inputs)[id(case.ir)]), dtype=dtype)
-    sym = differentiate(case.ir, inputs, [wrt], order=1, grad_output=g_out, mode=case.mode)
-    d = sym.derivatives[(wrt,)]
-    value, grads = backends.get(backend).gradients(case.ir, inputs, [wrt], 1, g_out)
-    tape = grads.get((wrt,))
-    tape = np.zeros_like(x) if tape is None else np.broadcast_to(np.asarray(tape, dtype=float), x.shape)
-    ref = np.broadcast_to(np.asarray(d.value, dtype=float), x.shape)
-    undefined = np.broadcast_to(np.asarray(d.undefined, dtype=bool), x.shape) | np.isnan(ref)
-    ulp = np.where(undefined, np.nan, ulp_distance(tape, ref, dtype))
-    f = np.asarray(sym.value, dtype=float)
-    f = np.broadcast_to(f, x.shape) if f.size in (1, x.size) else np.full(x.shape, np.nan)
     report = run_case(case, backend=backend)
+    if report.status in ("error", "skip"):
+        raise ValueError(report.table())
+    d = report.gradients[(wrt,)]
+    tape = np.zeros_like(x) if d.tape is None else np.broadcast_to(np.asarray(d.tape, dtype=float), x.shape)
+    ref = np.broadcast_to(np.asarray(d.reference, dtype=float), x.shape)
+    undefined = np.broadcast_to(d.undefined, x.shape)
+    ulp = np.where(undefined, np.nan, ulp_distance(tape, ref, dtype))
+    f = np.asarray(report.reference_value, dtype=float)
+    f = np.broadcast_to(f, x.shape) if f.size in (1, x.size) else np.full(x.shape, np.nan)
     verdict = "PASS" if report else report.summary_line()
-    name = backend if isinstance(backend, str) else backend.name
-    return PlotData(expr, wrt, at, x, np.array(f), np.array(ref), np.array(tape), ulp, np.array(undefined),
-                    _kinks(case.ir, x, _values(case.ir, inputs)), d.formula, name, dtype, verdict)
+    assert case.ir is not None
+    kinks = _kinks(case.ir, x, numpy_eval(case.ir, case.make_inputs(), values=True))
+    return PlotData(case.expr, wrt, at, x, np.array(f), np.array(ref), np.array(tape), ulp, np.array(undefined),
+                    kinks, d.formula, report.backend, dtype, verdict)
 
 
 def render(data: PlotData, output: str) -> str:

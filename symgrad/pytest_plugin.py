@@ -117,7 +117,7 @@ def _resolve_options(config: pytest.Config) -> "Options":
         except BackendUnavailable as exc:
             raise pytest.UsageError(f"--symgrad-backend: {exc}") from None
     return Options(backend=backend, exact=exact, rtol=_tolerance(config, "rtol"),
-                   atol=_tolerance(config, "atol"), dtype=dtype)
+                   atol=_tolerance(config, "atol"), dtype=dtype, arrays=False)  # items keep their reports
 
 
 def _options(config: pytest.Config) -> "Options":

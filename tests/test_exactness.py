@@ -19,7 +19,7 @@ from symgrad import backends, ops
 from symgrad.backends.symgrad_tape import SymgradBackend
 from symgrad.ir.parse import parse
 from symgrad.checking.report import Report
-from symgrad.checking.runner import _numpy_value
+from symgrad.ir.expr import numpy_eval
 from symgrad.symbolic import differentiate
 
 
@@ -257,7 +257,7 @@ def both_engines(expr: str, inputs: dict, wrt: tuple, order: int, exact: bool = 
     ir = parse(expr)
     arrays = {n: np.asarray(v, dtype=float) for n, v in inputs.items()}
     names = list(dict.fromkeys(wrt))
-    forward = _numpy_value(ir, arrays)
+    forward = numpy_eval(ir, arrays)
     g = np.ones(np.shape(forward))
     sym = differentiate(ir, arrays, names, order=order, grad_output=g, exact=exact)
     _, tape = backends.get("symgrad").gradients(ir, arrays, names, order, g)

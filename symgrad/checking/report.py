@@ -5,6 +5,14 @@ and one :class:`~symgrad.compare.Comparison` per checked gradient (and per
 ``value``/``expect`` check). :meth:`Report.table` is the failure text every
 shell prints; :meth:`Report.to_dict`/:meth:`Report.from_dict` carry a report
 across processes (``-j N``, pytest-xdist) and into JSON output.
+
+A report of a run that kept its arrays (``Options(arrays=True)``, the default of
+:func:`~symgrad.checking.runner.run_case`) also holds the numbers behind the
+comparisons: the forward value (``value``, ``reference_value``) and, per
+derivative, a :class:`Gradient` (formula, reference, tape, undefined mask).
+``symgrad grad`` prints them and ``symgrad plot`` draws them.  They stay out of
+:meth:`Report.to_dict`: the JSON format is unchanged and does not grow with the
+inputs' size.
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable
 
+import numpy as np
+
 from symgrad.checking.compare import Comparison
 
-__all__ = ["STATUSES", "Report", "exit_code", "summarize"]
+__all__ = ["STATUSES", "Gradient", "Report", "exit_code", "summarize"]
 
 STATUSES = ("pass", "fail", "error", "skip", "xfail", "xpass")
 
@@ -90,9 +100,26 @@ def _render(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return out
 
 
+Seq = tuple[str, ...]
+
+
+@dataclass
+class Gradient:
+    """One derivative of a checked case, as arrays: what ``symgrad grad`` prints.
+
+    ``wrt`` is ``("a",)`` for d/da, ``("a", "b")`` for d/db of the sum of d/da.
+    """
+
+    wrt: Seq
+    formula: str  # sympy's derivative, as text
+    reference: np.ndarray  # sympy's derivative, evaluated at the inputs
+    tape: np.ndarray | None  # the backend's gradient; None when it returned none
+    undefined: np.ndarray  # bool: where the reference is undefined (nan/zoo), not compared
+
+
 @dataclass
 class Report:
-    """Outcome of one case."""
+    """Outcome of one case; ``value``, ``reference_value`` and ``gradients`` are in-process only."""
 
     name: str
     status: str
@@ -105,6 +132,9 @@ class Report:
     reason: str = ""
     traceback: str = ""
     duration: float = 0.0
+    value: np.ndarray | None = field(default=None, repr=False, compare=False)  # the backend's forward
+    reference_value: np.ndarray | None = field(default=None, repr=False, compare=False)  # sympy's
+    gradients: dict[Seq, Gradient] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -252,7 +282,7 @@ class Report:
     # ------------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict:
-        """JSON-serialisable: every field, comparisons via ``Comparison.to_dict``, plus ``id``."""
+        """JSON-serialisable: every field but the arrays, comparisons via ``Comparison.to_dict``, plus ``id``."""
         return {
             "id": self.id,
             "name": self.name,

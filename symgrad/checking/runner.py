@@ -1,8 +1,12 @@
 """One case in, one Report out: the symbolic reference and a backend's tape, compared.
 
-The CLI, the library API and the pytest plugin are thin shells over
-:func:`run_case`.  An exception anywhere inside a case becomes that case's
-``error`` with a one-line reason; it never stops the other cases.
+The CLI (``check``, ``grad``, ``plot``, ``fuzz``), the library API and the pytest
+plugin are thin shells over :func:`run_case`: none of them runs an engine itself.
+The report carries the arrays behind its comparisons (forward values, and per
+derivative the formula, reference, tape and undefined mask) unless
+``Options(arrays=False)``, which a suite sets to keep its memory flat.  An
+exception anywhere inside a case becomes that case's ``error`` with a one-line
+reason; it never stops the other cases.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from symgrad import backends
 from symgrad.backends.base import Backend, Unsupported
 from symgrad.checking.cases import Case
 from symgrad.checking.compare import Comparison, compare, tolerances
-from symgrad.ir.expr import Expr, Var, evaluate, variables
+from symgrad.checking.report import Gradient, Report
+from symgrad.ir.expr import Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits
-from symgrad.checking.report import Report
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Options:
     atol: Optional[float] = None
     dtype: Optional[str] = None
     limits: Limits = DEFAULT
+    arrays: bool = True  # keep the arrays on the Report (grad, plot, the API); suites turn it off
 
 
 def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: Optional[Options] = None,
@@ -92,7 +97,7 @@ def _check(case: Case, opts: Options, report: Report) -> None:
 
     backend = backends.get(opts.backend)
     # the forward shape decides the default grad_output: inferred by the case, else evaluated
-    shape = case.output_shape if case.output_shape is not None else np.shape(_numpy_value(ir, inputs))
+    shape = case.output_shape if case.output_shape is not None else np.shape(numpy_eval(ir, inputs))
     grad_output = case.make_grad_output(shape)
     sym = differentiate(ir, inputs, wrt, order=case.order, grad_output=grad_output, mode=case.mode,
                         exact=exact, dtype=dtype, limits=opts.limits)
@@ -106,10 +111,15 @@ def _check(case: Case, opts: Options, report: Report) -> None:
         return c
 
     check("value", value, sym.value, np.isnan(np.asarray(sym.value, dtype=float)), "forward")
+    if opts.arrays:
+        report.value, report.reference_value = np.asarray(value), np.asarray(sym.value)
     used = set(variables(ir))
     for seq, d in sym.derivatives.items():
         label = ",".join(seq)
         g = grads.get(seq)
+        if opts.arrays:
+            undefined = np.asarray(d.undefined, dtype=bool) | np.isnan(np.asarray(d.value, dtype=float))
+            report.gradients[seq] = Gradient(seq, d.formula, np.asarray(d.value), g, undefined)
         if g is None:
             if seq[0] in used and np.any(d.value != 0):
                 c = check(label, np.full(np.shape(d.value), np.nan), d.value, d.undefined, d.formula)
@@ -176,17 +186,7 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def _numpy_value(ir: Expr, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """Evaluate the IR with numpy (the op table's forwards)."""
-
-    def leaf(node: Expr) -> Any:
-        return inputs[node.name] if isinstance(node, Var) else float(node.value)  # floats: 2**64 must not wrap
-
-    with np.errstate(all="ignore"):
-        return np.asarray(evaluate(ir, leaf, lambda node, args: node.op.forward(*args, **node.kwargs)))
-
-
 def _expected(ir: Optional[Expr], raw: Any, inputs: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
     if ir is not None:
-        return _numpy_value(ir, inputs).astype(dtype)
+        return numpy_eval(ir, inputs).astype(dtype)
     return np.asarray(raw, dtype=dtype)

@@ -4,14 +4,19 @@
 op table's functions applied to them (``symgrad.sin(Var("x"))``), build
 ``Call`` nodes, so tracing a Python function is calling it on ``Var``s.
 Every engine (sympy, each tape backend) interprets this tree with
-:func:`evaluate`; none sees another's output.
+:func:`evaluate`; none sees another's output.  :func:`numpy_eval` is the one
+plain-numpy interpretation (the op table's forwards), used wherever a shell or
+an engine needs the value of the expression as written.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Union
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator, Literal, Union, overload
+
+import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
@@ -138,6 +143,42 @@ def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list
         else:
             values[id(node)] = leaf(node)
     return values[id(expr)]
+
+
+@overload
+def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
+               values: Literal[False] = False) -> np.ndarray: ...
+@overload
+def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None, *,
+               values: Literal[True]) -> dict[int, np.ndarray]: ...
+
+
+def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
+               values: bool = False) -> np.ndarray | dict[int, np.ndarray]:
+    """The value of ``expr`` as written, op by op with the op table's numpy forwards.
+
+    ``inputs`` maps input names to arrays (used as given: their dtype is kept).  Literals
+    enter as Python floats, so ``2**64`` does not wrap around in int64 and a float32 input
+    stays float32.  Floating-point warnings are silenced: 0/0 is nan, overflow is inf.
+    Returns the root's value as an array (cast to ``dtype`` when given); with ``values``,
+    every node's value instead, by ``id(node)`` (the root's under ``id(expr)``).
+    """
+    seen: dict[int, np.ndarray] = {}
+
+    def keep(node: Expr, value: Any) -> Any:
+        if values:
+            seen[id(node)] = np.asarray(value)
+        return value
+
+    def leaf(node: Expr) -> Any:
+        return keep(node, inputs[node.name] if isinstance(node, Var) else float(node.value))  # type: ignore[attr-defined]
+
+    def call(node: Call, args: list[Any]) -> Any:
+        return keep(node, node.op.forward(*args, **node.kwargs))
+
+    with np.errstate(all="ignore"):
+        root = evaluate(expr, leaf, call)
+    return seen if values else np.asarray(root, dtype=dtype)
 
 
 def trace(fn: Callable[..., Any]) -> Expr:

@@ -26,11 +26,11 @@ import warnings
 from typing import Callable, Iterable, Optional
 
 from symgrad.ir import ops
-from symgrad.ir.expr import Call, Const, Expr, Var
+from symgrad.ir.expr import Call, Const, Expr, Var, to_source
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 from symgrad.ir.ops import Op
 
-__all__ = ["ParseError", "parse"]
+__all__ = ["ParseError", "check_ir", "parse"]
 
 _SHOWN = 80  # characters of the text shown in an error message
 
@@ -477,3 +477,93 @@ def _syntax_error(parser: _Parser, err: SyntaxError) -> ParseError:
         else:  # 0: the text ended too early
             column, msg = len(text.rstrip()) + 1, f"{msg} (unexpected end of expression)"
     return ParseError(text, f"syntax error: {msg}", column, token)
+
+
+# ---------------------------------------------------------------- IR built in Python
+
+
+def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DEFAULT) -> str:
+    """Apply to an IR built in Python (a traced function, the fuzzer's trees) what :func:`parse`
+    applies to text; return the expression's source text (:func:`~symgrad.ir.expr.to_source`).
+
+    The same limits (tree size and depth counted as the printed text would be, integer
+    literal digits, the estimated size of every constant subexpression, axes, and the text's
+    length), the same rules on names (declared, not shadowing an op or a constant), public
+    ops with their arity and keywords.  Raises :class:`LimitExceeded` or :class:`ParseError`.
+    Nothing is printed before the tree's size is known to be within the limits: a function
+    that reuses one node ``2**100`` times is refused, not printed.
+    """
+    limits = limits or DEFAULT
+    declared = None if names is None else _check_names("", names)
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    est: dict[int, Est] = {}  # constant subexpressions only
+    for node in expr.walk():
+        kids = node.args if isinstance(node, Call) else ()
+        size[id(node)] = 1 + sum(size[id(a)] for a in kids)
+        height[id(node)] = 1 + max((height[id(a)] for a in kids), default=0)
+        if height[id(node)] > limits.max_depth:
+            raise LimitExceeded("max_depth", height[id(node)], limits.max_depth, "nesting depth")
+        if size[id(node)] > limits.max_nodes:
+            raise LimitExceeded("max_nodes", size[id(node)], limits.max_nodes, "number of nodes")
+        if isinstance(node, Var):
+            _check_ir_name(node.name, declared)
+            continue
+        if isinstance(node, Const):
+            value = node.value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ParseError(repr(value), f"the constant {value!r} is not allowed")
+            if isinstance(value, int) and _int_digits(value) > limits.max_int_digits:
+                raise LimitExceeded("max_int_digits", _int_digits(value), limits.max_int_digits,
+                                    "digits of an integer literal")
+            est[id(node)] = _est_of(value)
+        elif isinstance(node, Call):
+            _check_ir_call(node, limits)
+            if all(id(a) in est for a in node.args):
+                ests = [est[id(a)] for a in node.args]
+                est[id(node)] = None if None in ests else _estimate(node.op, ests)  # type: ignore[arg-type]
+        e = est.get(id(node))
+        if e is not None and e[0] != 0 and _digits(e[1]) > limits.max_const_digits:
+            digits = _digits(e[1])
+            shown = "inf" if math.isinf(digits) else f"~{digits:.0f}"
+            raise LimitExceeded("max_const_digits", shown, limits.max_const_digits, "digits of a constant's value")
+    text = to_source(expr)
+    if len(text) > limits.max_length:
+        raise LimitExceeded("max_length", len(text), limits.max_length, "length of the expression")
+    return text
+
+
+def _check_ir_name(name: str, declared: set[str] | None) -> None:
+    if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
+            or (declared is None and name.startswith("__"))):
+        raise ParseError(str(name), f"name {name!r} is not allowed", None, str(name))
+    if name in ops.CONSTANTS or ops.lookup(name) is not None:
+        kind = "constant" if name in ops.CONSTANTS else "function"
+        raise ParseError(name, f"input name {name!r} shadows the {kind} {name!r}", None, name)
+    if declared is not None and name not in declared:
+        raise ParseError(name, f"unknown name {name!r}", None, name)
+
+
+def _check_ir_call(node: Call, limits: Limits) -> None:
+    op, fname = node.op, node.op.name
+    if ops.lookup(fname) is not op:
+        raise ParseError(fname, f"{fname!r} is not an op of the expression language", None, fname)
+    if len(node.args) != op.arity:
+        s = "" if op.arity == 1 else "s"
+        raise ParseError(fname, f"{fname}() takes {op.arity} positional argument{s} ({len(node.args)} given)",
+                         None, fname)
+    for key, value in node.params:
+        if key not in op.params:
+            reason = (f"{fname}() takes no keyword arguments" if not op.params
+                      else f"unknown keyword {key!r} for {fname}()")
+            raise ParseError(fname, reason, None, key)
+        if value is None:
+            continue
+        axes = value if isinstance(value, tuple) else (value,)
+        if not all(type(a) is int for a in axes):
+            raise ParseError(fname, f"axis must be an integer or a tuple of integers, not {value!r}", None, key)
+        if len(set(axes)) != len(axes):
+            raise ParseError(fname, f"repeated axis in {value!r}", None, key)
+        for a in axes:
+            if not -limits.max_ndim <= a < limits.max_ndim:
+                raise LimitExceeded("max_ndim", a, limits.max_ndim, "axis")

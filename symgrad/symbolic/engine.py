@@ -31,7 +31,7 @@ import sympy
 from symgrad.ir import ops
 from symgrad.symbolic import functions as s
 from symgrad.symbolic.compile import Compiled
-from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, to_source, variables
+from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, numpy_eval, to_source, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 
 __all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
@@ -457,12 +457,7 @@ def _written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
     log of a negative, inf - inf), this is nan, and the reference marks that point undefined
     instead of checking the tape against a value the written expression never has.
     """
-
-    def leaf(node: Expr) -> Any:
-        return arrays[node.name] if isinstance(node, Var) else np.float64(node.value)  # type: ignore[union-attr]
-
-    with np.errstate(all="ignore"):
-        return np.asarray(evaluate(expr, leaf, lambda n, a: n.op.forward(*a, **n.kwargs)), dtype=np.float64)
+    return numpy_eval(expr, arrays, np.float64)
 
 
 def _feeding(expr: Expr, arrays: dict[str, np.ndarray], bad: np.ndarray) -> dict[str, np.ndarray]:

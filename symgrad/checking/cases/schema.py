@@ -28,6 +28,7 @@ import numpy as np
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir.parse import ParseError, check_ir, parse
 from symgrad.checking.cases.errors import CaseError
 from symgrad.checking.cases.yaml_loading import _Map, _Seq, _first_duplicate
 
@@ -339,8 +340,6 @@ def _shape_spec(raw: Any, what: str, ctx: _Ctx, limits: Limits, key: Any) -> Sha
 
 
 def _parse(text: Any, what: str, names: list[str], ctx: _Ctx, limits: Limits, key: Any) -> Expr:
-    from symgrad.ir.parse import ParseError, parse
-
     if not isinstance(text, str):
         raise ctx.error(f"{what} must be an expression string, got {_type(text)}", key)
     try:
@@ -353,6 +352,16 @@ def _parse(text: Any, what: str, names: list[str], ctx: _Ctx, limits: Limits, ke
     if undeclared:  # parse() with names should already refuse these
         raise ctx.error(f"{what} uses {undeclared[0]!r}, which is not declared in inputs", key)
     return ir
+
+
+def _checked(ir: Expr, names: list[str], ctx: _Ctx, limits: Limits) -> str:
+    """The source text of an IR built in Python, once it passes what the parser checks."""
+    try:
+        return check_ir(ir, names=names, limits=limits)
+    except ParseError as exc:
+        raise ctx.error(f"expr is refused: {exc.reason}", "expr") from None
+    except (LimitExceeded, ValueError, RecursionError) as exc:
+        raise ctx.error(f"expr is refused: {exc}", "expr") from None
 
 
 def _infer_shape(ir: Expr, shapes: dict[str, Shape], ctx: _Ctx, limits: Limits) -> Shape | None:
@@ -453,8 +462,17 @@ def _unknown(key: Any, known: Iterable[str]) -> str:
 
 
 def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: int | None = None,
-                   defaults: Mapping[str, Any] | None = None, limits: Limits = DEFAULT) -> Case:
-    """Validate one case (``defaults`` merged under it) and build the :class:`Case`."""
+                   defaults: Mapping[str, Any] | None = None, limits: Limits = DEFAULT,
+                   ir: Expr | None = None) -> Case:
+    """Validate one case (``defaults`` merged under it) and build the :class:`Case`.
+
+    ``ir`` is an expression already built in Python (a traced function, a fuzzed tree): the
+    case checks that IR itself, validated as the parser validates text
+    (:func:`~symgrad.ir.parse.check_ir`), and ``expr`` may be left out: it is then the IR's
+    source text, for display.
+    """
+    if ir is not None and "expr" not in data:
+        data = {**data, "expr": ""}  # filled in from the IR once the IR is validated
     file = str(file) if file is not None else None
     line = line if line is not None else getattr(data, "line", None)
     if not isinstance(data, Mapping):
@@ -485,7 +503,11 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
             hint = " (YAML 1.1 reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
             raise ctx.error(f"input name {key!r} is not an identifier{hint}", "inputs")
     names = list(inputs)
-    ir = _parse(merged["expr"], "expr", names, ctx, limits, "expr")
+    if ir is None:
+        ir = _parse(merged["expr"], "expr", names, ctx, limits, "expr")
+    else:
+        text = _checked(ir, names, ctx, limits)
+        merged["expr"] = merged["expr"] or text
     specs = {k: _input_spec(k, v, ctx, limits) for k, v in inputs.items()}
     shapes = {k: s.shape for k, s in specs.items()}
 

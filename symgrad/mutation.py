@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def mutated_op(mutant: Mutant) -> Op:
     return dataclasses.replace(op, vjps=tuple(vjps))
 
 
-def mutants(op_names: Optional[Iterable[str]] = None, kinds: Sequence[str] = KINDS) -> list[Mutant]:
+def mutants(op_names: Iterable[str] | None = None, kinds: Sequence[str] = KINDS) -> list[Mutant]:
     """Every mutant of the public ops (or of ``op_names``, aliases accepted), in table order."""
     for kind in kinds:
         if kind not in KINDS:
@@ -203,6 +204,7 @@ def is_equivalent(mutant: Mutant, seed: int = 0) -> bool:
     agree at random inputs from several ranges (where the original is finite) and a random g."""
     op = ops.OPS[mutant.op]
     original, mutated = op.vjps[mutant.arg], mutated_op(mutant).vjps[mutant.arg]
+    assert original is not None and mutated is not None
     rng = np.random.default_rng(seed)
     compared = False
     for lo, hi in _PROBE_RANGES:
@@ -220,7 +222,7 @@ def is_equivalent(mutant: Mutant, seed: int = 0) -> bool:
             compared = True
             try:
                 actual = _vjp_and_derivatives(op, mutated, xs, g, r)
-            except Exception:  # a mutant that crashes is observable
+            except Exception:  # noqa: BLE001 -- a mutant that crashes, in any way, is observable
                 return False
         if not all(_same(e, a) for e, a in zip(expected, actual)):
             return False
@@ -285,7 +287,7 @@ class MutationReport:
     def summary(self) -> str:
         return (f"mutation score: {self.killed}/{self.observable} observable mutants killed "
                 f"({100 * self.score:.1f}%); {self.equivalent} equivalent (not counted); "
-                f"{self.cases} cases; {self.seconds:.1f} s")
+                f"{self.cases} cases in {self.seconds:.1f} s")
 
     def text(self, verbose: bool = False) -> str:
         lines = []
@@ -311,8 +313,8 @@ class MutationReport:
                 "mutants": [r.to_dict() for r in self.results]}
 
 
-def run(cases: Sequence[Any], op_names: Optional[Iterable[str]] = None, kinds: Sequence[str] = KINDS,
-        options: Any = None, on_result: Optional[Callable[[MutantResult], None]] = None) -> MutationReport:
+def run(cases: Sequence[Any], op_names: Iterable[str] | None = None, kinds: Sequence[str] = KINDS,
+        options: Any = None, on_result: Callable[[MutantResult], None] | None = None) -> MutationReport:
     """Run ``cases`` against every mutant (of ``op_names``, of ``kinds``), in this process."""
     from symgrad.checking.runner import Options, run_case
 

@@ -437,5 +437,52 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
     sys.exit(0 if result else 1)
 
 
+@main.command("mutate", epilog="""\b
+Exit codes:
+  0  every observable mutant was killed
+  1  a mutant survived (listed: op, argument, kind)
+  2  usage error (unknown op or kind, bad -k) or an invalid case file""")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--ops", "op_names", default=None, metavar="NAME,NAME,...", help="Only mutate these ops (aliases accepted).")
+@click.option("--kinds", default=None, metavar="KIND,KIND,...",
+              help="Mutation kinds: sign, scale, swap, ignore-g, not-differentiable-again (default all).")
+@click.option("-k", "keyword", default=None, metavar="EXPR", help="Only cases whose name matches EXPR (as check -k).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Also list each killed mutant and the case that killed it.")
+def mutate(paths: tuple[str, ...], op_names: Optional[str], kinds: Optional[str], keyword: Optional[str], fmt: str,
+           verbose: bool) -> None:
+    """Measure how strong the cases in PATHS (default: cases/) are: plant bugs in the op table's
+    VJPs (one at a time), run the cases that use the op on symgrad's tape, count the bugs caught."""
+    import json
+
+    from symgrad import mutation
+    from symgrad.checking.cases import collect
+    from symgrad.checking.suite import KeywordError, compile_keyword, select
+
+    split = (lambda text: [t.strip() for t in text.split(",") if t.strip()])
+    kind_list = tuple(split(kinds)) if kinds else mutation.KINDS
+    try:
+        mutation.mutants(split(op_names) if op_names else None, kind_list)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kinds" if "kind" in str(exc) else "--ops") from None
+    if keyword:
+        try:
+            compile_keyword(keyword)
+        except KeywordError as exc:
+            raise click.BadParameter(str(exc), param_hint="-k") from None
+    cases, file_errors = collect(paths or ("cases",))
+    for err in file_errors:
+        click.echo(f"ERROR {err}", err=True)
+    if file_errors:
+        sys.exit(2)
+    cases = select(cases, keyword, (), ())
+    report = mutation.run(cases, split(op_names) if op_names else None, kind_list)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(report.text(verbose=verbose))
+    sys.exit(0 if report else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

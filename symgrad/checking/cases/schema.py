@@ -59,7 +59,7 @@ class InputSpec:
     """One validated input: a literal array or a recipe (uniform, normal, linspace) with its shape."""
 
     kind: str  # "literal", "uniform", "normal", "linspace"
-    shape: Shape
+    shape: Shape | None  # None only for a grad_output generator without `shape`: the output's shape
     args: tuple[float, ...] = ()
     data: np.ndarray | None = field(default=None, repr=False, compare=False)  # float64 literal
 
@@ -92,6 +92,7 @@ class Case:
     value_ir: Expr | None = field(default=None, repr=False, compare=False)
     specs: dict[str, InputSpec] = field(default_factory=dict, repr=False, compare=False)
     output_shape: Shape | None = field(default=None, repr=False, compare=False)  # None: unknown
+    grad_spec: InputSpec | None = field(default=None, repr=False, compare=False)  # grad_output as a spec
 
     @property
     def id(self) -> str:
@@ -123,29 +124,46 @@ class Case:
         out: dict[str, np.ndarray] = {}
         for name, spec in self._specs(limits).items():
             _check_shape(spec.shape, f"input {name!r}", ctx, limits)
-            if spec.kind == "literal":
-                arr = spec.data
-            elif spec.kind == "uniform":
-                arr = rng.uniform(spec.args[0], spec.args[1], size=spec.shape)
-            elif spec.kind == "normal":
-                arr = rng.normal(spec.args[0], spec.args[1], size=spec.shape)
-            else:
-                arr = np.linspace(spec.args[0], spec.args[1], spec.shape[0])
-            out[name] = np.array(arr, dtype=self.dtype)  # a fresh copy: callers may write to it
+            out[name] = np.array(_draw(rng, spec, spec.shape), dtype=self.dtype)  # a fresh copy: callers may write to it
         return out
 
-    def make_grad_output(self, shape: Iterable[int]) -> np.ndarray:
-        """The ``gradient=`` of ``backward`` for a forward output of ``shape``: ones by default."""
+    def make_grad_output(self, shape: Iterable[int], limits: Limits = DEFAULT) -> np.ndarray:
+        """The ``gradient=`` of ``backward`` for a forward output of ``shape``: ones by default.
+
+        A generator (``{normal: [0, 1]}``, ``random``) draws from ``default_rng(seed)`` after the
+        inputs, so adding one does not change the inputs' numbers; its shape defaults to ``shape``.
+        """
         shape = tuple(int(n) for n in shape)
         if self.grad_output is None:
             return np.ones(shape, dtype=self.dtype)
         ctx = _Ctx(self.file, self.line, self.name)
-        g = _literal(self.grad_output, "grad_output", ctx, DEFAULT)
+        spec = self.grad_spec or _grad_spec(self.grad_output, ctx, limits)
+        if spec.kind == "literal":
+            g = spec.data
+        else:
+            rng = np.random.default_rng(self.seed)
+            for input_spec in self._specs(limits).values():  # replay the inputs' draws: same stream, same numbers
+                _draw(rng, input_spec, input_spec.shape)
+            g_shape = shape if spec.shape is None else spec.shape
+            _check_shape(g_shape, "grad_output", ctx, limits, "grad_output")
+            g = _draw(rng, spec, g_shape)
         try:
             return np.array(np.broadcast_to(g, shape), dtype=self.dtype)
         except ValueError:
-            raise ctx.error(f"grad_output of shape {_fmt(g.shape)} does not broadcast to the "
+            raise ctx.error(f"grad_output of shape {_fmt(np.shape(g))} does not broadcast to the "
                             f"output shape {_fmt(shape)}", "grad_output") from None
+
+
+def _draw(rng: np.random.Generator, spec: InputSpec, shape: Shape) -> np.ndarray:
+    """One spec's float64 numbers (literals as they are; random kinds advance ``rng``)."""
+    if spec.kind == "literal":
+        assert spec.data is not None
+        return spec.data
+    if spec.kind == "uniform":
+        return rng.uniform(spec.args[0], spec.args[1], size=shape)
+    if spec.kind == "normal":
+        return rng.normal(spec.args[0], spec.args[1], size=shape)
+    return np.linspace(spec.args[0], spec.args[1], shape[0])
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -293,8 +311,10 @@ def _numbers(value: Any, count: int, what: str, ctx: _Ctx, key: Any) -> list[flo
     return nums  # type: ignore[return-value]
 
 
-def _input_spec(name: str, raw: Any, ctx: _Ctx, limits: Limits) -> InputSpec:
-    what, key = f"input {name!r}", ("inputs", name)
+def _input_spec(name: str, raw: Any, ctx: _Ctx, limits: Limits, *, what: str | None = None, key: Any = None,
+                shape_optional: bool = False) -> InputSpec:
+    """An input's spec; ``shape_optional``: a random kind without ``shape`` gets shape None (the output's)."""
+    what, key = what or f"input {name!r}", key or ("inputs", name)
     if not isinstance(raw, Mapping):
         data = _literal(raw, what, ctx, limits, key)
         return InputSpec("literal", data.shape, data=data)
@@ -324,8 +344,23 @@ def _input_spec(name: str, raw: Any, ctx: _Ctx, limits: Limits) -> InputSpec:
         raise ctx.error(f"{what}: uniform low {lo} is above high {hi}", key)
     if kind == "normal" and hi < 0:
         raise ctx.error(f"{what}: normal std {hi} is negative", key)
+    if shape_optional and "shape" not in raw:
+        return InputSpec(kind, None, (lo, hi))  # type: ignore[arg-type]
     shape = _shape_spec(raw.get("shape", []), what, ctx, limits, key)
     return InputSpec(kind, shape, (lo, hi))
+
+
+GRAD_RANDOM = "random"  # grad_output: random -- a seeded standard normal of the output's shape
+
+
+def _grad_spec(raw: Any, ctx: _Ctx, limits: Limits) -> InputSpec:
+    """``grad_output`` as a spec: a literal, ``random``, or an input generator whose shape defaults to the output's."""
+    if isinstance(raw, str) and raw.strip() == GRAD_RANDOM:
+        return InputSpec("normal", None, (0.0, 1.0))  # type: ignore[arg-type]
+    if isinstance(raw, str) and _number(raw) is None:
+        raise ctx.error(f"grad_output: {_show(raw)} is not a number, a list, '{GRAD_RANDOM}' or a generator "
+                        f"({', '.join(SPEC_KINDS)})", "grad_output")
+    return _input_spec("grad_output", raw, ctx, limits, what="grad_output", key="grad_output", shape_optional=True)
 
 
 def _shape_spec(raw: Any, what: str, ctx: _Ctx, limits: Limits, key: Any) -> Shape:
@@ -538,10 +573,11 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
     targets = wrt if wrt is not None else names
 
     grad_output = merged.get("grad_output")
+    grad_spec = None
     if grad_output is not None:
-        g = _literal(grad_output, "grad_output", ctx, limits, "grad_output")
-        if out_shape is not None and not _broadcasts_to(g.shape, out_shape):
-            raise ctx.error(f"grad_output of shape {_fmt(g.shape)} does not broadcast to the "
+        grad_spec = _grad_spec(grad_output, ctx, limits)
+        if out_shape is not None and grad_spec.shape is not None and not _broadcasts_to(grad_spec.shape, out_shape):
+            raise ctx.error(f"grad_output of shape {_fmt(grad_spec.shape)} does not broadcast to the "
                             f"output shape {_fmt(out_shape)}", "grad_output")
 
     expect = merged.get("expect") or {}
@@ -575,6 +611,7 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
         name=name, expr=merged["expr"], inputs=dict(inputs), grad_output=grad_output, wrt=wrt,
         expect=dict(expect), value=value, file=file, line=line, ir=ir, expect_ir=expect_ir,
         value_ir=value_ir, specs=specs, output_shape=tuple(out_shape) if out_shape is not None else None,
+        grad_spec=grad_spec,
         **fields_,
     )
 

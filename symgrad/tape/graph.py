@@ -33,7 +33,6 @@ class _Meta:
     than its op declares fails loudly instead of computing with a stale or missing value."""
 
     __slots__ = ("shape", "dtype")
-    __array_ufunc__ = None  # numpy defers to the operators below, which refuse
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
@@ -49,7 +48,8 @@ class _Meta:
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("a VJP read a value its op does not declare in saves= (it has only shape and dtype)")
 
-    __array__ = __bool__ = __float__ = __index__ = __len__ = __iter__ = _refuse
+    __array__ = __array_ufunc__ = __bool__ = __float__ = __index__ = __len__ = _refuse
+    __iter__ = _refuse
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
     __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __abs__ = _refuse
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __and__ = __rand__ = __or__ = __ror__ = _refuse  # type: ignore[assignment]

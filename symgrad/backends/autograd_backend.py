@@ -45,7 +45,14 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.relu: lambda x: anp.where(x > 0, x, 0.0),  # relu'(0) = 0; maximum(x, 0) would give 1/2
         ops.softplus: lambda x: anp.logaddexp(0.0, x),
         ops.detach: getval,
+        ops.where: _where,
     }
+
+
+def _where(c: Any, x: Any, y: Any) -> Any:
+    # autograd's where does not sum a broadcast gradient back to x's shape: broadcast before it
+    zero = anp.zeros(np.broadcast_shapes(anp.shape(c), anp.shape(x), anp.shape(y)))
+    return anp.where(c, x + zero, y + zero)
 
 
 def _differentiable(fn: Any) -> bool:
@@ -53,6 +60,10 @@ def _differentiable(fn: Any) -> bool:
     if not getattr(fn, "_is_autograd_primitive", False):
         return True  # a Python function of primitives, or a wrapper
     return fn in primitive_vjps or fn in notrace_primitives[VJPNode]
+
+
+# ops autograd cannot run, with the reason (none today): the case is skipped and says why
+UNSUPPORTED: dict[Op, str] = {}
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Optional[Callable[..., Any]]:
@@ -99,10 +110,11 @@ class AutogradBackend(Backend):
     def _composite(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         """``op`` as its composite of other ops of the table, where that agrees with it (inside its domain)."""
         if op.composite is None:
-            raise Unsupported(f"op {op.name!r}")
+            reason = UNSUPPORTED.get(op)
+            raise Unsupported(f"op {op.name!r}" + (f" ({reason})" if reason else ""))
         if not np.all(op.inside(*(getval(a) for a in args))):
-            raise Unsupported(f"op {op.name!r} outside {op.domain_text} (autograd lacks it; its composite "
-                              "differs from its convention there)")
+            raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
+                              "autograd lacks it, and its composite may differ from its convention there")
         expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
         return self.evaluate(expr, dict(zip(op.args, args)))
 

@@ -73,6 +73,10 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
     }
 
 
+# ops torch cannot run, with the reason (none today): the case is skipped and says why
+UNSUPPORTED: dict[Op, str] = {}
+
+
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Optional[Callable[..., Any]]:
     """torch's function for ``op``: mapped, else ``torch``, ``torch.special`` or ``F`` by its name or an alias."""
     fn = mapped.get(op)
@@ -117,11 +121,12 @@ class TorchBackend(TapeBackend):
     def _composite(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         """``op`` as its composite of other ops of the table, where that agrees with it (inside its domain)."""
         if op.composite is None:
-            raise Unsupported(f"op {op.name!r}")
+            reason = UNSUPPORTED.get(op)
+            raise Unsupported(f"op {op.name!r}" + (f" ({reason})" if reason else ""))
         values = [a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a for a in args]
         if not np.all(op.inside(*values)):
-            raise Unsupported(f"op {op.name!r} outside {op.domain_text} (torch lacks it; its composite "
-                              "differs from its convention there)")
+            raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
+                              "torch lacks it, and its composite may differ from its convention there")
         expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
         return self.evaluate(expr, dict(zip(op.args, args)))
 

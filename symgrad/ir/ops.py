@@ -78,6 +78,7 @@ class Domain(enum.Enum):
     UNIT_OPEN = ("-1 < {x} < 1", lambda x: np.abs(x) < 1, "unit", (-0.9, 0.9), False, False)
     UNIT_CLOSED = ("-1 <= {x} <= 1", lambda x: np.abs(x) < 1, "unit", (-0.9, 0.9), False, False)
     NONZERO = ("{x} != 0", lambda x: x != 0, "nonzero", (0.2, 3.0), True, False)
+    SINGULAR_AT_ZERO = ("any {x}; derivatives infinite at 0", lambda x: x != 0, "nonzero", (0.2, 3.0), True, False)
     CONDITION = ("{x} a condition (no gradient)", None, None, (0.0, 1.0), False, False)  # where's c: booleans
     # joint: conditions on all arguments together
     NOT_BOTH_ZERO = ("({x}, {y}) != (0, 0)", lambda x, y: (x != 0) | (y != 0), None, (0.2, 3.0), True, True)
@@ -536,6 +537,15 @@ sqrt = defop(
 abs = defop(
     "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("x",),
     sympy=lambda s, x: s.Abs(x), aliases=("absolute",), kink="abs'(0) = 0",
+)
+cbrt = defop(
+    # a constant power, not a division (as sqrt): cbrt's derivatives at 0 are +inf, -inf, +inf at
+    # orders 1, 2, 3 on the tape, as the one-sided limits of the sympy form's x >= 0 branch
+    "cbrt", np.cbrt, lambda g, ans, x: g * ((1.0 / 3.0) * ans**-2.0), saves=("ans",),
+    sympy=lambda s, x: s.Piecewise((x ** s.Rational(1, 3), x >= 0), (-((-x) ** s.Rational(1, 3)), True)),
+    domain=Domain.SINGULAR_AT_ZERO, kink="cbrt'(0) = +inf",
+    # torch has no cbrt, autograd's cannot be differentiated; this agrees with cbrt wherever x != 0
+    composite=lambda x: sign(x) * abs(x) ** (1.0 / 3.0),
 )
 sin = defop("sin", np.sin, lambda g, ans, x: g * cos(x), sympy=lambda s, x: s.sin(x), saves=("x",))
 cos = defop("cos", np.cos, lambda g, ans, x: -g * sin(x), sympy=lambda s, x: s.cos(x), saves=("x",))

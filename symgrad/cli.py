@@ -272,16 +272,26 @@ def ops_command(fmt: str) -> None:
             "name": op.name,
             "infix": op.infix or "",
             "arity": op.arity,
+            "args": list(op.args),
             "aliases": list(op.aliases),
             "params": list(op.params),
             "kind": op.kind,
-            "domain": op.domain,
+            "domain": op.domain_text,
             "kink": op.kink,
+            "linear": op.linear,
+            "saves": [list(s) for s in op.saves],
         })
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    head = ["op", "arity", "aliases", "params", "kind", "domain", "at non-differentiable points"]
+
+    def saves(r: dict) -> str:
+        per = [", ".join(s) or "nothing" for s in r["saves"]]
+        if len(set(per)) == 1:
+            return per[0]
+        return "; ".join(f"d/d{a}: {p}" for a, p in zip(r["args"], per))
+
+    head = ["op", "arity", "aliases", "params", "kind", "domain", "at non-differentiable points", "linear", "saves"]
     table = [head] + [[
         r["name"] + (f" ({r['infix']})" if r["infix"] else ""),
         str(r["arity"]),
@@ -290,13 +300,15 @@ def ops_command(fmt: str) -> None:
         r["kind"],
         r["domain"] or "-",
         r["kink"] or "-",
+        "yes" if r["linear"] else "-",
+        saves(r),
     ] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     for n, row in enumerate(table):
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         if n == 0:
             click.echo("  ".join("-" * w for w in widths))
-    click.echo(f"\n{len(rows)} ops; constants: pi, e")
+    click.echo(f"\n{len(rows)} ops; constants: pi, e; saves: what the tape keeps for the VJPs")
 
 
 def _parse_scalars(values: tuple[str, ...]) -> dict[str, Any]:

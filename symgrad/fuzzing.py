@@ -65,15 +65,11 @@ NICE_CONSTANTS = (1.0, 2.0, 0.5, 3.0, -1.0, 1.5, -2.0)
 INT_EXPONENTS = (2.0, 3.0, 0.0, 1.0, 4.0)  # x**c for any x (PyTorch: d/dx x**0 = 0)
 REAL_EXPONENTS = (0.5, -1.0, 1.5, -0.5, 2.5, -2.0)  # x**c for x > 0
 
-# arguments that must land in a domain: op name -> guard
+# how an argument is made to land in its domain: each op's Domain names its guard (ops.Domain.guard)
 _POSITIVE = "positive"  # > 0
 _UNIT = "unit"  # in (-1, 1)
 _ABOVE_ONE = "above_one"  # > 1
 _NONZERO = "nonzero"
-ARG_GUARDS: dict[str, str] = {
-    "log": _POSITIVE, "log2": _POSITIVE, "log10": _POSITIVE, "log1p": _POSITIVE, "sqrt": _POSITIVE,
-    "asin": _UNIT, "acos": _UNIT, "atanh": _UNIT, "acosh": _ABOVE_ONE, "prod": _NONZERO,
-}
 
 
 # ---------------------------------------------------------------- results
@@ -285,6 +281,11 @@ def _guard(draw: Callable[..., Any], kind: str, e: Expr) -> Expr:
     raise ValueError(f"unknown guard {kind!r}")
 
 
+def _guarded(draw: Callable[..., Any], domain: _ops.Domain, e: Expr) -> Expr:
+    """``e`` as the argument of an op whose domain is ``domain``: guarded unless unrestricted."""
+    return e if domain.guard is None else _guard(draw, domain.guard, e)
+
+
 def _gen(draw: Callable[..., Any], sp: _Space, target: Shape, depth: int, exact: bool) -> Expr:
     """An expression of shape ``target`` (or, unless ``exact``, of shape () that broadcasts to it).
 
@@ -315,8 +316,7 @@ def _gen(draw: Callable[..., Any], sp: _Space, target: Shape, depth: int, exact:
 
     if op.kind == _ops.ELEMENTWISE and op.arity == 1:
         arg = _gen(draw, sp, target, below, exact)
-        guard = ARG_GUARDS.get(op.name)
-        return op(_guard(draw, guard, arg) if guard else arg)
+        return op(_guarded(draw, op.domain[0], arg))
     if op is _ops.pow:
         base = _gen(draw, sp, target, below, exact)
         if draw(st.booleans()):
@@ -330,14 +330,13 @@ def _gen(draw: Callable[..., Any], sp: _Space, target: Shape, depth: int, exact:
         second = _gen(draw, sp, target, below, False)
         if exact and draw(st.booleans()):
             first, second = second, first
-        if op is _ops.div:
-            second = _guard(draw, _NONZERO, second)
+        if not op.domain[0].joint:
+            first, second = (_guarded(draw, d, e) for d, e in zip(op.domain, (first, second)))
         return op(first, second)
     if op.kind == _ops.REDUCTION:
         source, axis = draw(st.sampled_from(sp.reductions_to(target, below)))
         arg = _gen(draw, sp, source, below, True)
-        guard = ARG_GUARDS.get(op.name)
-        return op(_guard(draw, guard, arg) if guard else arg, axis=axis)
+        return op(_guarded(draw, op.domain[0], arg), axis=axis)
     if op is _ops.transpose:
         return _ops.transpose(_gen(draw, sp, target[::-1], below, True))
     a, b = draw(st.sampled_from(sp.matmuls_to(target, below)))
@@ -383,24 +382,6 @@ def expressions(ops: Union[None, str, Iterable[Union[str, Op]]] = None, max_dept
     return examples()
 
 
-def _is_integer(x: Any) -> bool:
-    x = np.asarray(x)
-    return bool(np.all(x == np.round(x)))
-
-
-# where each op's symbolic derivative is defined (the wrappers aim there; this makes sure)
-_DOMAINS: dict[str, Callable[..., Any]] = {
-    "log": lambda x: x > 0, "log2": lambda x: x > 0, "log10": lambda x: x > 0, "sqrt": lambda x: x > 0,
-    "log1p": lambda x: x > -1, "asin": lambda x: np.abs(x) < 1, "acos": lambda x: np.abs(x) < 1,
-    "atanh": lambda x: np.abs(x) < 1, "acosh": lambda x: x > 1, "div": lambda x, y: y != 0,
-    "prod": lambda x: x != 0,
-    # atan2 jumps by 2*pi across y = 0 where x < 0: a y that is 0 up to rounding (a sum that
-    # cancels, computed in another order by the tape and by sympy) flips the forward value
-    "atan2": lambda y, x: (x > 0) | (np.abs(y) > 1e-6), "hypot": lambda x, y: (x != 0) | (y != 0),
-    "pow": lambda x, y: (x > 0) | _is_integer(y),
-}
-
-
 def well_conditioned(example: Example, bound: float = VALUE_BOUND) -> bool:
     """Every op applied inside its domain, every node's forward value (numpy) finite and within ``bound``.
 
@@ -422,8 +403,7 @@ def well_conditioned(example: Example, bound: float = VALUE_BOUND) -> bool:
 
 
 def _in_domain(node: Call, args: list[np.ndarray]) -> bool:
-    inside = _DOMAINS.get(node.op.name)
-    return inside is None or bool(np.all(inside(*args)))
+    return bool(np.all(node.op.inside(*args)))  # where the op's derivatives are defined (ops.Domain)
 
 
 # ---------------------------------------------------------------- cases

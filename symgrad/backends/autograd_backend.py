@@ -6,7 +6,10 @@ implements :meth:`Backend.gradients` directly: the IR becomes a function of the
 order 1 is its VJP (``make_vjp``) with ``grad_output``, and order k the ``grad``
 of the sum of order k - 1, nested as ``grad(grad(f))`` is.
 
-The ops are chosen to give symgrad's conventions at non-differentiable points:
+Each op is autograd's function of its name or an alias (``autograd.numpy``,
+``autograd.scipy.special``) unless the map below says otherwise; an op autograd
+lacks runs as its composite of other ops, where that agrees with it.  The map
+gives symgrad's conventions at non-differentiable points:
 ``relu`` is ``where(x > 0, x, 0)`` (0 at 0; ``maximum(x, 0)`` would give 1/2),
 ``detach`` drops autograd's boxes (``getval``), and autograd's own ``abs``,
 ``maximum``/``minimum`` (1/2 at ties) and ``max``/``min`` (ties split evenly)
@@ -16,11 +19,12 @@ already agree.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from symgrad.ir.expr import Const, Expr, Var, evaluate
+from symgrad.ir import ops
+from symgrad.ir.expr import Const, Expr, Var, as_expr, evaluate
 from symgrad.ir.ops import Op
 from symgrad.backends.base import Backend, Grads, Unsupported, install_hint
 
@@ -28,41 +32,52 @@ try:
     import autograd
     import autograd.numpy as anp
     import autograd.scipy.special as asp
-    from autograd.tracer import Box, getval
+    from autograd.core import VJPNode, primitive_vjps
+    from autograd.tracer import Box, getval, notrace_primitives
 except ImportError:  # pragma: no cover - exercised where autograd is missing
     autograd = None  # type: ignore[assignment]
 
 
-def _axis(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-def _table() -> dict[str, Callable[..., Any]]:
-    table: dict[str, Callable[..., Any]] = {
-        "add": anp.add, "sub": anp.subtract, "mul": anp.multiply, "div": anp.true_divide,
-        "neg": anp.negative, "pow": anp.power,
-        "exp": anp.exp, "expm1": anp.expm1, "log": anp.log, "log2": anp.log2, "log10": anp.log10,
-        "log1p": anp.log1p, "sqrt": anp.sqrt, "abs": anp.abs,
-        "sin": anp.sin, "cos": anp.cos, "tan": anp.tan, "asin": anp.arcsin, "acos": anp.arccos,
-        "atan": anp.arctan, "sinh": anp.sinh, "cosh": anp.cosh, "tanh": anp.tanh,
-        "asinh": anp.arcsinh, "acosh": anp.arccosh, "atanh": anp.arctanh,
-        "sigmoid": asp.expit,
-        "relu": lambda x: anp.where(x > 0, x, 0.0),
-        "softplus": lambda x: anp.logaddexp(0.0, x),
-        "detach": getval,
-        "atan2": anp.arctan2, "hypot": anp.hypot, "maximum": anp.maximum, "minimum": anp.minimum,
-        "logaddexp": anp.logaddexp,
-        "sum": lambda x, axis=None: anp.sum(x, axis=_axis(axis)),
-        "mean": lambda x, axis=None: anp.mean(x, axis=_axis(axis)),
-        "prod": lambda x, axis=None: anp.prod(x, axis=_axis(axis)),
-        "max": lambda x, axis=None: anp.max(x, axis=_axis(axis)),
-        "min": lambda x, axis=None: anp.min(x, axis=_axis(axis)),
-        "logsumexp": lambda x, axis=None: asp.logsumexp(x, axis=_axis(axis)),
-        "matmul": anp.matmul, "transpose": anp.transpose,
+# the map to autograd, keyed by the table's ops: only where autograd has no function of the op's
+# name (or an alias), or its convention differs; every other op is found by name (see `resolve`)
+def _mapped() -> dict[Op, Callable[..., Any]]:
+    return {
+        ops.relu: lambda x: anp.where(x > 0, x, 0.0),  # relu'(0) = 0; maximum(x, 0) would give 1/2
+        ops.softplus: lambda x: anp.logaddexp(0.0, x),
+        ops.detach: getval,
+        ops.where: _where,
     }
-    if hasattr(asp, "erf"):
-        table["erf"] = asp.erf
-    return table
+
+
+def _where(c: Any, x: Any, y: Any) -> Any:
+    # autograd's where does not sum a broadcast gradient back to x's shape: broadcast before it
+    zero = anp.zeros(np.broadcast_shapes(anp.shape(c), anp.shape(x), anp.shape(y)))
+    return anp.where(c, x + zero, y + zero)
+
+
+def _differentiable(fn: Any) -> bool:
+    """Not an autograd primitive that has no VJP (``autograd.numpy.cbrt`` exists but cannot be differentiated)."""
+    if not getattr(fn, "_is_autograd_primitive", False):
+        return True  # a Python function of primitives, or a wrapper
+    return fn in primitive_vjps or fn in notrace_primitives[VJPNode]
+
+
+# ops autograd cannot run, with the reason (none today): the case is skipped and says why
+UNSUPPORTED: dict[Op, str] = {}
+
+
+def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Optional[Callable[..., Any]]:
+    """autograd's function for ``op``: mapped, else ``autograd.numpy`` or ``autograd.scipy.special`` by its
+    name or an alias (``arcsin`` for asin, ``expit`` for sigmoid), if autograd can differentiate it."""
+    fn = mapped.get(op)
+    if fn is not None:
+        return fn
+    for name in (op.name, *op.aliases):
+        for space in (anp, asp):
+            fn = getattr(space, name, None)
+            if callable(fn) and _differentiable(fn):
+                return fn
+    return None
 
 
 def _is_value(x: Any) -> bool:
@@ -77,17 +92,31 @@ class AutogradBackend(Backend):
     def __init__(self) -> None:
         if autograd is None:
             raise install_hint("autograd", "autograd")
-        self.ops = _table()
+        mapped = _mapped()
+        self.ops: dict[Op, Callable[..., Any]] = {
+            op: fn for op in ops.engine_ops() if (fn := resolve(op, mapped)) is not None
+        }
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
-        fn = self.ops.get(op.name)
+        fn = self.ops.get(op)
         if fn is None:
-            raise Unsupported(f"op {op.name!r}")
+            return self._composite(op, args, params)
         if not any(_is_value(a) for a in args):
             # constants only (e.g. the -0.5 of x**-0.5): fold to a Python float, which
             # numpy treats as a weak scalar and never promotes a float32 array with
             return float(fn(*args, **params))
         return fn(*args, **params)
+
+    def _composite(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
+        """``op`` as its composite of other ops of the table, where that agrees with it (inside its domain)."""
+        if op.composite is None:
+            reason = UNSUPPORTED.get(op)
+            raise Unsupported(f"op {op.name!r}" + (f" ({reason})" if reason else ""))
+        if not np.all(op.inside(*(getval(a) for a in args))):
+            raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
+                              "autograd lacks it, and its composite may differ from its convention there")
+        expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
+        return self.evaluate(expr, dict(zip(op.args, args)))
 
     def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
         def leaf(node: Expr) -> Any:

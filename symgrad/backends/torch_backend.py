@@ -1,7 +1,9 @@
 """The ``torch`` backend: PyTorch's autograd, checked against sympy.
 
 Inputs become ``torch.tensor``s of the case's dtype (float64 or float32, CPU);
-every op of the table maps to the torch function of the same meaning; gradients
+every op of the table maps to the torch function of the same meaning (found by the
+op's name unless the map below says otherwise; an op torch lacks runs as its
+composite of other ops, where that agrees with it); gradients
 come from ``torch.autograd.grad(..., retain_graph=True, create_graph=k < order,
 allow_unused=True)``.
 
@@ -18,6 +20,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from symgrad.ir import ops
+from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
 from symgrad.backends.base import TapeBackend, Unsupported, install_hint
 
@@ -55,26 +59,35 @@ def _transpose(x: Any) -> Any:
     return x.permute(*reversed(range(x.ndim)))  # numpy's transpose: reverse every axis
 
 
-_SCALAR_OK = frozenset({"add", "sub", "mul", "div", "neg", "pow"})
-
-
-def _table() -> dict[str, Callable[..., Any]]:
+# the map to torch, keyed by the table's ops: only where torch's function has another name or
+# signature, or a convention to pick; every other op is found by its name (see `resolve`)
+def _mapped() -> dict[Op, Callable[..., Any]]:
     return {
-        "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-        "neg": operator.neg, "pow": torch.pow,
-        "exp": torch.exp, "expm1": torch.expm1, "log": torch.log, "log2": torch.log2,
-        "log10": torch.log10, "log1p": torch.log1p, "sqrt": torch.sqrt, "abs": torch.abs,
-        "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "asin": torch.asin, "acos": torch.acos,
-        "atan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh, "tanh": torch.tanh,
-        "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh,
-        "sigmoid": torch.sigmoid, "relu": torch.relu, "softplus": F.softplus, "erf": torch.erf,
-        "detach": lambda x: x.detach(),
-        "atan2": torch.atan2, "hypot": torch.hypot, "maximum": torch.maximum, "minimum": torch.minimum,
-        "logaddexp": torch.logaddexp,
-        "sum": _reduce(torch.sum), "mean": _reduce(torch.mean), "prod": _prod,
-        "max": _reduce(torch.amax), "min": _reduce(torch.amin), "logsumexp": _logsumexp,
-        "matmul": torch.matmul, "transpose": _transpose,
+        # the Python operators, as a user writes x ** 2: they take Python scalars, and torch's
+        # pow(Tensor, Scalar) has its own backward (exactly 0 for x ** 0, even at second order)
+        ops.add: operator.add, ops.sub: operator.sub, ops.mul: operator.mul, ops.div: operator.truediv,
+        ops.neg: operator.neg, ops.pow: torch.pow,
+        ops.sum: _reduce(torch.sum), ops.mean: _reduce(torch.mean), ops.prod: _prod,
+        ops.max: _reduce(torch.amax), ops.min: _reduce(torch.amin), ops.logsumexp: _logsumexp,
+        ops.transpose: _transpose,
     }
+
+
+# ops torch cannot run, with the reason (none today): the case is skipped and says why
+UNSUPPORTED: dict[Op, str] = {}
+
+
+def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Optional[Callable[..., Any]]:
+    """torch's function for ``op``: mapped, else ``torch``, ``torch.special`` or ``F`` by its name or an alias."""
+    fn = mapped.get(op)
+    if fn is not None:
+        return fn
+    for name in (op.name, *op.aliases):
+        for space in (torch, torch.special, F):
+            fn = getattr(space, name, None)
+            if callable(fn):
+                return fn
+    return None
 
 
 class TorchBackend(TapeBackend):
@@ -84,24 +97,38 @@ class TorchBackend(TapeBackend):
     def __init__(self) -> None:
         if torch is None:
             raise install_hint("torch", "torch")
-        self.ops = _table()
+        mapped = _mapped()
+        self.ops: dict[Op, Callable[..., Any]] = {
+            op: fn for op in ops.engine_ops() if (fn := resolve(op, mapped)) is not None
+        }
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return torch.tensor(np.array(array), requires_grad=requires_grad)  # keeps float64 / float32
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
-        fn = self.ops.get(op.name)
+        fn = self.ops.get(op)
         if fn is None:
-            raise Unsupported(f"op {op.name!r}")
+            return self._composite(op, args, params)
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         if not tensors:  # constants only (the -0.5 of x**-0.5): fold to a Python float
             return float(fn(*(torch.tensor(a, dtype=torch.float64) for a in args), **params))
-        if op.name not in _SCALAR_OK:
-            # torch.maximum, atan2, ... want tensors: a 0-d tensor never promotes a float32 array
+        if op.infix is None:
+            # torch.maximum, atan2, ... want tensors: a 0-d tensor never promotes a float32 array;
+            # Python scalars stay scalars for the operators, as a user writes x ** 2
             args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=tensors[0].dtype) for a in args]
-        # Python scalars stay scalars where torch takes them, as a user writes x ** 2: torch's
-        # pow(Tensor, Scalar) has its own backward (exactly 0 for x ** 0, even at second order)
         return fn(*args, **params)
+
+    def _composite(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
+        """``op`` as its composite of other ops of the table, where that agrees with it (inside its domain)."""
+        if op.composite is None:
+            reason = UNSUPPORTED.get(op)
+            raise Unsupported(f"op {op.name!r}" + (f" ({reason})" if reason else ""))
+        values = [a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a for a in args]
+        if not np.all(op.inside(*values)):
+            raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
+                              "torch lacks it, and its composite may differ from its convention there")
+        expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
+        return self.evaluate(expr, dict(zip(op.args, args)))
 
     def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
              create_graph: bool) -> list[Optional[Any]]:

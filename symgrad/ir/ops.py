@@ -1,7 +1,19 @@
-"""The op table: every op symgrad knows, each registered once.
+"""The op table: every op symgrad knows, each registered once, with every fact about it.
 
-An entry holds the op's name and aliases, its numpy forward, one VJP per
-argument, its sympy form and its convention at non-differentiable points.
+An entry (:class:`Op`) holds everything symgrad knows about an op, and nothing
+else in the package is keyed by op except each engine adapter's map to its own
+engine:
+
+* its name, aliases, argument names, keyword parameters and kind;
+* its numpy ``forward`` and one VJP per argument;
+* ``saves``: what its VJPs read (the tape keeps exactly that), and ``linear``;
+* its ``sympy`` form, its ``plain`` sympy rewrite and its ``kink`` convention;
+* its ``domain`` (a :class:`Domain` per argument): the fuzzer's guards, the
+  tests' inputs and ``symgrad ops`` all come from it;
+* ``magnitude``: the size of a constant without computing it, where the float
+  forward would overflow (the parser's ``max_const_digits``);
+* ``composite``: the op written with other ops of the table, for an engine
+  that lacks it.
 
 VJPs are written with the table's own functions (``cos(x)``, ``where(...)``)
 and operators, as HIPS autograd writes its VJPs with ``autograd.numpy``.  Each
@@ -11,20 +23,26 @@ a tape that records a VJP can differentiate it again (``create_graph=True``).
 
 A VJP is ``vjp(g, ans, *args, **params) -> gradient`` in the broadcast shape of
 the output; the tape sums it back to the argument's shape.  ``None`` in place
-of a VJP means no gradient flows through that argument.
+of a VJP means no gradient flows through that argument.  A VJP may read only
+what ``saves`` declares (of the rest it gets the shape and dtype only, and
+``tests/test_op_table.py`` checks this for every op).
 
 Sympy forms are ``form(s, *args, **params)`` where ``s`` is the namespace of
-:mod:`symgrad.sympy_functions` (sympy plus symgrad's own functions that carry
+:mod:`symgrad.symbolic.functions` (sympy plus symgrad's own functions that carry
 the conventions).  Elementwise forms take sympy scalars; the others take numpy
-object arrays of sympy expressions (expanded mode).
+object arrays of sympy expressions (expanded mode).  This module never imports
+sympy: every sympy-related field is a function of the namespace ``s``.
+
+Adding an op is one ``defop`` call here (see CONTRIBUTING.md, "Adding an op").
 """
 
 from __future__ import annotations
 
 import builtins
+import enum
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -34,10 +52,61 @@ LINALG = "linalg"  # matmul, transpose: not elementwise, no axis
 INTERNAL = "internal"  # used by VJPs only, not part of the expression language
 
 Vjp = Optional[Callable[..., Any]]
+Est = Optional[tuple[int, float]]  # a constant's (sign, log10|value|); sign 0 is 0; None: not estimable
+
+
+def _is_integer(x: Any) -> Any:
+    return np.all(np.asarray(x) == np.round(x))
+
+
+class Domain(enum.Enum):
+    """Where an op's argument may lie.
+
+    ``text`` is what ``symgrad ops`` prints (``{x}`` is the argument's name); ``inside`` is the open
+    part where the op and all its derivatives are finite and defined (the fuzzer keeps arguments
+    there, wrapping them as ``guard`` says; tests draw their inputs from ``sample``: ``(lo, hi)``,
+    with either sign when ``signed``).  A *joint* domain is a condition on all arguments together;
+    it is then the op's only member.
+    """
+
+    #         text                                  inside                           guard          sample        signed joint
+    REAL = ("any {x}", None, None, (-3.0, 3.0), False, False)
+    POSITIVE = ("{x} > 0", lambda x: x > 0, "positive", (0.2, 3.0), False, False)
+    NONNEGATIVE = ("{x} >= 0", lambda x: x > 0, "positive", (0.2, 3.0), False, False)
+    ABOVE_MINUS_ONE = ("{x} > -1", lambda x: x > -1, "positive", (-0.8, 3.0), False, False)
+    AT_LEAST_ONE = ("{x} >= 1", lambda x: x > 1, "above_one", (1.2, 4.0), False, False)
+    UNIT_OPEN = ("-1 < {x} < 1", lambda x: np.abs(x) < 1, "unit", (-0.9, 0.9), False, False)
+    UNIT_CLOSED = ("-1 <= {x} <= 1", lambda x: np.abs(x) < 1, "unit", (-0.9, 0.9), False, False)
+    NONZERO = ("{x} != 0", lambda x: x != 0, "nonzero", (0.2, 3.0), True, False)
+    SINGULAR_AT_ZERO = ("any {x}; derivatives infinite at 0", lambda x: x != 0, "nonzero", (0.2, 3.0), True, False)
+    CONDITION = ("{x} a condition (no gradient)", None, None, (0.0, 1.0), False, False)  # where's c: booleans
+    # joint: conditions on all arguments together
+    NOT_BOTH_ZERO = ("({x}, {y}) != (0, 0)", lambda x, y: (x != 0) | (y != 0), None, (0.2, 3.0), True, True)
+    # atan2 jumps by 2 pi across y = 0 where x < 0: a y that is 0 up to rounding (a sum that cancels,
+    # computed in another order by two engines) flips the value, so "inside" keeps |y| > 1e-6 there
+    OFF_BRANCH_CUT = ("({x}, {y}) != (0, 0); jumps by 2 pi across {x} = 0, {y} < 0",
+                      lambda y, x: (x > 0) | (np.abs(y) > 1e-6), None, (0.2, 3.0), False, True)
+    POSITIVE_BASE = ("{x} > 0 for non-integer {y}", lambda x, y: (x > 0) | _is_integer(y), None, (0.2, 3.0),
+                     False, True)
+
+    def __init__(self, text: str, inside: Optional[Callable[..., Any]], guard: Optional[str],
+                 sample: tuple[float, float], signed: bool, joint: bool):
+        self.text, self.inside, self.guard = text, inside, guard
+        self.sample, self.signed, self.joint = sample, signed, joint
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Random values inside the domain (booleans for a condition)."""
+        if self is Domain.CONDITION:
+            return rng.random(shape) < 0.5
+        values = rng.uniform(*self.sample, size=shape)
+        return values * rng.choice([-1.0, 1.0], size=shape) if self.signed else values
 
 
 @dataclass(frozen=True, eq=False)
 class Op:
+    """One op.  Register table entries with :func:`defop`; ``Op(...)`` itself makes an unregistered
+    op (a user's custom op), which saves everything for its VJPs unless told otherwise."""
+
     name: str
     arity: int
     forward: Callable[..., Any]
@@ -47,9 +116,48 @@ class Op:
     aliases: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
     kink: str = ""
-    domain: str = ""
+    # one Domain per argument, or one joint member; a single per-argument member applies to every argument
+    domain: Any = Domain.REAL
     backward_name: str = ""
     infix: Optional[str] = None
+    args: tuple[str, ...] = ()  # argument names, as VJPs, ``saves`` and domain texts call them
+    # what the VJPs read of "ans" and the arguments, for all of them (("x",)) or one tuple per VJP
+    # ((("y",), ("x",)) for mul); None: everything.  Normalised to one tuple per VJP.
+    saves: Any = None
+    linear: bool = False  # linear in its arguments: its VJPs read shapes only, so nothing is saved
+    domain_note: str = ""  # printed after the domain: what the members do not say
+    # the same function as the sympy form builds, in plain sympy (no convention classes):
+    # plain(s, *that function's args); proofs compare formulas with it (symbolic/prove.py)
+    plain: Optional[Callable[..., Any]] = None
+    # (sign, log10|value|) of the result from the arguments' (see Est), where the float forward
+    # would overflow first; other ops' constants are sized by running the forward on floats
+    magnitude: Optional[Callable[..., Est]] = None
+    # the op written with the table's ops, for an engine that lacks it: composite(*args) -> value;
+    # it must agree with the op (value and derivatives) inside the op's domain, and an engine
+    # refuses (Unsupported) to use it at points outside
+    composite: Optional[Callable[..., Any]] = None
+    _saved: dict = field(default_factory=dict, init=False, repr=False)  # saved(), memoised
+
+    def __post_init__(self) -> None:
+        name, arity, vjps = self.name, self.arity, self.vjps
+        args = self.args or _DEFAULT_ARGS.get(arity, tuple(f"x{i}" for i in range(arity)))
+        if len(args) != arity or len(vjps) != arity:
+            raise ValueError(f"op {name!r}: arity {arity}, {len(vjps)} VJPs, arguments {args}")
+        saves = self.saves
+        if saves is None:
+            saves = () if self.linear else ("ans", *args)
+        per_vjp = saves if saves and not isinstance(saves[0], str) else (saves,) * arity
+        per_vjp = tuple(tuple(s) if v is not None else () for s, v in zip(per_vjp, vjps))
+        if len(per_vjp) != arity or {n for s in per_vjp for n in s} - {"ans", *args}:
+            raise ValueError(f"op {name!r}: saves={self.saves!r} must name 'ans' or its arguments {args}")
+        if self.linear and any(per_vjp):
+            raise ValueError(f"op {name!r}: a linear op's VJPs read shapes only, it saves nothing")
+        domain = self.domain
+        domains = domain if isinstance(domain, tuple) else (domain,) if domain.joint else (domain,) * arity
+        if len(domains) != (1 if domains[0].joint else arity) or (domains[0].joint and arity < 2):
+            raise ValueError(f"op {name!r}: domain {domain!r} for {arity} argument(s)")
+        for attr, value in (("args", tuple(args)), ("saves", per_vjp), ("domain", domains)):
+            object.__setattr__(self, attr, value)
 
     def __call__(self, *args: Any, **params: Any) -> Any:
         return apply(self, args, params)
@@ -75,8 +183,41 @@ class Op:
             return base[:-1] + "1"
         return base
 
+    def saved(self, needed: tuple[bool, ...]) -> tuple[bool, ...]:
+        """Which of ``(ans, *args)`` a node keeps when the VJPs of the arguments marked in ``needed`` run."""
+        out = self._saved.get(needed)
+        if out is None:
+            names = {n for i, vjp in enumerate(self.vjps) if needed[i] and vjp is not None for n in self.saves[i]}
+            out = self._saved[needed] = ("ans" in names, *(a in names for a in self.args))
+        return out
+
+    def inside(self, *values: Any) -> Any:
+        """True where the values lie inside the op's domain (elementwise; see :class:`Domain`)."""
+        ok: Any = True
+        if self.domain[0].joint:
+            return ok if self.domain[0].inside is None else self.domain[0].inside(*values)
+        for d, v in zip(self.domain, values):
+            if d.inside is not None:
+                ok = ok & d.inside(v)
+        return ok
+
+    @property
+    def domain_text(self) -> str:
+        """The domain as ``symgrad ops`` prints it, e.g. ``y != 0`` for ``div``; "" when unrestricted."""
+        names = dict(zip(("x", "y"), self.args))
+        if self.domain[0].joint:
+            parts = [self.domain[0].text.format(**names)]
+        else:
+            parts = [d.text.format(x=a) for d, a in zip(self.domain, self.args) if d is not Domain.REAL]
+        if self.domain_note:
+            parts.append(self.domain_note)
+        return "; ".join(parts)
+
 
 OPS: dict[str, Op] = {}  # by name and by alias
+
+
+_DEFAULT_ARGS = {1: ("x",), 2: ("x", "y"), 3: ("c", "x", "y")}
 
 
 def _by_name(name: str) -> Op:
@@ -93,7 +234,14 @@ def apply(op: Op, args: tuple, params: dict[str, Any]) -> Any:
 
 
 def defop(name: str, forward: Callable[..., Any], *vjps: Vjp, **fields: Any) -> Op:
-    """Register one op under its name and aliases; return it (it is also its own function)."""
+    """Register one op under its name and aliases; return it (it is also its own function).
+
+    ``saves`` names what the VJPs read, ``("x",)`` for all of them or one tuple per VJP
+    (``(("y",), ("x",))`` for ``mul``); a differentiable entry that is not ``linear`` must declare it.
+    ``domain`` is one :class:`Domain` for every argument, a joint one, or one per argument.
+    """
+    if "saves" not in fields and not fields.get("linear") and any(v is not None for v in vjps):
+        raise ValueError(f"op {name!r}: declare what its VJPs read (saves=...), or linear=True")
     op = Op(name, len(vjps), forward, tuple(vjps), **fields)
     for key in (name, *op.aliases):
         if key in OPS:
@@ -114,6 +262,90 @@ def public_ops() -> list[Op]:
         if op.public:
             seen.setdefault(id(op), op)
     return list(seen.values())
+
+
+def all_ops() -> list[Op]:
+    """Every op once, internal ones included, in registration order."""
+    seen: dict[int, Op] = {}
+    for op in OPS.values():
+        seen.setdefault(id(op), op)
+    return list(seen.values())
+
+
+def engine_ops() -> list[Op]:
+    """The ops an engine adapter may be asked to run: the public ones, and the internal ones without
+    keyword parameters (``where``, ``sign`` ...), which a composite may use."""
+    return [op for op in all_ops() if op.public or not op.params]
+
+
+# ---------------------------------------------------------------- sizes of constants
+#
+# Arithmetic on (sign, log10|value|) never builds a big number: 9**9**9**9 is sized, not computed.
+
+_LOG10E = math.log10(math.e)
+
+
+def est_of(value: Union[int, float]) -> Est:
+    """The estimate of a float (``inf`` is too big to count, ``nan`` not estimable)."""
+    if isinstance(value, float) and not math.isfinite(value):  # ints are exact, of any size
+        return (1, math.inf) if math.isinf(value) else None
+    if value == 0:
+        return (0, -math.inf)
+    return (1 if value > 0 else -1, math.log10(builtins.abs(value)))
+
+
+def float_of(est: tuple[int, float]) -> float:
+    sign, mag = est
+    if sign == 0:
+        return 0.0
+    return sign * (10.0 ** mag if mag < 308 else math.inf)
+
+
+def _mag_add(a: tuple[int, float], b: tuple[int, float], negate_b: bool = False) -> Est:
+    bs = -b[0] if negate_b else b[0]
+    if a[0] == 0 or bs == 0:
+        return (a[0], a[1]) if bs == 0 else (bs, b[1])
+    if builtins.abs(a[1] - b[1]) > 20:  # one term dominates
+        return (a[0], a[1]) if a[1] > b[1] else (bs, b[1])
+    if builtins.max(a[1], b[1]) < 300:
+        return est_of(float_of(a) + bs * float_of(b))
+    return (1, builtins.max(a[1], b[1]) + 0.31)  # |a + b| <= 2 max(|a|, |b|)
+
+
+def _mag_mul(a: tuple[int, float], b: tuple[int, float], divide: bool = False) -> Est:
+    if divide and b[0] == 0:
+        return None  # zoo
+    if a[0] == 0 or b[0] == 0:
+        return (0, -math.inf)
+    return (a[0] * b[0], a[1] - b[1] if divide else a[1] + b[1])
+
+
+def _mag_pow(a: tuple[int, float], b: tuple[int, float]) -> Est:
+    exponent = float_of(b)
+    if a[0] == 0:
+        return (0, -math.inf) if exponent > 0 else ((1, 0.0) if exponent == 0 else None)
+    if exponent == 0 or a[1] == 0:  # x**0 == 1, (+-1)**y has modulus 1
+        return (1, 0.0)
+    if math.isinf(exponent):
+        return (1, math.inf)
+    sign = -1 if a[0] < 0 and exponent == int(exponent) and int(exponent) % 2 else 1
+    return (sign, a[1] * exponent)
+
+
+def _mag_exp(x: float) -> Est:  # exp(x) without overflow
+    return (1, x * _LOG10E) if not math.isinf(x) else ((1, math.inf) if x > 0 else (0, -math.inf))
+
+
+def _mag_hyperbolic(fn: Callable[[float], float], odd: bool) -> Callable[[tuple[int, float]], Est]:
+    """|sinh x|, cosh x ~ exp(|x|) / 2 where they are big, the float function elsewhere."""
+    def magnitude(a: tuple[int, float]) -> Est:
+        x = float_of(a)
+        big = _mag_exp(builtins.abs(x))
+        if big is not None and big[1] > 300:
+            return (-1 if odd and x < 0 else 1, big[1] - math.log10(2))
+        return est_of(fn(x))
+
+    return magnitude
 
 
 # ---------------------------------------------------------------- shape helpers
@@ -177,19 +409,19 @@ reshape = defop(
     "reshape",
     lambda x, shape: np.reshape(x, shape),
     lambda g, ans, x, shape: reshape(g, shape=_shape(x)),
-    kind=INTERNAL, params=("shape",), backward_name="ViewBackward0",
+    kind=INTERNAL, params=("shape",), backward_name="ViewBackward0", linear=True,
 )
 broadcast_to = defop(
     "broadcast_to",
     lambda x, shape: np.broadcast_to(x, shape),
     lambda g, ans, x, shape: sum_to(g, shape=_shape(x)),
-    kind=INTERNAL, params=("shape",), backward_name="ExpandBackward0",
+    kind=INTERNAL, params=("shape",), backward_name="ExpandBackward0", linear=True,
 )
 sum_to = defop(
     "sum_to",
     unbroadcast,
     lambda g, ans, x, shape: broadcast_to(g, shape=_shape(x)),
-    kind=INTERNAL, params=("shape",), backward_name="SumBackward1",
+    kind=INTERNAL, params=("shape",), backward_name="SumBackward1", linear=True,
 )
 where = defop(
     "where",
@@ -197,12 +429,19 @@ where = defop(
     None,
     lambda g, ans, c, x, y: where(c, g, 0.0),
     lambda g, ans, c, x, y: where(c, 0.0, g),
-    kind=INTERNAL,
+    kind=INTERNAL, saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
 )
 sign = defop("sign", np.sign, None, kind=INTERNAL)
 # the derivative of maximum: 1 where x > 0, 1/2 where x == 0, 0 elsewhere
 step = defop("step", lambda x: np.heaviside(x, 0.5), None, kind=INTERNAL)
-clone = defop("clone", lambda x: np.array(x, copy=True), lambda g, ans, x: g, kind=INTERNAL)
+clone = defop("clone", lambda x: np.array(x, copy=True), lambda g, ans, x: g, kind=INTERNAL, linear=True)
+# the tape engine's dtype cast, differentiable so that it can sit in a graph built with create_graph=True
+cast = defop(
+    "cast",
+    lambda x, dtype: np.asarray(x).astype(dtype),
+    lambda g, ans, x, dtype: cast(g, dtype=x.dtype),
+    kind=INTERNAL, params=("dtype",), backward_name="ToCopyBackward0", linear=True,
+)
 
 # ---------------------------------------------------------------- arithmetic
 
@@ -210,30 +449,35 @@ add = defop(
     "add", np.add,
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: g,
-    sympy=lambda s, x, y: x + y, infix="+",
+    sympy=lambda s, x, y: x + y, infix="+", linear=True, magnitude=_mag_add,
 )
 sub = defop(
     "sub", np.subtract,
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: -g,
-    sympy=lambda s, x, y: x - y, infix="-", aliases=("subtract",),
+    sympy=lambda s, x, y: x - y, infix="-", aliases=("subtract",), linear=True,
+    magnitude=lambda a, b: _mag_add(a, b, negate_b=True),
 )
 mul = defop(
     "mul", np.multiply,
     lambda g, ans, x, y: g * y,
     lambda g, ans, x, y: g * x,
-    sympy=lambda s, x, y: x * y, infix="*", aliases=("multiply",),
+    sympy=lambda s, x, y: x * y, infix="*", aliases=("multiply",), saves=(("y",), ("x",)),
+    magnitude=_mag_mul,
 )
 div = defop(
     "div", np.true_divide,
     lambda g, ans, x, y: g / y,
     lambda g, ans, x, y: -g * x / (y * y),
     sympy=lambda s, x, y: x / y, infix="/", aliases=("divide", "true_divide"),
+    saves=(("y",), ("x", "y")), domain=(Domain.REAL, Domain.NONZERO),
+    magnitude=lambda a, b: _mag_mul(a, b, divide=True),
 )
 neg = defop(
     "neg", np.negative,
     lambda g, ans, x: -g,
-    sympy=lambda s, x: -x, infix="-", aliases=("negative",),
+    sympy=lambda s, x: -x, infix="-", aliases=("negative",), linear=True,
+    magnitude=lambda a: (-a[0], a[1]),
 )
 
 
@@ -256,74 +500,92 @@ pow = defop(
     "pow", np.power, _pow_dx, _pow_dy,
     sympy=lambda s, x, y: s.power(x, y), infix="**", aliases=("power",),
     kink="d/dx x**0 = 0 at every x; d/dy x**y = 0 at x = 0, y >= 0",
-    domain="x > 0 for non-integer y",
+    saves=("x", "y"), domain=Domain.POSITIVE_BASE, plain=lambda s, x, y: x**y, magnitude=_mag_pow,
 )
 
 # ---------------------------------------------------------------- elementwise, one argument
 
-exp = defop("exp", np.exp, lambda g, ans, x: g * ans, sympy=lambda s, x: s.exp(x))
+exp = defop(
+    "exp", np.exp, lambda g, ans, x: g * ans, sympy=lambda s, x: s.exp(x), saves=("ans",),
+    magnitude=lambda a: _mag_exp(float_of(a)),
+)
 expm1 = defop(
-    "expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), sympy=lambda s, x: s.exp(x) - 1
+    "expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), sympy=lambda s, x: s.exp(x) - 1, saves=("ans",)
 )
 log = defop(
-    "log", np.log, lambda g, ans, x: g / x, sympy=lambda s, x: s.log(x), domain="x > 0"
+    "log", np.log, lambda g, ans, x: g / x, sympy=lambda s, x: s.log(x), saves=("x",), domain=Domain.POSITIVE
 )
 log2 = defop(
     "log2", np.log2, lambda g, ans, x: g / (x * math.log(2.0)),
-    sympy=lambda s, x: s.log(x, 2), domain="x > 0",
+    sympy=lambda s, x: s.log(x, 2), saves=("x",), domain=Domain.POSITIVE,
 )
 log10 = defop(
     "log10", np.log10, lambda g, ans, x: g / (x * math.log(10.0)),
-    sympy=lambda s, x: s.log(x, 10), domain="x > 0",
+    sympy=lambda s, x: s.log(x, 10), saves=("x",), domain=Domain.POSITIVE,
 )
 log1p = defop(
     "log1p", np.log1p, lambda g, ans, x: g / (x + 1.0),
-    sympy=lambda s, x: s.log(x + 1), domain="x > -1", backward_name="Log1PBackward0",
+    sympy=lambda s, x: s.log(x + 1), saves=("x",), domain=Domain.ABOVE_MINUS_ONE, backward_name="Log1PBackward0",
 )
 sqrt = defop(
     # g * 0.5 * ans**-1, not g / (2 * ans): differentiating a division again multiplies by the
     # zero denominator (inf * 0 = nan at x = 0), a constant power only gives more infinities, so
     # sqrt's derivatives at 0 are +inf, -inf, +inf at orders 1, 2, 3 on the tape as in sympy
-    "sqrt", np.sqrt, lambda g, ans, x: g * (0.5 * ans**-1.0),
-    sympy=lambda s, x: s.sqrt(x), domain="x >= 0", kink="sqrt'(0) = +inf",
+    "sqrt", np.sqrt, lambda g, ans, x: g * (0.5 * ans**-1.0), saves=("ans",),
+    sympy=lambda s, x: s.sqrt(x), domain=Domain.NONNEGATIVE, kink="sqrt'(0) = +inf",
 )
 abs = defop(
-    "abs", np.abs, lambda g, ans, x: g * sign(x),
+    "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("x",),
     sympy=lambda s, x: s.Abs(x), aliases=("absolute",), kink="abs'(0) = 0",
 )
-sin = defop("sin", np.sin, lambda g, ans, x: g * cos(x), sympy=lambda s, x: s.sin(x))
-cos = defop("cos", np.cos, lambda g, ans, x: -g * sin(x), sympy=lambda s, x: s.cos(x))
+cbrt = defop(
+    # a constant power, not a division (as sqrt): cbrt's derivatives at 0 are +inf, -inf, +inf at
+    # orders 1, 2, 3 on the tape, as the one-sided limits of the sympy form's x >= 0 branch
+    "cbrt", np.cbrt, lambda g, ans, x: g * ((1.0 / 3.0) * ans**-2.0), saves=("ans",),
+    sympy=lambda s, x: s.Piecewise((x ** s.Rational(1, 3), x >= 0), (-((-x) ** s.Rational(1, 3)), True)),
+    domain=Domain.SINGULAR_AT_ZERO, kink="cbrt'(0) = +inf",
+    # torch has no cbrt, autograd's cannot be differentiated; this agrees with cbrt wherever x != 0
+    composite=lambda x: sign(x) * abs(x) ** (1.0 / 3.0),
+)
+sin = defop("sin", np.sin, lambda g, ans, x: g * cos(x), sympy=lambda s, x: s.sin(x), saves=("x",))
+cos = defop("cos", np.cos, lambda g, ans, x: -g * sin(x), sympy=lambda s, x: s.cos(x), saves=("x",))
 tan = defop(
-    "tan", np.tan, lambda g, ans, x: g * (1.0 + ans * ans), sympy=lambda s, x: s.tan(x)
+    "tan", np.tan, lambda g, ans, x: g * (1.0 + ans * ans), sympy=lambda s, x: s.tan(x), saves=("ans",)
 )
 asin = defop(
-    "asin", np.arcsin, lambda g, ans, x: g / sqrt(1.0 - x * x),
-    sympy=lambda s, x: s.asin(x), aliases=("arcsin",), domain="-1 <= x <= 1",
+    "asin", np.arcsin, lambda g, ans, x: g / sqrt(1.0 - x * x), saves=("x",),
+    sympy=lambda s, x: s.asin(x), aliases=("arcsin",), domain=Domain.UNIT_CLOSED,
 )
 acos = defop(
-    "acos", np.arccos, lambda g, ans, x: -g / sqrt(1.0 - x * x),
-    sympy=lambda s, x: s.acos(x), aliases=("arccos",), domain="-1 <= x <= 1",
+    "acos", np.arccos, lambda g, ans, x: -g / sqrt(1.0 - x * x), saves=("x",),
+    sympy=lambda s, x: s.acos(x), aliases=("arccos",), domain=Domain.UNIT_CLOSED,
 )
 atan = defop(
-    "atan", np.arctan, lambda g, ans, x: g / (1.0 + x * x),
+    "atan", np.arctan, lambda g, ans, x: g / (1.0 + x * x), saves=("x",),
     sympy=lambda s, x: s.atan(x), aliases=("arctan",),
 )
-sinh = defop("sinh", np.sinh, lambda g, ans, x: g * cosh(x), sympy=lambda s, x: s.sinh(x))
-cosh = defop("cosh", np.cosh, lambda g, ans, x: g * sinh(x), sympy=lambda s, x: s.cosh(x))
+sinh = defop(
+    "sinh", np.sinh, lambda g, ans, x: g * cosh(x), sympy=lambda s, x: s.sinh(x), saves=("x",),
+    magnitude=_mag_hyperbolic(math.sinh, odd=True),
+)
+cosh = defop(
+    "cosh", np.cosh, lambda g, ans, x: g * sinh(x), sympy=lambda s, x: s.cosh(x), saves=("x",),
+    magnitude=_mag_hyperbolic(math.cosh, odd=False),
+)
 tanh = defop(
-    "tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans), sympy=lambda s, x: s.tanh(x)
+    "tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans), sympy=lambda s, x: s.tanh(x), saves=("ans",)
 )
 asinh = defop(
-    "asinh", np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1.0),
+    "asinh", np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1.0), saves=("x",),
     sympy=lambda s, x: s.asinh(x), aliases=("arcsinh",),
 )
 acosh = defop(
-    "acosh", np.arccosh, lambda g, ans, x: g / sqrt(x * x - 1.0),
-    sympy=lambda s, x: s.acosh(x), aliases=("arccosh",), domain="x >= 1",
+    "acosh", np.arccosh, lambda g, ans, x: g / sqrt(x * x - 1.0), saves=("x",),
+    sympy=lambda s, x: s.acosh(x), aliases=("arccosh",), domain=Domain.AT_LEAST_ONE,
 )
 atanh = defop(
-    "atanh", np.arctanh, lambda g, ans, x: g / (1.0 - x * x),
-    sympy=lambda s, x: s.atanh(x), aliases=("arctanh",), domain="-1 < x < 1",
+    "atanh", np.arctanh, lambda g, ans, x: g / (1.0 - x * x), saves=("x",),
+    sympy=lambda s, x: s.atanh(x), aliases=("arctanh",), domain=Domain.UNIT_OPEN,
 )
 
 
@@ -354,24 +616,24 @@ def _erf(x: Any) -> Any:
 
 
 sigmoid = defop(
-    "sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1.0 - ans),
-    sympy=lambda s, x: s.sigmoid(x), aliases=("expit",),
+    "sigmoid", _sigmoid, lambda g, ans, x: g * ans * (1.0 - ans), saves=("ans",),
+    sympy=lambda s, x: s.sigmoid(x), aliases=("expit",), plain=lambda s, x: 1 / (1 + s.exp(-x)),
 )
 relu = defop(
-    "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: where(x > 0, g, 0.0),
-    sympy=lambda s, x: s.relu(x), kink="relu'(0) = 0",
+    "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: where(x > 0, g, 0.0), saves=("x",),
+    sympy=lambda s, x: s.relu(x), kink="relu'(0) = 0", plain=lambda s, x: s.Max(x, 0),
 )
 softplus = defop(
-    "softplus", _softplus, lambda g, ans, x: g * sigmoid(x),
-    sympy=lambda s, x: s.softplus(x),
+    "softplus", _softplus, lambda g, ans, x: g * sigmoid(x), saves=("x",),
+    sympy=lambda s, x: s.softplus(x), plain=lambda s, x: s.log(1 + s.exp(x)),
 )
 erf = defop(
-    "erf", _erf, lambda g, ans, x: g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x)),
+    "erf", _erf, lambda g, ans, x: g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x)), saves=("x",),
     sympy=lambda s, x: s.erf(x),
 )
 detach = defop(
     "detach", lambda x: np.array(x, copy=True), None,
-    sympy=lambda s, x: s.detach(x), aliases=("stop_gradient",),
+    sympy=lambda s, x: s.detach(x), aliases=("stop_gradient",), plain=lambda s, x: x,
     kink="stop-gradient: derivative 0 everywhere",
 )
 
@@ -381,35 +643,41 @@ atan2 = defop(
     "atan2", np.arctan2,
     lambda g, ans, y, x: g * x / (x * x + y * y),
     lambda g, ans, y, x: -g * y / (x * x + y * y),
+    args=("y", "x"), saves=("y", "x"), domain=Domain.OFF_BRANCH_CUT,
     sympy=lambda s, y, x: s.atan2(y, x), aliases=("arctan2",),
-    domain="(y, x) != (0, 0)",
 )
 hypot = defop(
     "hypot", np.hypot,
     lambda g, ans, x, y: g * x / ans,
     lambda g, ans, x, y: g * y / ans,
-    sympy=lambda s, x, y: s.sqrt(x**2 + y**2), domain="(x, y) != (0, 0)",
+    saves=(("x", "ans"), ("y", "ans")), domain=Domain.NOT_BOTH_ZERO,
+    sympy=lambda s, x, y: s.sqrt(x**2 + y**2),
 )
 maximum = defop(
     "maximum", np.maximum,
     lambda g, ans, x, y: g * step(x - y),
     lambda g, ans, x, y: g * step(y - x),
-    sympy=lambda s, x, y: s.maximum(x, y), kink="ties: 1/2 to each argument",
+    saves=("x", "y"), sympy=lambda s, x, y: s.maximum(x, y), plain=lambda s, x, y: s.Max(x, y),
+    kink="ties: 1/2 to each argument",
 )
 minimum = defop(
     "minimum", np.minimum,
     lambda g, ans, x, y: g * step(y - x),
     lambda g, ans, x, y: g * step(x - y),
-    sympy=lambda s, x, y: s.minimum(x, y), kink="ties: 1/2 to each argument",
+    saves=("x", "y"), sympy=lambda s, x, y: s.minimum(x, y), plain=lambda s, x, y: s.Min(x, y),
+    kink="ties: 1/2 to each argument",
 )
 logaddexp = defop(
     "logaddexp", np.logaddexp,
     lambda g, ans, x, y: g * sigmoid(x - y),
     lambda g, ans, x, y: g * sigmoid(y - x),
-    sympy=lambda s, x, y: s.logaddexp(x, y),
+    saves=("x", "y"), sympy=lambda s, x, y: s.logaddexp(x, y),
+    plain=lambda s, x, y: s.log(s.exp(x) + s.exp(y)),
 )
 
 # ---------------------------------------------------------------- reductions
+#
+# Their ``plain`` forms take the reduced elements (the n-ary functions their sympy forms build).
 
 
 def _tie_share(x: Any, ans: Any, axis: Any) -> Any:
@@ -422,31 +690,31 @@ sum = defop(
     "sum", lambda x, axis=None: np.sum(x, axis=axis),
     lambda g, ans, x, axis=None: expand(g, _shape(x), axis),
     sympy=lambda s, x, axis=None: s.reduce(x, axis, s.Add),
-    kind=REDUCTION, params=("axis",),
+    kind=REDUCTION, params=("axis",), linear=True,
 )
 mean = defop(
     "mean", lambda x, axis=None: np.mean(x, axis=axis),
     lambda g, ans, x, axis=None: expand(g, _shape(x), axis) / float(_count(_shape(x), axis)),
     sympy=lambda s, x, axis=None: s.reduce(x, axis, lambda *v: s.Add(*v) / len(v)),
-    kind=REDUCTION, params=("axis",),
+    kind=REDUCTION, params=("axis",), linear=True,
 )
 prod = defop(
     "prod", lambda x, axis=None: np.prod(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g * ans, _shape(x), axis) / x,
+    lambda g, ans, x, axis=None: expand(g * ans, _shape(x), axis) / x, saves=("ans", "x"),
     sympy=lambda s, x, axis=None: s.reduce(x, axis, s.Mul),
-    kind=REDUCTION, params=("axis",), domain="no zero elements (the VJP divides by x)",
+    kind=REDUCTION, params=("axis",), domain=Domain.NONZERO, domain_note="the VJP divides by x",
 )
 max = defop(
     "max", lambda x, axis=None: np.max(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.maxn),
+    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
+    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.maxn), plain=lambda s, *xs: s.Max(*xs),
     kind=REDUCTION, params=("axis",), aliases=("amax",),
     kink="ties: split evenly among the tied elements",
 )
 min = defop(
     "min", lambda x, axis=None: np.min(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.minn),
+    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
+    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.minn), plain=lambda s, *xs: s.Min(*xs),
     kind=REDUCTION, params=("axis",), aliases=("amin",),
     kink="ties: split evenly among the tied elements",
 )
@@ -462,8 +730,9 @@ def _logsumexp(x: Any, axis: Any = None) -> Any:
 logsumexp = defop(
     "logsumexp", _logsumexp,
     lambda g, ans, x, axis=None: expand(g, _shape(x), axis)
-    * exp(x - expand(ans, _shape(x), axis)),
+    * exp(x - expand(ans, _shape(x), axis)), saves=("ans", "x"),
     sympy=lambda s, x, axis=None: s.reduce(x, axis, s.logsumexp),
+    plain=lambda s, *xs: s.log(s.Add(*[s.exp(v) for v in xs])),
     kind=REDUCTION, params=("axis",),
 )
 
@@ -472,22 +741,23 @@ logsumexp = defop(
 
 def _matmul_vjp(left: bool) -> Callable[..., Any]:
     def vjp(g: Any, ans: Any, a: Any, b: Any) -> Any:
-        a2, b2 = _as2d(a, row=True), _as2d(b, row=False)
-        g2 = reshape(g, shape=(_shape(a2)[0], _shape(b2)[1]))
+        # of the operand it differentiates for, the VJP reads only the shape
+        sa, sb = _shape(a), _shape(b)
+        g2 = reshape(g, shape=(sa[0] if len(sa) == 2 else 1, sb[1] if len(sb) == 2 else 1))
         if left:
-            return reshape(matmul(g2, transpose(b2)), shape=_shape(a))
-        return reshape(matmul(transpose(a2), g2), shape=_shape(b))
+            return reshape(matmul(g2, transpose(_as2d(b, row=False))), shape=sa)
+        return reshape(matmul(transpose(_as2d(a, row=True)), g2), shape=sb)
 
     return vjp
 
 
 matmul = defop(
     "matmul", np.matmul, _matmul_vjp(True), _matmul_vjp(False),
-    sympy=lambda s, a, b: np.matmul(a, b), kind=LINALG, infix="@",
-    domain="1-D or 2-D operands", backward_name="MmBackward0",
+    args=("a", "b"), saves=(("b",), ("a",)), domain_note="1-D or 2-D operands",
+    sympy=lambda s, a, b: np.matmul(a, b), kind=LINALG, infix="@", backward_name="MmBackward0",
 )
 transpose = defop(
-    "transpose", np.transpose, lambda g, ans, x: transpose(g),
+    "transpose", np.transpose, lambda g, ans, x: transpose(g), linear=True,
     sympy=lambda s, x: np.transpose(x), kind=LINALG, backward_name="PermuteBackward0",
 )
 

@@ -25,6 +25,8 @@ import unicodedata
 import warnings
 from typing import Callable, Iterable, Optional
 
+import numpy as np
+
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Const, Expr, Var, to_source
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
@@ -63,102 +65,28 @@ def _excerpt(text: str, column: Optional[int]) -> str:
 
 # ---------------------------------------------------------------- constant-size estimates
 #
-# A constant-only subtree carries an estimate (sign, log10|value|): sign 0 is the
-# value 0, None means "not a finite real we can estimate" (0/0, log(-1) ...).
-# Arithmetic on logs never builds a big number; math functions run on floats only.
+# A constant-only subtree carries an estimate (sign, log10|value|) (see ops.Est).  Ops whose float
+# forward would overflow first size it from their arguments' (``Op.magnitude``); every other op
+# runs its numpy forward on floats: an overflow there is a value too big to count.
 
-Est = Optional[tuple[int, float]]
-_LOG10E = math.log10(math.e)
-
-
-def _est_of(value: float) -> Est:
-    if isinstance(value, float) and not math.isfinite(value):
-        return (1, math.inf) if math.isinf(value) else None
-    if value == 0:
-        return (0, -math.inf)
-    return (1 if value > 0 else -1, math.log10(abs(value)))
-
-
-def _float_of(est: tuple[int, float]) -> float:
-    sign, mag = est
-    if sign == 0:
-        return 0.0
-    return sign * (10.0 ** mag if mag < 308 else math.inf)
-
-
-def _est_add(a: tuple[int, float], b: tuple[int, float], negate_b: bool) -> Est:
-    bs = -b[0] if negate_b else b[0]
-    if a[0] == 0 or bs == 0:
-        return (a[0], a[1]) if bs == 0 else (bs, b[1])
-    if abs(a[1] - b[1]) > 20:  # one term dominates
-        return (a[0], a[1]) if a[1] > b[1] else (bs, b[1])
-    if max(a[1], b[1]) < 300:
-        return _est_of(_float_of(a) + bs * _float_of(b))
-    return (1, max(a[1], b[1]) + 0.31)  # |a + b| <= 2 max(|a|, |b|)
-
-
-def _est_pow(a: tuple[int, float], b: tuple[int, float]) -> Est:
-    exponent = _float_of(b)
-    if a[0] == 0:
-        return (0, -math.inf) if exponent > 0 else ((1, 0.0) if exponent == 0 else None)
-    if exponent == 0 or a[1] == 0:  # x**0 == 1, (+-1)**y has modulus 1
-        return (1, 0.0)
-    if math.isinf(exponent):
-        return (1, math.inf)
-    sign = -1 if a[0] < 0 and exponent == int(exponent) and int(exponent) % 2 else 1
-    return (sign, a[1] * exponent)
-
-
-def _est_exp(x: float) -> Est:  # exp(x) without overflow
-    return (1, x * _LOG10E) if not math.isinf(x) else ((1, math.inf) if x > 0 else (0, -math.inf))
-
-
-# each public op's float formula (the magnitudes that matter are right; exactness is not needed)
-_MATH: dict[str, Callable[..., float]] = {
-    "expm1": math.expm1, "log": math.log, "log2": math.log2, "log10": math.log10,
-    "log1p": math.log1p, "sqrt": math.sqrt, "abs": abs, "sin": math.sin, "cos": math.cos,
-    "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan, "tanh": math.tanh,
-    "asinh": math.asinh, "acosh": math.acosh, "atanh": math.atanh, "erf": math.erf,
-    "sigmoid": lambda x: 1 / (1 + math.exp(-x)) if x > -700 else 0.0,
-    "sinh": math.sinh, "cosh": math.cosh, "relu": lambda x: max(x, 0.0),
-    "softplus": lambda x: x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x)),
-    "atan2": math.atan2, "hypot": math.hypot, "maximum": max, "minimum": min,
-    "logaddexp": lambda x, y: max(x, y) + math.log1p(math.exp(-abs(x - y))),
-}
-_IDENTITY = {"detach", "transpose", "sum", "mean", "prod", "max", "min", "logsumexp"}  # on a scalar
+Est = ops.Est
 
 
 def _estimate(op: Op, args: list[tuple[int, float]]) -> Est:
-    name = op.name
-    if name in ("add", "sub"):
-        return _est_add(args[0], args[1], negate_b=name == "sub")
-    if name in ("mul", "div"):
-        (sa, ma), (sb, mb) = args
-        if name == "div" and sb == 0:
-            return None  # zoo
-        if sa == 0 or sb == 0:
-            return (0, -math.inf)
-        return (sa * sb, ma + mb if name == "mul" else ma - mb)
-    if name == "neg":
-        return (-args[0][0], args[0][1])
-    if name == "pow":
-        return _est_pow(args[0], args[1])
-    if name in _IDENTITY or op.kind == ops.LINALG:  # matmul of scalars is refused later by numpy anyway
+    if op.magnitude is not None:
+        return op.magnitude(*args)
+    if op.kind in (ops.REDUCTION, ops.LINALG):  # of scalars: the scalar (matmul of scalars is refused later)
         return args[0] if len(args) == 1 else _estimate(ops.mul, args)
-    x = _float_of(args[0])
-    if name in ("exp", "sinh", "cosh"):  # |sinh x|, cosh x ~ exp(|x|) / 2 where they are big
-        if name == "exp":
-            return _est_exp(x)
-        big = _est_exp(abs(x))
-        if big is not None and big[1] > 300:
-            return (-1 if name == "sinh" and x < 0 else 1, big[1] - math.log10(2))
-    fn = _MATH.get(name)
-    if fn is None:
-        return None
     try:
-        return _est_of(fn(*(_float_of(a) for a in args)))
-    except (ValueError, OverflowError, ZeroDivisionError):
+        with np.errstate(over="raise", divide="ignore", invalid="ignore"):
+            value = float(op.forward(*(ops.float_of(a) for a in args)))
+    except FloatingPointError:  # overflow: more digits than a float holds
+        return (1, math.inf)
+    except (ValueError, TypeError, ArithmeticError):
         return None
+    if math.isfinite(value) or any(math.isinf(ops.float_of(a)) for a in args):
+        return ops.est_of(value)
+    return None  # log(0), 0/0: no finite real to size
 
 
 # ---------------------------------------------------------------- the parser
@@ -259,7 +187,7 @@ class _Parser:
                 raise self.limit(node, "max_int_digits", digits, "digits of an integer literal")
         self.count(node)
         out = Const(value)
-        self.track(node, out, _est_of(value))
+        self.track(node, out, ops.est_of(value))
         return out
 
     def name(self, node: ast.Name, depth: int) -> Expr:
@@ -267,7 +195,7 @@ class _Parser:
         self.count(node)
         if name in ops.CONSTANTS:
             out = Const(ops.CONSTANTS[name], name=name)
-            self.track(node, out, _est_of(ops.CONSTANTS[name]))
+            self.track(node, out, ops.est_of(ops.CONSTANTS[name]))
             return out
         if ops.lookup(name) is not None:
             raise self.fail(node, f"function {name!r} used without calling it", name)

@@ -75,15 +75,11 @@ def _const(node: Const) -> sympy.Expr:
     return sympy.Float(v)
 
 
-# ops whose sympy form stays exact on constants; any other op of constants is folded (below)
-_EXACT = {"add", "sub", "mul", "div", "neg", "pow"}
-
-
 def _apply(op: ops.Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
     """``op``'s sympy form.  A transcendental op of constants is evaluated in float64, as the tape
     evaluates it, so that sympy never has to decide facts about towers such as ``tan(3.45**4)``
-    (which can take it minutes); pi, e and rational arithmetic stay exact."""
-    if op.name not in _EXACT and all(getattr(a, "is_number", False) for a in args):
+    (which can take it minutes); pi, e and rational arithmetic (the ops written as operators) stay exact."""
+    if op.infix is None and all(getattr(a, "is_number", False) for a in args):
         try:
             with np.errstate(all="ignore"):
                 return sympy.Float(float(op.forward(*(float(a) for a in args), **params)))

@@ -8,23 +8,28 @@ from typing import Any, Callable, Optional
 import numpy as np
 import sympy
 
+from symgrad.ir import ops
 from symgrad.symbolic import functions as s
 
 
 
-_PLAIN: dict[type, Callable[..., sympy.Expr]] = {
-    s.power: lambda x, y: x**y,
-    s.sigmoid: lambda x: 1 / (1 + sympy.exp(-x)),
-    s.relu: lambda x: sympy.Max(x, 0),
-    s.softplus: lambda x: sympy.log(1 + sympy.exp(x)),
-    s.maximum: sympy.Max,
-    s.minimum: sympy.Min,
-    s.logaddexp: lambda x, y: sympy.log(sympy.exp(x) + sympy.exp(y)),
-    s.detach: lambda x: x,
-    s.maxn: sympy.Max,
-    s.minn: sympy.Min,
-    s.logsumexp: lambda *a: sympy.log(sympy.Add(*[sympy.exp(v) for v in a])),
-}
+def _plain_forms() -> dict[type, Callable[..., sympy.Expr]]:
+    """Each convention class (``relu``, ``maxn`` ...) -> its op's ``plain`` form, from the op table.
+
+    The class is the function an op's sympy form builds on symbols (for a reduction, on two elements).
+    """
+    xs = sympy.symbols("x0:2", real=True)
+    table: dict[type, Callable[..., sympy.Expr]] = {}
+    for op in ops.public_ops():
+        if op.plain is None or op.sympy is None:
+            continue
+        built = (op.sympy(s, *xs[:op.arity]) if op.kind == ops.ELEMENTWISE
+                 else op.sympy(s, np.array(xs, dtype=object))[()])
+        table[built.func] = lambda *args, _plain=op.plain: _plain(sympy, *args)
+    return table
+
+
+_PLAIN = _plain_forms()
 _POINTS = 4  # random points for a numeric disproof
 _SIMPLIFY_OPS = 80  # sympy.simplify only below this many operations (it can be slow)
 

@@ -10,9 +10,6 @@ graph that can be differentiated again.
 
 from __future__ import annotations
 
-import dis
-import functools
-import inspect
 import warnings
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
@@ -30,40 +27,36 @@ class Size(tuple):
         return f"torch.Size({list(self)})"
 
 
-# Ops whose backward needs no saved values (only shapes): backward may run through them twice.
-_LINEAR = {"add", "sub", "neg", "sum", "mean", "reshape", "broadcast_to", "sum_to", "transpose", "clone",
-           "_tape_cast"}
-
-
-@functools.lru_cache(maxsize=None)
-def _vjp_reads(vjp: Any, arity: int) -> tuple[bool, ...]:
-    """Which of ``(ans, arg0, arg1, ...)`` a VJP reads, from its bytecode; all when it cannot tell.
-
-    A node saves only these (PyTorch's saved tensors): ``lambda g, ans, x: g * cos(x)`` keeps ``x``
-    but not its output, ``lambda g, ans, x: g * ans`` the reverse, ``g * y`` in ``mul`` only ``y``.
-    """
-    code = getattr(vjp, "__code__", None)
-    if (not inspect.isfunction(vjp) or code.co_argcount < arity + 2 or code.co_flags & inspect.CO_VARARGS
-            or "locals" in code.co_names):
-        return (True,) * (arity + 1)
-    used = set(code.co_cellvars)  # read by a nested function
-    for ins in dis.get_instructions(code):
-        if ins.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) carries a pair of names
-            used.update(ins.argval if isinstance(ins.argval, tuple) else (ins.argval,))
-    return tuple(name in used for name in code.co_varnames[1:arity + 2])
-
-
 class _Meta:
-    """What a node keeps of an input its VJPs do not read: shape and dtype (PyTorch's sym_sizes)."""
+    """What a node keeps of a value its VJPs do not read (undeclared in the op's ``saves``): its shape
+    and dtype, as PyTorch's sym_sizes.  Anything else done with it raises, so a VJP that reads more
+    than its op declares fails loudly instead of computing with a stale or missing value."""
 
     __slots__ = ("shape", "dtype")
 
-    def __init__(self, t: "Tensor"):
-        self.shape, self.dtype = t._data.shape, t._data.dtype
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    @classmethod
+    def of(cls, t: "Tensor") -> "_Meta":
+        return cls(t._data.shape, t._data.dtype)
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a VJP read a value its op does not declare in saves= (it has only shape and dtype)")
+
+    __array__ = __array_ufunc__ = __bool__ = __float__ = __index__ = __len__ = _refuse
+    __iter__ = _refuse
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
+    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __abs__ = _refuse
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __and__ = __rand__ = __or__ = __ror__ = _refuse  # type: ignore[assignment]
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<not saved: shape {self.shape}, {self.dtype}>"
 
 
 def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tuple[int, ...]]:
@@ -123,14 +116,10 @@ class Node:
         self.op, self.params = op, params
         self.edges = tuple(_edge(a) if op.vjps[i] is not None else None for i, a in enumerate(inputs))
         self._name, self._slots = _torch_node(op, params, inputs)
-        # save only what the VJPs of the inputs that get a gradient read; of the rest keep the shape
-        reads = [False] * (len(inputs) + 1)
-        if op.name not in _LINEAR:
-            for i, edge in enumerate(self.edges):
-                if edge is not None:
-                    reads = [r or v for r, v in zip(reads, _vjp_reads(op.vjps[i], len(inputs)))]
+        # save what the op declares the VJPs of the inputs that get a gradient read; of the rest the shape
+        reads = op.saved(tuple(edge is not None for edge in self.edges))
         self.ans = ans if reads[0] else None
-        self.inputs = tuple(_Meta(a) if isinstance(a, Tensor) and not keep else a
+        self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) and not keep else a
                             for a, keep in zip(inputs, reads[1:]))
         self.saves = reads[0] or any(isinstance(a, Tensor) for a in self.inputs)
         self.freed = False
@@ -148,7 +137,7 @@ class Node:
 
     def free(self) -> None:
         if self.saves:
-            self.inputs = tuple(_Meta(a) if isinstance(a, Tensor) else a for a in self.inputs)
+            self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) else a for a in self.inputs)
             self.ans = None
             self.freed = True
 
@@ -417,36 +406,28 @@ class Tensor:
         self._data[...] = 0
         return self
 
-    # -- reductions, with PyTorch's `dim` and numpy's `axis`
-    def sum(self, dim: Any = None, axis: Any = None) -> "Tensor":
-        return ops.sum(self, axis=_axis(dim, axis))
-
-    def mean(self, dim: Any = None, axis: Any = None) -> "Tensor":
-        return ops.mean(self, axis=_axis(dim, axis))
-
-    def prod(self, dim: Any = None, axis: Any = None) -> "Tensor":
-        return ops.prod(self, axis=_axis(dim, axis))
-
-    def max(self, dim: Any = None, axis: Any = None) -> "Tensor":
-        return ops.max(self, axis=_axis(dim, axis))
-
-    def min(self, dim: Any = None, axis: Any = None) -> "Tensor":
-        return ops.min(self, axis=_axis(dim, axis))
-
-    def logsumexp(self, dim: Any = None, axis: Any = None) -> "Tensor":
-        return ops.logsumexp(self, axis=_axis(dim, axis))
-
     def __repr__(self) -> str:
         return printing.tensor_repr(self)
 
     __str__ = __repr__
 
 
-# Elementwise methods like `x.exp()`, generated from the op table.
+def _method(op: Op) -> Any:
+    """``Tensor.<op>``: ``x.exp()``, ``x.pow(2)``, ``x.sum(dim=0)`` (PyTorch's ``dim`` or numpy's ``axis``)."""
+    if op.kind == ops.REDUCTION:
+        def reduction(self: Tensor, dim: Any = None, axis: Any = None) -> Tensor:
+            return op(self, axis=_axis(dim, axis))
+
+        return reduction
+    if op.arity == 1:
+        return lambda self: op(self)
+    return lambda self, other: op(self, other)
+
+
+# Methods generated from the op table: every public elementwise op and reduction by its name.
 for _op in ops.public_ops():
-    if _op.kind == ops.ELEMENTWISE and _op.arity == 1 and not hasattr(Tensor, _op.name):
-        setattr(Tensor, _op.name, lambda self, _o=_op: _o(self))
-Tensor.pow = lambda self, exponent: ops.pow(self, exponent)  # type: ignore[attr-defined]
+    if _op.kind in (ops.ELEMENTWISE, ops.REDUCTION) and not hasattr(Tensor, _op.name):
+        setattr(Tensor, _op.name, _method(_op))
 
 
 def _axis(dim: Any, axis: Any) -> Any:
@@ -470,14 +451,6 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the backward pass
-
-# The engine's dtype cast, differentiable so that it can sit in a graph built with create_graph=True.
-_cast = ops.defop(
-    "_tape_cast",
-    lambda x, dtype: np.asarray(x).astype(dtype),
-    lambda g, ans, x, dtype: _cast(g, dtype=x.dtype),
-    kind=ops.INTERNAL, params=("dtype",), backward_name="ToCopyBackward0",
-)
 
 
 def _topological(roots: Iterable[Edge]) -> list[Union[Node, AccumulateGrad]]:
@@ -596,7 +569,7 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
                 gi = ops.sum_to(gi, shape=tuple(shape))
             if gi.dtype != dtype and gi.dtype.kind == "f" and dtype.kind == "f":
                 # as PyTorch's engine (validate_outputs): a gradient takes its input's dtype
-                gi = _cast(gi, dtype=dtype) if gi.requires_grad else Tensor._make(gi._data.astype(dtype))
+                gi = ops.cast(gi, dtype=dtype) if gi.requires_grad else Tensor._make(gi._data.astype(dtype))
             _accumulate(pending, edge, gi, False)
             continue
         gi = np.asarray(gi._data if isinstance(gi, Tensor) else gi)

@@ -444,7 +444,7 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
             if isinstance(value, int) and _int_digits(value) > limits.max_int_digits:
                 raise LimitExceeded("max_int_digits", _int_digits(value), limits.max_int_digits,
                                     "digits of an integer literal")
-            est[id(node)] = _est_of(value)
+            est[id(node)] = ops.est_of(value)
         elif isinstance(node, Call):
             _check_ir_call(node, limits)
             if all(id(a) in est for a in node.args):

@@ -189,7 +189,8 @@ def test_atan2_of_negative_zero_follows_numpy(mode):
 
 
 def test_zoo_constant_is_undefined_not_a_number():
-    r = symgrad.check("x + 0**-1", x=[1.0, 2.0])
+    with np.errstate(divide="ignore"):  # the tape's own forward of 0**-1
+        r = symgrad.check("x + 0**-1", x=[1.0, 2.0])
     assert r.status == "error" and "undefined" in r.reason
 
 

@@ -148,9 +148,8 @@ class Report:
         head = f"{self.status.upper()} {self.id}"
         if self.mode:
             head += f" ({self.mode})"
-        undefined = "; undefined " + ", ".join(
-            f"{c.name} {c.undefined}/{c.size}" for c in self.comparisons if c.undefined)
-        undefined = undefined if any(c.undefined for c in self.comparisons) else ""
+        undef = [f"{c.name} {c.undefined}/{c.size}" for c in self.comparisons if c.undefined]
+        undefined = "; undefined " + ", ".join(undef) if undef else ""
         if self.status in ("pass",):
             return f"{head}: {undefined[2:]}" if undefined else head
         if self.status == "fail" or (self.status in ("xfail", "xpass") and not self.reason):

@@ -139,8 +139,10 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     if any(not c.passed for c in report.comparisons):
         report.status = "fail"
     reason = unchecked(report.comparisons, ir, inputs, sym.value)
-    if reason:  # nothing compared is never a pass; a failure elsewhere stays a failure
-        report.status, report.reason = ("fail", report.reason or reason) if report.status == "fail" else ("error", reason)
+    if reason and report.status == "fail":  # a failure elsewhere stays a failure, with the reason
+        report.reason = report.reason or reason
+    elif reason:  # nothing compared is never a pass
+        report.status, report.reason = "error", reason
 
 
 def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray], grads: dict, sym: Any,

@@ -37,7 +37,8 @@ def undefined_cause(ir: Expr, inputs: dict[str, np.ndarray]) -> str:
         if not found:
             arrays = [np.asarray(a, dtype=np.float64) for a in args]
             if np.isnan(out).any() and not any(np.isnan(a).any() for a in arrays):
-                domain = f" ({node.op.domain})" if node.op.domain else ""
+                text = getattr(node.op, "domain_text", node.op.domain)  # the op table's text of the domain
+                domain = f" ({text})" if isinstance(text, str) and text else ""
                 found.append(f"outside the domain of {node.op.name}{domain}")
             elif np.isinf(out).any() and all(np.isfinite(a).all() for a in arrays):
                 found.append(f"`{to_source(node)}` is infinite")

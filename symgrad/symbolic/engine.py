@@ -96,7 +96,7 @@ def _fold(node: Call, args: Sequence[Any]) -> Optional[sympy.Expr]:
     """A transcendental op of constants, folded from the float64 forward of its subtree as written
     (as the tape computes it): sympy's exact arguments lose the sign of zero (``atan2(-0.0, -1.0)``
     is -pi in numpy, pi in sympy)."""
-    if node.op.name in _EXACT or not all(getattr(a, "is_number", False) for a in args):
+    if node.op.infix is not None or not all(getattr(a, "is_number", False) for a in args):
         return None
     leaves = [n for n in node.walk() if not isinstance(n, Call)]
     if any(isinstance(n, Var) for n in leaves) or not any(n.value == 0 for n in leaves):  # type: ignore[union-attr]

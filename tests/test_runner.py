@@ -48,6 +48,8 @@ class WrongBackend(SymgradBackend):
     def gradients(self, expr, inputs, wrt, order, grad_output):
         value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
         seq = self.seq if self.seq is not None else next(iter(grads))
+        if seq not in grads:  # the runner asks for every order 1..k; ``seq`` is of another order
+            return value, grads
         if self.none:
             grads[seq] = None
             return value, grads
@@ -400,7 +402,7 @@ def test_order_two_mixed_partials():
     r = run_case(c)
     assert r.status == "pass", r.table()
     comps = by_name(r)
-    assert set(comps) == {"value", "a,a", "a,b", "b,a", "b,b"}
+    assert set(comps) == {"value", "a", "b", "a,a", "a,b", "b,a", "b,b"}  # order 2 checks order 1 too
     a, b = 0.5, 2.0
     assert comps["a,b"].expected == pytest.approx(math.sin(a) + a * math.cos(a))
     assert comps["b,a"].expected == pytest.approx(math.sin(a) + a * math.cos(a))

@@ -131,6 +131,10 @@ def _from_json_float(x: Any) -> float | None:
     return float(x)  # float("inf") / float("-inf") / float("nan") parse the strings
 
 
+_FLOAT_KEYS = ("actual", "expected", "max_abs", "max_rel", "max_ulp", "rtol", "atol", "abs_err", "rel_err",
+               "ulp", "grad_output_value")
+
+
 @dataclass
 class Comparison:
     """One elementwise comparison of a tape result with its reference."""
@@ -150,6 +154,13 @@ class Comparison:
     rtol: float
     atol: float
     note: str = ""
+    # the errors at the worst element (the max_* columns are the maxima over all defined elements)
+    abs_err: float = 0.0
+    rel_err: float = 0.0
+    ulp: float = 0.0
+    # the grad_output of the VJP when it is not all ones: its source and its value at the worst element
+    grad_output: str = ""
+    grad_output_value: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -164,7 +175,7 @@ class Comparison:
         d = asdict(self)
         d["shape"] = [int(n) for n in self.shape]
         d["worst_index"] = None if self.worst_index is None else [int(i) for i in self.worst_index]
-        for key in ("actual", "expected", "max_abs", "max_rel", "max_ulp", "rtol", "atol"):
+        for key in _FLOAT_KEYS:
             d[key] = json_float(d[key])
         d["size"] = int(self.size)
         d["mismatched"] = int(self.mismatched)
@@ -179,7 +190,7 @@ class Comparison:
         kw["shape"] = tuple(int(n) for n in kw.get("shape", ()))
         wi = kw.get("worst_index")
         kw["worst_index"] = None if wi is None else tuple(int(i) for i in wi)
-        for key in ("actual", "expected", "max_abs", "max_rel", "max_ulp", "rtol", "atol"):
+        for key in _FLOAT_KEYS:
             if key in kw:
                 kw[key] = _from_json_float(kw[key])
         kw.setdefault("formula", "")
@@ -196,12 +207,15 @@ def compare(
     dtype: Any = "float64",
     undefined: Any = None,
     formula: str = "",
+    nan_is_undefined: bool = True,
 ) -> Comparison:
     """Compare ``actual`` (the tape) with ``expected`` (the reference) element by element.
 
     Shapes must match exactly; otherwise every element counts as mismatched
     and the note says ``shape (tape) != (reference)``. Errors are computed in
-    float64; the ULP distance is counted in ``dtype``.
+    float64; the ULP distance is counted in ``dtype``.  With ``nan_is_undefined``
+    False (an ``expect``ation rather than sympy's reference), only the ``undefined``
+    mask marks elements undefined: a nan expected where the mask is clear is a mismatch.
     """
     rtol = _tolerance_value("rtol", rtol)
     atol = _tolerance_value("atol", atol)
@@ -215,10 +229,10 @@ def compare(
             name=name, formula=formula, shape=shape, size=size,
             mismatched=max(size, 1), undefined=0, worst_index=None, actual=None, expected=None,
             max_abs=math.inf, max_rel=math.inf, max_ulp=math.inf, rtol=rtol, atol=atol,
-            note=f"shape {tuple(act.shape)} != {shape}",
+            abs_err=math.inf, rel_err=math.inf, ulp=math.inf, note=f"shape {tuple(act.shape)} != {shape}",
         )
 
-    undef = np.isnan(exp)
+    undef = np.isnan(exp) if nan_is_undefined else np.zeros(exp.shape, dtype=bool)
     if undefined is not None:
         mask = np.broadcast_to(np.asarray(undefined, dtype=bool), exp.shape)
         undef = undef | mask
@@ -242,7 +256,7 @@ def compare(
 
     worst_index: tuple[int, ...] | None = None
     worst_actual = worst_expected = None
-    max_abs = max_rel = max_ulp = 0.0
+    max_abs = max_rel = max_ulp = at_abs = at_rel = at_ulp = 0.0
     if np.any(defined):
         # Prefer a failing element; among them (or among all defined), the largest error/tolerance ratio.
         pool = bad if mismatched else defined
@@ -254,10 +268,12 @@ def compare(
         max_abs = float(np.max(abs_err[defined]))
         max_rel = float(np.max(rel_err[defined]))
         max_ulp = float(np.max(ulp[defined]))
+        at_abs, at_rel, at_ulp = float(abs_err[worst_index]), float(rel_err[worst_index]), float(ulp[worst_index])
 
     return Comparison(
         name=name, formula=formula, shape=shape, size=size,
         mismatched=mismatched, undefined=n_undef, worst_index=worst_index,
         actual=worst_actual, expected=worst_expected,
         max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
+        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp,
     )

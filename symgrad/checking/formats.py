@@ -68,6 +68,11 @@ def _case_dict(r: Report) -> dict:
             "max_abs": d["max_abs"],
             "max_rel": d["max_rel"],
             "max_ulp": d["max_ulp"],
+            "abs_err": d["abs_err"],  # at the worst element
+            "rel_err": d["rel_err"],
+            "ulp": d["ulp"],
+            "grad_output": d["grad_output"],  # "" when ones; else its source
+            "grad_output_value": d["grad_output_value"],  # at the worst element
             "rtol": d["rtol"],
             "atol": d["atol"],
             "note": d["note"],

@@ -91,6 +91,14 @@ def _fmt_tol(x: float) -> str:
     return f"{x:g}"
 
 
+def _fmt_grad_output(c: Comparison) -> str:
+    """``random (seed 0): -0.87``: where the VJP's grad_output came from and its value at the worst element."""
+    if not c.grad_output:
+        return "-"
+    value = "" if c.grad_output_value is None else ": " + _fmt_value(c.grad_output_value, 4)
+    return c.grad_output + value
+
+
 def _render(rows: list[list[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
@@ -170,13 +178,15 @@ class Report:
         head = f"{self.status.upper()} {self.id}"
         if self.mode:
             head += f" ({self.mode})"
+        undef = [f"{c.name} {c.undefined}/{c.size}" for c in self.comparisons if c.undefined]
+        undefined = "; undefined " + ", ".join(undef) if undef else ""
         if self.status in ("pass",):
-            return head
+            return f"{head}: {undefined[2:]}" if undefined else head
         if self.status == "fail" or (self.status in ("xfail", "xpass") and not self.reason):
             failed = self.failed_comparisons
             if failed:
                 parts = [f"{c.name} {c.mismatched}/{c.size}" for c in failed]
-                return f"{head}: mismatched " + ", ".join(parts)
+                return f"{head}: mismatched " + ", ".join(parts) + undefined
         reason = _one_line(self.reason)
         return f"{head}: {reason}" if reason else head
 
@@ -226,7 +236,9 @@ class Report:
         header_row = ["input", "formula", "mismatched"]
         if show_undef:
             header_row.append("undefined")
-        header_row += ["worst index", "tape", "reference", "max abs err", "max rel err", "max ulp"]
+        show_g = any(c.grad_output for c in cs)
+        header_row += ["worst index", "tape", "reference"] + (["grad_output"] if show_g else [])
+        header_row += ["abs err", "rel err", "ulp", "max abs err", "max rel err", "max ulp"]
         if show_tol:
             header_row += ["rtol", "atol"]
         if show_note:
@@ -242,10 +254,11 @@ class Report:
             if show_undef:
                 row.append(f"{c.undefined}/{c.size}" if c.undefined else "-")
             no_defined = c.worst_index is None
+            row += [_fmt_index(c.worst_index), tape, ref] + ([_fmt_grad_output(c)] if show_g else [])
             row += [
-                _fmt_index(c.worst_index),
-                tape,
-                ref,
+                "-" if no_defined else _fmt_err(c.abs_err),
+                "-" if no_defined else _fmt_err(c.rel_err),
+                "-" if no_defined else _fmt_ulp(c.ulp),
                 "-" if no_defined else _fmt_err(c.max_abs),
                 "-" if no_defined else _fmt_err(c.max_rel),
                 "-" if no_defined else _fmt_ulp(c.max_ulp),
@@ -267,6 +280,9 @@ class Report:
             lines.append("  formulas:")
             for c in long_formulas:
                 lines.append(f"    {c.name}: {c.formula}")
+        lines.append("  abs/rel err and ulp at the worst index; max: over all compared elements")
+        if show_g:
+            lines.append("  grad_output: the gradient= of backward (the VJP's incoming gradient), not ones")
         if show_undef:
             lines.append("  undefined: elements where the symbolic derivative is undefined (nan/zoo); not compared")
         if reason and self.status == "fail":

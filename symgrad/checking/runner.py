@@ -21,10 +21,12 @@ import numpy as np
 from symgrad import backends
 from symgrad.backends.base import Backend, Unsupported
 from symgrad.checking.cases import Case
+from symgrad.checking.cases.schema import expect_sequence
 from symgrad.checking.compare import Comparison, compare, tolerances
 from symgrad.checking.report import Gradient, Report
 from symgrad.ir.expr import Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits
+from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,25 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     # the forward shape decides the default grad_output: inferred by the case, else evaluated
     shape = case.output_shape if case.output_shape is not None else np.shape(numpy_eval(ir, inputs))
     grad_output = case.make_grad_output(shape)
-    sym = differentiate(ir, inputs, wrt, order=case.order, grad_output=grad_output, mode=case.mode,
-                        exact=exact, dtype=dtype, limits=opts.limits)
+    # order k checks every order 1..k: a wrong first derivative can have a right second one
+    levels: dict[int, tuple[Any, dict]] = {}
+    value: Any = None
+    for j in range(1, case.order + 1):
+        forward, grads = backend.gradients(ir, inputs, wrt, j, grad_output)
+        if j == 1:
+            value = forward
+        levels[j] = (differentiate(ir, inputs, wrt, order=j, grad_output=grad_output, mode=case.mode,
+                                   exact=exact, dtype=dtype, limits=opts.limits), grads)
+    sym = levels[1][0]
     report.mode = sym.mode
-    value, grads = backend.gradients(ir, inputs, wrt, case.order, grad_output)
+    g_source = grad_output_source(case.grad_output, case.seed)
 
-    def check(name: str, actual: Any, expected: Any, undefined: Any = None, formula: str = "") -> Comparison:
+    def check(name: str, actual: Any, expected: Any, undefined: Any = None, formula: str = "",
+              nan_is_undefined: bool = True) -> Comparison:
         c = compare(name, actual, expected, rtol=rtol, atol=atol, dtype=case.dtype, undefined=undefined,
-                    formula=formula)
+                    formula=formula, nan_is_undefined=nan_is_undefined)
+        if name != "value" and not name.startswith("value "):
+            note_grad_output(c, grad_output, g_source)
         report.comparisons.append(c)
         return c
 
@@ -114,53 +127,59 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     if opts.arrays:
         report.value, report.reference_value = np.asarray(value), np.asarray(sym.value)
     used = set(variables(ir))
-    for seq, d in sym.derivatives.items():
-        label = ",".join(seq)
-        g = grads.get(seq)
-        if opts.arrays:
-            undefined = np.asarray(d.undefined, dtype=bool) | np.isnan(np.asarray(d.value, dtype=float))
-            report.gradients[seq] = Gradient(seq, d.formula, np.asarray(d.value), g, undefined)
-        if g is None:
-            if seq[0] in used and np.any(d.value != 0):
-                c = check(label, np.full(np.shape(d.value), np.nan), d.value, d.undefined, d.formula)
-                c.note = "the backend returned no gradient (None) for an input on the graph"
-                continue
-            g = np.zeros(np.shape(d.value), dtype=dtype)
-        check(label, g, d.value, d.undefined, d.formula)
+    for sym_j, grads in levels.values():
+        for seq, d in sym_j.derivatives.items():
+            label = ",".join(seq)
+            g = grads.get(seq)
+            if opts.arrays:
+                undefined = np.asarray(d.undefined, dtype=bool) | np.isnan(np.asarray(d.value, dtype=float))
+                report.gradients[seq] = Gradient(seq, d.formula, np.asarray(d.value), g, undefined)
+            if g is None:
+                if seq[0] in used and np.any(d.value != 0):
+                    c = check(label, np.full(np.shape(d.value), np.nan), d.value, d.undefined, d.formula)
+                    c.note = "the backend returned no gradient (None) for an input on the graph"
+                    continue
+                g = np.zeros(np.shape(d.value), dtype=dtype)
+            check(label, g, d.value, d.undefined, d.formula)
     if case.value is not None:
         check("value (expected)", value, _broadcast(_expected(case.value_ir, case.value, inputs, dtype),
-                                                    np.shape(value)))
-    if case.expect and case.order > 1:
-        # `expect` is what `.grad` holds after `backward(gradient=grad_output)`: the first-order
-        # gradient, which an order-k run does not return; compute it (tape and sympy) for the check
-        _, grads = backend.gradients(ir, inputs, wrt, 1, grad_output)
-        sym = differentiate(ir, inputs, wrt, order=1, grad_output=grad_output, mode=case.mode,
-                            exact=exact, dtype=dtype, limits=opts.limits)
+                                                    np.shape(value)),
+              np.isnan(np.asarray(sym.value, dtype=float)), nan_is_undefined=False)
     for name, raw in case.expect.items():
-        _check_expect(case, name, raw, inputs, grads, sym, check, grad_output)
+        sym_j, grads = levels[len(expect_sequence(name))]
+        _check_expect(case, name, raw, inputs, grads, sym_j, check, grad_output)
     if any(not c.passed for c in report.comparisons):
         report.status = "fail"
+    reason = unchecked(report.comparisons, ir, inputs, sym.value)
+    if reason and report.status == "fail":  # a failure elsewhere stays a failure, with the reason
+        report.reason = report.reason or reason
+    elif reason:  # nothing compared is never a pass
+        report.status, report.reason = "error", reason
 
 
 def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray], grads: dict, sym: Any,
                   check: Any, grad_output: np.ndarray) -> None:
     """``expect`` is what ``.grad`` must hold: compared with the tape, and proved against sympy."""
     dtype = np.dtype(case.dtype)
-    g = grads.get((name,))
-    g = np.zeros(inputs[name].shape, dtype=dtype) if g is None else g
+    seq = expect_sequence(name)  # "x" is .grad of x; "x,y" is d/dy of sum(d/dx), and so on
+    g = grads.get(seq)
+    g = np.zeros(inputs[seq[-1]].shape, dtype=dtype) if g is None else g
     ir = case.expect_ir.get(name)
     expected = _broadcast(_expected(ir, raw, inputs, dtype), np.shape(g))
-    c = check(f"expect {name}", g, expected, None, str(raw) if ir is not None else "literal")
-    if case.order > 1:
+    d = sym.derivatives.get(seq)
+    # compared where sympy's derivative is defined; a nan expected there is a mismatch
+    c = check(f"expect {name}", g, expected, None if d is None else d.undefined,
+              str(raw) if ir is not None else "literal", nan_is_undefined=False)
+    if case.order > 1 and len(seq) == 1:
         c.note = _join(c.note, "first-order gradient (.grad after backward)")
-    d = sym.derivatives.get((name,))
     if ir is None or d is None:
         return
     if d.sympy_expr is None:
         if c.passed:
             c.note = _join(c.note, "equal at the inputs only (expanded mode: not proved)")
         return
-    if not np.all(grad_output == 1) or inputs[name].shape != np.broadcast_shapes(*(a.shape for a in inputs.values())):
+    full = np.broadcast_shapes(*(a.shape for a in inputs.values()))
+    if not np.all(grad_output == 1) or any(inputs[n].shape != full for n in seq):
         c.note = _join(c.note, "checked at the inputs (grad_output or broadcasting scale the formula)")
         return
     from symgrad.symbolic import prove_equal, to_sympy

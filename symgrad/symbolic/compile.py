@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from typing import Any, Callable, Sequence
 
+import mpmath
 import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
@@ -18,7 +20,28 @@ class _FloatExactPrinter(NumPyPrinter):
     """NumPyPrinter writes Floats with 15 digits; write the shortest round-tripping repr."""
 
     def _print_Float(self, expr: sympy.Float) -> str:
-        return repr(float(expr))
+        return repr(float(expr))  # 1e400 overflows to inf, as numpy's arithmetic does
+
+    def _print_Integer(self, expr: sympy.Integer) -> str:
+        """Python ints beyond float range raise OverflowError in numpy arithmetic; numpy's floats give inf."""
+        return str(int(expr)) if abs(int(expr)) < 2**53 else _float_text(expr)
+
+    def _print_Rational(self, expr: sympy.Rational) -> str:
+        if max(abs(expr.p), expr.q) < 2**53:
+            return super()._print_Rational(expr)
+        return _float_text(expr)
+
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        """A coefficient outside float range (``1e400*x``, from ``x*1e200*1e200``) is applied in two
+        halves, so that the product overflows (or underflows) only where the true value does."""
+        c, rest = expr.as_coeff_Mul()
+        if c.is_Number and c != 0 and rest != 1 and _float_text(c).strip("(-)") in ("inf", "0.0"):
+            m = mpmath.mpf(sympy.Float(c, 30)._mpf_)
+            half = mpmath.sqrt(abs(m))
+            a, b = float(half), float(m / half)
+            if math.isfinite(a) and a != 0 and math.isfinite(b) and b != 0:
+                return f"(({self._print(rest)})*{a!r})*{b!r}"
+        return super()._print_Mul(expr)
 
     # NumPyPrinter writes `logical_and.reduce((a, b))`, which fails when a is a scalar and b an array
     def _print_And(self, expr: Any) -> str:
@@ -32,6 +55,15 @@ class _FloatExactPrinter(NumPyPrinter):
         for a in args[1:]:
             text = f"{fn}({text}, {self._print(a)})"
         return text
+
+
+def _float_text(number: sympy.Rational) -> str:
+    """A rational number as the nearest float64 literal: ``inf`` beyond the range, as numpy would round it."""
+    try:
+        text = repr(float(number))
+    except OverflowError:
+        text = "inf" if number > 0 else "-inf"
+    return f"({text})" if text.startswith("-") else text
 
 
 Defs = list[tuple[sympy.Symbol, sympy.Expr]]
@@ -50,6 +82,10 @@ def _numpy_namespace() -> dict[str, Any]:
     return {**{k: v for k, v in vars(np).items() if not k.startswith("_")}, "I": 1j, "Heaviside": np.heaviside}
 
 
+def _rename(e: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> Any:
+    return e.xreplace(names) if isinstance(e, sympy.Basic) else e
+
+
 def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ()) -> Callable[..., Any]:
     """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first."""
     ns = s.namespace(module)
@@ -60,8 +96,12 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ())
             "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
         })
         ns = {**_numpy_namespace(), **ns}
-    outputs = [_no_zoo(o) for o in outputs]
-    defs = [(t, _no_zoo(e)) for t, e in defs]
+    # the inputs get names of their own: an input called `select` or `sign` must not shadow the
+    # numpy function the generated code calls by that name
+    safe = {a: sympy.Symbol(f"_arg{i}", **a.assumptions0) for i, a in enumerate(args)}
+    args = [safe[a] for a in args]
+    outputs = [_no_zoo(_rename(o, safe)) for o in outputs]
+    defs = [(t, _no_zoo(_rename(e, safe))) for t, e in defs]
     taken = {str(a) for a in args} | {str(t) for t, _ in defs}
 
     def cse(exprs: list[Any]) -> tuple[Defs, list[Any]]:

@@ -88,6 +88,19 @@ def _apply(op: ops.Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
     return op.sympy(s, *args, **params)
 
 
+def _fold(node: Call, args: Sequence[Any]) -> Optional[sympy.Expr]:
+    """A transcendental op of constants, folded from the float64 forward of its subtree as written
+    (as the tape computes it): sympy's exact arguments lose the sign of zero (``atan2(-0.0, -1.0)``
+    is -pi in numpy, pi in sympy)."""
+    if node.op.infix is not None or not all(getattr(a, "is_number", False) for a in args):
+        return None
+    leaves = [n for n in node.walk() if not isinstance(n, Call)]
+    if any(isinstance(n, Var) for n in leaves) or not any(n.value == 0 for n in leaves):  # type: ignore[union-attr]
+        return None  # not constant (sympy cancelled the inputs), or no zero whose sign could matter
+    value = _written_forward(node, {})
+    return sympy.Float(float(value)) if value.ndim == 0 and not np.isnan(value) else None
+
+
 def _sym(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
@@ -107,7 +120,8 @@ def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> s
     def call(node: Call, args: list[Any]) -> sympy.Expr:
         if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
-        return _apply(node.op, args, node.kwargs)
+        folded = _fold(node, args)
+        return folded if folded is not None else _apply(node.op, args, node.kwargs)
 
     return evaluate(expr, leaf, call)
 
@@ -324,6 +338,9 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
         if op.sympy is None:
             raise ValueError(f"op {op.name} has no sympy form")
         if op.kind == ops.ELEMENTWISE:
+            folded = _fold(node, [a[()] for a in args]) if all(a.shape == () for a in args) else None
+            if folded is not None:
+                return _obj(folded)
             fn = np.frompyfunc(lambda *a: _apply(op, a, params), op.arity, 1)
             return _obj(fn(*args))
         out = _obj(op.sympy(s, *args, **params))
@@ -456,6 +473,12 @@ def _written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return numpy_eval(expr, arrays, np.float64)
 
 
+def _has_zoo(exprs: Iterable[Any]) -> bool:
+    """Whether sympy's forward holds zoo (``0**-1``, ``1/0`` between constants): complex infinity is no
+    number to differentiate (d/dx of ``x + zoo`` is 0 to sympy), so every element is undefined."""
+    return any(isinstance(e, sympy.Basic) and e.has(sympy.zoo) for e in exprs)
+
+
 def _feeding(expr: Expr, arrays: dict[str, np.ndarray], bad: np.ndarray) -> dict[str, np.ndarray]:
     """Per input, the elements that feed some ``bad`` output of the expression as written.
 
@@ -528,7 +551,7 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays)), shape)
+    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays)) | _has_zoo([plan.f]), shape)
     if bad.any():
         forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
 
@@ -579,7 +602,10 @@ def _run_expanded(
     # an output undefined as written (see _written_forward) makes every element it depends on undefined
     bad = np.broadcast_to(np.isnan(_written_forward(expr, arrays)), plan.out_shape)
     tainted: dict[str, np.ndarray] = {}
-    if bad.any():
+    if _has_zoo([*plan.compiled.outputs[:n_out], *(e for _, e in plan.compiled.defs)]):
+        forward = np.full(forward.shape, np.nan)
+        tainted = {n: np.ones(a.shape, dtype=bool) for n, a in arrays.items()}
+    elif bad.any():
         forward = np.where(bad, np.nan, forward)
         tainted = _feeding(expr, arrays, bad)
     start, derivatives = n_out, {}

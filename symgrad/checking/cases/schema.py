@@ -454,9 +454,12 @@ def _choice(value: Any, allowed: tuple, key: str, ctx: _Ctx) -> Any:
 def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
     """Validate the keys that do not depend on the inputs (also used for ``defaults``)."""
     out: dict[str, Any] = {}
-    if "order" in data:
-        order = _int(data["order"])
-        out["order"] = _choice(order if order is not None else data["order"], ORDERS, "order", ctx)
+    if "order" in data:  # an int, not 3.0 nor True nor "3"
+        order = data["order"]
+        if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
+            raise ctx.error(f"order must be one of {', '.join(map(str, ORDERS))} (an integer), "
+                            f"got {_type(order)}", "order")
+        out["order"] = _choice(int(order), ORDERS, "order", ctx)
     for key, allowed in (("dtype", DTYPES), ("mode", MODES), ("reference", REFERENCES)):
         if key in data:
             out[key] = _choice(data[key], allowed, key, ctx)
@@ -545,6 +548,10 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
         merged["expr"] = merged["expr"] or text
     specs = {k: _input_spec(k, v, ctx, limits) for k, v in inputs.items()}
     shapes = {k: s.shape for k, s in specs.items()}
+    for k, shape in shapes.items():
+        if 0 in shape:
+            raise ctx.error(f"input {k!r} is empty (shape {_fmt(shape)}): there is nothing to "
+                            f"differentiate or compare", ("inputs", k))
 
     if is_elementwise(ir):  # every input, used or not, must broadcast with the others
         try:
@@ -584,18 +591,24 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
     if not isinstance(expect, Mapping):
         raise ctx.error(f"expect must be a mapping of input name to expression or values, got {_type(expect)}", "expect")
     expect_ir: dict[str, Expr] = {}
+    order = fields_.get("order", 1)
     for key, want in expect.items():
-        if key not in targets:
+        seq = expect_sequence(key)
+        if not seq or any(n not in targets for n in seq):
             raise ctx.error(f"expect names {key!r}, which is not differentiated "
                             f"(wrt: {', '.join(targets)})", "expect")
+        if len(seq) > order:
+            raise ctx.error(f"expect {key!r} is an order-{len(seq)} derivative, but the case "
+                            f"has order {order}", "expect")
         what = f"expect {key!r}"
         if isinstance(want, str) and _number(want) is None:
             expect_ir[key] = _parse(want, what, names, ctx, limits, "expect")
         else:
             arr = _literal(want, what, ctx, limits, "expect")
-            if not _broadcasts_to(arr.shape, shapes[key]):
+            _no_nan(arr, what, ctx, "expect")
+            if not _broadcasts_to(arr.shape, shapes[seq[-1]]):
                 raise ctx.error(f"{what}: shape {_fmt(arr.shape)} does not broadcast to the input's "
-                                f"shape {_fmt(shapes[key])}", "expect")
+                                f"shape {_fmt(shapes[seq[-1]])}", "expect")
 
     value = merged.get("value")
     value_ir = None
@@ -603,6 +616,7 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
         value_ir = _parse(value, "value", names, ctx, limits, "value")
     elif value is not None:
         arr = _literal(value, "value", ctx, limits, "value")
+        _no_nan(arr, "value", ctx, "value")
         if out_shape is not None and not _broadcasts_to(arr.shape, out_shape):
             raise ctx.error(f"value: shape {_fmt(arr.shape)} does not broadcast to the output "
                             f"shape {_fmt(out_shape)}", "value")
@@ -614,6 +628,20 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
         grad_spec=grad_spec,
         **fields_,
     )
+
+
+def expect_sequence(key: Any) -> tuple[str, ...]:
+    """The derivative an ``expect`` key names: ``"x"`` -> ``("x",)``, ``"x,y"`` -> ``("x", "y")``
+    (d/dy of the sum of d/dx, as ``create_graph=True`` and a second backward give)."""
+    return tuple(part.strip() for part in key.split(",")) if isinstance(key, str) else ()
+
+
+def _no_nan(arr: np.ndarray, what: str, ctx: _Ctx, key: str) -> None:
+    """A literal nan would match anything (a nan reference is *undefined*, never compared): refused."""
+    if np.isnan(arr).any():
+        where = "" if arr.ndim == 0 else f" at {tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])}"
+        raise ctx.error(f"{what}: nan{where} cannot be checked (nan is never compared, so it would "
+                        f"match anything); give the number it must hold", key)
 
 
 def _broadcasts_to(shape: Shape, target: Shape) -> bool:

@@ -59,4 +59,5 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(["__version__", *__getattr__("__all__")])  # type: ignore[arg-type]
+    names: list[str] = __getattr__("__all__")  # type: ignore[assignment]
+    return sorted(["__version__", *names])

@@ -266,7 +266,7 @@ def ops_command(fmt: str) -> None:
 
     from symgrad.ir.ops import public_ops
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for op in public_ops():
         rows.append({
             "name": op.name,

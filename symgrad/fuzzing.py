@@ -550,7 +550,7 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
 
     round_ = 0
     while result.checked < count:
-        state = {"shrinking": False, "first": None}
+        state: dict[str, Any] = {"shrinking": False, "first": None}
 
         def check(example: Example) -> None:
             if not well_conditioned(example):

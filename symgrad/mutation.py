@@ -184,7 +184,7 @@ def _vjp_and_derivatives(op: Op, vjp: Callable[..., Any], xs: list[np.ndarray], 
     v = vjp(gt, ans, *leaves)
     v = v if isinstance(v, tape.Tensor) else tape.Tensor._make(np.asarray(v))
     out = [v._data]
-    s = (v * r).sum()
+    s = (v * r).sum()  # type: ignore[attr-defined]  # Tensor.sum is generated from the op table
     if not s.requires_grad:
         return out + [np.zeros_like(a) for a in (g, *xs)]
     grads = tape.grad(s, [gt, *leaves], allow_unused=True)

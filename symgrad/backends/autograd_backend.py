@@ -35,7 +35,7 @@ try:
     from autograd.core import VJPNode, primitive_vjps
     from autograd.tracer import Box, getval, notrace_primitives
 except ImportError:  # pragma: no cover - exercised where autograd is missing
-    autograd = None  # type: ignore[assignment]
+    autograd = None
 
 
 # the map to autograd, keyed by the table's ops: only where autograd has no function of the op's

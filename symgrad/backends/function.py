@@ -31,15 +31,16 @@ def describe(fn: Callable[..., Any]) -> str:
     """``my_softplus``, ``MySin.apply``, ``torch.tanh``: how messages name a user's callable."""
     if isinstance(fn, Op):
         return f"symgrad.{fn.name}"
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-    if not isinstance(name, str):
+    found = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if not isinstance(found, str):
         return type(fn).__name__
+    name: str = found
     owner = getattr(fn, "__self__", None)  # a bound method: MySin.apply is bound to the class
     if isinstance(owner, type):
         name = f"{owner.__name__}.{getattr(fn, '__name__', name)}"
     elif name.startswith("_") and "." in name:  # torch.tanh's qualname is _VariableFunctionsClass.tanh
-        name = getattr(fn, "__name__", name)
-    module = getattr(fn, "__module__", None) or ""
+        name = str(getattr(fn, "__name__", name))
+    module = str(getattr(fn, "__module__", None) or "")
     top = module.split(".")[0]
     if top in ("torch", "autograd", "numpy", "symgrad") and "." not in name:
         name = f"{top}.{name}"

@@ -23,7 +23,7 @@ import re
 import sys
 import unicodedata
 import warnings
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
@@ -133,17 +133,18 @@ class _Parser:
 
     def fail(self, node: Optional[ast.AST], reason: str, token: Optional[str] = None) -> ParseError:
         column = None
-        if node is not None and hasattr(node, "col_offset"):
-            column = self.column(node.lineno, node.col_offset)
+        lineno, col = getattr(node, "lineno", None), getattr(node, "col_offset", None)  # keywords have them too
+        if lineno is not None and col is not None:
+            column = self.column(lineno, col)
         return ParseError(self.text, reason, column, token)
 
     def segment(self, node: ast.AST) -> str:
         seg = ast.get_source_segment(self.source, node) or type(node).__name__
         return seg if len(seg) <= 40 else seg[:37] + "..."
 
-    def operator_column(self, left: ast.AST, right: ast.AST, symbol: str) -> Optional[int]:
+    def operator_column(self, left: ast.expr, right: ast.expr, symbol: str) -> Optional[int]:
         """Column of the operator ``symbol`` between two operand nodes."""
-        start = self.column(left.end_lineno, left.end_col_offset) - 1  # 0-based, in text
+        start = self.column(left.end_lineno or left.lineno, left.end_col_offset or 0) - 1  # 0-based, in text
         end = self.column(right.lineno, right.col_offset) - 1
         found = self.text.find(symbol, start, end)
         return found + 1 if found >= 0 else None
@@ -306,7 +307,7 @@ def _digits(mag: float) -> float:
     return math.floor(mag) + 1 if mag >= 0 else math.ceil(-mag)
 
 
-_VISIT: dict[type, Callable[[_Parser, ast.AST, int], Expr]] = {
+_VISIT: dict[type, Callable[[_Parser, Any, int], Expr]] = {
     ast.Constant: _Parser.const, ast.Name: _Parser.name, ast.UnaryOp: _Parser.unary,
     ast.BinOp: _Parser.binop, ast.Call: _Parser.func,
 }

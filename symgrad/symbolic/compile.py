@@ -86,7 +86,7 @@ def _rename(e: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> Any:
     return e.xreplace(names) if isinstance(e, sympy.Basic) else e
 
 
-def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ()) -> Callable[..., Any]:
+def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = ()) -> Callable[..., Any]:
     """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first."""
     ns = s.namespace(module)
     printer = None
@@ -115,7 +115,7 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Defs = ())
 class Compiled:
     """Output expressions of the arguments, lambdified (once, lazily) for numpy and mpmath."""
 
-    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Defs = ()):
+    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = ()):
         self.args, self.outputs, self.defs = args, outputs, list(defs)
         self._single: dict[int, Callable[..., Any]] = {}
 

@@ -85,6 +85,7 @@ def _apply(op: ops.Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
                 return sympy.Float(float(op.forward(*(float(a) for a in args), **params)))
         except TypeError:  # a complex constant: leave it to sympy
             pass
+    assert op.sympy is not None, f"op {op.name!r} has no sympy form"
     return op.sympy(s, *args, **params)
 
 
@@ -95,7 +96,7 @@ def _fold(node: Call, args: Sequence[Any]) -> Optional[sympy.Expr]:
     if node.op.infix is not None or not all(getattr(a, "is_number", False) for a in args):
         return None
     leaves = [n for n in node.walk() if not isinstance(n, Call)]
-    if any(isinstance(n, Var) for n in leaves) or not any(n.value == 0 for n in leaves):  # type: ignore[union-attr]
+    if any(isinstance(n, Var) for n in leaves) or not any(n.value == 0 for n in leaves):  # type: ignore[attr-defined]
         return None  # not constant (sympy cancelled the inputs), or no zero whose sign could matter
     value = _written_forward(node, {})
     return sympy.Float(float(value)) if value.ndim == 0 and not np.isnan(value) else None

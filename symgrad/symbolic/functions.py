@@ -166,7 +166,7 @@ def _extremum(
     name: str, pick: Callable[..., Any], np_pick: Callable[..., Any], mp_pick: Callable[..., Any]
 ) -> type:
     class extremum(Function):
-        numpy = staticmethod(lambda *xs: np_pick.reduce(np.broadcast_arrays(*xs)))
+        numpy = staticmethod(lambda *xs: np_pick.reduce(np.broadcast_arrays(*xs)))  # type: ignore[attr-defined]
         mpmath = staticmethod(lambda *xs: mp_pick(xs))
 
         @classmethod

@@ -11,7 +11,7 @@ graph that can be differentiated again.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class _Meta:
     __iter__ = _refuse
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
     __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __abs__ = _refuse
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __and__ = __rand__ = __or__ = __ror__ = _refuse  # type: ignore[assignment]
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __and__ = __rand__ = __or__ = __ror__ = _refuse
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
@@ -87,7 +87,8 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
         return "LogsumexpBackward0", slots
     if op.name == "matmul":  # torch.matmul dispatches on the operands' dimensions
         dims = tuple(np.ndim(_unwrap(a)) for a in inputs)
-        name = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}.get(dims)
+        names: dict[tuple[int, ...], str] = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}
+        name = names.get(dims)
         return name or op.grad_fn_name(params), slots
     return op.grad_fn_name(params), slots
 
@@ -500,7 +501,7 @@ def _make_grads(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]]
 
 
 def _run(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]], retain_graph: Optional[bool],
-         create_graph: bool, capture: Optional[dict[int, Edge]] = None) -> dict[int, tuple[Any, bool]]:
+         create_graph: bool, capture: Optional[Mapping[int, Edge]] = None) -> dict[int, tuple[Any, bool]]:
     """The engine: propagate gradients from ``outputs``.
 
     Without ``capture`` gradients accumulate into leaves' ``.grad``; with it
@@ -551,6 +552,7 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
             ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
             "graph a second time or if you need to access saved tensors after calling backward."
         )
+    ans: Any
     if create_graph:  # tensors: the output on the graph, so its use in a VJP is differentiated too
         ans = None if node.ans is None else Tensor._make(node.ans, node)
         args = node.inputs
@@ -561,7 +563,9 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
     for i, edge in enumerate(node.edges):
         if edge is None:
             continue
-        gi = node.op.vjps[i](g, ans, *args, **node.params)
+        vjp = node.op.vjps[i]
+        assert vjp is not None  # an edge exists only where a VJP does
+        gi = vjp(g, ans, *args, **node.params)
         shape, dtype = node.inputs[i].shape, node.inputs[i].dtype
         if create_graph:
             gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))

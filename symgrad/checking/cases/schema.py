@@ -59,9 +59,10 @@ class InputSpec:
     """One validated input: a literal array or a recipe (uniform, normal, linspace) with its shape."""
 
     kind: str  # "literal", "uniform", "normal", "linspace"
-    shape: Shape | None  # None only for a grad_output generator without `shape`: the output's shape
+    shape: Shape
     args: tuple[float, ...] = ()
     data: np.ndarray | None = field(default=None, repr=False, compare=False)  # float64 literal
+    of_output: bool = False  # a grad_output generator without `shape`: the output's shape, not ``shape``
 
 
 @dataclass
@@ -139,12 +140,13 @@ class Case:
         ctx = _Ctx(self.file, self.line, self.name)
         spec = self.grad_spec or _grad_spec(self.grad_output, ctx, limits)
         if spec.kind == "literal":
+            assert spec.data is not None
             g = spec.data
         else:
             rng = np.random.default_rng(self.seed)
             for input_spec in self._specs(limits).values():  # replay the inputs' draws: same stream, same numbers
                 _draw(rng, input_spec, input_spec.shape)
-            g_shape = shape if spec.shape is None else spec.shape
+            g_shape = shape if spec.of_output else spec.shape
             _check_shape(g_shape, "grad_output", ctx, limits, "grad_output")
             g = _draw(rng, spec, g_shape)
         try:
@@ -209,7 +211,8 @@ def _number(value: Any) -> float | None:
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
-_REPR.repr__Seq, _REPR.repr__Map = _REPR.repr_list, _REPR.repr_dict  # reprlib dispatches on type names
+setattr(_REPR, "repr__Seq", _REPR.repr_list)  # reprlib dispatches on type names
+setattr(_REPR, "repr__Map", _REPR.repr_dict)
 
 
 def _show(value: Any, width: int = 60) -> str:
@@ -345,7 +348,7 @@ def _input_spec(name: str, raw: Any, ctx: _Ctx, limits: Limits, *, what: str | N
     if kind == "normal" and hi < 0:
         raise ctx.error(f"{what}: normal std {hi} is negative", key)
     if shape_optional and "shape" not in raw:
-        return InputSpec(kind, None, (lo, hi))  # type: ignore[arg-type]
+        return InputSpec(kind, (), (lo, hi), of_output=True)
     shape = _shape_spec(raw.get("shape", []), what, ctx, limits, key)
     return InputSpec(kind, shape, (lo, hi))
 
@@ -356,7 +359,7 @@ GRAD_RANDOM = "random"  # grad_output: random -- a seeded standard normal of the
 def _grad_spec(raw: Any, ctx: _Ctx, limits: Limits) -> InputSpec:
     """``grad_output`` as a spec: a literal, ``random``, or an input generator whose shape defaults to the output's."""
     if isinstance(raw, str) and raw.strip() == GRAD_RANDOM:
-        return InputSpec("normal", None, (0.0, 1.0))  # type: ignore[arg-type]
+        return InputSpec("normal", (), (0.0, 1.0), of_output=True)
     if isinstance(raw, str) and _number(raw) is None:
         raise ctx.error(f"grad_output: {_show(raw)} is not a number, a list, '{GRAD_RANDOM}' or a generator "
                         f"({', '.join(SPEC_KINDS)})", "grad_output")
@@ -405,8 +408,9 @@ def _infer_shape(ir: Expr, shapes: dict[str, Shape], ctx: _Ctx, limits: Limits) 
     def leaf(node: Expr) -> Shape | None:
         return shapes.get(node.name) if isinstance(node, Var) else ()
 
-    def call(node: Call, args: list[Shape | None]) -> Shape | None:
-        if any(a is None for a in args):
+    def call(node: Call, given: list[Shape | None]) -> Shape | None:
+        args = [a for a in given if a is not None]
+        if len(args) != len(given):
             return None
         kind, axis = node.op.kind, node.kwargs.get("axis")
         try:
@@ -555,13 +559,13 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
 
     if is_elementwise(ir):  # every input, used or not, must broadcast with the others
         try:
-            out_shape: Shape | None = np.broadcast_shapes(*shapes.values())
+            broadcast: Shape = np.broadcast_shapes(*shapes.values())
         except ValueError:
             listed = ", ".join(f"{k} {_fmt(s)}" for k, s in shapes.items())
             raise ctx.error(f"inputs do not broadcast: {listed}", "inputs") from None
-        _check_shape(out_shape, "the broadcast of the inputs", ctx, limits, "inputs")
+        _check_shape(broadcast, "the broadcast of the inputs", ctx, limits, "inputs")
         used = [shapes[n] for n in variables(ir)]
-        out_shape = np.broadcast_shapes(*used) if used else ()
+        out_shape: Shape | None = np.broadcast_shapes(*used) if used else ()
     else:
         out_shape = _infer_shape(ir, shapes, ctx, limits)
 
@@ -583,7 +587,7 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
     grad_spec = None
     if grad_output is not None:
         grad_spec = _grad_spec(grad_output, ctx, limits)
-        if out_shape is not None and grad_spec.shape is not None and not _broadcasts_to(grad_spec.shape, out_shape):
+        if out_shape is not None and not grad_spec.of_output and not _broadcasts_to(grad_spec.shape, out_shape):
             raise ctx.error(f"grad_output of shape {_fmt(grad_spec.shape)} does not broadcast to the "
                             f"output shape {_fmt(out_shape)}", "grad_output")
 
@@ -659,8 +663,9 @@ def load_data(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[C
         raise CaseError(f"a case file must be a mapping with a 'cases' list, got {got}", file,
                         getattr(data, "line", None))
     top = _Ctx(file, None, None, getattr(data, "key_lines", {}))
-    if data.duplicates:  # type: ignore[union-attr]
-        key, line, first = data.duplicates[0]  # type: ignore[union-attr]
+    duplicates = getattr(data, "duplicates", [])  # recorded by the YAML loader
+    if duplicates:
+        key, line, first = duplicates[0]
         raise top.error(f"duplicate key {key!r} (first at line {first})", line=line)
     for key in data:  # `x-...` keys are free, e.g. to hold YAML anchors
         if key not in FILE_KEYS and not (isinstance(key, str) and key.startswith("x-")):

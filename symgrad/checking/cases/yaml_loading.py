@@ -34,7 +34,7 @@ class _Refused(Exception):
 
 
 class _BadValue(Exception):
-    def __init__(self, reason: str, line: int):
+    def __init__(self, reason: str, line: int | None):
         self.reason, self.line = reason, line
 
 
@@ -85,8 +85,9 @@ def _check_depth(text: str, max_depth: int) -> None:
         if isinstance(event, _NESTING_START):
             depth += 1
             if depth > max_depth:
+                mark = event.start_mark
                 raise _BadValue(f"nested deeper than the limit max_yaml_depth={max_depth}",
-                                event.start_mark.line + 1)
+                                mark.line + 1 if mark is not None else None)
         elif isinstance(event, _NESTING_END):
             depth -= 1
 

@@ -123,7 +123,7 @@ def _named(backend: Any, name: str) -> Any:
 def default_jobs() -> int:
     """``-j auto``: the number of CPUs this process may use."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))  # type: ignore[attr-defined]
+        return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
 
@@ -138,7 +138,7 @@ class SuiteResult:
     stopped_early: bool = False  # -x stopped the run
 
 
-def _error(case: Case, options: Any, reason: str, duration: Optional[float] = None) -> Report:
+def _error(case: Case, options: Any, reason: str, duration: float = 0.0) -> Report:
     """The error report of a case that could not run (its own error is ``run_case``'s to report)."""
     from symgrad.checking.report import Report
 
@@ -296,7 +296,7 @@ class _Emitter:
         limit = len(self.results) if self.cutoff is None else self.cutoff + 1
         while self.next < limit and self.results[self.next] is not None:
             if self.on_report:
-                self.on_report(self.results[self.next])  # type: ignore[arg-type]
+                self.on_report(self.results[self.next])
             self.next += 1
 
     def done(self) -> bool:
@@ -473,7 +473,7 @@ class _Pool:
             i = self.token_index[token]
             case, opts = self.tasks[i]
             if token in self.killed:
-                self.emitter.add(i, _error(case, opts, f"timed out after {self.timeout or 0.0:g} s", self.timeout))
+                self.emitter.add(i, _error(case, opts, f"timed out after {self.timeout or 0.0:g} s", self.timeout or 0.0))
             elif token == token_running and not self.killed and len(self.suspects) > 1:
                 self.isolate.add(i)  # one of several running when a worker died: retried on its own
                 self.todo.append(i)

@@ -83,7 +83,8 @@ class _Parser:
             parts.append(operand())
         if len(parts) == 1:
             return parts[0]
-        return lambda name, ps=tuple(parts): combine(p(name) for p in ps)
+        ps = tuple(parts)
+        return lambda name: combine(p(name) for p in ps)
 
     def parse_not(self) -> Callable[[str], bool]:
         kind, value, _ = self.peek()

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import sys
 import time
 from typing import Any, Optional
 
 import click
+
+from symgrad._lazy import lazy
+
+# the modules behind the commands, loaded when a command first uses them (see symgrad._lazy)
+np = lazy("numpy")
+_api = lazy("symgrad.api")
+_backends = lazy("symgrad.backends")
+_cases = lazy("symgrad.checking.cases")
+_formats = lazy("symgrad.checking.formats")
+_fuzzing = lazy("symgrad.fuzzing")
+_limits = lazy("symgrad.ir.limits")
+_mutation = lazy("symgrad.mutation")
+_ops = lazy("symgrad.ir.ops")
+_plot = lazy("symgrad.plot")
+_report = lazy("symgrad.checking.report")
+_runner = lazy("symgrad.checking.runner")
+_suite = lazy("symgrad.checking.suite")
 
 EXIT_CODES = """\b
 Exit codes:
@@ -29,9 +48,7 @@ class _Jobs(click.ParamType):
         if isinstance(value, int):
             return value
         if str(value).strip().lower() == "auto":
-            from symgrad.checking.suite import default_jobs
-
-            return default_jobs()
+            return _suite.default_jobs()
         try:
             n = int(value)
         except ValueError:
@@ -42,8 +59,6 @@ class _Jobs(click.ParamType):
 
 
 def _parse_limits(values: tuple[str, ...]) -> Any:
-    from symgrad.ir.limits import DEFAULT
-
     overrides: dict[str, int] = {}
     for item in values:
         name, sep, raw = item.partition("=")
@@ -54,7 +69,7 @@ def _parse_limits(values: tuple[str, ...]) -> Any:
         except ValueError:
             raise click.BadParameter(f"expected NAME=INTEGER, got {item!r}", param_hint="--limit") from None
     try:
-        return DEFAULT.with_overrides(**overrides)
+        return _limits.DEFAULT.with_overrides(**overrides)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--limit") from None
 
@@ -108,22 +123,14 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     or junit write machine-readable reports (to stdout, or --output FILE).
     Progress and colour appear only on a terminal.
     """
-    from symgrad.checking.suite import KeywordError, prestart, run_suite, select
-
     start = time.perf_counter()
-    prestart(jobs, timeout)  # first: the workers' imports overlap with ours and with reading the case files
-    from symgrad.checking import formats
-    from symgrad.checking.cases import collect
-    from symgrad.checking.report import exit_code, summarize
-    from symgrad.checking.runner import Options
+    _suite.prestart(jobs, timeout)  # first: the workers' imports overlap with ours and with reading the case files
 
     lim = _parse_limits(limits)
     if keyword:
         try:
-            from symgrad.checking.suite import compile_keyword
-
-            compile_keyword(keyword)
-        except KeywordError as exc:
+            _suite.compile_keyword(keyword)
+        except _suite.KeywordError as exc:
             raise click.BadParameter(str(exc), param_hint="-k") from None
     skip = tuple(t.strip() for item in skip_tags for t in item.split(",") if t.strip())
 
@@ -132,7 +139,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     text = fmt == "text"
     tty = _isatty(stdout)
     color = text and to_stdout and _use_color(no_color, stdout)
-    progress = formats.Progress(0, stdout, color=_use_color(no_color, stdout), enabled=False)
+    progress = _formats.Progress(0, stdout, color=_use_color(no_color, stdout), enabled=False)
     out_lines: list[str] = []
 
     def emit(line: str, styled: Optional[str] = None) -> None:
@@ -146,52 +153,52 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
         else:
             out_lines.append(line)
 
-    cases, file_errors = collect(paths or ("cases",), limits=lim)
+    cases, file_errors = _cases.collect(paths or ("cases",), limits=lim)
     for err in file_errors:
         if text and to_stdout:
-            emit(f"ERROR {err}", formats.style_status("ERROR", "error", color) + f" {err}")
+            emit(f"ERROR {err}", _formats.style_status("ERROR", "error", color) + f" {err}")
         else:
             click.echo(f"ERROR {err}", err=True)
             if text:
                 out_lines.append(f"ERROR {err}")
-    cases = select(cases, keyword, tags, skip)
-    options = [Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, limits=lim, arrays=False)
+    cases = _suite.select(cases, keyword, tags, skip)
+    options = [_runner.Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, limits=lim, arrays=False)
                for b in (backends or ("symgrad",))]
-    progress = formats.Progress(len(cases) * len(options), stdout, color=_use_color(no_color, stdout),
+    progress = _formats.Progress(len(cases) * len(options), stdout, color=_use_color(no_color, stdout),
                                 enabled=text and tty)
 
     def on_report(report: Any) -> None:
         if report.status in ("fail", "error", "xpass"):
-            emit(report.table(verbose=verbose), formats.styled_table(report, verbose, color))
+            emit(report.table(verbose=verbose), _formats.styled_table(report, verbose, color))
         elif verbose:
             line = report.summary_line()
             head, sep, rest = line.partition(" ")
-            emit(line, formats.style_status(head, report.status, color) + sep + rest)
+            emit(line, _formats.style_status(head, report.status, color) + sep + rest)
         if not text and report.status == "error" and verbose:
             click.echo(report.table(verbose=True), err=True)
 
     try:
-        result = run_suite(cases, options, jobs=jobs, timeout=timeout or None, exitfirst=exitfirst,
+        result = _suite.run_suite(cases, options, jobs=jobs, timeout=timeout or None, exitfirst=exitfirst,
                            on_complete=progress.update, on_report=on_report)
     finally:
         progress.clear()
         progress.enabled = False
     reports = result.reports
     seconds = time.perf_counter() - start
-    code = exit_code(reports, len(file_errors))
+    code = _report.exit_code(reports, len(file_errors))
     if text:
         if result.stopped_early:
             emit("stopped after the first failure (-x)")
         if file_errors:
             n = len(file_errors)
             emit(f"{n} invalid case file{'s' if n != 1 else ''} or case{'s' if n != 1 else ''} (see above)")
-        summary = summarize(reports, seconds)
-        emit(summary, formats.styled_summary(summary, reports, color))
+        summary = _report.summarize(reports, seconds)
+        emit(summary, _formats.styled_summary(summary, reports, color))
         body = "\n".join(out_lines) + "\n" if out_lines else ""
     elif fmt == "json":
-        body = formats.to_json(reports, file_errors, seconds, code)
+        body = _formats.to_json(reports, file_errors, seconds, code)
     else:
-        body = formats.to_junit(reports, file_errors, seconds)
+        body = _formats.to_junit(reports, file_errors, seconds)
     if output is not None:
         try:
             with open(output, "w", encoding="utf-8") as fh:
@@ -200,7 +207,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
             click.echo(f"symgrad: cannot write {output}: {exc}", err=True)
             sys.exit(2)
         if not text:
-            click.echo(summarize(reports, seconds), err=True)
+            click.echo(_report.summarize(reports, seconds), err=True)
     elif not text:
         stdout.write(body)
         stdout.flush()
@@ -230,20 +237,15 @@ def _parse_at(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--order", type=click.IntRange(1, 3), default=1, show_default=True)
 def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: str, dtype: str, order: int) -> None:
     """Print EXPR's value, sympy's derivatives, the tape's gradients and the verdict."""
-    import numpy as np
-
-    from symgrad.api import make_case
-    from symgrad.checking.cases import CaseError
-    from symgrad.checking.runner import run_case
 
     kwargs: dict[str, Any] = {"dtype": dtype, "order": order}
     if grad_output is not None:
         kwargs["grad_output"] = [float(v) for v in grad_output.split(",")]
     try:
-        case = make_case(expr, _parse_at(at), **kwargs)
-    except CaseError as exc:
+        case = _api.make_case(expr, _parse_at(at), **kwargs)
+    except _cases.CaseError as exc:
         raise click.UsageError(str(exc)) from None
-    report = run_case(case, backend=backend)
+    report = _runner.run_case(case, backend=backend)
     if report.status in ("error", "skip"):  # nothing was compared
         click.echo(report.table())
         sys.exit(2)
@@ -262,12 +264,8 @@ def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: st
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def ops_command(fmt: str) -> None:
     """List every op of the expression language, straight from the op table."""
-    import json
-
-    from symgrad.ir.ops import public_ops
-
     rows: list[dict[str, Any]] = []
-    for op in public_ops():
+    for op in _ops.public_ops():
         rows.append({
             "name": op.name,
             "infix": op.infix or "",
@@ -333,31 +331,24 @@ def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str
     Kinks (relu, abs, maximum, ... at their non-differentiable points) and points
     where the derivative is undefined are marked.
     """
-    import importlib.util
-
     if importlib.util.find_spec("matplotlib") is None:
         click.echo('symgrad plot needs matplotlib: pip install "symgrad[plot]"', err=True)
         sys.exit(2)
-    from symgrad.checking.cases import CaseError
-    from symgrad.plot import MatplotlibMissing, compute, render
-    from symgrad.checking.suite import resolve_backend
 
     lo, hi = range_
     if not lo < hi:
         raise click.BadParameter(f"LO must be below HI, got {lo:g} {hi:g}", param_hint="--range")
     try:
-        data = compute(expr, wrt, lo, hi, _parse_scalars(at), points=points, backend=resolve_backend(backend),
+        data = _plot.compute(expr, wrt, lo, hi, _parse_scalars(at), points=points, backend=_suite.resolve_backend(backend),
                        dtype=dtype)
-    except (CaseError, ValueError) as exc:
+    except (_cases.CaseError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        render(data, output)
-    except MatplotlibMissing as exc:
+        _plot.render(data, output)
+    except _plot.MatplotlibMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
     kinks = ", ".join(f"{name} at {z:.6g}" for z, name in data.kinks) or "none"
-    import numpy as np
-
     finite = data.ulp[np.isfinite(data.ulp)]
     worst = f"{finite.max():.3g}" if finite.size else "-"
     click.echo(f"wrote {output}: d/d{wrt} {expr}; max error {worst} ULP; kinks: {kinks}; "
@@ -409,29 +400,25 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
                  out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
                  timeout: float, verbose: bool) -> None:
     """Check random expressions from the op table; shrink failures with hypothesis and save them."""
-    try:
-        import hypothesis  # noqa: F401  (fuzzing needs it; say so before starting)
-    except ImportError:
+    if importlib.util.find_spec("hypothesis") is None:  # fuzzing needs it: say so before starting
         raise click.UsageError("symgrad fuzz needs hypothesis: pip install hypothesis") from None
-    from symgrad.backends import BackendUnavailable
-    from symgrad.fuzzing import DEFAULT_SHAPES, FuzzResult, fuzz as run_fuzz, resolve_ops
 
     try:
-        table = resolve_ops(op_names)
+        table = _fuzzing.resolve_ops(op_names)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ops") from None
-    shapes = tuple(_parse_shape(t) for t in shape_texts) or DEFAULT_SHAPES
+    shapes = tuple(_parse_shape(t) for t in shape_texts) or _fuzzing.DEFAULT_SHAPES
 
-    def progress(result: "FuzzResult") -> None:
+    def progress(result: Any) -> None:  # a FuzzResult
         if verbose:
             expr, verdict = result.history[-1]
             click.echo(f"{verdict.upper():9} {expr}")
 
     try:
-        result = run_fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=backend,
+        result = _fuzzing.fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=backend,
                       out_dir=None if no_save else out_dir, dtype=dtype, shapes=shapes,
                       max_failures=max_failures, progress=progress, timeout=timeout or None)
-    except BackendUnavailable as exc:
+    except _backends.BackendUnavailable as exc:
         raise click.UsageError(str(exc)) from None
     for f in result.failures:
         click.echo(f.report.table())
@@ -465,30 +452,25 @@ def mutate(paths: tuple[str, ...], op_names: Optional[str], kinds: Optional[str]
            verbose: bool) -> None:
     """Measure how strong the cases in PATHS (default: cases/) are: plant bugs in the op table's
     VJPs (one at a time), run the cases that use the op on symgrad's tape, count the bugs caught."""
-    import json
-
-    from symgrad import mutation
-    from symgrad.checking.cases import collect
-    from symgrad.checking.suite import KeywordError, compile_keyword, select
 
     split = (lambda text: [t.strip() for t in text.split(",") if t.strip()])
-    kind_list = tuple(split(kinds)) if kinds else mutation.KINDS
+    kind_list = tuple(split(kinds)) if kinds else _mutation.KINDS
     try:
-        mutation.mutants(split(op_names) if op_names else None, kind_list)
+        _mutation.mutants(split(op_names) if op_names else None, kind_list)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--kinds" if "kind" in str(exc) else "--ops") from None
     if keyword:
         try:
-            compile_keyword(keyword)
-        except KeywordError as exc:
+            _suite.compile_keyword(keyword)
+        except _suite.KeywordError as exc:
             raise click.BadParameter(str(exc), param_hint="-k") from None
-    cases, file_errors = collect(paths or ("cases",))
+    cases, file_errors = _cases.collect(paths or ("cases",))
     for err in file_errors:
         click.echo(f"ERROR {err}", err=True)
     if file_errors:
         sys.exit(2)
-    cases = select(cases, keyword, (), ())
-    report = mutation.run(cases, split(op_names) if op_names else None, kind_list)
+    cases = _suite.select(cases, keyword, (), ())
+    report = _mutation.run(cases, split(op_names) if op_names else None, kind_list)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

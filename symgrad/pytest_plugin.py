@@ -42,7 +42,16 @@ import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional  # noqa: E402
 
-if TYPE_CHECKING:  # the heavy modules load only when a case file or fixture needs them
+from symgrad._lazy import lazy  # noqa: E402
+
+# the heavy modules (numpy, sympy) load only when a case file or fixture needs them (see symgrad._lazy)
+_api = lazy("symgrad.api")
+_backends = lazy("symgrad.backends")
+_cases = lazy("symgrad.checking.cases")
+_limits = lazy("symgrad.ir.limits")
+_runner = lazy("symgrad.checking.runner")
+
+if TYPE_CHECKING:
     from symgrad.checking.cases import Case, CaseError
     from symgrad.checking.report import Report
     from symgrad.checking.runner import Options
@@ -101,8 +110,6 @@ def _tolerance(config: pytest.Config, name: str) -> Optional[float]:
 
 
 def _resolve_options(config: pytest.Config) -> "Options":
-    from symgrad.checking.runner import Options
-
     backend = config.getoption("symgrad_backend") or str(config.getini("symgrad_backend") or "").strip()
     backend = backend or DEFAULT_BACKEND
     exact = True if (config.getoption("symgrad_exact") or config.getini("symgrad_exact")) else None
@@ -110,13 +117,12 @@ def _resolve_options(config: pytest.Config) -> "Options":
     if dtype is not None and dtype not in DTYPES:
         raise pytest.UsageError(f"ini symgrad_dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if backend != DEFAULT_BACKEND:  # check the name now: one clear error, not one per case
-        from symgrad.backends import BackendUnavailable, get
 
         try:
-            get(backend)
-        except BackendUnavailable as exc:
+            _backends.get(backend)
+        except _backends.BackendUnavailable as exc:
             raise pytest.UsageError(f"--symgrad-backend: {exc}") from None
-    return Options(backend=backend, exact=exact, rtol=_tolerance(config, "rtol"),
+    return _runner.Options(backend=backend, exact=exact, rtol=_tolerance(config, "rtol"),
                    atol=_tolerance(config, "atol"), dtype=dtype, arrays=False)  # items keep their reports
 
 
@@ -186,9 +192,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional["
         return None
     if not _collectable(parent.config, file_path):
         return None
-    from symgrad.checking.cases import is_case_file
 
-    if not is_case_file(file_path):  # CI configs, docker-compose.yml, ...: never collected
+    if not _cases.is_case_file(file_path):  # CI configs, docker-compose.yml, ...: never collected
         return None
     return CaseFile.from_parent(parent, path=file_path)
 
@@ -213,23 +218,20 @@ class CaseFile(pytest.File):
     """A symgrad case file: one :class:`CaseItem` per case, in the order of the file."""
 
     def collect(self) -> Iterator["CaseItem"]:
-        from symgrad.checking.cases import CaseError, load_data, read_data
-        from symgrad.ir.limits import DEFAULT
-
         shown = _display_path(self.config, self.path)
         try:  # what load_file does, keeping a file-level error apart from the errors of single cases
-            cases, errors = load_data(self.path, read_data(self.path), DEFAULT)
-        except CaseError as exc:  # the whole file is invalid: a collection error for this file only
-            raise self.CollectError(f"invalid symgrad case file: {CaseError(exc.reason, shown, exc.line)}") from None
+            cases, errors = _cases.load_data(self.path, _cases.read_data(self.path), _limits.DEFAULT)
+        except _cases.CaseError as exc:  # the whole file is invalid: a collection error for this file only
+            raise self.CollectError(f"invalid symgrad case file: {_cases.CaseError(exc.reason, shown, exc.line)}") from None
         entries: list[tuple[int, int, Any]] = []
         for i, case in enumerate(cases):
             case.file = shown
             entries.append((case.line or 0, i, case))
         for i, err in enumerate(errors):
-            entries.append((err.line or 0, len(cases) + i, CaseError(err.reason, shown, err.line, err.case)))
+            entries.append((err.line or 0, len(cases) + i, _cases.CaseError(err.reason, shown, err.line, err.case)))
         used: set[str] = set()
         for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1])):  # the order of the file
-            if isinstance(entry, CaseError):
+            if isinstance(entry, _cases.CaseError):
                 name = entry.case or "invalid-case"
                 if name in used or entry.case is None:  # node ids stay unique
                     name = f"{name}@line{entry.line}"
@@ -302,11 +304,9 @@ class CaseItem(pytest.Item):
             pytest.fail(f"invalid symgrad case: {self.error}", pytrace=False)
 
     def runtest(self) -> None:
-        from symgrad.checking.runner import run_case
-
         assert self.case is not None
         verbose = (self.config.getoption("verbose") or 0) > 0
-        report = run_case(self.case, options=_options(self.config))
+        report = _runner.run_case(self.case, options=_options(self.config))
         self.report = report
         if report.status in ("pass", "xpass"):  # xpass: pytest's xfail marker reports it
             return
@@ -345,8 +345,6 @@ def symgrad_check(pytestconfig: pytest.Config) -> Callable[..., "Report"]:
     AssertionError whose message is the failure table).  Keywords given in the call win over the
     session's settings.
     """
-    from symgrad.api import GradientMismatch, assert_gradients
-
     opts = _options(pytestconfig)
 
     def check(expr: Any, **kwargs: Any) -> "Report":
@@ -358,8 +356,8 @@ def symgrad_check(pytestconfig: pytest.Config) -> Callable[..., "Report"]:
             if getattr(opts, key) is not None:
                 kwargs.setdefault(key, getattr(opts, key))
         try:
-            return assert_gradients(expr, **kwargs)
-        except GradientMismatch as exc:  # raised again here: the traceback ends at the test's call
-            raise GradientMismatch(exc.report) from None
+            return _api.assert_gradients(expr, **kwargs)
+        except _api.GradientMismatch as exc:  # raised again here: the traceback ends at the test's call
+            raise _api.GradientMismatch(exc.report) from None
 
     return check

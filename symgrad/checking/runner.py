@@ -27,6 +27,7 @@ from symgrad.checking.report import Gradient, Report
 from symgrad.ir.expr import Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
+from symgrad.symbolic import differentiate, prove_equal, to_sympy
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,6 @@ def _one_line(text: str) -> str:
 
 
 def _check(case: Case, opts: Options, report: Report) -> None:
-    from symgrad.symbolic import differentiate
-
     if opts.dtype and opts.dtype != case.dtype:
         case = replace(case, dtype=opts.dtype)
     dtype = np.dtype(case.dtype)
@@ -182,8 +181,6 @@ def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray]
     if not np.all(grad_output == 1) or any(inputs[n].shape != full for n in seq):
         c.note = _join(c.note, "checked at the inputs (grad_output or broadcasting scale the formula)")
         return
-    from symgrad.symbolic import prove_equal, to_sympy
-
     proved = prove_equal(to_sympy(ir), d.sympy_expr)
     note = {True: "proved equal to sympy's derivative", False: "proved DIFFERENT from sympy's derivative",
             None: "equal at the inputs only (not proved)"}[proved]

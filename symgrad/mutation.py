@@ -43,6 +43,7 @@ import numpy as np
 
 from symgrad import tape
 from symgrad.backends.symgrad_tape import SymgradBackend
+from symgrad.checking.runner import Options, run_case
 from symgrad.ir import ops
 from symgrad.ir.expr import Call
 from symgrad.ir.ops import Op
@@ -316,8 +317,6 @@ class MutationReport:
 def run(cases: Sequence[Any], op_names: Iterable[str] | None = None, kinds: Sequence[str] = KINDS,
         options: Any = None, on_result: Callable[[MutantResult], None] | None = None) -> MutationReport:
     """Run ``cases`` against every mutant (of ``op_names``, of ``kinds``), in this process."""
-    from symgrad.checking.runner import Options, run_case
-
     start = time.perf_counter()
     todo = mutants(op_names, kinds)  # unknown ops or kinds: ValueError before anything runs
     options = options or Options()

@@ -268,3 +268,48 @@ def test_mkdocs_build_strict(tmp_path):
     proc = run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "site" / "cases" / "index.html").is_file()
+
+
+# ---------------------------------------------------------------- docstrings
+
+
+def _undocumented(fn, keys=()) -> list[str]:
+    """Parameters and case keys that ``fn``'s docstring does not name (a one-line docstring names none)."""
+    import inspect
+
+    doc = inspect.getdoc(fn) or ""
+    if len(doc.splitlines()) < 3:
+        return ["(one line)"]
+    params = [p.name for p in inspect.signature(fn).parameters.values() if p.kind != p.VAR_KEYWORD]
+    return [name for name in (*params, *keys) if not re.search(rf"\b{re.escape(name)}\b", doc)]
+
+
+def test_public_functions_document_their_keywords():
+    import symgrad
+    import symgrad.api
+    from symgrad.checking.cases.schema import KEYS
+
+    for fn in (symgrad.check, symgrad.assert_gradients, symgrad.api.make_case):
+        assert _undocumented(fn, KEYS) == [], fn.__name__
+    assert _undocumented(symgrad.check_function, [k for k in KEYS if k not in ("grad_output", "expr")]) == []
+    for fn in (symgrad.load_cases, symgrad.run_case):
+        assert _undocumented(fn) == [], fn.__name__
+    import pydoc
+
+    assert len(pydoc.render_doc(symgrad.check, renderer=pydoc.plaintext).splitlines()) > 20
+
+
+def test_docstring_check_twin():
+    def one_line(x, *, order=1):
+        """Does a thing."""
+
+    def forgets_order(x, *, order=1):
+        """Does a thing.
+
+        Args:
+            x: the input.
+        """
+
+    assert _undocumented(one_line) == ["(one line)"]
+    assert _undocumented(forgets_order) == ["order"]
+    assert _undocumented(forgets_order, ["wrt"]) == ["order", "wrt"]

@@ -19,6 +19,7 @@ from symgrad.checking.cases import KEYS, Case, case_from_dict
 from symgrad.checking.report import Report
 from symgrad.checking.runner import Options, run_case
 from symgrad.ir.expr import Expr, numpy_eval, trace, variables
+from symgrad.ir.parse import did_you_mean
 
 ExprLike = Union[str, Expr, Callable[..., Any]]
 
@@ -84,7 +85,8 @@ def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs:
     assert case.ir is not None
     unused = [k for k in kwargs if k not in KEYS and k not in variables(case.ir)]
     if unused:  # most likely a misspelt case key, such as ordr=2
-        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in {case.expr!r}")
+        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in "
+                        f"{case.expr!r}" + did_you_mean(unused[0], KEYS))
     return case
 
 
@@ -136,7 +138,18 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: Optional[bool] = N
 
     Returns:
         A :class:`~symgrad.checking.report.Report` (``status``, ``table()``, ``to_dict()``, ...).
+
+    Raises:
+        BackendUnavailable: ``backend`` is unknown or its package is not installed.
+        CaseError: an invalid key or input.
     """
+    if isinstance(backend, str):
+        try:
+            backends.get(backend)
+        except backends.BackendUnavailable:
+            raise  # unknown or not installed: a usage error, not a report
+        except Exception:  # found but broken when built: the report's error
+            pass
     case = make_case(expr, inputs, **kwargs)
     return run_case(case, options=Options(backend=backend, exact=exact))
 

@@ -313,3 +313,17 @@ def test_docstring_check_twin():
     assert _undocumented(one_line) == ["(one line)"]
     assert _undocumented(forgets_order) == ["order"]
     assert _undocumented(forgets_order, ["wrt"]) == ["order", "wrt"]
+
+
+def test_refused_syntax_table_shows_the_real_messages():
+    from symgrad.ir.parse import ParseError, parse
+
+    rows = re.findall(r"^\| `([^`]+)`(?: with only `x` given)? \| `([^`]+)`.*\|$", TEXTS["expressions.md"], re.M)
+    rows = [(text, message) for text, message in rows if not text.startswith("max_")]  # the limits table
+    assert len(rows) >= 10
+    for text, message in rows:
+        with pytest.raises(ParseError) as info:
+            parse(text, names=["x"])
+        assert message.split(" (")[0] in str(info.value), (text, str(info.value))
+    with pytest.raises(pytest.fail.Exception), pytest.raises(ParseError):  # the twin: a text that parses
+        parse("sin(x)", names=["x"])

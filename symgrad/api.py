@@ -19,6 +19,7 @@ from symgrad.checking.cases import KEYS, Case, case_from_dict
 from symgrad.checking.report import Report
 from symgrad.checking.runner import Options, run_case
 from symgrad.ir.expr import Expr, numpy_eval, trace, variables
+from symgrad.ir.parse import did_you_mean
 
 ExprLike = Union[str, Expr, Callable[..., Any]]
 
@@ -39,6 +40,34 @@ def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs:
     ``expr`` is an expression string, an IR tree, or a Python function of symgrad ops, traced
     once; its parameter names are the input names.  A tree is checked as it is (``case.expr``
     is its source text, for display).  Use ``inputs={...}`` for an input named like a case key.
+
+    Args:
+        expr: the expression: a string, an IR tree or a function of symgrad ops.
+        inputs: inputs given as a mapping (for names that collide with a case key).
+
+    Keyword Args:
+        order: 1, 2 or 3: order k checks every order 1..k (default 1).
+        wrt: the input names to differentiate (default all; the others are constants).
+        expect: ``{name or "x,y": expression string or values}`` the gradients must equal.
+        value: the forward output's expected value (expression string or values).
+        grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
+            such as ``{"normal": [0, 1]}`` (default ones).
+        dtype: ``"float64"`` (default) or ``"float32"``.
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
+        seed: seeds the random inputs and ``grad_output`` (default 0).
+        mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
+        reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        name, tags, skip, xfail, description: as in a case file.
+        **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
+            or generator (``{"uniform": [-1, 1], "shape": [10]}``).
+
+    Returns:
+        The :class:`~symgrad.checking.cases.Case`, validated as a case file's would be.
+
+    Raises:
+        CaseError: an invalid key or input, with the reason.
+        TypeError: a keyword that is neither a case key nor a name of the expression.
     """
     ir = None if isinstance(expr, str) else expr if isinstance(expr, Expr) else trace(expr)
     keys = {k: v for k, v in kwargs.items() if k in KEYS}
@@ -56,7 +85,8 @@ def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs:
     assert case.ir is not None
     unused = [k for k in kwargs if k not in KEYS and k not in variables(case.ir)]
     if unused:  # most likely a misspelt case key, such as ordr=2
-        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in {case.expr!r}")
+        raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in "
+                        f"{case.expr!r}" + did_you_mean(unused[0], KEYS))
     return case
 
 
@@ -71,14 +101,96 @@ def _plain(value: Any) -> Any:
 
 def check(expr: ExprLike, *, backend: Any = "symgrad", exact: Optional[bool] = None,
           inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> Report:
-    """Check the gradients of ``expr`` at the given inputs; ``bool(report)`` is the verdict."""
+    """Check the gradients of ``expr`` at the given inputs; ``bool(report)`` is the verdict.
+
+    sympy differentiates ``expr``; the backend's tape computes the same gradients; the two
+    are compared element by element (see the docs' "Verdicts and tolerances").
+
+    Example:
+        >>> import symgrad
+        >>> bool(symgrad.check("3*a**3 - b**2", a=[2., 3.], b=[6., 4.], order=2))
+        True
+
+    Args:
+        expr: an expression string, or a Python function of symgrad ops (traced once; its
+            parameter names are the input names).
+        backend: the engine checked: ``"symgrad"`` (default), ``"torch"``, ``"autograd"``, a
+            registered name, or a :class:`~symgrad.backends.base.Backend`.
+        exact: ``True`` for the mpmath reference (default: as ``reference`` says).
+        inputs: inputs given as a mapping (for names that collide with a case key).
+
+    Keyword Args:
+        order: 1, 2 or 3: order k checks every order 1..k (default 1).
+        wrt: the input names to differentiate (default all; the others are constants).
+        expect: ``{name or "x,y": expression string or values}`` the gradients must equal.
+        value: the forward output's expected value (expression string or values).
+        grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
+            such as ``{"normal": [0, 1]}`` (default ones).
+        dtype: ``"float64"`` (default) or ``"float32"``.
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
+        seed: seeds the random inputs and ``grad_output`` (default 0).
+        mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
+        reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        name, tags, skip, xfail, description: as in a case file.
+        **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
+            or generator (``{"uniform": [-1, 1], "shape": [10]}``).
+
+    Returns:
+        A :class:`~symgrad.checking.report.Report` (``status``, ``table()``, ``to_dict()``, ...).
+
+    Raises:
+        BackendUnavailable: ``backend`` is unknown or its package is not installed.
+        CaseError: an invalid key or input.
+    """
+    if isinstance(backend, str):
+        try:
+            backends.get(backend)
+        except backends.BackendUnavailable:
+            raise  # unknown or not installed: a usage error, not a report
+        except Exception:  # found but broken when built: the report's error
+            pass
     case = make_case(expr, inputs, **kwargs)
     return run_case(case, options=Options(backend=backend, exact=exact))
 
 
 def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: Optional[bool] = None,
                      inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> Report:
-    """Like :func:`check`, but raise :class:`GradientMismatch` (an AssertionError) unless it passes."""
+    """Like :func:`check`, but raise :class:`GradientMismatch` (an AssertionError) unless it passes.
+
+    Example:
+        >>> import symgrad
+        >>> _ = symgrad.assert_gradients("x**2", x=[1., 2.], expect={"x": "2*x"})
+
+    Args:
+        expr: an expression string or a Python function of symgrad ops.
+        backend: the engine checked (default ``"symgrad"``), as for :func:`check`.
+        exact: ``True`` for the mpmath reference.
+        inputs: inputs given as a mapping (for names that collide with a case key).
+
+    Keyword Args:
+        order: 1, 2 or 3: order k checks every order 1..k (default 1).
+        wrt: the input names to differentiate (default all; the others are constants).
+        expect: ``{name or "x,y": expression string or values}`` the gradients must equal.
+        value: the forward output's expected value (expression string or values).
+        grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
+            such as ``{"normal": [0, 1]}`` (default ones).
+        dtype: ``"float64"`` (default) or ``"float32"``.
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
+        seed: seeds the random inputs and ``grad_output`` (default 0).
+        mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
+        reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        name, tags, skip, xfail, description: as in a case file.
+        **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
+            or generator (``{"uniform": [-1, 1], "shape": [10]}``).
+
+    Returns:
+        The passing :class:`~symgrad.checking.report.Report`.
+
+    Raises:
+        GradientMismatch: the report did not pass; its message is the failure table.
+    """
     report = check(expr, backend=backend, exact=exact, inputs=inputs, **kwargs)
     if not report:
         raise GradientMismatch(report)
@@ -104,6 +216,33 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
     A function that raises, returns the wrong shape, or returns something that is not a
     tensor of the backend makes the report an error saying which; a gradient that comes
     back ``None`` for an input on the graph is a failure.
+
+    Args:
+        fn: the function checked; it takes and returns the backend's tensors.
+        reference: the expression ``fn`` should compute (a string or a function of symgrad ops).
+        backend: the engine ``fn`` runs on (default ``"torch"``; ``"symgrad"`` for a function
+            of symgrad ops).
+        grad_output: the incoming gradient (default: random, from ``seed``).
+        exact: ``True`` for the mpmath reference.
+        inputs: inputs given as a mapping (for names that collide with a case key).
+
+    Keyword Args:
+        order: 1, 2 or 3: order k checks every order 1..k (default 1).
+        wrt: the input names to differentiate (default all; the others are constants).
+        expect: ``{name or "x,y": expression string or values}`` the gradients must equal.
+        value: the forward output's expected value (expression string or values).
+        dtype: ``"float64"`` (default) or ``"float32"``.
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
+        seed: seeds the random inputs and ``grad_output`` (default 0).
+        mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
+        reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        name, tags, skip, xfail, description: as in a case file.
+        **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
+            or generator (``{"uniform": [-1, 1], "shape": [10]}``).
+
+    Returns:
+        A :class:`~symgrad.checking.report.Report`.
     """
     if not isinstance(reference, (str, Expr)):
         reference = trace(reference)

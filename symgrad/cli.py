@@ -10,6 +10,7 @@ import time
 from typing import Any, Optional
 
 import click
+import yaml
 
 from symgrad._lazy import lazy
 
@@ -35,7 +36,37 @@ Exit codes:
   2  usage error, invalid case file, or a case that errored or timed out"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+GRAD_EXIT_CODES = """\b
+Exit codes:
+  0  every compared element matched (undefined elements are listed, not compared)
+  1  a gradient or the value mismatched
+  2  usage error: the expression does not parse, a bad --at, an unknown backend,
+     or nothing could be compared (every element undefined)"""
+
+
+class _Group(click.Group):
+    """``symgrad --help`` lists each command's whole one-line summary, wrapped, never cut at '...'."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, cmd.get_short_help_str(limit=10_000)) for name, cmd in
+                ((n, self.get_command(ctx, n)) for n in self.list_commands(ctx)) if cmd is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _backend(name: str, hint: str = "--backend") -> str:
+    """``name`` when it names a usable backend; else one usage error (exit 2) before any case runs."""
+    try:
+        _backends.get(_suite.resolve_backend(name))
+    except _backends.BackendUnavailable as exc:  # unknown, not installed, or an unimportable module:attr
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    except Exception:  # found but broken when built: each case reports it as its error, with the traceback
+        pass
+    return name
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="symgrad")
 def main() -> None:
     """Check reverse-mode automatic differentiation against exact symbolic derivatives."""
@@ -127,6 +158,8 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     _suite.prestart(jobs, timeout)  # first: the workers' imports overlap with ours and with reading the case files
 
     lim = _parse_limits(limits)
+    for name in backends:
+        _backend(name)
     if keyword:
         try:
             _suite.compile_keyword(keyword)
@@ -215,11 +248,15 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
 
 
 def _parse_at(values: tuple[str, ...]) -> dict[str, Any]:
+    """``NAME=V1,V2,...`` or ``NAME=[[1,2],[3,4]]`` (a nested list, read as YAML data, never evaluated)."""
     inputs: dict[str, Any] = {}
     for item in values:
         name, sep, numbers = item.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(f"expected NAME=V1,V2,..., got {item!r}", param_hint="--at")
+            raise click.BadParameter(f"expected NAME=V1,V2,... or NAME=[[V,V],[V,V]], got {item!r}", param_hint="--at")
+        if numbers.strip().startswith("["):
+            inputs[name.strip()] = _nested_list(numbers)
+            continue
         try:
             parsed = [float(v) for v in numbers.split(",")]
         except ValueError:
@@ -228,9 +265,25 @@ def _parse_at(values: tuple[str, ...]) -> dict[str, Any]:
     return inputs
 
 
-@main.command(epilog=EXIT_CODES)
+def _nested_list(text: str) -> Any:
+    def numbers_only(value: Any) -> bool:
+        if isinstance(value, list):
+            return bool(value) and all(numbers_only(v) for v in value)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not numbers_only(value):
+        raise click.BadParameter(f"not a nested list of numbers: {text!r}", param_hint="--at")
+    return value
+
+
+@main.command(epilog=GRAD_EXIT_CODES)
 @click.argument("expr")
-@click.option("--at", "at", multiple=True, metavar="NAME=V1,V2,...", help="An input's values (repeatable).")
+@click.option("--at", "at", multiple=True, metavar="NAME=V1,V2,...",
+              help="An input's values (repeatable); a 2-D input as NAME=\"[[1,2],[3,4]]\".")
 @click.option("--grad-output", default=None, metavar="V1,V2,...", help="The gradient= passed to backward.")
 @click.option("--backend", default="symgrad", show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
@@ -241,22 +294,34 @@ def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: st
     kwargs: dict[str, Any] = {"dtype": dtype, "order": order}
     if grad_output is not None:
         kwargs["grad_output"] = [float(v) for v in grad_output.split(",")]
+    _backend(backend)
     try:
         case = _api.make_case(expr, _parse_at(at), **kwargs)
     except _cases.CaseError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(exc.reason) from None  # one expression: no case name to show
     report = _runner.run_case(case, backend=backend)
     if report.status in ("error", "skip"):  # nothing was compared
-        click.echo(report.table())
+        click.echo(f"{report.status.upper()}: {report.reason}")
         sys.exit(2)
+
+    def show(prefix: str, value: Any) -> None:  # a 2-D array's rows stay aligned under the first
+        click.echo(prefix + str(value).replace("\n", "\n" + " " * len(prefix)))
+
     with np.printoptions(precision=10):
-        click.echo(f"value      {expr} = {report.value}")
+        show(f"value      {expr} = ", report.value)
         for seq, g in report.gradients.items():
             label = "d/d" + " d/d".join(seq)
             click.echo(f"{label:<10} sympy: {g.formula}")
-            click.echo(f"{'':<10} sympy: {g.reference}")
-            click.echo(f"{'':<10} tape:  {g.tape}")
-    click.echo(report.table() if report.status != "pass" else f"PASS ({report.mode}, {report.backend})")
+            show(f"{'':<10} sympy: ", g.reference)
+            show(f"{'':<10} tape:  ", g.tape)
+            if np.any(g.undefined):
+                click.echo(f"{'':<10} undefined at {int(np.sum(g.undefined))} of {np.size(g.undefined)} "
+                           f"elements (sympy's derivative is nan there): not compared")
+    undefined = [c for c in report.comparisons if getattr(c, "undefined", 0)]
+    verdict = f"PASS ({report.mode}, {report.backend})"
+    if undefined:
+        verdict += "; undefined: " + ", ".join(f"{c.name} {c.undefined}/{c.size}" for c in undefined)
+    click.echo(report.table() if report.status != "pass" else verdict)
     sys.exit(0 if report else 1)
 
 
@@ -335,6 +400,7 @@ def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str
         click.echo('symgrad plot needs matplotlib: pip install "symgrad[plot]"', err=True)
         sys.exit(2)
 
+    _backend(backend)
     lo, hi = range_
     if not lo < hi:
         raise click.BadParameter(f"LO must be below HI, got {lo:g} {hi:g}", param_hint="--range")

@@ -148,9 +148,9 @@ def test_assert_gradients_catches_a_wrong_backend():
 
 def test_gradient_mismatch_for_an_error_carries_the_reason():
     with pytest.raises(symgrad.GradientMismatch) as info:
-        symgrad.assert_gradients(Q, **AB, backend="no-such-backend-api")
+        symgrad.assert_gradients("log(x)", x=[-1.0, -2.0])
     assert info.value.report.status == "error"
-    assert "no-such-backend-api" in str(info.value)
+    assert "outside the domain of log" in str(info.value)
 
 
 # ---------------------------------------------------------------- traced functions
@@ -320,7 +320,7 @@ def test_undeclared_name_is_a_case_error():
 def test_report_to_dict_is_json_serialisable():
     for report in (symgrad.check(Q, **AB), symgrad.check(Q, **AB, backend="api-wrong-b"),
                    symgrad.check("sqrt(x)", x=[-1.0, 4.0]),
-                   symgrad.check(Q, **AB, backend="no-such-backend-api")):
+                   symgrad.check("log(x)", x=[-1.0, -2.0])):
         d = report.to_dict()
         text = json.dumps(d)
         back = json.loads(text)

@@ -131,7 +131,8 @@ def test_alias_of_binary_op_and_twin() -> None:
     assert_parses("power(x, 2)", C("pow", x, Const(2)))
     assert same_tree(parse("pow(x, 2)"), parse("x**2"))
     err = refused("arcsine(x)")
-    assert err.reason == "unknown function 'arcsine'" and err.column == 1 and err.token == "arcsine"
+    assert err.reason == "unknown function 'arcsine'; did you mean 'arcsin'?"
+    assert err.column == 1 and err.token == "arcsine"
 
 
 def test_every_public_op_is_callable_by_name_and_alias() -> None:
@@ -144,7 +145,7 @@ def test_every_public_op_is_callable_by_name_and_alias() -> None:
 
 def test_internal_ops_are_not_part_of_the_language() -> None:
     for name in ("where", "reshape", "broadcast_to", "sum_to", "sign", "step", "clone"):
-        assert refused(f"{name}(x)").reason == f"unknown function {name!r}"
+        assert refused(f"{name}(x)").reason.startswith(f"unknown function {name!r}")
 
 
 def test_function_used_as_a_value_is_refused() -> None:
@@ -197,8 +198,8 @@ def test_axis_is_bounded_by_max_ndim() -> None:
 def test_declared_names() -> None:
     assert_parses("a + b", C("add", a, b), names=("a", "b"))
     err = refused("a + q", names=("a", "b"))
-    assert err.reason == "unknown name 'q'" and err.column == 5 and err.token == "q"
-    assert str(err) == "unknown name 'q' at column 5: a + q"
+    assert err.reason == "no input given for 'q'" and err.column == 5 and err.token == "q"
+    assert str(err) == "no input given for 'q' at column 5: a + q"
 
 
 def test_undeclared_names_become_vars_without_a_name_list() -> None:
@@ -333,8 +334,8 @@ def test_non_str_input_is_refused(value: Any) -> None:
 def test_parse_error_is_a_value_error_with_attributes() -> None:
     err = refused("foo + x")
     assert isinstance(err, ValueError)
-    assert (err.text, err.column, err.token, err.reason) == ("foo + x", 1, "foo", "unknown name 'foo'")
-    assert str(err) == "unknown name 'foo' at column 1: foo + x"
+    assert (err.text, err.column, err.token, err.reason) == ("foo + x", 1, "foo", "no input given for 'foo'")
+    assert str(err) == "no input given for 'foo' at column 1: foo + x"
 
 
 def test_parse_error_pickles() -> None:
@@ -350,7 +351,7 @@ def test_long_text_is_truncated_in_the_message() -> None:
     text = "x + " * 30 + "q"
     err = refused(text)
     assert err.column == len(text) and err.text == text
-    assert len(str(err)) < 160 and str(err).startswith("unknown name 'q' at column 121: ...")
+    assert len(str(err)) < 160 and str(err).startswith("no input given for 'q' at column 121: ...")
 
 
 # ---------------------------------------------------------------- limits

@@ -45,7 +45,21 @@ class Options:
 
 def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: Optional[Options] = None,
              **overrides: Any) -> Report:
-    """Check one case; ``backend`` and ``overrides`` (exact, rtol, atol, dtype) tweak ``options``."""
+    """Check one case; ``backend`` and ``overrides`` (exact, rtol, atol, dtype) tweak ``options``.
+
+    Args:
+        case: a validated case (from :func:`~symgrad.checking.cases.files.load_cases` or
+            :func:`~symgrad.api.make_case`).
+        backend: the engine checked: a name or a :class:`~symgrad.backends.base.Backend`
+            (default: ``options.backend``, ``"symgrad"``).
+        options: the run's :class:`Options` (default ``Options()``).
+        **overrides: fields of :class:`Options` to replace: ``exact``, ``rtol``, ``atol``,
+            ``dtype``, ``limits``, ``arrays``.
+
+    Returns:
+        The case's :class:`~symgrad.checking.report.Report`; an exception inside the case
+        becomes its ``error`` status, never a raise.
+    """
     opts = options or Options()
     if backend is not None:
         overrides["backend"] = backend

@@ -17,6 +17,7 @@ refused without ever being computed.
 from __future__ import annotations
 
 import ast
+import difflib
 import keyword
 import math
 import re
@@ -201,7 +202,7 @@ class _Parser:
         if ops.lookup(name) is not None:
             raise self.fail(node, f"function {name!r} used without calling it", name)
         if self.names is not None and name not in self.names:
-            raise self.fail(node, f"unknown name {name!r}", name)
+            raise self.fail(node, missing_input(name, self.names), name)
         if self.names is None and (name.startswith("__") or keyword.iskeyword(name)):
             raise self.fail(node, f"name {name!r} is not allowed", name)
         return Var(name)
@@ -235,7 +236,7 @@ class _Parser:
         op = ops.lookup(fname)
         if op is None:
             is_value = fname in ops.CONSTANTS or (self.names is not None and fname in self.names)
-            reason = f"{fname!r} is not a function" if is_value else f"unknown function {fname!r}"
+            reason = f"{fname!r} is not a function" if is_value else f"unknown function {fname!r}" + _hint(fname)
             raise self.fail(node.func, reason, fname)
         for arg in node.args:
             if isinstance(arg, ast.Starred):
@@ -246,7 +247,7 @@ class _Parser:
                 raise self.fail(kw, f"'**' arguments are not allowed in {fname}()", "**")
             if kw.arg not in op.params:
                 reason = (f"{fname}() takes no keyword arguments" if not op.params
-                          else f"unknown keyword {kw.arg!r} for {fname}()")
+                          else f"unknown keyword {kw.arg!r} for {fname}()" + did_you_mean(kw.arg, op.params))
                 raise self.fail(kw, reason, kw.arg)
             value = self.axis(kw.value)
             if value is not None:
@@ -462,6 +463,22 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     return text
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'sigmoid'?"`` for the closest of ``choices`` (difflib), or ``""``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _hint(fname: str) -> str:
+    """A did-you-mean over every op name and alias."""
+    return did_you_mean(fname, [n for op in ops.public_ops() for n in (op.name, *op.aliases)])
+
+
+def missing_input(name: str, declared: Iterable[str]) -> str:
+    """The reason for a name the expression uses but no input provides."""
+    return f"no input given for {name!r}" + did_you_mean(name, declared)
+
+
 def _check_ir_name(name: str, declared: set[str] | None) -> None:
     if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
             or (declared is None and name.startswith("__"))):
@@ -470,7 +487,7 @@ def _check_ir_name(name: str, declared: set[str] | None) -> None:
         kind = "constant" if name in ops.CONSTANTS else "function"
         raise ParseError(name, f"input name {name!r} shadows the {kind} {name!r}", None, name)
     if declared is not None and name not in declared:
-        raise ParseError(name, f"unknown name {name!r}", None, name)
+        raise ParseError(name, missing_input(name, declared), None, name)
 
 
 def _check_ir_call(node: Call, limits: Limits) -> None:
@@ -484,7 +501,7 @@ def _check_ir_call(node: Call, limits: Limits) -> None:
     for key, value in node.params:
         if key not in op.params:
             reason = (f"{fname}() takes no keyword arguments" if not op.params
-                      else f"unknown keyword {key!r} for {fname}()")
+                      else f"unknown keyword {key!r} for {fname}()" + did_you_mean(key, op.params))
             raise ParseError(fname, reason, None, key)
         if value is None:
             continue

@@ -112,7 +112,19 @@ def _safe_load(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[
 
 
 def load_cases(*paths: str | Path, limits: Limits = DEFAULT) -> list[Case]:
-    """Every case of the files and folders given; raises the first :class:`CaseError`."""
+    """Every case of the files and folders given; raises the first :class:`CaseError`.
+
+    Args:
+        *paths: case files and folders (folders: ``*.yaml``/``*.yml`` recursively, sorted;
+            YAML files without a top-level ``cases`` list are skipped).
+        limits: the size limits (:class:`~symgrad.ir.limits.Limits`) applied while reading.
+
+    Returns:
+        The validated cases, in file order.
+
+    Raises:
+        CaseError: the first invalid file or case (use :func:`collect` for all of them).
+    """
     cases, errors = collect(paths, limits)
     if errors:
         raise errors[0]

@@ -4,7 +4,9 @@ An element passes when ``|actual - expected| <= atol + rtol * |expected|``
 (``torch.testing.assert_close``'s rule and default tolerances); equal
 infinities pass. Where the reference is ``nan`` (or the caller's ``undefined``
 mask is set) the element is *undefined*: counted, but neither a pass nor a
-failure. Pure numpy + stdlib.
+failure; where the caller's ``at_kink`` mask is set (the float forward and the
+exact value take different branches of a kink) it is *at a kink (rounding)*:
+counted, not compared either. Pure numpy + stdlib.
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ class Comparison:
     # the grad_output of the VJP when it is not all ones: its source and its value at the worst element
     grad_output: str = ""
     grad_output_value: float | None = None
+    # defined elements not compared: at a kink, tie or jump that rounding decides (see symbolic/kinks.py)
+    at_kink: int = 0
 
     @property
     def passed(self) -> bool:
@@ -180,6 +184,7 @@ class Comparison:
         d["size"] = int(self.size)
         d["mismatched"] = int(self.mismatched)
         d["undefined"] = int(self.undefined)
+        d["at_kink"] = int(self.at_kink)
         d["passed"] = self.passed
         return d
 
@@ -208,6 +213,7 @@ def compare(
     undefined: Any = None,
     formula: str = "",
     nan_is_undefined: bool = True,
+    at_kink: Any = None,
 ) -> Comparison:
     """Compare ``actual`` (the tape) with ``expected`` (the reference) element by element.
 
@@ -237,6 +243,10 @@ def compare(
         mask = np.broadcast_to(np.asarray(undefined, dtype=bool), exp.shape)
         undef = undef | mask
     defined = ~undef
+    kink = np.zeros(exp.shape, dtype=bool)
+    if at_kink is not None:
+        kink = defined & np.broadcast_to(np.asarray(at_kink, dtype=bool), exp.shape)
+    compared = defined & ~kink
 
     with np.errstate(all="ignore"):
         equal = act == exp  # catches equal infinities
@@ -250,24 +260,24 @@ def compare(
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
     ulp = ulp_distance(act, exp, dtype)
 
-    bad = defined & ~ok
+    bad = compared & ~ok
     mismatched = int(np.count_nonzero(bad))
     n_undef = int(np.count_nonzero(undef))
 
     worst_index: tuple[int, ...] | None = None
     worst_actual = worst_expected = None
     max_abs = max_rel = max_ulp = at_abs = at_rel = at_ulp = 0.0
-    if np.any(defined):
-        # Prefer a failing element; among them (or among all defined), the largest error/tolerance ratio.
-        pool = bad if mismatched else defined
+    if np.any(compared):
+        # Prefer a failing element; among them (or among all compared), the largest error/tolerance ratio.
+        pool = bad if mismatched else compared
         score = np.where(pool, ratio, -1.0)
         flat = int(np.argmax(score))
         worst_index = tuple(int(i) for i in np.unravel_index(flat, exp.shape))
         worst_actual = float(act[worst_index])
         worst_expected = float(exp[worst_index])
-        max_abs = float(np.max(abs_err[defined]))
-        max_rel = float(np.max(rel_err[defined]))
-        max_ulp = float(np.max(ulp[defined]))
+        max_abs = float(np.max(abs_err[compared]))
+        max_rel = float(np.max(rel_err[compared]))
+        max_ulp = float(np.max(ulp[compared]))
         at_abs, at_rel, at_ulp = float(abs_err[worst_index]), float(rel_err[worst_index]), float(ulp[worst_index])
 
     return Comparison(
@@ -275,5 +285,5 @@ def compare(
         mismatched=mismatched, undefined=n_undef, worst_index=worst_index,
         actual=worst_actual, expected=worst_expected,
         max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
-        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp,
+        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=int(np.count_nonzero(kink)),
     )

@@ -62,6 +62,7 @@ def _case_dict(r: Report) -> dict:
             "size": d["size"],
             "mismatched": d["mismatched"],
             "undefined": d["undefined"],
+            "at_kink": d["at_kink"],  # at a kink (rounding): defined, not compared
             "worst_index": d["worst_index"],
             "tape": d["actual"],
             "reference": d["expected"],

@@ -49,6 +49,8 @@ class Derivative:
     sympy_expr: Any  # scalar sympy derivative (elementwise mode), else None
     value: np.ndarray  # shape of the input wrt[-1]
     undefined: np.ndarray  # bool mask: the derivative is nan there (not where it is +-inf)
+    # bool mask: at a kink (rounding): the float forward and the exact kink argument disagree in sign there
+    at_kink: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -105,8 +107,10 @@ def _sym(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
-def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> sympy.Expr:
-    """The scalar sympy form of an elementwise expression; inputs become real symbols."""
+def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None,
+             nodes: Optional[dict[int, Any]] = None) -> sympy.Expr:
+    """The scalar sympy form of an elementwise expression; inputs become real symbols.
+    ``nodes``, when given, receives every call node's form by ``id(node)``."""
     symbols = dict(symbols or {})
 
     def leaf(node: Expr) -> sympy.Expr:
@@ -121,7 +125,10 @@ def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> s
         if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
         folded = _fold(node, args)
-        return folded if folded is not None else _apply(node.op, args, node.kwargs)
+        out = folded if folded is not None else _apply(node.op, args, node.kwargs)
+        if nodes is not None:
+            nodes[id(node)] = out
+        return out
 
     return evaluate(expr, leaf, call)
 
@@ -322,12 +329,12 @@ def _obj(value: Any) -> np.ndarray:
 
 
 def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
-                 bind: Optional[Callable[[Any], Any]] = None) -> np.ndarray:
+                 bind: Optional[Callable[[Any], Any]] = None, nodes: Optional[dict[int, Any]] = None) -> np.ndarray:
     """Evaluate the IR on object arrays of sympy expressions.
 
     ``bind`` names each element a reduction or ``@`` computes (a let-bound symbol): every use
     then shares it, instead of sympy distributing ``sum(x)/64`` into each of 64 differences
-    and differentiating 64 copies of it.
+    and differentiating 64 copies of it.  ``nodes``, when given, receives every call node's array.
     """
 
     def leaf(node: Expr) -> np.ndarray:
@@ -348,7 +355,13 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
             out = _obj(np.frompyfunc(bind, 1, 1)(out))
         return out
 
-    return evaluate(expr, leaf, call)
+    def keep(node: Call, args: list[np.ndarray]) -> np.ndarray:
+        out = call(node, args)
+        if nodes is not None:
+            nodes[id(node)] = out
+        return out
+
+    return evaluate(expr, leaf, keep)
 
 
 @functools.lru_cache(maxsize=64)
@@ -667,7 +680,15 @@ def differentiate(
         raise ValueError(f"no input value for {', '.join(dict.fromkeys(missing))}")
     # inputs are rounded to dtype (as the tape sees them), then computed with in float64
     arrays = {n: np.asarray(v, dtype=dt).astype(np.float64) for n, v in inputs.items()}
-    run = _run_elementwise if choose_mode(expr, mode) == "elementwise" else _run_expanded
-    return run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+    elementwise = choose_mode(expr, mode) == "elementwise"
+    run = _run_elementwise if elementwise else _run_expanded
+    result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+    from symgrad.symbolic.kinks import rounding_kinks
+
+    marks = rounding_kinks(_split_root(expr)[0] if elementwise else expr, arrays, list(result.derivatives),
+                           dt, exact, elementwise)
+    for seq, mask in marks.items():
+        result.derivatives[seq].at_kink = mask
+    return result
 
 

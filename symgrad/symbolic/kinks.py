@@ -17,6 +17,7 @@ at ``x = 0``) is no rounding: that convention is compared as usual.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,18 +96,31 @@ def _values(compiled: Compiled, args: list[Any], exact: bool, count: int) -> lis
                 for row in mp]
 
 
-def _elementwise_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray], exact: bool) -> list[Any]:
+def _elementwise_forms(expr: Expr) -> tuple[list[str], Compiled]:
+    """The kink arguments of an elementwise expression, compiled (kink nodes in walk order)."""
     from symgrad.symbolic.engine import _const, _sym, to_sympy
 
+    nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
     names = variables(expr)
     syms = {n: _sym(n) for n in names}
     forms: dict[int, Any] = {}
     to_sympy(expr, syms, forms)
     exprs = _kink_forms(nodes, forms, lambda a: syms[a.name] if isinstance(a, Var) else _const(a))
+    return names, Compiled([syms[n] for n in names], [sympy.sympify(e) for e in exprs])
+
+
+_cached_forms = functools.lru_cache(maxsize=256)(lambda keyed: _elementwise_forms(keyed.expr))
+
+
+def _elementwise_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray], exact: bool) -> list[Any]:
+    from symgrad.symbolic.engine import _Keyed
+
+    names, compiled = _cached_forms(_Keyed(expr))
+    if len(compiled.outputs) != len(nodes):  # an equal text with other sharing (a traced u + u)
+        names, compiled = _elementwise_forms(expr)
     shape = np.broadcast_shapes(*(arrays[n].shape for n in names)) if names else ()
     flat = [np.broadcast_to(arrays[n], shape).ravel() for n in names]
-    out = _values(Compiled([syms[n] for n in names], [sympy.sympify(e) for e in exprs]), flat, exact,
-                  int(np.prod(shape, dtype=np.int64)))
+    out = _values(compiled, flat, exact, int(np.prod(shape, dtype=np.int64)))
     return [v.reshape(shape) for v in out]
 
 

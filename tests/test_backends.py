@@ -170,6 +170,15 @@ def test_reduction_ties_split_evenly(backend: str) -> None:
     assert report.status == "pass", report.table()
 
 
+@pytest.mark.parametrize("backend", ["symgrad", "torch", "autograd"])
+def test_transpose_of_a_scalar(backend: str) -> None:
+    # numpy's transpose of a 0-d array is the array; torch's permute() needs the (empty) dims
+    report = symgrad.check("transpose(x)*3", backend=engine(backend), x=2.0, expect={"x": 3.0})
+    assert report.status == "pass", report.table()
+    wrong = symgrad.check("transpose(x)*3", backend=engine(backend), x=2.0, expect={"x": 2.0})
+    assert wrong.status == "fail"
+
+
 def test_torch_second_derivative_of_pow_at_zero_base_is_nan() -> None:
     """A real torch behaviour symgrad reports: d2/dy2 x**y at x = 0 is nan (the where() trap); sympy says 0."""
     pytest.importorskip("torch")

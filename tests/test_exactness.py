@@ -364,14 +364,15 @@ def test_simplified_away_division_is_undefined_where_written_expression_is() -> 
 # ---------------------------------------------------------------- exact reference
 
 
-# d/dx of x * (a + b*y) is a + b*y: with a = 1 + 2**-24 (a float32 midpoint) and b*y = 2**-60,
-# float64 rounds it to the midpoint, then float32 rounds the tie to even (1.0); the exact
-# value lies just above the midpoint and rounds once, up, to 1 + 2**-23.
-DOUBLE_ROUNDING = "x * (1.0000000596046448 + 8.673617379884035e-19 * y)"
+# d/dx of x * (1 + a + b*y) is 1 + a + b*y: with a = 2**-24 (1 + a is a float32 midpoint) and
+# b*y = 2**-60, float64 rounds it to the midpoint, then float32 rounds the tie to even (1.0); the
+# exact value lies just above the midpoint and rounds once, up, to 1 + 2**-23.  Every literal is a
+# float32 number (the reference rounds literals to the case's dtype, as a float32 engine holds them).
+DOUBLE_ROUNDING = "x * (1.0 + 5.960464477539063e-08 + 8.673617379884035e-19 * y)"
 
 
 def test_float32_exact_reference_is_correctly_rounded() -> None:
-    assert 1.0000000596046448 == 1 + 2.0**-24 and 8.673617379884035e-19 == 2.0**-60
+    assert 5.960464477539063e-08 == 2.0**-24 and 8.673617379884035e-19 == 2.0**-60
     ir, inputs = parse(DOUBLE_ROUNDING), {"x": [1.0], "y": [1.0]}
     via_float64 = differentiate(ir, inputs, ["x"], dtype=np.float32).derivatives[("x",)].value
     exact = differentiate(ir, inputs, ["x"], dtype=np.float32, exact=True).derivatives[("x",)].value

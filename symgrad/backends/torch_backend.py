@@ -56,7 +56,7 @@ def _logsumexp(x: Any, axis: Any = None) -> Any:
 
 
 def _transpose(x: Any) -> Any:
-    return x.permute(*reversed(range(x.ndim)))  # numpy's transpose: reverse every axis
+    return x.permute(tuple(reversed(range(x.ndim))))  # numpy's transpose: reverse every axis (none for 0-d)
 
 
 # the map to torch, keyed by the table's ops: only where torch's function has another name or

@@ -62,6 +62,9 @@ def _case_dict(r: Report) -> dict:
             "size": d["size"],
             "mismatched": d["mismatched"],
             "undefined": d["undefined"],
+            "at_kink": d["at_kink"],  # at a kink (rounding): defined, not compared
+            "widened": d["widened"],  # elements whose float32 tolerance conditioning widened
+            "widened_by": d["widened_by"],  # the largest widening (allowed / default tolerance)
             "worst_index": d["worst_index"],
             "tape": d["actual"],
             "reference": d["expected"],

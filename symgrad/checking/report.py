@@ -180,6 +180,8 @@ class Report:
             head += f" ({self.mode})"
         undef = [f"{c.name} {c.undefined}/{c.size}" for c in self.comparisons if c.undefined]
         undefined = "; undefined " + ", ".join(undef) if undef else ""
+        kinks = [f"{c.name} {c.at_kink}/{c.size}" for c in self.comparisons if c.at_kink]
+        undefined += "; at a kink (rounding) " + ", ".join(kinks) if kinks else ""
         if self.status in ("pass",):
             return f"{head}: {undefined[2:]}" if undefined else head
         if self.status == "fail" or (self.status in ("xfail", "xpass") and not self.reason):
@@ -228,6 +230,7 @@ class Report:
 
         cs = self.comparisons
         show_undef = any(c.undefined for c in cs)
+        show_kink = any(c.at_kink for c in cs)
         tols = {(c.rtol, c.atol) for c in cs}
         show_tol = len(tols) > 1
         show_note = any(c.note for c in cs)
@@ -236,6 +239,8 @@ class Report:
         header_row = ["input", "formula", "mismatched"]
         if show_undef:
             header_row.append("undefined")
+        if show_kink:
+            header_row.append("at kink")
         show_g = any(c.grad_output for c in cs)
         header_row += ["worst index", "tape", "reference"] + (["grad_output"] if show_g else [])
         header_row += ["abs err", "rel err", "ulp", "max abs err", "max rel err", "max ulp"]
@@ -253,6 +258,8 @@ class Report:
             row = [c.name, formula, "ok" if c.passed else f"{c.mismatched}/{c.size}"]
             if show_undef:
                 row.append(f"{c.undefined}/{c.size}" if c.undefined else "-")
+            if show_kink:
+                row.append(f"{c.at_kink}/{c.size}" if c.at_kink else "-")
             no_defined = c.worst_index is None
             row += [_fmt_index(c.worst_index), tape, ref] + ([_fmt_grad_output(c)] if show_g else [])
             row += [
@@ -285,6 +292,9 @@ class Report:
             lines.append("  grad_output: the gradient= of backward (the VJP's incoming gradient), not ones")
         if show_undef:
             lines.append("  undefined: elements where the symbolic derivative is undefined (nan/zoo); not compared")
+        if show_kink:
+            lines.append("  at kink: elements where rounding decides a kink, tie or jump (the float forward and the "
+                         "exact value take different branches); not compared")
         if reason and self.status == "fail":
             lines.append(f"  {reason}")
         if verbose and self.traceback:

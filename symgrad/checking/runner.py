@@ -128,15 +128,15 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     g_source = grad_output_source(case.grad_output, case.seed)
 
     def check(name: str, actual: Any, expected: Any, undefined: Any = None, formula: str = "",
-              nan_is_undefined: bool = True) -> Comparison:
+              nan_is_undefined: bool = True, at_kink: Any = None, slack: Any = None) -> Comparison:
         c = compare(name, actual, expected, rtol=rtol, atol=atol, dtype=case.dtype, undefined=undefined,
-                    formula=formula, nan_is_undefined=nan_is_undefined)
+                    formula=formula, nan_is_undefined=nan_is_undefined, at_kink=at_kink, slack=slack)
         if name != "value" and not name.startswith("value "):
             note_grad_output(c, grad_output, g_source)
         report.comparisons.append(c)
         return c
 
-    check("value", value, sym.value, np.isnan(np.asarray(sym.value, dtype=float)), "forward")
+    check("value", value, sym.value, np.isnan(np.asarray(sym.value, dtype=float)), "forward", slack=sym.value_slack)
     if opts.arrays:
         report.value, report.reference_value = np.asarray(value), np.asarray(sym.value)
     used = set(variables(ir))
@@ -153,7 +153,7 @@ def _check(case: Case, opts: Options, report: Report) -> None:
                     c.note = "the backend returned no gradient (None) for an input on the graph"
                     continue
                 g = np.zeros(np.shape(d.value), dtype=dtype)
-            check(label, g, d.value, d.undefined, d.formula)
+            check(label, g, d.value, d.undefined, d.formula, at_kink=d.at_kink, slack=d.slack)
     if case.value is not None:
         check("value (expected)", value, _broadcast(_expected(case.value_ir, case.value, inputs, dtype),
                                                     np.shape(value)),
@@ -182,7 +182,8 @@ def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray]
     d = sym.derivatives.get(seq)
     # compared where sympy's derivative is defined; a nan expected there is a mismatch
     c = check(f"expect {name}", g, expected, None if d is None else d.undefined,
-              str(raw) if ir is not None else "literal", nan_is_undefined=False)
+              str(raw) if ir is not None else "literal", nan_is_undefined=False,
+              at_kink=None if d is None else d.at_kink, slack=None if d is None else d.slack)
     if case.order > 1 and len(seq) == 1:
         c.note = _join(c.note, "first-order gradient (.grad after backward)")
     if ir is None or d is None:

@@ -116,6 +116,10 @@ class Op:
     aliases: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
     kink: str = ""
+    # where the kinks, ties and jumps are, machine-readably: kink_at(ans, *args, **params) is an
+    # array that is 0 exactly there and whose sign picks the branch (abs: x; maximum: x - y).  Plain
+    # numpy arithmetic, so that it runs on float arrays and on object arrays of sympy expressions.
+    kink_at: Optional[Callable[..., Any]] = None
     # one Domain per argument, or one joint member; a single per-argument member applies to every argument
     domain: Any = Domain.REAL
     backward_name: str = ""
@@ -533,10 +537,12 @@ sqrt = defop(
     # sqrt's derivatives at 0 are +inf, -inf, +inf at orders 1, 2, 3 on the tape as in sympy
     "sqrt", np.sqrt, lambda g, ans, x: g * (0.5 * ans**-1.0), saves=("ans",),
     sympy=lambda s, x: s.sqrt(x), domain=Domain.NONNEGATIVE, kink="sqrt'(0) = +inf",
+    kink_at=lambda ans, x: x,
 )
 abs = defop(
     "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("x",),
     sympy=lambda s, x: s.Abs(x), aliases=("absolute",), kink="abs'(0) = 0",
+    kink_at=lambda ans, x: x,
 )
 cbrt = defop(
     # a constant power, not a division (as sqrt): cbrt's derivatives at 0 are +inf, -inf, +inf at
@@ -544,6 +550,7 @@ cbrt = defop(
     "cbrt", np.cbrt, lambda g, ans, x: g * ((1.0 / 3.0) * ans**-2.0), saves=("ans",),
     sympy=lambda s, x: s.Piecewise((x ** s.Rational(1, 3), x >= 0), (-((-x) ** s.Rational(1, 3)), True)),
     domain=Domain.SINGULAR_AT_ZERO, kink="cbrt'(0) = +inf",
+    kink_at=lambda ans, x: x,
     # torch has no cbrt, autograd's cannot be differentiated; this agrees with cbrt wherever x != 0
     composite=lambda x: sign(x) * abs(x) ** (1.0 / 3.0),
 )
@@ -622,6 +629,7 @@ sigmoid = defop(
 relu = defop(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: where(x > 0, g, 0.0), saves=("x",),
     sympy=lambda s, x: s.relu(x), kink="relu'(0) = 0", plain=lambda s, x: s.Max(x, 0),
+    kink_at=lambda ans, x: x,
 )
 softplus = defop(
     "softplus", _softplus, lambda g, ans, x: g * sigmoid(x), saves=("x",),
@@ -658,14 +666,14 @@ maximum = defop(
     lambda g, ans, x, y: g * step(x - y),
     lambda g, ans, x, y: g * step(y - x),
     saves=("x", "y"), sympy=lambda s, x, y: s.maximum(x, y), plain=lambda s, x, y: s.Max(x, y),
-    kink="ties: 1/2 to each argument",
+    kink="ties: 1/2 to each argument", kink_at=lambda ans, x, y: x - y,
 )
 minimum = defop(
     "minimum", np.minimum,
     lambda g, ans, x, y: g * step(y - x),
     lambda g, ans, x, y: g * step(x - y),
     saves=("x", "y"), sympy=lambda s, x, y: s.minimum(x, y), plain=lambda s, x, y: s.Min(x, y),
-    kink="ties: 1/2 to each argument",
+    kink="ties: 1/2 to each argument", kink_at=lambda ans, x, y: x - y,
 )
 logaddexp = defop(
     "logaddexp", np.logaddexp,
@@ -684,6 +692,12 @@ def _tie_share(x: Any, ans: Any, axis: Any) -> Any:
     """1/k on each of the k elements equal to the extremum, 0 elsewhere (no gradient)."""
     hit = where(x == expand(ans, _shape(x), axis), 1.0, 0.0)
     return hit / expand(sum(hit, axis=axis), _shape(x), axis)
+
+
+def _tie_at(ans: Any, x: Any, axis: Any = None) -> Any:
+    """Each element's distance from the extremum it competes for: 0 at the extremum (a tie where two are 0)."""
+    x = np.asarray(x)
+    return x - np.reshape(ans, _kept_shape(x.shape, axis))
 
 
 sum = defop(
@@ -709,14 +723,14 @@ max = defop(
     lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
     sympy=lambda s, x, axis=None: s.reduce(x, axis, s.maxn), plain=lambda s, *xs: s.Max(*xs),
     kind=REDUCTION, params=("axis",), aliases=("amax",),
-    kink="ties: split evenly among the tied elements",
+    kink="ties: split evenly among the tied elements", kink_at=_tie_at,
 )
 min = defop(
     "min", lambda x, axis=None: np.min(x, axis=axis),
     lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
     sympy=lambda s, x, axis=None: s.reduce(x, axis, s.minn), plain=lambda s, *xs: s.Min(*xs),
     kind=REDUCTION, params=("axis",), aliases=("amin",),
-    kink="ties: split evenly among the tied elements",
+    kink="ties: split evenly among the tied elements", kink_at=_tie_at,
 )
 
 

@@ -49,6 +49,10 @@ class Derivative:
     sympy_expr: Any  # scalar sympy derivative (elementwise mode), else None
     value: np.ndarray  # shape of the input wrt[-1]
     undefined: np.ndarray  # bool mask: the derivative is nan there (not where it is +-inf)
+    # bool mask: at a kink (rounding): the float forward and the exact kink argument disagree in sign there
+    at_kink: Optional[np.ndarray] = None
+    # float32: how far an ideal engine in that dtype can be from the exact value, per element (see _spread)
+    slack: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -56,6 +60,7 @@ class SymbolicResult:
     mode: str  # "elementwise" or "expanded"
     value: np.ndarray  # forward value
     derivatives: dict[Seq, Derivative]
+    value_slack: Optional[np.ndarray] = None  # as Derivative.slack, for the forward value
 
 
 # ---------------------------------------------------------------- IR -> sympy
@@ -106,8 +111,10 @@ def _sym(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
-def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> sympy.Expr:
-    """The scalar sympy form of an elementwise expression; inputs become real symbols."""
+def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None,
+             nodes: Optional[dict[int, Any]] = None) -> sympy.Expr:
+    """The scalar sympy form of an elementwise expression; inputs become real symbols.
+    ``nodes``, when given, receives every call node's form by ``id(node)``."""
     symbols = dict(symbols or {})
 
     def leaf(node: Expr) -> sympy.Expr:
@@ -122,7 +129,10 @@ def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None) -> s
         if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
         folded = _fold(node, args)
-        return folded if folded is not None else _apply(node.op, args, node.kwargs)
+        out = folded if folded is not None else _apply(node.op, args, node.kwargs)
+        if nodes is not None:
+            nodes[id(node)] = out
+        return out
 
     return evaluate(expr, leaf, call)
 
@@ -323,12 +333,12 @@ def _obj(value: Any) -> np.ndarray:
 
 
 def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
-                 bind: Optional[Callable[[Any], Any]] = None) -> np.ndarray:
+                 bind: Optional[Callable[[Any], Any]] = None, nodes: Optional[dict[int, Any]] = None) -> np.ndarray:
     """Evaluate the IR on object arrays of sympy expressions.
 
     ``bind`` names each element a reduction or ``@`` computes (a let-bound symbol): every use
     then shares it, instead of sympy distributing ``sum(x)/64`` into each of 64 differences
-    and differentiating 64 copies of it.
+    and differentiating 64 copies of it.  ``nodes``, when given, receives every call node's array.
     """
 
     def leaf(node: Expr) -> np.ndarray:
@@ -349,7 +359,13 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
             out = _obj(np.frompyfunc(bind, 1, 1)(out))
         return out
 
-    return evaluate(expr, leaf, call)
+    def keep(node: Call, args: list[np.ndarray]) -> np.ndarray:
+        out = call(node, args)
+        if nodes is not None:
+            nodes[id(node)] = out
+        return out
+
+    return evaluate(expr, leaf, keep)
 
 
 @functools.lru_cache(maxsize=64)
@@ -537,6 +553,13 @@ def _run_elementwise(
         values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
                   for i, q in enumerate(plan.derivs)}
         forward = vals[0].sum() / count if chain else vals[0]
+    slack: dict[Any, np.ndarray] = {}
+    if dtype == np.float32:
+        spread = _spread(plan.compiled, [arrays[n] for n in plan.names], vals, shape)
+        with np.errstate(all="ignore"):
+            slack = {q: ops.unbroadcast(np.abs(weight) * spread[1 + i], arrays[q[-1]].shape)
+                     for i, q in enumerate(plan.derivs)}
+            slack[()] = spread[0].sum() / count if chain else spread[0]
 
     if exact:
         with mpmath.workdps(EXACT_DPS):
@@ -568,7 +591,9 @@ def _run_elementwise(
             value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
         derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
-    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
+        derivatives[seq].slack = slack.get(seq)
+    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives,
+                          slack.get(()))
 
 
 def _run_expanded(
@@ -593,6 +618,9 @@ def _run_expanded(
     with np.errstate(all="ignore"):
         raw = np.array([_real(v) for v in plan.compiled.numpy(*map(np.float64, args))], dtype=np.float64)
     result: np.ndarray = raw
+    spread = None
+    if dtype == np.float32:
+        spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None), dtype=np.float64)
     if exact:
         with mpmath.workdps(EXACT_DPS):
             mp = _mp_eval(plan.compiled, [[mpmath.mpf(float(a)) for a in args]], raw.reshape(-1, 1))[:, 0]
@@ -622,7 +650,10 @@ def _run_expanded(
         if tainted:
             value = np.where(tainted[seq[-1]], np.nan, value)
         derivatives[seq] = _derivative(seq, formula, None, np.asarray(value, dtype=np.float64).astype(dtype))
-    return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives)
+        if spread is not None and exprs is not None:
+            derivatives[seq].slack = spread[start - exprs.size : start].reshape(shape)
+    return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives,
+                          None if spread is None else spread[:n_out].reshape(plan.out_shape))
 
 
 
@@ -641,6 +672,47 @@ def _inline(e: Any, defs: dict[sympy.Symbol, sympy.Expr]) -> Any:
             break
         e = e.xreplace(defs)
     return e
+
+
+def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
+    """``expr`` with every literal (pi and e too) rounded to ``dtype``, as an engine in that dtype holds
+    it: ``maximum(x, 0.6327079177773829)`` ties in float32 at x = float32(0.6327079177773829)."""
+    if dtype == np.float64 or not any(isinstance(n, Const) and float(np.asarray(n.value, dtype)) != n.value
+                                      for n in expr.walk()):
+        return expr
+
+    def leaf(node: Expr) -> Expr:
+        if isinstance(node, Const):
+            with np.errstate(over="ignore"):
+                r = float(np.asarray(node.value, dtype))
+            return Const(r) if math.isfinite(r) and r != node.value else node
+        return node
+
+    return evaluate(expr, leaf, lambda node, args: Call(node.op, tuple(args), node.params))
+
+
+_EPS32 = float(np.finfo(np.float32).eps)
+_SAFETY = 2.0  # the spread is one sample of the engine's rounding error, not its bound
+_JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not conditioning
+
+
+def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.ndarray], shape: Any) -> list[np.ndarray]:
+    """Per output and element, how far an ideal float32 engine can be from the exact value: the
+    larger of the formula evaluated in float32 and the float64 formula at inputs moved by one
+    float32 rounding error (up, then down) - the first sees rounding inside the expression
+    (``tan(cosh(x))`` amplifies cosh's), the second the conditioning of the inputs.  A spread that is
+    non-finite, or beyond 1% of the value, counts 0: that is a jump (a kink or tie crossed, an
+    overflow), not conditioning, and widening there would hide real differences."""
+    out = [np.zeros(np.shape(r)) for r in ref]
+    tries = [[np.asarray(a, dtype=np.float32) for a in args]]
+    tries += [[np.asarray(a, dtype=np.float64) * (1.0 + k * _EPS32) for a in args] for k in (1, -1)]
+    with np.errstate(all="ignore"):
+        for t in tries:
+            for i, (v, r) in enumerate(zip(compiled.numpy(*t), ref)):
+                v = np.broadcast_to(_real(v), shape) if shape is not None else _real(v)
+                d = np.abs(v - r)
+                out[i] = np.maximum(out[i], np.where(np.isfinite(d) & (d <= _JUMP * np.abs(r)), d, 0.0))
+    return [_SAFETY * o for o in out]
 
 
 def differentiate(
@@ -666,9 +738,18 @@ def differentiate(
     missing = [n for n in (*variables(expr), *wrt) if n not in inputs]
     if missing:
         raise ValueError(f"no input value for {', '.join(dict.fromkeys(missing))}")
-    # inputs are rounded to dtype (as the tape sees them), then computed with in float64
+    # inputs are rounded to dtype (as the tape sees them), then computed with in float64; so are literals
     arrays = {n: np.asarray(v, dtype=dt).astype(np.float64) for n, v in inputs.items()}
-    run = _run_elementwise if choose_mode(expr, mode) == "elementwise" else _run_expanded
-    return run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+    expr = _round_literals(expr, dt)
+    elementwise = choose_mode(expr, mode) == "elementwise"
+    run = _run_elementwise if elementwise else _run_expanded
+    result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+    from symgrad.symbolic.kinks import rounding_kinks
+
+    marks = rounding_kinks(_split_root(expr)[0] if elementwise else expr, arrays, list(result.derivatives),
+                           dt, exact, elementwise)
+    for seq, mask in marks.items():
+        result.derivatives[seq].at_kink = mask
+    return result
 
 

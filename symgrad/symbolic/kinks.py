@@ -1,0 +1,193 @@
+"""Rounding across a kink: where the float forward and the exact value take different branches.
+
+An engine decides the branch at every kink, tie and jump from its float forward of the
+expression as written; the reference decides it from sympy's exact form.  The two agree
+except where rounding puts the kink argument (``Op.kink_at``: ``x`` for abs, ``x - y`` for
+maximum, the distance from the extremum for max) on the other side of the kink, or exactly
+on it: ``abs(sqrt(x*x + 1.0) - hypot(x, y))`` is 2.2e-16 in floats and 0 to sympy.  There
+the derivative depends on a rounding error, so the element is *at a kink (rounding)*:
+counted, never compared.  Everywhere else both branches are the float forward's, and the
+exact derivative on it is the reference.
+
+The float forward is :func:`numpy_eval` in the case's dtype (inputs and literals rounded to
+it); the exact kink argument is the reference's own form, evaluated as the reference is
+(float64, or mpmath for ``reference: exact``).  Both kink arguments equal to zero (``abs'(0)``
+at ``x = 0``) is no rounding: that convention is compared as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy
+
+from symgrad.ir import ops
+from symgrad.ir.expr import Call, Expr, Var, numpy_eval, variables
+from symgrad.symbolic.compile import Compiled
+
+__all__ = ["rounding_kinks"]
+
+Seq = tuple[str, ...]
+
+
+def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq], dtype: np.dtype,
+                   exact: bool, elementwise: bool) -> dict[Seq, np.ndarray]:
+    """Per derivative sequence, the elements at a kink (rounding); only sequences with some.
+
+    ``arrays`` are the inputs already rounded to ``dtype`` (held as float64); ``expr`` is the
+    elementwise inner expression (sum/mean chain peeled) or the whole expanded one.
+    """
+    nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
+    if not nodes or not seqs:
+        return {}
+    typed = {n: a.astype(dtype) for n, a in arrays.items()}
+    floats = numpy_eval(expr, typed, values=True)
+    exacts = (_elementwise_exact if elementwise else _expanded_exact)(expr, nodes, arrays, exact)
+    marks = []
+    for node, e in zip(nodes, exacts, strict=True):
+        at = _disagree(_kink_value(node, floats), e)
+        if at.any():
+            marks.append((node, at))
+    if not marks:
+        return {}
+    if elementwise:
+        return _elementwise_marks(marks, np.shape(floats[id(expr)]), arrays, seqs)
+    return _expanded_marks(marks, typed, arrays, seqs)
+
+
+def _kink_value(node: Call, values: dict[int, np.ndarray]) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        out = node.op.kink_at(values[id(node)], *(values[id(a)] for a in node.args), **node.kwargs)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _disagree(f: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Where the two kink arguments fall on different sides (0 being a side of its own)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray((np.sign(f) != np.sign(e)) & ~np.isnan(f) & ~np.isnan(e))
+
+
+def _form(a: Expr, forms: dict[int, Any], leaf: Any) -> Any:
+    return forms[id(a)] if isinstance(a, Call) else leaf(a)
+
+
+def _kink_forms(nodes: list[Call], forms: dict[int, Any], leaf: Any) -> list[Any]:
+    return [n.op.kink_at(forms[id(n)], *(_form(a, forms, leaf) for a in n.args), **n.kwargs) for n in nodes]
+
+
+def _values(compiled: Compiled, args: list[Any], exact: bool, count: int) -> list[np.ndarray]:
+    """The compiled outputs at one row of arguments per element (``count`` rows), as float64
+    arrays; with ``exact``, the sign of the mpmath value (what the exact reference branches on)."""
+    from symgrad.symbolic.engine import EXACT_DPS, _mp_eval, _real
+
+    with np.errstate(all="ignore"):
+        raw = [np.broadcast_to(_real(v), (count,)) for v in compiled.numpy(*args)]
+    if not exact or not raw:
+        return raw
+    with mpmath.workdps(EXACT_DPS):
+        cols = [np.broadcast_to(np.asarray(a, dtype=np.float64), (count,)) for a in args]
+        rows = ([mpmath.mpf(float(c[i])) for c in cols] for i in range(count))
+        mp = _mp_eval(compiled, rows, np.stack(raw))
+        return [np.array([float(mpmath.sign(v)) if not mpmath.isnan(v) else np.nan for v in row])
+                for row in mp]
+
+
+def _elementwise_forms(expr: Expr) -> tuple[list[str], Compiled]:
+    """The kink arguments of an elementwise expression, compiled (kink nodes in walk order)."""
+    from symgrad.symbolic.engine import _const, _sym, to_sympy
+
+    nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
+    names = variables(expr)
+    syms = {n: _sym(n) for n in names}
+    forms: dict[int, Any] = {}
+    to_sympy(expr, syms, forms)
+    exprs = _kink_forms(nodes, forms, lambda a: syms[a.name] if isinstance(a, Var) else _const(a))
+    return names, Compiled([syms[n] for n in names], [sympy.sympify(e) for e in exprs])
+
+
+_cached_forms = functools.lru_cache(maxsize=256)(lambda keyed: _elementwise_forms(keyed.expr))
+
+
+def _elementwise_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray], exact: bool) -> list[Any]:
+    from symgrad.symbolic.engine import _Keyed
+
+    names, compiled = _cached_forms(_Keyed(expr))
+    if len(compiled.outputs) != len(nodes):  # an equal text with other sharing (a traced u + u)
+        names, compiled = _elementwise_forms(expr)
+    shape = np.broadcast_shapes(*(arrays[n].shape for n in names)) if names else ()
+    flat = [np.broadcast_to(arrays[n], shape).ravel() for n in names]
+    out = _values(compiled, flat, exact, int(np.prod(shape, dtype=np.int64)))
+    return [v.reshape(shape) for v in out]
+
+
+def _expanded_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray], exact: bool) -> list[Any]:
+    from symgrad.symbolic.engine import _const, _fresh, _obj, _object_eval, _sym, _symbol_arrays
+
+    names = variables(expr)
+    syms = _symbol_arrays(tuple((n, arrays[n].shape) for n in names))
+    flat_syms = [x for n in names for x in syms[n].ravel()]
+    taken = {str(x) for x in flat_syms}
+    defs: dict[sympy.Symbol, sympy.Expr] = {}
+
+    def bind(e: Any) -> Any:  # let-bound as the reference binds them, so both evaluate alike
+        if not isinstance(e, sympy.Basic) or e.is_Atom:
+            return e
+        t = _sym(_fresh(f"_t{len(defs)}", taken))
+        defs[t] = e
+        return t
+
+    forms: dict[int, Any] = {}
+    _object_eval(expr, syms, bind, forms)
+    leaf = lambda a: syms[a.name] if isinstance(a, Var) else _obj(_const(a))  # noqa: E731
+    kinks = [np.asarray(k, dtype=object) for k in _kink_forms(nodes, forms, leaf)]
+    outputs = [sympy.sympify(e) for k in kinks for e in k.ravel()]
+    args = [np.float64(a) for n in names for a in arrays[n].ravel()]
+    vals = _values(Compiled(flat_syms, outputs, list(defs.items())), args, exact, 1)
+    out, start = [], 0
+    for k in kinks:
+        out.append(np.array([v[0] for v in vals[start : start + k.size]]).reshape(k.shape))
+        start += k.size
+    return out
+
+
+def _elementwise_marks(marks: list[tuple[Call, np.ndarray]], shape: tuple[int, ...],
+                       arrays: dict[str, np.ndarray], seqs: Sequence[Seq]) -> dict[Seq, np.ndarray]:
+    """Element k of the output feeds only element k of each (broadcast) input: a derivative is at a
+    kink where a kink it differentiates through (one fed by a name of its sequence) is."""
+    fed = [(set(variables(node)), np.broadcast_to(at, shape)) for node, at in marks]
+    out = {}
+    for seq in seqs:
+        m = np.zeros(shape, dtype=bool)
+        for names, at in fed:
+            if names & set(seq):
+                m = m | at
+        if m.any():
+            out[seq] = ops.unbroadcast(m.astype(np.float64), arrays[seq[-1]].shape) > 0
+    return out
+
+
+def _expanded_marks(marks: list[tuple[Call, np.ndarray]], typed: dict[str, np.ndarray],
+                    arrays: dict[str, np.ndarray], seqs: Sequence[Seq]) -> dict[Seq, np.ndarray]:
+    """Which input elements feed a kink at rounding, found by nan propagation (one float forward of the
+    kinked node per input element; expanded mode is small).  A derivative element is at a kink when
+    its own input element feeds one; a higher derivative whose earlier names feed one, everywhere."""
+    feeds: dict[str, np.ndarray] = {n: np.zeros(a.shape, dtype=bool) for n, a in arrays.items()}
+    for node, at in marks:
+        for name in variables(node):
+            a = typed[name]
+            for idx in np.ndindex(*a.shape):
+                probe = a.copy()
+                probe[idx] = np.nan
+                hit = np.isnan(_kink_value(node, numpy_eval(node, {**typed, name: probe}, values=True)))
+                feeds[name][idx] |= bool(np.any(np.broadcast_to(hit, at.shape) & at))
+    out = {}
+    for seq in seqs:
+        if any(feeds[n].any() for n in seq[:-1]):
+            out[seq] = np.ones(arrays[seq[-1]].shape, dtype=bool)
+        elif feeds[seq[-1]].any():
+            out[seq] = feeds[seq[-1]].copy()
+    return out

@@ -17,8 +17,8 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
-from symgrad.tape import printing
-from symgrad.tape.dtypes import DEFAULT_DTYPE, float32, int64
+from symgrad.tape import dtypes, printing
+from symgrad.tape.dtypes import float32, int64
 from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad
 
 
@@ -188,8 +188,14 @@ class Tensor:
     __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_retains_grad", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
-        arr = _to_array(data, dtype)
+    def __init__(self, *data: Any, requires_grad: bool = False, dtype: Any = None):
+        # as torch.Tensor: Tensor(2, 3) is a (zero-filled) 2x3 tensor, Tensor([1.0]) holds float32
+        if all(isinstance(d, int) and not isinstance(d, bool) for d in data):
+            arr = np.zeros(data, dtype=np.dtype(dtype or float32))
+        elif len(data) == 1:
+            arr = _to_array(data[0], float32 if dtype is None else dtype)
+        else:
+            raise TypeError(f"Tensor() takes one sequence or a shape of ints, got {len(data)} arguments")
         self._data = arr
         self.grad_fn: Optional[Node] = None
         self._grad: Optional[Tensor] = None
@@ -290,8 +296,8 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> dtypes.dtype:
+        return dtypes.of(self._data.dtype)
 
     @property
     def ndim(self) -> int:
@@ -313,7 +319,12 @@ class Tensor:
         return ops.transpose(self)
 
     def t(self) -> "Tensor":
-        return ops.transpose(self)
+        if self._data.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
+        out = ops.transpose(self)
+        if out.grad_fn is not None:
+            out.grad_fn._name = "TBackward0"  # torch's t(), not permute
+        return out
 
     def item(self) -> Any:
         if self._data.size != 1:
@@ -363,7 +374,15 @@ class Tensor:
     def __mul__(self, o: Any) -> "Tensor": return ops.mul(self, o)
     def __rmul__(self, o: Any) -> "Tensor": return ops.mul(o, self)
     def __truediv__(self, o: Any) -> "Tensor": return ops.div(self, o)
-    def __rtruediv__(self, o: Any) -> "Tensor": return ops.div(o, self)
+    def __rtruediv__(self, o: Any) -> "Tensor":
+        if not isinstance(o, (bool, int, float)):
+            return ops.div(o, self)
+        # as torch: a number over a tensor is the number times the tensor's reciprocal
+        inv = ops.pow(self, -1)
+        if inv.grad_fn is not None:
+            inv.grad_fn._name = "ReciprocalBackward0"
+        return ops.mul(inv, o)
+
     def __pow__(self, o: Any) -> "Tensor": return ops.pow(self, o)
     def __rpow__(self, o: Any) -> "Tensor": return ops.pow(o, self)
     def __matmul__(self, o: Any) -> "Tensor": return ops.matmul(self, o)
@@ -442,7 +461,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         return np.array(data, dtype=np.dtype(dtype))
     arr = np.array(data)  # the copy; the casts below copy only when the dtype changes
     if arr.dtype.kind == "f" and arr.dtype != float32:
-        arr = arr.astype(DEFAULT_DTYPE, copy=False)
+        arr = arr.astype(dtypes.default_dtype().dtype, copy=False)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(int64, copy=False)
     elif arr.dtype.kind not in "fb":

@@ -342,3 +342,92 @@ def test_namespace_is_the_public_api_only() -> None:
     for name in public:
         getattr(symgrad, name)  # everything listed loads
     assert "tape" not in public and "ir" not in public
+
+
+# ---------------------------------------------------------------- tensor methods, against torch
+
+
+def _inplace_after_save(module, modify: bool) -> str:
+    a = module.ones(3, dtype=module.float)
+    w = module.tensor([1.0, 2.0, 3.0], dtype=module.float, requires_grad=True)
+    loss = (w * a).sum()
+    if modify:
+        a.add_(1)
+    try:
+        loss.backward()
+    except RuntimeError as e:
+        return str(e)
+    return f"ok {w.grad.tolist()}"
+
+
+def test_inplace_change_of_a_saved_tensor_raises_torchs_error() -> None:
+    theirs = _inplace_after_save(torch, modify=True)
+    assert theirs.startswith("one of the variables needed for gradient computation has been modified")
+    assert _inplace_after_save(symgrad, modify=True) == theirs
+
+
+def test_inplace_twin_no_change_no_error() -> None:
+    expected = "ok [1.0, 1.0, 1.0]"
+    assert _inplace_after_save(symgrad, modify=False) == _inplace_after_save(torch, modify=False) == expected
+
+
+def test_inplace_ops_bump_the_version_and_compute_as_torch() -> None:
+    res = []
+    for module in (symgrad, torch):
+        a = module.ones(3, dtype=module.float)
+        a.fill_(2.0).mul_(3).sub_(1).div_(2).add_(module.ones(3), alpha=2).clamp_(min=2.0, max=4.0)
+        a += 1
+        res.append(a.tolist())
+    assert res[0] == res[1] == [5.0, 5.0, 5.0]
+    leaf = symgrad.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        leaf.add_(1)
+
+
+SHAPE_CALLS = [
+    ("view", lambda t: t.view(3, 2)), ("view-1", lambda t: t.view(-1)), ("reshape", lambda t: t.reshape(1, 6)),
+    ("unsqueeze", lambda t: t.unsqueeze(0)), ("unsqueeze-1", lambda t: t.unsqueeze(-1)),
+    ("squeeze", lambda t: t.unsqueeze(1).squeeze(1)), ("squeeze-all", lambda t: t.unsqueeze(0).squeeze()),
+    ("flatten", lambda t: t.flatten()), ("mT", lambda t: t.mT), ("t", lambda t: t.t()), ("T", lambda t: t.T),
+    ("permute", lambda t: t.permute(1, 0)), ("square", lambda t: t.square()),
+    ("max-dim", lambda t: t.max(dim=1).values), ("min-dim", lambda t: t.min(0)[0]),
+]
+
+
+@pytest.mark.parametrize("label, call", SHAPE_CALLS, ids=[c[0] for c in SHAPE_CALLS])
+def test_shape_methods_as_torch(label, call) -> None:
+    data = [[1.0, 3.0, 2.0], [4.0, 0.0, 5.0]]
+    res = []
+    for module in (symgrad, torch):
+        x = module.tensor(data, dtype=module.double, requires_grad=True)
+        y = call(x)
+        (y * module.arange(y.numel(), dtype=module.double).reshape(tuple(y.shape))).sum().backward()
+        res.append((tuple(y.shape), y.grad_fn.name(), y.detach().tolist(), x.grad.tolist()))
+    assert res[0] == res[1]
+
+
+def test_shape_methods_twin_a_different_call_differs() -> None:
+    x = symgrad.tensor([[1.0, 3.0, 2.0], [4.0, 0.0, 5.0]], requires_grad=True)
+    assert x.view(3, 2).tolist() != x.t().tolist() and x.unsqueeze(0).grad_fn.name() != x.view(1, 2, 3).grad_fn.name()
+
+
+def test_values_indices_print_as_torch() -> None:
+    data = [[1.0, 3.0, 2.0], [4.0, 0.0, 5.0]]
+    for call in (lambda m, t: t.max(dim=1), lambda m, t: t.min(0),
+                 lambda m, t: t.detach().sort(dim=1, descending=True), lambda m, t: t.max(1, keepdim=True)):
+        ours = call(symgrad, symgrad.tensor(data, requires_grad=True))
+        theirs = call(torch, torch.tensor(data, requires_grad=True))
+        assert repr(ours) == repr(theirs)
+        assert ours.values.tolist() == theirs.values.tolist() and ours.indices.tolist() == theirs.indices.tolist()
+    x = symgrad.tensor(data)
+    assert x.argmax().item() == 5 and x.argmax(dim=0).tolist() == [1, 0, 1] and x.argmin(1).tolist() == [0, 1]
+    assert repr(symgrad.tensor(data).max(dim=1)) != repr(torch.tensor(data).min(dim=1))  # the twin
+
+
+def test_methods_name_the_op_the_table_lacks() -> None:
+    x = symgrad.tensor([[0.5, -1.0]], requires_grad=True)
+    for name, call in (("clamp", lambda: x.clamp(min=0.0)), ("softmax", lambda: x.softmax(1)),
+                       ("permute", lambda: x.unsqueeze(0).permute(2, 0, 1))):
+        if ops.lookup(name) is None and not (name == "clamp" and ops.lookup("clip")):
+            with pytest.raises(NotImplementedError, match=repr(name)):
+                call()

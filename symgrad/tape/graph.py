@@ -110,7 +110,7 @@ class Node:
     """A recorded op application: the ``grad_fn`` of its output."""
 
     __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "_name", "_slots",
-                 "__weakref__")
+                 "versions", "__weakref__")
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params = op, params
@@ -122,6 +122,8 @@ class Node:
         self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) and not keep else a
                             for a, keep in zip(inputs, reads[1:]))
         self.saves = reads[0] or any(isinstance(a, Tensor) for a in self.inputs)
+        # the version of each saved tensor: one modified in place before backward is an error, as in torch
+        self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
         self.retained: Optional[Tensor] = None  # a non-leaf output that asked to retain_grad()
 
@@ -185,7 +187,8 @@ def _as_operand(a: Any) -> Any:
 class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
-    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_retains_grad", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_retains_grad", "_version",
+                 "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
     def __init__(self, *data: Any, requires_grad: bool = False, dtype: Any = None):
@@ -202,12 +205,14 @@ class Tensor:
         self._accumulator: Optional[AccumulateGrad] = None
         self._retains_grad = False
         self._requires_grad = False
+        self._version = 0  # bumped by every in-place change
         self.requires_grad = requires_grad
 
     @classmethod
     def _make(cls, data: np.ndarray, node: Optional[Node] = None) -> "Tensor":
         t = cls.__new__(cls)
         t._data, t.grad_fn, t._grad, t._accumulator, t._retains_grad = data, node, None, None, False
+        t._version = 0
         t._requires_grad = node is not None
         return t
 
@@ -414,6 +419,7 @@ class Tensor:
                 if self.is_leaf else "in-place operations on tensors that require grad are not supported"
             )
         fn(self._data, _unwrap(o), out=self._data, casting="same_kind")
+        self._version += 1
         return self
 
     def __iadd__(self, o: Any) -> "Tensor": return self._inplace(o, np.add)
@@ -423,6 +429,7 @@ class Tensor:
 
     def zero_(self) -> "Tensor":
         self._data[...] = 0
+        self._version += 1
         return self
 
     def __repr__(self) -> str:
@@ -576,6 +583,7 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
     else:  # plain numpy: the table's functions just compute
         ans = node.ans
         args = tuple(a._data if isinstance(a, Tensor) else a for a in node.inputs)
+    _check_versions(node)
     given: list[Any] = [g, ans, *args]  # arrays a fresh gradient must not be
     for i, edge in enumerate(node.edges):
         if edge is None:
@@ -599,6 +607,18 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
             gi, owned = gi.astype(dtype), True
         given.append(gi)
         _accumulate(pending, edge, gi, owned)
+
+
+def _check_versions(node: Node) -> None:
+    for a, saved in zip(node.inputs, node.versions):
+        if saved is not None and isinstance(a, Tensor) and a._version != saved:
+            kind = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}.get(a._data.dtype.name, "")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [torch.{kind}Tensor {list(a._data.shape)}] is at version {a._version}; expected "
+                f"version {saved} instead. Hint: enable anomaly detection to find the operation that failed "
+                "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+            )
 
 
 def _accumulate(pending: dict[int, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:

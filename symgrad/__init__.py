@@ -41,6 +41,11 @@ _MODULES = {"autograd": "symgrad.tape.autograd", "optim": "symgrad.tape.optim", 
             "nn": "symgrad.nn"}
 
 
+# torch functions the op table lacks (symgrad.tape.functions): an op of the same name takes precedence
+_FALLBACKS = ("allclose", "equal", "dot", "mm", "bmm", "where", "cat", "stack", "einsum", "softmax", "log_softmax",
+              "clamp", "clip")
+
+
 def _op_names() -> list[str]:
     """``symgrad.<op>`` for every op of the table and its aliases (generated, never listed by hand)."""
     ops = _importlib.import_module("symgrad.ir.ops")
@@ -49,7 +54,7 @@ def _op_names() -> list[str]:
 
 def __getattr__(name: str) -> object:
     if name == "__all__":
-        return sorted([*_WHERE, *_MODULES, *_op_names()])
+        return sorted({*_WHERE, *_MODULES, *_FALLBACKS, *_op_names()})
     if name in _MODULES:
         value = _importlib.import_module(_MODULES[name])
     elif name in _WHERE:
@@ -58,6 +63,8 @@ def __getattr__(name: str) -> object:
     else:
         ops = _importlib.import_module("symgrad.ir.ops")
         op = ops.lookup(name)
+        if op is None and name in _FALLBACKS:
+            op = getattr(_importlib.import_module("symgrad.tape.functions"), name)
         if op is None:
             raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
         value = op

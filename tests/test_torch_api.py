@@ -431,3 +431,40 @@ def test_methods_name_the_op_the_table_lacks() -> None:
         if ops.lookup(name) is None and not (name == "clamp" and ops.lookup("clip")):
             with pytest.raises(NotImplementedError, match=repr(name)):
                 call()
+
+
+# ---------------------------------------------------------------- functions
+
+
+def test_functions_as_torch() -> None:
+    a, b = [1.0, 2.0, 3.0], [0.5, -1.0, 2.0]
+    m = [[1.0, 2.0], [3.0, 4.0]]
+    res = []
+    for module in (symgrad, torch):
+        x = module.tensor(a, dtype=module.double, requires_grad=True)
+        y = module.tensor(b, dtype=module.double, requires_grad=True)
+        mt = module.tensor(m, dtype=module.double, requires_grad=True)
+        d = module.dot(x, y)
+        p = module.mm(mt, mt)
+        w = module.where(x > 1.5, x, y * 2)
+        (d + p.sum() + w.sum()).backward()
+        res.append((d.grad_fn.name(), p.grad_fn.name(), w.grad_fn.name(), d.item(), p.tolist(), w.tolist(),
+                    x.grad.tolist(), y.grad.tolist(), mt.grad.tolist(),
+                    module.allclose(x, x + 1e-9), module.allclose(x, x + 1e-3), module.equal(x, x),
+                    module.equal(x, y), module.equal(x, x[:2] if module is torch else module.tensor(a[:2]))))
+    assert res[0] == res[1]
+    assert not res[0][10] and not res[0][13]  # the twins: not close, not equal
+
+
+def test_functions_errors_and_missing_ops() -> None:
+    with pytest.raises(RuntimeError, match="1D tensors expected"):
+        symgrad.dot(symgrad.ones(2, 2), symgrad.ones(2))
+    with pytest.raises(RuntimeError, match="must be a matrix"):
+        symgrad.mm(symgrad.ones(2), symgrad.ones(2, 2))
+    for name, call in (("cat", lambda: symgrad.cat([symgrad.ones(2)] * 2)),
+                       ("stack", lambda: symgrad.stack([symgrad.ones(2)] * 2)),
+                       ("einsum", lambda: symgrad.einsum("i,i->", symgrad.ones(2), symgrad.ones(2))),
+                       ("bmm", lambda: symgrad.bmm(symgrad.ones(1, 2, 2), symgrad.ones(1, 2, 2)))):
+        if ops.lookup(name) is None:
+            with pytest.raises(NotImplementedError, match=repr(name)):
+                call()

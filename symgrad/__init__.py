@@ -14,11 +14,17 @@ import importlib as _importlib
 
 __version__ = "0.1.0"
 
-_TAPE = ("Size", "Tensor", "as_tensor", "enable_grad", "float32", "float64", "int64", "is_grad_enabled",
-         "no_grad", "ones", "ones_like", "tensor", "zeros", "zeros_like")
+_TAPE = ("Size", "Tensor", "arange", "as_tensor", "device", "dtype", "empty", "empty_like", "enable_grad", "eye",
+         "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype", "int32", "int64",
+         "is_grad_enabled", "linspace", "manual_seed", "no_grad", "ones", "ones_like", "rand", "rand_like",
+         "randint", "randn", "randn_like", "set_default_dtype", "tensor", "zeros", "zeros_like")
 _WHERE = {
     **{name: ("symgrad.tape", name) for name in _TAPE},
     "bool": ("symgrad.tape", "bool_"),
+    "float": ("symgrad.tape", "float32"),  # as torch: torch.float is float32, torch.double float64
+    "double": ("symgrad.tape", "float64"),
+    "long": ("symgrad.tape", "int64"),
+    "int": ("symgrad.tape", "int32"),
     **{name: ("symgrad.api", name)
        for name in ("check", "assert_gradients", "check_function", "GradientMismatch")},
     "load_cases": ("symgrad.checking.cases", "load_cases"),
@@ -31,7 +37,13 @@ _WHERE = {
     "Limits": ("symgrad.ir.limits", "Limits"),
     "fuzz": ("symgrad.fuzzing", "fuzz"),
 }
-_MODULES = {"autograd": "symgrad.tape.autograd", "optim": "symgrad.tape.optim", "backends": "symgrad.backends"}
+_MODULES = {"autograd": "symgrad.tape.autograd", "optim": "symgrad.tape.optim", "backends": "symgrad.backends",
+            "nn": "symgrad.nn"}
+
+
+# torch functions the op table lacks (symgrad.tape.functions): an op of the same name takes precedence
+_FALLBACKS = ("allclose", "equal", "dot", "mm", "bmm", "where", "cat", "stack", "einsum", "softmax", "log_softmax",
+              "clamp", "clip")
 
 
 def _op_names() -> list[str]:
@@ -42,7 +54,7 @@ def _op_names() -> list[str]:
 
 def __getattr__(name: str) -> object:
     if name == "__all__":
-        return sorted([*_WHERE, *_MODULES, *_op_names()])
+        return sorted({*_WHERE, *_MODULES, *_FALLBACKS, *_op_names()})
     if name in _MODULES:
         value = _importlib.import_module(_MODULES[name])
     elif name in _WHERE:
@@ -51,6 +63,8 @@ def __getattr__(name: str) -> object:
     else:
         ops = _importlib.import_module("symgrad.ir.ops")
         op = ops.lookup(name)
+        if op is None and name in _FALLBACKS:
+            op = getattr(_importlib.import_module("symgrad.tape.functions"), name)
         if op is None:
             raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
         value = op

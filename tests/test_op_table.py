@@ -288,7 +288,7 @@ def test_every_op_is_a_module_function_and_a_tensor_method(op: Op) -> None:
 
 def test_reduction_methods_take_dim_or_axis() -> None:
     x = symgrad.tensor([[1.0, 5.0], [3.0, 2.0]], requires_grad=True)
-    assert x.max(dim=0).tolist() == [3.0, 5.0] and x.max(axis=1).tolist() == [5.0, 3.0]
+    assert x.max(dim=0).values.tolist() == [3.0, 5.0] and x.max(axis=1).tolist() == [5.0, 3.0]  # dim=: torch's (values, indices)
     assert x.logsumexp(0).grad_fn.name() == "LogsumexpBackward0"
     assert x.sum(dim=[0, 1]).grad_fn.name() == "SumBackward1" and x.sum().grad_fn.name() == "SumBackward0"
     assert repr(x.prod(1)) == "tensor([5., 6.], grad_fn=<ProdBackward1>)"

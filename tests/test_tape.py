@@ -318,7 +318,7 @@ M = [[1.0, 2.0], [3.0, 4.0]]
         (lambda x, m: m.mean(axis=1), "MeanBackward1"),
         (lambda x, m: x.prod(), "ProdBackward0"),
         (lambda x, m: x.max(), "MaxBackward1"),  # max(Tensor) comes after max.dim
-        (lambda x, m: m.max(0), "MaxBackward0"),
+        (lambda x, m: m.max(0).values, "MaxBackward0"),  # max.dim: (values, indices), as torch
         (lambda x, m: x.min(), "MinBackward1"),
         (lambda x, m: torch.logsumexp(m, axis=1), "LogsumexpBackward0"),
         (lambda x, m: torch.exp(x), "ExpBackward0"),

@@ -246,3 +246,99 @@ def test_cells_need_torch_to_be_symgrad() -> None:
         mp.setitem(sys.modules, "torch", None)  # import of a None entry raises ImportError
         with pytest.raises(ImportError):
             run_cell(code, {})
+
+
+# ---------------------------------------------------------------- the other tutorials: our scripts, under both
+#
+# Each script in tests/tutorials/ uses the features of one of PyTorch's autograd tutorials.  It runs
+# under real torch and under symgrad (``run_as_torch.py`` puts symgrad in place of torch); the two
+# outputs must agree line by line: text word for word (object addresses masked), numbers to 1e-3.
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+
+SCRIPTS_DIR = Path(__file__).parent / "tutorials"
+SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.py") if p.name != "run_as_torch.py")
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+ADDRESS = re.compile(r"0x[0-9a-f]+")
+
+
+def _run_script(name: str, as_symgrad: bool) -> str:
+    script = str(SCRIPTS_DIR / name)
+    env = dict(os.environ)
+    if as_symgrad:
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+        cmd = [sys.executable, str(SCRIPTS_DIR / "run_as_torch.py"), script]
+    else:
+        env.pop("PYTHONPATH", None)
+        cmd = [sys.executable, script]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(SCRIPTS_DIR), timeout=120)
+    assert done.returncode == 0, f"{name} ({'symgrad' if as_symgrad else 'torch'}) failed:\n{done.stderr}"
+    return done.stdout
+
+
+def output_differences(expected: str, got: str, tol: float = 1e-3) -> list[str]:
+    """Lines that differ: in their text (numbers and addresses aside), or in a number by more than ``tol``
+    (absolute, or relative to the larger magnitude)."""
+    want, have = expected.splitlines(), got.splitlines()
+    bad = [f"{len(want)} lines expected, {len(have)} printed"] if len(want) != len(have) else []
+    for i, (a, b) in enumerate(zip(want, have), 1):
+        a, b = ADDRESS.sub("0x?", a), ADDRESS.sub("0x?", b)
+        if NUMBER.sub("#", a) != NUMBER.sub("#", b):
+            bad.append(f"line {i}: expected {a!r}, got {b!r}")
+            continue
+        for x, y in zip(map(float, NUMBER.findall(a)), map(float, NUMBER.findall(b))):
+            if abs(x - y) > tol * max(1.0, abs(x), abs(y)):
+                bad.append(f"line {i}: {x} != {y} in {a!r} / {b!r}")
+                break
+    return bad
+
+
+@pytest.fixture(scope="module")
+def torch_outputs() -> dict[str, str]:
+    pytest.importorskip("torch")
+    return {}
+
+
+@pytest.mark.slow  # two interpreters, one importing torch: 5-12 s each
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_script_prints_what_torch_prints(name: str, torch_outputs: dict[str, str]) -> None:
+    expected = _run_script(name, as_symgrad=False)
+    got = _run_script(name, as_symgrad=True)
+    assert expected.strip(), f"{name} printed nothing under torch"
+    assert output_differences(expected, got) == []
+
+
+def test_scripts_cover_the_five_tutorials() -> None:
+    assert set(SCRIPTS) >= {"quickstart.py", "exclusion.py", "polyfit.py", "custom_function.py", "engine.py"}
+
+
+@pytest.mark.parametrize("expected, got", [
+    ("grad: tensor([4., 2.])", "grad: tensor([4., 2.5])"),  # a wrong gradient
+    ("<TBackward0 object at 0x7f01>", "<PermuteBackward0 object at 0x7f02>"),  # a wrong node name
+    ("tensor([1., 2.], requires_grad=True)", "tensor([1., 2.])"),  # a missing flag
+    ("99 12.5", "99 12.52"),  # 1.6e-3 off
+    ("a\nb", "a"),  # a missing line
+])
+def test_differences_are_found(expected: str, got: str) -> None:
+    assert output_differences(expected, got)
+
+
+def test_addresses_and_small_rounding_are_not_differences() -> None:
+    assert output_differences("<AddBackward0 object at 0x7f01> 1.0000", "<AddBackward0 object at 0x9a> 1.0004") == []
+    assert output_differences("-0.0000 x", "0.0000 x") == []
+
+
+def test_a_wrong_custom_backward_shows_in_the_output(tmp_path: Path) -> None:
+    """The twin of the custom-Function script: a backward off by a factor changes what is printed."""
+    source = (SCRIPTS_DIR / "custom_function.py").read_text()
+    wrong = source.replace("grad_output * (12 * x ** 2 - 3)", "grad_output * (12 * x ** 2 - 2)")
+    assert wrong != source
+    script = tmp_path / "wrong.py"
+    script.write_text(wrong)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, str(SCRIPTS_DIR / "run_as_torch.py"), str(script)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    right = _run_script("custom_function.py", as_symgrad=True)
+    assert output_differences(right, done.stdout)

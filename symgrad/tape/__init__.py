@@ -2,11 +2,46 @@
 
 Above :mod:`symgrad.ir`; never imports :mod:`symgrad.symbolic`."""
 
-from symgrad.tape.creation import as_tensor, ones, ones_like, tensor, zeros, zeros_like
-from symgrad.tape.dtypes import DEFAULT_DTYPE, bool_, float32, float64, int64
+from symgrad.tape import methods as _methods  # noqa: F401 - attaches .to(), .double(), ... to Tensor
+from symgrad.tape.creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from symgrad.tape.device import device
+from symgrad.tape.dtypes import (
+    DEFAULT_DTYPE,
+    bool_,
+    dtype,
+    float32,
+    float64,
+    get_default_dtype,
+    int32,
+    int64,
+    set_default_dtype,
+)
 from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad
 from symgrad.tape.graph import AccumulateGrad, Node, Size, Tensor, backward, grad
 
-__all__ = ["DEFAULT_DTYPE", "AccumulateGrad", "Node", "Size", "Tensor", "as_tensor", "backward", "bool_",
-           "enable_grad", "float32", "float64", "grad", "int64", "is_grad_enabled", "no_grad", "ones", "ones_like",
-           "tensor", "zeros", "zeros_like"]
+__all__ = ["DEFAULT_DTYPE", "AccumulateGrad", "Node", "Size", "Tensor", "arange", "as_tensor", "backward",
+           "bool_", "device", "dtype", "empty", "empty_like", "enable_grad", "eye", "float32", "float64",
+           "from_numpy", "full", "full_like", "get_default_dtype", "grad", "int32", "int64", "is_grad_enabled",
+           "linspace", "manual_seed", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
+           "randn_like", "set_default_dtype", "tensor", "zeros", "zeros_like"]

@@ -17,8 +17,8 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
-from symgrad.tape import printing
-from symgrad.tape.dtypes import DEFAULT_DTYPE, float32, int64
+from symgrad.tape import dtypes, printing
+from symgrad.tape.dtypes import float32, int64
 from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad
 
 
@@ -111,7 +111,7 @@ class Node:
     """A recorded op application: the ``grad_fn`` of its output."""
 
     __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "_name", "_slots",
-                 "__weakref__")
+                 "versions", "__weakref__")
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params = op, params
@@ -123,6 +123,8 @@ class Node:
         self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) and not keep else a
                             for a, keep in zip(inputs, reads[1:]))
         self.saves = reads[0] or any(isinstance(a, Tensor) for a in self.inputs)
+        # the version of each saved tensor: one modified in place before backward is an error, as in torch
+        self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
         self.retained: Optional[Tensor] = None  # a non-leaf output that asked to retain_grad()
 
@@ -186,23 +188,32 @@ def _as_operand(a: Any) -> Any:
 class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
-    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_retains_grad", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_retains_grad", "_version",
+                 "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None):
-        arr = _to_array(data, dtype)
+    def __init__(self, *data: Any, requires_grad: bool = False, dtype: Any = None):
+        # as torch.Tensor: Tensor(2, 3) is a (zero-filled) 2x3 tensor, Tensor([1.0]) holds float32
+        if all(isinstance(d, int) and not isinstance(d, bool) for d in data):
+            arr = np.zeros(data, dtype=np.dtype(dtype or float32))
+        elif len(data) == 1:
+            arr = _to_array(data[0], float32 if dtype is None else dtype)
+        else:
+            raise TypeError(f"Tensor() takes one sequence or a shape of ints, got {len(data)} arguments")
         self._data = arr
         self.grad_fn: Optional[Node] = None
         self._grad: Optional[Tensor] = None
         self._accumulator: Optional[AccumulateGrad] = None
         self._retains_grad = False
         self._requires_grad = False
+        self._version = 0  # bumped by every in-place change
         self.requires_grad = requires_grad
 
     @classmethod
     def _make(cls, data: np.ndarray, node: Optional[Node] = None) -> "Tensor":
         t = cls.__new__(cls)
         t._data, t.grad_fn, t._grad, t._accumulator, t._retains_grad = data, node, None, None, False
+        t._version = 0
         t._requires_grad = node is not None
         return t
 
@@ -291,8 +302,8 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> dtypes.dtype:
+        return dtypes.of(self._data.dtype)
 
     @property
     def ndim(self) -> int:
@@ -314,7 +325,12 @@ class Tensor:
         return ops.transpose(self)
 
     def t(self) -> "Tensor":
-        return ops.transpose(self)
+        if self._data.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
+        out = ops.transpose(self)
+        if out.grad_fn is not None:
+            out.grad_fn._name = "TBackward0"  # torch's t(), not permute
+        return out
 
     def item(self) -> Any:
         if self._data.size != 1:
@@ -364,7 +380,15 @@ class Tensor:
     def __mul__(self, o: Any) -> "Tensor": return ops.mul(self, o)
     def __rmul__(self, o: Any) -> "Tensor": return ops.mul(o, self)
     def __truediv__(self, o: Any) -> "Tensor": return ops.div(self, o)
-    def __rtruediv__(self, o: Any) -> "Tensor": return ops.div(o, self)
+    def __rtruediv__(self, o: Any) -> "Tensor":
+        if not isinstance(o, (bool, int, float)):
+            return ops.div(o, self)
+        # as torch: a number over a tensor is the number times the tensor's reciprocal
+        inv = ops.pow(self, -1)
+        if inv.grad_fn is not None:
+            inv.grad_fn._name = "ReciprocalBackward0"
+        return ops.mul(inv, o)
+
     def __pow__(self, o: Any) -> "Tensor": return ops.pow(self, o)
     def __rpow__(self, o: Any) -> "Tensor": return ops.pow(o, self)
     def __matmul__(self, o: Any) -> "Tensor": return ops.matmul(self, o)
@@ -396,6 +420,7 @@ class Tensor:
                 if self.is_leaf else "in-place operations on tensors that require grad are not supported"
             )
         fn(self._data, _unwrap(o), out=self._data, casting="same_kind")
+        self._version += 1
         return self
 
     def __iadd__(self, o: Any) -> "Tensor": return self._inplace(o, np.add)
@@ -405,6 +430,7 @@ class Tensor:
 
     def zero_(self) -> "Tensor":
         self._data[...] = 0
+        self._version += 1
         return self
 
     def __repr__(self) -> str:
@@ -443,7 +469,7 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
         return np.array(data, dtype=np.dtype(dtype))
     arr = np.array(data)  # the copy; the casts below copy only when the dtype changes
     if arr.dtype.kind == "f" and arr.dtype != float32:
-        arr = arr.astype(DEFAULT_DTYPE, copy=False)
+        arr = arr.astype(dtypes.default_dtype().dtype, copy=False)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(int64, copy=False)
     elif arr.dtype.kind not in "fb":
@@ -559,6 +585,7 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
     else:  # plain numpy: the table's functions just compute
         ans = node.ans
         args = tuple(a._data if isinstance(a, Tensor) else a for a in node.inputs)
+    _check_versions(node)
     given: list[Any] = [g, ans, *args]  # arrays a fresh gradient must not be
     for i, edge in enumerate(node.edges):
         if edge is None:
@@ -584,6 +611,18 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
             gi, owned = gi.astype(dtype), True
         given.append(gi)
         _accumulate(pending, edge, gi, owned)
+
+
+def _check_versions(node: Node) -> None:
+    for a, saved in zip(node.inputs, node.versions):
+        if saved is not None and isinstance(a, Tensor) and a._version != saved:
+            kind = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}.get(a._data.dtype.name, "")
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [torch.{kind}Tensor {list(a._data.shape)}] is at version {a._version}; expected "
+                f"version {saved} instead. Hint: enable anomaly detection to find the operation that failed "
+                "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+            )
 
 
 def _accumulate(pending: dict[int, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.tape.dtypes import DEFAULT_DTYPE
+from symgrad.tape.dtypes import default_dtype
 
 PRECISION = 4
 THRESHOLD = 1000
@@ -102,10 +102,10 @@ def tensor_repr(t: Any) -> str:
         body = "[]"
         if a.ndim != 1:
             suffixes.append(f"size={tuple(a.shape)}")
-        if a.dtype != DEFAULT_DTYPE:  # no element to tell an int64 from a float: PyTorch names any non-default dtype
+        if a.dtype != default_dtype():  # no element to tell an int64 from a float: PyTorch names any non-default dtype
             suffixes.append(f"dtype={_dtype_name(a.dtype)}")
     else:
-        if a.dtype not in (DEFAULT_DTYPE, np.dtype("int64"), np.dtype("bool")):
+        if a.dtype not in (default_dtype().dtype, np.dtype("int64"), np.dtype("bool")):
             suffixes.append(f"dtype={_dtype_name(a.dtype)}")
         summarize = a.size > THRESHOLD
         body = _nested(a, indent, summarize, _Formatter(_summarized(a) if summarize else a))

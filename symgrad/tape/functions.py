@@ -1,0 +1,88 @@
+"""torch's functions beyond the op table's: ``allclose``, ``equal``, ``dot``, ``mm``, and the names of ops the
+table may lack (``cat``, ``stack``, ``einsum``, ``softmax``, ``clamp``...).
+
+These are reached through ``symgrad.<name>`` only when the op table has no op of that name: once the
+table has ``softmax``, ``symgrad.softmax`` is that op.  Until then the function here raises
+``NotImplementedError`` naming the op it needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from symgrad.ir import ops
+from symgrad.tape.graph import Tensor
+
+
+def _data(a: Any) -> np.ndarray:
+    return a._data if isinstance(a, Tensor) else np.asarray(a)
+
+
+def _table(name: str, *aliases: str) -> Any:
+    for n in (name, *aliases):
+        op = ops.lookup(n)
+        if op is not None:
+            return op
+    raise NotImplementedError(f"torch.{name} needs the op {name!r}, which symgrad's op table does not have yet")
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """Same shape and the same values (as torch.equal)."""
+    a, b = _data(input), _data(other)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    if _data(input).ndim != 1 or _data(other).ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {_data(input).ndim}D and {_data(other).ndim}D tensors")
+    return ops.matmul(input, other)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    if _data(input).ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if _data(mat2).ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    return ops.matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    return _table("bmm")(input, mat2)
+
+
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:
+    """``torch.where(c, x, y)`` (WhereBackward0), on the table's ``where`` (the one VJPs use)."""
+    return ops.OPS["where"](condition, input, other)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    return _table("cat", "concatenate")(*tensors, axis=dim)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    return _table("stack")(*tensors, axis=dim)
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    return _table("einsum")(*operands, equation=equation)
+
+
+def softmax(input: Tensor, dim: int) -> Tensor:
+    return _table("softmax")(input, axis=dim)
+
+
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    return _table("log_softmax")(input, axis=dim)
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    return _table("clamp", "clip")(input, min=min, max=max)
+
+
+clip = clamp

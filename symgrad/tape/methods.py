@@ -1,0 +1,286 @@
+"""Tensor methods beyond the op table's: dtype and device conversions (``.double()``, ``.to()``, ``.type()``).
+
+Attached to :class:`symgrad.tape.graph.Tensor` on import (``symgrad.tape`` imports this module), so
+that graph.py keeps the core: recording, the backward pass, printing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.ir import ops
+from symgrad.tape import device as _device
+from symgrad.tape import dtypes
+from symgrad.tape.graph import Tensor
+
+_TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "int64": "torch.LongTensor",
+               "int32": "torch.IntTensor", "bool": "torch.BoolTensor"}
+_BY_TYPE_NAME = {v: k for k, v in _TYPE_NAMES.items()}
+
+
+def _cast(t: Tensor, dtype: Any) -> Tensor:
+    """``t`` in ``dtype``: itself when it already is (as torch), else a copy recorded as ToCopyBackward0."""
+    d = dtypes.of(dtype)
+    if t._data.dtype == d.dtype:
+        return t
+    if t.requires_grad and d.kind != "f":
+        return Tensor._make(t._data.astype(d.dtype))
+    return ops.cast(t, dtype=d.dtype)
+
+
+def _to(self: Tensor, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> Tensor:
+    """``.to(dtype)``, ``.to(device)``, ``.to(device, dtype)``, ``.to(other_tensor)``."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, _device.device)):
+            device = a
+        else:
+            dtype = a
+    _device.check(device)
+    out = self if dtype is None else _cast(self, dtype)
+    return out.clone() if copy and out is self else out
+
+
+def _type(self: Tensor, dtype: Any = None) -> Any:
+    """``.type()`` names the tensor's type (``torch.DoubleTensor``); ``.type(d)`` converts."""
+    if dtype is None:
+        return _TYPE_NAMES[self.dtype.name]
+    return _cast(self, _BY_TYPE_NAME.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+
+
+def _copy_(self: Tensor, src: Any) -> Tensor:
+    """Copy ``src``'s values into this tensor (broadcast, cast to its dtype), in place."""
+    values = src._data if isinstance(src, Tensor) else src
+    return self._inplace(values, lambda a, b, out, casting: np.copyto(out, b, casting="unsafe"))
+
+
+def _all(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return Tensor._make(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
+
+
+def _any(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return Tensor._make(np.asarray(np.any(self._data, axis=dim, keepdims=keepdim)))
+
+
+def _device_of(self: Tensor) -> _device.device:
+    return _device.CPU
+
+
+Tensor.copy_ = _copy_  # type: ignore[attr-defined]
+Tensor.all = _all  # type: ignore[attr-defined]
+Tensor.any = _any  # type: ignore[attr-defined]
+Tensor.to = _to  # type: ignore[attr-defined]
+Tensor.type = _type  # type: ignore[attr-defined]
+Tensor.device = property(_device_of)  # type: ignore[attr-defined]
+Tensor.double = lambda self: _cast(self, dtypes.float64)  # type: ignore[attr-defined]
+Tensor.float = lambda self: _cast(self, dtypes.float32)  # type: ignore[attr-defined]
+Tensor.long = lambda self: _cast(self, dtypes.int64)  # type: ignore[attr-defined]
+Tensor.int = lambda self: _cast(self, dtypes.int32)  # type: ignore[attr-defined]
+Tensor.bool = lambda self: _cast(self, dtypes.bool_)  # type: ignore[attr-defined]
+Tensor.cpu = lambda self: self  # type: ignore[attr-defined]
+Tensor.is_floating_point = lambda self: self._data.dtype.kind == "f"  # type: ignore[attr-defined]
+Tensor.is_cuda = False  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- in place (torch's version counter)
+
+
+def _fill_(self: Tensor, value: Any) -> Tensor:
+    return self._inplace(value, lambda a, b, out, casting: np.copyto(out, b, casting="unsafe"))
+
+
+def _inplace_op(ufunc: Any) -> Any:
+    def method(self: Tensor, other: Any, alpha: Any = None) -> Tensor:
+        if alpha is not None:
+            other = _unwrap(other) * alpha
+        return self._inplace(other, ufunc)
+
+    return method
+
+
+def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    def clip(a: Any, _: Any, out: Any, casting: Any) -> Any:
+        return np.clip(a, min, max, out=out)
+
+    return self._inplace(None, clip)
+
+
+def _unwrap(a: Any) -> Any:
+    return a._data if isinstance(a, Tensor) else a
+
+
+Tensor.add_ = _inplace_op(np.add)  # type: ignore[attr-defined]
+Tensor.sub_ = _inplace_op(np.subtract)  # type: ignore[attr-defined]
+Tensor.mul_ = lambda self, other: self._inplace(other, np.multiply)  # type: ignore[attr-defined]
+Tensor.div_ = lambda self, other: self._inplace(other, np.true_divide)  # type: ignore[attr-defined]
+Tensor.fill_ = _fill_  # type: ignore[attr-defined]
+Tensor.clamp_ = _clamp_  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def _shape_args(shape: tuple) -> tuple[int, ...]:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def _renamed(t: Tensor, name: str) -> Tensor:
+    if t.grad_fn is not None:
+        t.grad_fn._name = name
+    return t
+
+
+def _reshaped(self: Tensor, shape: tuple[int, ...], name: str) -> Tensor:
+    shape = np.empty(self._data.shape, dtype=np.bool_).reshape(shape).shape  # numpy resolves -1 and checks
+    return _renamed(ops.reshape(self, shape=tuple(shape)), name)
+
+
+def _view(self: Tensor, *shape: Any) -> Tensor:
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
+        return _cast(self, shape[0])  # view(dtype): symgrad converts (torch reinterprets the bits)
+    return _reshaped(self, _shape_args(shape), "ViewBackward0")
+
+
+def _unsqueeze(self: Tensor, dim: int) -> Tensor:
+    n = self._data.ndim + 1
+    dim = dim + n if dim < 0 else dim
+    if not 0 <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    shape = list(self._data.shape)
+    shape.insert(dim, 1)
+    return _reshaped(self, tuple(shape), "UnsqueezeBackward0")
+
+
+def _squeeze(self: Tensor, dim: Any = None) -> Tensor:
+    shape = self._data.shape
+    if dim is None:
+        return _reshaped(self, tuple(n for n in shape if n != 1), "SqueezeBackward0")
+    dims = {d % max(1, len(shape)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+    kept = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
+    return _reshaped(self, kept, "SqueezeBackward1" if not isinstance(dim, (tuple, list)) else "SqueezeBackward2")
+
+
+def _flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    shape = self._data.shape
+    if len(shape) <= 1:
+        return self if len(shape) == 1 else _reshaped(self, (1,), "ViewBackward0")
+    s, e = start_dim % len(shape), end_dim % len(shape)
+    if s == e:
+        return self
+    new = shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:]
+    return _reshaped(self, new, "ViewBackward0")
+
+
+def _table(name: str, *aliases: str) -> Any:
+    for n in (name, *aliases):
+        op = ops.lookup(n)
+        if op is not None:
+            return op
+    raise NotImplementedError(f"Tensor.{name} needs the op {name!r}, which symgrad's op table does not have yet")
+
+
+def _mT(self: Tensor) -> Tensor:
+    if self._data.ndim != 2:
+        if self._data.ndim < 2:
+            raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        return _table("transpose")(self, -2, -1)  # batched: the table's transpose with axes, when it has one
+    return _renamed(ops.transpose(self), "TransposeBackward0")
+
+
+def _permute(self: Tensor, *dims: Any) -> Tensor:
+    dims = _shape_args(dims)
+    if self._data.ndim == 2 and tuple(d % 2 for d in dims) == (1, 0):
+        return ops.transpose(self)  # PermuteBackward0, as torch
+    return _table("permute")(self, dims=dims)
+
+
+Tensor.view = _view  # type: ignore[attr-defined]
+Tensor.reshape = lambda self, *shape: _reshaped(self, _shape_args(shape), "ViewBackward0")  # type: ignore
+Tensor.unsqueeze = _unsqueeze  # type: ignore[attr-defined]
+Tensor.squeeze = _squeeze  # type: ignore[attr-defined]
+Tensor.flatten = _flatten  # type: ignore[attr-defined]
+Tensor.mT = property(_mT)  # type: ignore[attr-defined]
+Tensor.permute = _permute  # type: ignore[attr-defined]
+Tensor.square = lambda self: ops.pow(self, 2)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- (values, indices)
+
+
+class _ReturnType(tuple):
+    """torch.return_types.max and friends: a (values, indices) pair with names."""
+
+    _kind = ""
+
+    def __new__(cls, values: Tensor, indices: Tensor) -> "_ReturnType":
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"torch.return_types.{self._kind}(\nvalues={self[0]!r},\nindices={self[1]!r})"
+
+
+def _return_type(kind: str) -> type:
+    return type(kind, (_ReturnType,), {"_kind": kind, "__slots__": ()})
+
+
+return_types_max, return_types_min, return_types_sort = (_return_type(k) for k in ("max", "min", "sort"))
+
+
+def _extreme(op: Any, arg: Any, kind: type) -> Any:
+    def method(self: Tensor, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Any:
+        if axis is not None:  # numpy's keyword: the reduction alone, as symgrad's other reductions
+            return op(self, axis=tuple(axis) if isinstance(axis, list) else axis)
+        if isinstance(dim, Tensor):  # x.max(other): elementwise
+            return (ops.maximum if op is ops.max else ops.minimum)(self, dim)
+        if dim is None:
+            return op(self)
+        values = op(self, axis=dim)
+        indices = Tensor._make(np.asarray(arg(self._data, axis=dim)).astype(np.int64))
+        if keepdim:
+            values = _reshaped(values, np.expand_dims(values._data, dim).shape, values.grad_fn.name()
+                               if values.grad_fn else "")
+            indices = Tensor._make(np.expand_dims(indices._data, dim))
+        return kind(values, indices)
+
+    return method
+
+
+def _argext(arg: Any) -> Any:
+    def method(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+        data = self._data.reshape(-1) if dim is None else self._data
+        out = np.asarray(arg(data, axis=0 if dim is None else dim))
+        if keepdim and dim is not None:
+            out = np.expand_dims(out, dim)
+        return Tensor._make(out.astype(np.int64))
+
+    return method
+
+
+def _sort(self: Tensor, dim: int = -1, descending: bool = False) -> Any:
+    order = np.argsort(-self._data if descending else self._data, axis=dim, kind="stable")
+    values = np.take_along_axis(self._data, order, axis=dim)
+    if self.requires_grad:
+        raise NotImplementedError("sort of a tensor that requires grad needs a gather op, which symgrad's "
+                                  "op table does not have yet")
+    return return_types_sort(Tensor._make(values), Tensor._make(order.astype(np.int64)))
+
+
+Tensor.max = _extreme(ops.max, np.argmax, return_types_max)  # type: ignore[attr-defined]
+Tensor.min = _extreme(ops.min, np.argmin, return_types_min)  # type: ignore[attr-defined]
+Tensor.argmax = _argext(np.argmax)  # type: ignore[attr-defined]
+Tensor.argmin = _argext(np.argmin)  # type: ignore[attr-defined]
+Tensor.sort = _sort  # type: ignore[attr-defined]
+Tensor.clamp = lambda self, min=None, max=None: _table("clamp", "clip")(self, min=min, max=max)  # type: ignore
+Tensor.softmax = lambda self, dim: _table("softmax")(self, axis=dim)  # type: ignore[attr-defined]
+Tensor.log_softmax = lambda self, dim: _table("log_softmax")(self, axis=dim)  # type: ignore[attr-defined]

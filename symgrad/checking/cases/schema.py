@@ -280,7 +280,10 @@ def _literal(value: Any, what: str, ctx: _Ctx, limits: Limits, key: Any = None) 
         level = [sub for item in level for sub in item]
     else:
         if set(map(type, level)) <= {int, float}:
-            return np.array(level, dtype=np.float64).reshape(shape)
+            try:
+                return np.array(level, dtype=np.float64).reshape(shape)
+            except OverflowError:  # an integer too large for a float: the walk below names it
+                pass
     flat: list[float] = []
 
     def walk(item: Any, depth: int, path: str) -> None:
@@ -471,8 +474,8 @@ def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
             out[key] = num
     if "seed" in data:
         seed = _int(data["seed"])
-        if seed is None or seed < 0:
-            raise ctx.error(f"seed must be a non-negative integer, got {_show(data['seed'])}", "seed")
+        if seed is None or not 0 <= seed < 2**64:
+            raise ctx.error(f"seed must be an integer from 0 to 2**64-1, got {_show(data['seed'], 30)}", "seed")
         out["seed"] = seed
     if "tags" in data:
         tags = data["tags"]
@@ -697,6 +700,11 @@ def load_data(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[C
             case = case_from_dict(item, file=file, line=item_lines[i], defaults=defaults, limits=limits)
         except CaseError as exc:
             errors.append(exc)
+            continue
+        except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:  # a backstop: one case, not the run
+            name = item.get("name") if isinstance(item, Mapping) else None
+            errors.append(CaseError(f"invalid case ({type(exc).__name__}: {_show(str(exc))})", file,
+                                    item_lines[i], name if isinstance(name, str) else None))
             continue
         if case.name in seen:
             errors.append(CaseError(f"duplicate case name (first at line {seen[case.name]})",

@@ -1,0 +1,69 @@
+"""Hardening, round 2: each defect found by the second attack, reproduced and kept closed.
+
+Hostile files live in ``tests/data/hostile/`` (their expected errors are in
+``test_hostile_cases.WANT``); this module holds the tests that need more than loading one file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from symgrad.checking.cases import CaseError, collect, load_file
+from symgrad.checking.cases import schema
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+BIG = "1" + "0" * 400
+
+
+# ---------------------------------------------------------------- 1. huge integers
+
+
+@pytest.mark.parametrize("key, text", [
+    ("inputs", f"inputs: {{x: [1.0, {BIG}]}}"),
+    ("grad_output", f"inputs: {{x: [1.0, 2.0]}}\n    grad_output: [1.0, {BIG}]"),
+    ("expect", f"inputs: {{x: [1.0, 2.0]}}\n    expect: {{x: [2.0, {BIG}]}}"),
+    ("value", f"inputs: {{x: [1.0, 2.0]}}\n    value: [2.0, {BIG}]"),
+    ("seed", f"inputs: {{x: [1.0, 2.0]}}\n    seed: {BIG}"),
+    ("defaults", None),
+])
+def test_huge_integer_is_an_error_of_its_case_only(key: str, text: str | None, tmp_path: Path) -> None:
+    if text is None:  # inherited from defaults: every inheriting case is refused, its own twin runs
+        body = (f"defaults:\n  value: [2.0, {BIG}]\ncases:\n  - name: bad\n    expr: x*2\n"
+                f"    inputs: {{x: [1.0, 2.0]}}\n  - name: good\n    expr: x*2\n    inputs: {{x: [1.0, 2.0]}}\n"
+                f"    value: null\n")
+    else:
+        body = (f"cases:\n  - name: bad\n    expr: x*2\n    {text}\n"
+                f"  - name: good\n    expr: x*2\n    inputs: {{x: [1.0, 2.0]}}\n")
+    (tmp_path / "big.yaml").write_text(body)
+    (tmp_path / "other.yaml").write_text("cases:\n  - {name: other, expr: x, inputs: {x: 1.0}}\n")
+    cases, errors = collect([tmp_path])
+    assert sorted(c.name for c in cases) == ["good", "other"]
+    assert [(e.case, Path(e.file or "").name) for e in errors] == [("bad", "big.yaml")]
+    assert "too large" in errors[0].reason or "2**64-1" in errors[0].reason
+
+
+def test_small_integers_in_lists_still_load(tmp_path: Path) -> None:  # the twin: the fast path still reads ints
+    (tmp_path / "ok.yaml").write_text(f"cases:\n  - {{name: ok, expr: x*2, inputs: {{x: [1, {'9' * 300}]}}}}\n")
+    (case,), errors = load_file(tmp_path / "ok.yaml")
+    assert not errors and case.specs["x"].data[1] == float("9" * 300)
+
+
+def test_an_unexpected_exception_in_one_case_is_that_case_s_error(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    real = schema.case_from_dict
+
+    def flaky(data, **kw):  # type: ignore[no-untyped-def]
+        if data.get("name") == "bad":
+            raise OverflowError("int too large to convert to float")
+        return real(data, **kw)
+
+    monkeypatch.setattr(schema, "case_from_dict", flaky)
+    (tmp_path / "f.yaml").write_text("cases:\n  - {name: bad, expr: x, inputs: {x: 1.0}}\n"
+                                     "  - {name: good, expr: x, inputs: {x: 1.0}}\n")
+    cases, errors = load_file(tmp_path / "f.yaml")
+    assert [c.name for c in cases] == ["good"]
+    (err,) = errors
+    assert isinstance(err, CaseError) and (err.case, err.line) == ("bad", 2)
+    assert "OverflowError" in err.reason

@@ -122,6 +122,10 @@ WANT: dict[str, Want] = {
         ("big-scalar", 24, "input 'x': integer 1000"),
         ("big-in-nested", 27, "input 'x': integer -1000"),
     )),
+    "derivative_bomb.yaml": Want((
+        ("thousand-inputs-order-3", 5, "1001001000 exceeds the limit max_derivatives=10000"),
+        ("wide-input-order-2", 9, "elements of all derivatives of orders 1..2: 150000000 exceeds the limit max_elements"),
+    )),
     # valid on disk: refused when it runs (see test_expanded_mode_symbol_bomb_is_refused_when_run)
     "expanded_symbols.yaml": Want((), kept=("expanded-millions",)),
 }

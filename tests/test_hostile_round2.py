@@ -67,3 +67,41 @@ def test_an_unexpected_exception_in_one_case_is_that_case_s_error(monkeypatch: p
     (err,) = errors
     assert isinstance(err, CaseError) and (err.case, err.line) == ("bad", 2)
     assert "OverflowError" in err.reason
+
+
+# ---------------------------------------------------------------- 2. len(inputs) ** order
+
+
+def _many_inputs(n: int, order: int) -> dict:
+    return {"name": "many", "expr": "x0*x1", "order": order, "inputs": {f"x{i}": 1.0 for i in range(n)}}
+
+
+def test_derivative_sequences_are_counted_before_they_are_built(peak_bytes) -> None:  # type: ignore[no-untyped-def]
+    def load() -> CaseError:
+        with pytest.raises(CaseError) as info:
+            schema.case_from_dict(_many_inputs(1000, 3))
+        return info.value
+
+    err, peak = peak_bytes(load)
+    assert "max_derivatives=10000" in err.reason and "1001001000" in err.reason
+    assert peak < 20_000_000  # nothing the size of 10**9 sequences was built
+
+
+def test_derivative_limit_can_be_raised_and_small_cases_pass() -> None:  # the twin
+    from symgrad.checking.runner import run_case
+    from symgrad.ir.limits import Limits
+
+    case = schema.case_from_dict(_many_inputs(20, 3), limits=Limits(max_derivatives=10_000))
+    assert case.order == 3  # 20 + 400 + 8000 sequences: under the limit
+    with pytest.raises(CaseError, match="max_derivatives=100 "):
+        schema.case_from_dict(_many_inputs(20, 2), limits=Limits(max_derivatives=100))
+    assert run_case(schema.case_from_dict(_many_inputs(3, 2))).status == "pass"
+
+
+def test_run_case_checks_the_run_s_own_limit() -> None:  # a case validated under a larger limit
+    from symgrad.checking.runner import Options, run_case
+    from symgrad.ir.limits import Limits
+
+    case = schema.case_from_dict(_many_inputs(20, 2))
+    report = run_case(case, options=Options(limits=Limits(max_derivatives=100)))
+    assert report.status == "error" and "max_derivatives" in report.reason

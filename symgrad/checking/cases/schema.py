@@ -27,7 +27,7 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
-from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
 from symgrad.checking.cases.errors import CaseError
 from symgrad.checking.cases.yaml_loading import _Map, _Seq, _first_duplicate
@@ -581,6 +581,10 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
             raise ctx.error(f"wrt lists an input twice: {_show(wrt)}", "wrt")
         wrt = list(wrt)
     targets = wrt if wrt is not None else names
+    try:
+        check_derivatives([math.prod(shapes[t]) for t in targets], fields_.get("order", 1), limits)
+    except LimitExceeded as exc:
+        raise ctx.error(str(exc), "order" if "order" in merged else "inputs") from None
 
     grad_output = merged.get("grad_output")
     grad_spec = None

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from symgrad.checking.cases import CaseError, collect, load_file
-from symgrad.checking.cases import schema
+from symgrad.checking.cases import CaseError, collect, load_file, schema
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 BIG = "1" + "0" * 400
@@ -105,3 +104,79 @@ def test_run_case_checks_the_run_s_own_limit() -> None:  # a case validated unde
     case = schema.case_from_dict(_many_inputs(20, 2))
     report = run_case(case, options=Options(limits=Limits(max_derivatives=100)))
     assert report.status == "error" and "max_derivatives" in report.reason
+
+
+# ---------------------------------------------------------------- 3. exact rationals, expand
+
+
+TINY_POWER = "x*(1+10**-29)**(10**29)"  # 1.0 in floats, a rational of ~6e30 digits in sympy
+
+
+def test_exact_rational_power_is_refused_by_every_entry_point(capsys: pytest.CaptureFixture) -> None:
+    import symgrad
+    from symgrad.cli import main
+    from symgrad.ir.limits import LimitExceeded
+    from symgrad.ir.parse import ParseError, check_ir, parse
+
+    with pytest.raises(ParseError, match=r"exact constant.s numerator and denominator.*max_const_digits=300"):
+        parse(TINY_POWER, ["x"])
+    with pytest.raises(CaseError, match="max_const_digits"):
+        symgrad.check(TINY_POWER, x=1.0)
+    # an IR built in Python is sized as text is (no parse: check_ir)
+    from symgrad.ir.limits import Limits
+    raised = Limits(max_const_digits=10**23)
+    ir = parse("x*(1+10**-29)**(10**20)", ["x"], raised)  # under the limit with it raised
+    with pytest.raises(LimitExceeded, match="exact constant"):
+        check_ir(ir, ["x"])
+    assert check_ir(ir, ["x"], raised)
+    with pytest.raises(SystemExit) as info:  # symgrad grad: an error, at once, without a timeout
+        main(["grad", TINY_POWER, "--at", "x=1.0"], standalone_mode=True)
+    assert info.value.code == 2 and "max_const_digits" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr", ["x*(2/3)**100", "x*(1/3)**200", "10.0**299*x", "x*(1+10**-5)**20",
+                                  "x*(3/2)**(5/2)", "x*pi**10"])
+def test_moderate_exact_constants_still_pass(expr: str) -> None:  # the twin: no false refusals
+    import symgrad
+    assert symgrad.check(expr, x=1.0).status == "pass"
+
+
+def test_exact_constant_in_a_file_is_refused_under_pytest(pytester: pytest.Pytester) -> None:
+    (pytester.path / "cases").mkdir()
+    (pytester.path / "cases" / "c.yaml").write_text(
+        f"cases:\n  - {{name: bomb, expr: '{TINY_POWER}', inputs: {{x: 1.0}}}}\n"
+        "  - {name: fine, expr: 'x*(2/3)**3', inputs: {x: 1.0}}\n")
+    from importlib import metadata
+    installed = any(ep.name == "symgrad" for ep in metadata.entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "symgrad.pytest_plugin"]  # a source checkout without the entry point
+    result = pytester.runpytest("cases", "-q", "-p", "no:cacheprovider", *plugin)
+    result.assert_outcomes(passed=1, errors=1)
+    assert "max_const_digits" in result.stdout.str()
+
+
+def test_expand_in_the_expect_proof_is_bounded(peak_bytes) -> None:  # type: ignore[no-untyped-def]
+    import sympy
+
+    from symgrad.symbolic.prove import prove_equal
+
+    x = sympy.Symbol("x", real=True)
+    big = (x + 1) ** 1000000
+    same = 1000000 * (x + 1) ** 999999 * (sympy.sin(x) ** 2 + sympy.cos(x) ** 2)
+    verdict, peak = peak_bytes(prove_equal, sympy.diff(big, x), same)
+    assert verdict is None and peak < 50_000_000  # unproved (compared numerically), not expanded
+    assert prove_equal((x + 1) ** 3, x**3 + 3 * x**2 + 3 * x + 1) is True  # small powers: still proved
+    assert prove_equal((x + 1) ** 3, x**3 + 3 * x**2 + 3 * x + 2) is False
+
+
+def test_expect_of_a_huge_power_is_checked_numerically(tmp_path: Path) -> None:
+    from symgrad.checking.runner import run_case
+
+    text = ("cases:\n"
+            "  - {name: right, expr: '(x+1)**1000000', inputs: {x: -1e-7},\n"
+            "     expect: {x: '1000000*(x+1)**999999*(sin(x)**2+cos(x)**2)'}}\n"
+            "  - {name: wrong, expr: '(x+1)**1000000', inputs: {x: -1e-7},\n"
+            "     expect: {x: '1000001*(x+1)**999999*(sin(x)**2+cos(x)**2)'}}\n")
+    (tmp_path / "p.yaml").write_text(text)
+    cases, errors = load_file(tmp_path / "p.yaml")
+    assert not errors
+    assert [run_case(c).status for c in cases] == ["pass", "fail"]

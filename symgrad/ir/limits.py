@@ -45,7 +45,7 @@ class LimitExceeded(ValueError):
         super().__init__(f"{detail}{value} exceeds the limit {limit}={maximum} (raise it with --limit {limit}=N)")
 
 
-def check_derivatives(sizes: "list[int]", order: int, limits: Limits = DEFAULT) -> None:
+def check_derivatives(sizes: list[int], order: int, limits: Limits = DEFAULT) -> None:
     """Refuse a case whose derivative sequences (orders 1..``order`` over inputs of ``sizes``
     elements) are too many, or hold too many elements in all, before any is built."""
     n = len(sizes)

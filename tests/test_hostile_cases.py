@@ -133,6 +133,7 @@ WANT: dict[str, Want] = {
         ("in-expect", 15, "expect 'x' does not parse: digits of an exact constant's"),
         ("in-value", 19, "value does not parse: digits of an exact constant's"),
     )),
+    "utf16.yaml": Want(((None, None, "(it looks like UTF-16 or UTF-32: save it as UTF-8)"),)),
     # valid on disk: refused when it runs (see test_expanded_mode_symbol_bomb_is_refused_when_run)
     "expanded_symbols.yaml": Want((), kept=("expanded-millions",)),
 }

@@ -6,6 +6,7 @@ Hostile files live in ``tests/data/hostile/`` (their expected errors are in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,125 @@ def test_expect_of_a_huge_power_is_checked_numerically(tmp_path: Path) -> None:
     cases, errors = load_file(tmp_path / "p.yaml")
     assert not errors
     assert [run_case(c).status for c in cases] == ["pass", "fail"]
+
+
+# ---------------------------------------------------------------- 4, 9. files that are not plain readable files
+
+GOOD_CASE = "cases:\n  - {name: good, expr: x*2, inputs: {x: [1.0, 2.0]}}\n"
+
+
+def _errors_by_file(errors: list[CaseError]) -> dict[str, str]:
+    return {Path(e.file or "").name: e.reason for e in errors}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_and_devices_are_refused_before_reading(tmp_path: Path, peak_bytes) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "good.yaml").write_text(GOOD_CASE)
+    os.mkfifo(tmp_path / "fifo.yaml")  # opening it for reading would wait for a writer forever
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")  # reading it never ends
+    (tmp_path / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    for named in ([tmp_path], [tmp_path / n for n in ("good.yaml", "fifo.yaml", "zero.yaml", "dangling.yaml")]):
+        (cases, errors), peak = peak_bytes(collect, named)
+        assert [c.name for c in cases] == ["good"]
+        by_file = _errors_by_file(errors)
+        assert by_file.keys() == {"fifo.yaml", "zero.yaml", "dangling.yaml"}
+        assert "a FIFO, not a regular file" in by_file["fifo.yaml"]
+        assert "a character device (a link to /dev/zero), not a regular file" in by_file["zero.yaml"]
+        assert "No such file or directory" in by_file["dangling.yaml"]
+        assert peak < 5_000_000
+
+
+def test_reading_stops_after_max_file_bytes(tmp_path: Path, peak_bytes) -> None:  # type: ignore[no-untyped-def]
+    from symgrad.checking.cases import files
+    from symgrad.ir.limits import Limits
+
+    path = tmp_path / "big.yaml"
+    path.write_text("cases:\n" + "#" * 3_000_000)
+    real_stat = os.stat  # a file whose st_size says 0 (as /proc's do), or that grows after the stat
+
+    def small_stat(p, *a, **k):  # type: ignore[no-untyped-def]
+        st = real_stat(p, *a, **k)
+        return os.stat_result((*st[:6], 0, *st[7:])) if str(p).endswith("big.yaml") else st
+
+    reads: list[int] = []
+    real_fdopen = os.fdopen
+
+    class Spy:  # records how much was asked for: st_size is not trusted, the read is bounded
+        def __init__(self, f):  # type: ignore[no-untyped-def]
+            self.f = f
+
+        def __enter__(self):  # type: ignore[no-untyped-def]
+            return self
+
+        def __exit__(self, *a):  # type: ignore[no-untyped-def]
+            self.f.close()
+
+        def fileno(self) -> int:
+            return self.f.fileno()
+
+        def read(self, n: int = -1) -> bytes:
+            reads.append(n)
+            return self.f.read(n)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(files.os, "fdopen", lambda fd, mode: Spy(real_fdopen(fd, mode)))
+        mp.setattr(files.os, "stat", small_stat)
+        (_, (err,)), peak = peak_bytes(load_file, path)
+    assert reads == [1_000_001] and "more than 1000000 bytes exceeds the limit max_file_bytes" in err.reason
+    assert peak < 3_000_000
+    (err,) = load_file(path, Limits(max_file_bytes=4_000_000))[1]  # the limit can be raised: read whole
+    assert "'cases' must be a list" in err.reason
+    path.write_text(GOOD_CASE)  # the twin: a small file is read whole
+    assert [c.name for c in load_file(path)[0]] == ["good"]
+
+
+def test_unreadable_file_and_folder_are_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # runs as any user (root reads mode 000): the OS's refusal is simulated
+    from symgrad.checking.cases import files
+
+    (tmp_path / "good.yaml").write_text(GOOD_CASE)
+    (tmp_path / "locked.yaml").write_text(GOOD_CASE.replace("good", "locked"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inner.yaml").write_text(GOOD_CASE.replace("good", "inner"))
+    real_open, real_scandir = os.open, os.scandir
+
+    def deny_open(path, *a, **k):  # type: ignore[no-untyped-def]
+        if str(path).endswith("locked.yaml"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    def deny_scandir(path="."):  # type: ignore[no-untyped-def]
+        if str(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(files.os, "open", deny_open)
+    monkeypatch.setattr(os, "scandir", deny_scandir)
+    cases, errors = collect([tmp_path])
+    assert [c.name for c in cases] == ["good"]
+    by_file = _errors_by_file(errors)
+    assert by_file == {"locked.yaml": "cannot read file: Permission denied",
+                       "sub": "cannot read folder: Permission denied"}
+    monkeypatch.undo()  # the twin: readable again, everything loads
+    cases, errors = collect([tmp_path])
+    assert sorted(c.name for c in cases) == ["good", "inner", "locked"] and not errors
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="running as root: mode 000 is readable (the monkeypatched test above covers it)")
+def test_mode_000_file_and_folder_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD_CASE)
+    locked = tmp_path / "locked.yaml"
+    locked.write_text(GOOD_CASE.replace("good", "locked"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "inner.yaml").write_text(GOOD_CASE.replace("good", "inner"))
+    locked.chmod(0)
+    sub.chmod(0)
+    try:
+        cases, errors = collect([tmp_path])
+    finally:
+        sub.chmod(0o755)
+        locked.chmod(0o644)
+    assert [c.name for c in cases] == ["good"]
+    assert _errors_by_file(errors).keys() == {"locked.yaml", "sub"}

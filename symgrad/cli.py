@@ -13,10 +13,42 @@ EXIT_CODES = """\b
 Exit codes:
   0  every case passed (skips and expected failures allowed)
   1  a gradient mismatched, or an expected failure passed
-  2  usage error, invalid case file, or a case that errored or timed out"""
+  2  usage error, invalid case file, or a case that errored or timed out
+130  interrupted (ctrl-C, SIGINT)
+143  terminated (SIGTERM); workers are stopped as for ctrl-C"""
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where ctrl-C would be, so that it cleans up the same way."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+class _Main(click.Group):
+    """The command group: an interrupted run exits 130 (SIGINT) or 143 (SIGTERM), not 1 (a mismatch)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import signal
+
+        try:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+            previous = None
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            click.echo("\nAborted!" if not isinstance(exc, _Terminated) else "\nTerminated.", err=True)
+            ctx.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="symgrad")
 def main() -> None:
     """Check reverse-mode automatic differentiation against exact symbolic derivatives."""

@@ -303,3 +303,126 @@ def test_mode_000_file_and_folder_are_errors(tmp_path: Path) -> None:
         locked.chmod(0o644)
     assert [c.name for c in cases] == ["good"]
     assert _errors_by_file(errors).keys() == {"locked.yaml", "sub"}
+
+
+# ---------------------------------------------------------------- 5, 12. signals: nothing left behind, exit codes
+
+SLEEPY = Path(__file__).parent / "data" / "sleepy_backend.py"
+SLOW_CASES = "".join(f"  - {{name: slow{i}, expr: 'x*slow+{i}', inputs: {{x: 1.0, slow: 1.0}}}}\n" for i in range(3))
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (the run was started in a session of its own)."""
+    try:
+        import psutil  # type: ignore[import-not-found]
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        out = []
+        for proc in psutil.process_iter(["pid", "status"]):
+            try:
+                if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                    out.append(proc.pid)
+            except (OSError, psutil.Error):
+                continue
+        return out
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, _ppid, _pgrp, session = text[text.rindex(")") + 2:].split()[:4]
+        if int(session) == sid and state != "Z":
+            out.append(int(entry))
+    return out
+
+
+def _start_slow_run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "sleepy_backend.py").write_text(SLEEPY.read_text())
+    (tmp_path / "slow.yaml").write_text("cases:\n" + SLOW_CASES)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(tmp_path)]))
+    proc = subprocess.Popen([sys.executable, "-c", "from symgrad.cli import main; main()", "check", "-j", "2",
+                             "--timeout", "0", "--backend", "sleepy_backend:SleepyBackend", "slow.yaml"],
+                            cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(600):  # the run, the fork server, the resource tracker and two busy workers
+        if len(_session_pids(proc.pid)) >= 5:
+            break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the workers never started")
+    time.sleep(0.5)  # both workers are inside the slow case
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGKILL", -9), ("SIGINT", 130)])
+def test_a_killed_run_leaves_no_process_behind(signame: str, code: int, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = _start_slow_run(tmp_path)
+    sid = proc.pid
+    proc.send_signal(getattr(signal, signame))
+    try:
+        proc.wait(timeout=60)
+        left: list[int] = []
+        for _ in range(300):  # bounded polling: the children get their own SIGKILL from the kernel
+            left = _session_pids(sid)
+            if not left:
+                break
+            time.sleep(0.1)
+        assert left == [], f"left behind after {signame}: {left}"
+        assert proc.returncode == code
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        assert "Traceback" not in err
+    finally:
+        for pid in _session_pids(sid):  # never leave the test's own children running
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.communicate()
+
+
+def test_die_with_parent_asks_the_kernel_on_linux() -> None:
+    import sys
+
+    from symgrad.checking.suite import lifetime
+
+    if sys.platform.startswith("linux"):
+        assert lifetime._prctl_pdeathsig() is True
+    else:
+        assert lifetime._prctl_pdeathsig() is False
+
+
+def test_interrupt_exits_130_and_sigterm_143(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from symgrad import cli
+    from symgrad.checking import suite
+
+    (tmp_path / "c.yaml").write_text(GOOD_CASE)
+
+    def interrupted(*a, **k):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    def terminated(*a, **k):  # type: ignore[no-untyped-def]
+        cli._on_sigterm(15, None)
+
+    for fake, code, text in ((interrupted, 130, "Aborted!"), (terminated, 143, "Terminated.")):
+        monkeypatch.setattr(suite, "run_suite", fake)
+        res = CliRunner().invoke(cli.main, ["check", str(tmp_path / "c.yaml")])
+        assert res.exit_code == code, res.output
+        assert text in res.output and "Traceback" not in res.output
+    monkeypatch.undo()  # the twin: not interrupted, exit 0
+    assert CliRunner().invoke(cli.main, ["check", str(tmp_path / "c.yaml")]).exit_code == 0
+    assert "130  interrupted" in cli.EXIT_CODES and "143  terminated" in cli.EXIT_CODES

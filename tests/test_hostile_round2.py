@@ -426,3 +426,40 @@ def test_interrupt_exits_130_and_sigterm_143(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.undo()  # the twin: not interrupted, exit 0
     assert CliRunner().invoke(cli.main, ["check", str(tmp_path / "c.yaml")]).exit_code == 0
     assert "130  interrupted" in cli.EXIT_CODES and "143  terminated" in cli.EXIT_CODES
+
+
+# ---------------------------------------------------------------- 6. defaults inherited by many cases
+
+
+def _defaults_file(tmp_path: Path, elements: int, cases: int) -> Path:
+    values = ", ".join(["1.0"] * elements)
+    lines = ["defaults:", f"  value: [{values}]", "cases:"]
+    lines += [f"  - {{name: c{i}, expr: 'x*0+1', inputs: {{x: {{uniform: [0, 1], shape: [{elements}]}}}}}}"
+              for i in range(cases)]
+    path = tmp_path / "defaults.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_inherited_defaults_count_once_per_case(tmp_path: Path, peak_bytes) -> None:  # type: ignore[no-untyped-def]
+    from symgrad.ir.limits import Limits
+
+    path = _defaults_file(tmp_path, 2_000, 60)  # 120 000 values as the cases see them
+    (cases, errors), peak = peak_bytes(load_file, path, Limits(max_elements=100_000))
+    assert cases == [] and len(errors) == 1
+    assert "defaults counted once per case" in errors[0].reason and "max_elements=100000" in errors[0].reason
+    assert errors[0].line == 1  # the defaults key
+    # the twin: with room for them, every case loads and inherits the value
+    cases, errors = load_file(path, Limits(max_elements=200_000))
+    assert not errors and len(cases) == 60 and all(len(c.value) == 2_000 for c in cases)
+
+
+def test_defaults_a_case_overrides_are_not_counted(tmp_path: Path) -> None:
+    from symgrad.ir.limits import Limits
+
+    values = ", ".join(["1.0"] * 2_000)
+    text = (f"defaults:\n  value: [{values}]\ncases:\n"
+            + "".join(f"  - {{name: c{i}, expr: x, inputs: {{x: 1.0}}, value: 1.0}}\n" for i in range(60)))
+    (tmp_path / "o.yaml").write_text(text)
+    cases, errors = load_file(tmp_path / "o.yaml", Limits(max_elements=100_000))
+    assert not errors and len(cases) == 60

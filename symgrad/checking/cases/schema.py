@@ -30,7 +30,7 @@ from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
 from symgrad.checking.cases.errors import CaseError
-from symgrad.checking.cases.yaml_loading import _Map, _Seq, _first_duplicate
+from symgrad.checking.cases.yaml_loading import _expanded_size, _Map, _Seq, _first_duplicate
 
 KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
@@ -48,6 +48,7 @@ NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 NUMBER_RE = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
 
 Shape = tuple[int, ...]
+_INHERITED_DATA = ("inputs", "grad_output", "expect", "value")  # keys of defaults that hold arrays
 
 
 
@@ -695,6 +696,15 @@ def load_data(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[C
     except CaseError as exc:
         raise CaseError("defaults: " + exc.reason, file, exc.line) from None
 
+    # each case re-reads what it inherits: the file's values are counted as every case sees them
+    heavy = {k: _expanded_size(v) for k, v in defaults.items() if k in _INHERITED_DATA}
+    if heavy:
+        total = _expanded_size(data) + sum(sum(n for k, n in heavy.items() if k not in item)
+                                           for item in cases if isinstance(item, Mapping))
+        if total > limits.max_elements:
+            raise top.error(str(LimitExceeded("max_elements", total, limits.max_elements,
+                                              "values in the file, with defaults counted once per case that inherits them")),
+                            "defaults")
     out: list[Case] = []
     errors: list[CaseError] = []
     seen: dict[str, int | None] = {}

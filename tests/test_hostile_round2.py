@@ -463,3 +463,127 @@ def test_defaults_a_case_overrides_are_not_counted(tmp_path: Path) -> None:
     (tmp_path / "o.yaml").write_text(text)
     cases, errors = load_file(tmp_path / "o.yaml", Limits(max_elements=100_000))
     assert not errors and len(cases) == 60
+
+
+# ---------------------------------------------------------------- 7, 8. injection into the terminal and the reports
+
+CONTROL_CORPUS = (
+    [chr(c) for c in range(0x00, 0x20)] + ["\x7f"] + [chr(c) for c in range(0x80, 0xA0)]
+    + [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
+    + ["\u2028", "\u2029", "\u200e", "\u200f", "\u061c", "\ufeff", "\udc80", "\udcff", "\ud800"]
+    + ["\x1b]0;owned\x07", "\x1b[2J", "\r\n999 passed, 0 failed, 0 errors"]
+)
+
+
+def _unsafe(text: str) -> list[str]:
+    import unicodedata
+
+    return [c for c in text if c not in "\n" and (not c.isprintable() and c != " "
+                                                  or unicodedata.category(c) in ("Cf", "Cs", "Zl", "Zp"))]
+
+
+@pytest.mark.parametrize("bad", CONTROL_CORPUS, ids=lambda s: "+".join(f"U{ord(c):04X}" for c in s[:3]))
+def test_escape_leaves_no_unsafe_character(bad: str) -> None:
+    from symgrad.checking.escape import escape
+
+    text = f"a{bad}b"
+    out = escape(text)
+    assert _unsafe(out) == [] and "\n" not in out and out.startswith("a") and out.endswith("b")
+    out.encode("utf-8")  # lone surrogates are gone: always encodable
+    assert _unsafe(text) or "\n" in text  # the twin: the corpus is unsafe as written
+    assert escape("plain x**2 + y, tab-free") == "plain x**2 + y, tab-free"  # ordinary text unchanged
+
+
+def test_escape_keeps_newlines_only_when_asked() -> None:
+    from symgrad.checking.escape import escape
+
+    assert escape("a\nb") == "a\\x0ab" and escape("a\nb", newlines=True) == "a\nb"
+    assert escape("a\x1bb", newlines=True) == "a\\x1bb"
+
+
+@pytest.mark.parametrize("bad", ["\x1b]0;owned\x07", "\u202e", "\x00", "\x9b2J", "\u2066"])
+def test_expressions_refuse_comments_controls_and_bidi(bad: str) -> None:
+    from symgrad.ir.parse import ParseError, parse
+
+    with pytest.raises(ParseError, match="is not allowed"):
+        parse(f"x + 1 {bad}", ["x"])
+    with pytest.raises(ParseError, match="comments"):
+        parse("x  # looks harmless", ["x"])
+    assert parse("x +\t1", ["x"]) is not None  # the twin: blanks are fine
+
+
+HOSTILE_NAME = "evil\n999 passed, 0 failed, 0 errors in 0.01 s\n\x1b]0;owned\x07\u202e.yaml"
+
+
+def _write_injection_suite(folder: Path) -> None:
+    folder.mkdir()
+    (folder / HOSTILE_NAME).write_text("cases:\n  - {name: bad, expr: 'x +* 1', inputs: {x: 1.0}}\n")
+    (folder / "reasons.yaml").write_text(
+        "cases:\n"
+        "  - {name: skipped, expr: x, inputs: {x: 1.0}, skip: \"\\e]0;title\\a\\e[2J\\nPASS forged\\u202e\"}\n"
+        "  - {name: xfailed, expr: x**2, inputs: {x: 1.0}, expect: {x: 3*x}, xfail: \"\\0\\x9b\\u2066oops\"}\n"
+        "  - {name: good, expr: x*2, inputs: {x: 1.0}}\n")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "junit"])
+def test_no_raw_control_character_reaches_any_output_format(fmt: str, tmp_path: Path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from click.testing import CliRunner
+
+    from symgrad import cli
+
+    _write_injection_suite(tmp_path / "suite")
+    res = CliRunner().invoke(cli.main, ["check", "--format", fmt, str(tmp_path / "suite")])
+    out = res.output
+    assert res.exit_code == 2, out
+    assert "Traceback" not in out
+    assert _unsafe(out) == [], [hex(ord(c)) for c in _unsafe(out)]
+    lines = out.splitlines()
+    assert not any(line.startswith("999 passed") for line in lines)  # no forged summary line
+    assert not any(line.startswith("PASS forged") for line in lines)
+    if fmt == "json":
+        body = out[out.index("{"):out.rindex("}") + 1]
+        data = json.loads(body)
+        assert any("999 passed" in e["file"] for e in data["file_errors"])  # named, escaped
+    if fmt == "junit":
+        ET.fromstring(out[out.index("<?xml"):].split("\n", 1)[1].rsplit("</testsuites>", 1)[0] + "</testsuites>")
+    if fmt == "text":
+        assert "evil\\x0a999 passed" in out and "\\x1b]0;owned\\x07" in out and "\\u202e" in out
+
+
+@pytest.mark.skipif(os.name != "posix", reason="bytes file names")
+def test_a_non_utf8_file_name_is_escaped_in_every_report(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(suite), b"bad\xff\xfe.yaml"), "w") as f:
+            f.write("cases:\n  - {name: broken, expr: 'x +* 1', inputs: {x: 1.0}}\n")
+    except OSError:
+        pytest.skip("the file system refuses non-UTF-8 names")
+    (suite / "good.yaml").write_text(GOOD_CASE)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONIOENCODING="utf-8:strict", LC_ALL="C.UTF-8")
+    for fmt in ("text", "json", "junit"):
+        out = tmp_path / f"report.{fmt}"
+        proc = subprocess.run([sys.executable, "-c", "from symgrad.cli import main; main()", "check", "-j", "1",
+                               "--format", fmt, "-o", str(out), str(suite)],
+                              env=env, capture_output=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert b"Traceback" not in proc.stderr and b"UnicodeEncodeError" not in proc.stderr
+        text = out.read_text(encoding="utf-8")
+        if fmt == "json":
+            import json
+            text = json.loads(text)["file_errors"][0]["file"]
+        assert "bad\\udcff\\udcfe.yaml" in text, text[:500]
+        if fmt == "junit":
+            ET.fromstring(text.split("\n", 1)[1])
+    proc = subprocess.run([sys.executable, "-c", "from symgrad.cli import main; main()", "check", str(suite)],
+                          env=env, capture_output=True, timeout=120)  # stdout, strict UTF-8
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr
+    assert b"bad\\udcff\\udcfe.yaml" in proc.stdout + proc.stderr

@@ -414,6 +414,7 @@ def parse(text: str, names: Optional[Iterable[str]] = None, limits: Limits = DEF
     bad = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
     if bad is not None:
         raise ParseError(text, "lone surrogate character is not allowed", bad + 1, repr(text[bad]))
+    _refuse_hidden(text)
     source = text.lstrip(" \t\f\r\n")  # ast.parse refuses leading indentation
     offset = len(text) - len(source)
     if not source.strip():
@@ -433,6 +434,22 @@ def parse(text: str, names: Optional[Iterable[str]] = None, limits: Limits = DEF
         return parser.build(tree.body, 1)
     except RecursionError:  # only when a user raised max_depth past Python's own stack
         raise _too_deep(text, limits) from None
+
+
+def _refuse_hidden(text: str) -> None:
+    """Refuse what could make the printed expression differ from the parsed one (Trojan Source):
+    ``#`` comments (the parser would ignore what follows), control characters other than blanks
+    and newlines, bidi controls and other invisible format characters."""
+    for i, c in enumerate(text):
+        if c == "#":
+            raise ParseError(text, "comments ('#') are not allowed in an expression", i + 1, "#")
+        if c in " \t\n\r\f" or c.isprintable():
+            continue
+        kind = "bidi control" if unicodedata.bidirectional(c) in ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI",
+                                                                    "RLI", "FSI", "PDI") else (
+            "control" if unicodedata.category(c) == "Cc" else "invisible or non-printing")
+        raise ParseError(text, f"{kind} character U+{ord(c):04X} is not allowed in an expression", i + 1,
+                         f"U+{ord(c):04X}")
 
 
 def _too_deep(text: str, limits: Limits) -> ParseError:

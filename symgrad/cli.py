@@ -472,6 +472,8 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
         if f.path is not None:
             again = "" if f.reproduced else " (WARNING: the saved case did not fail again)"
             click.echo(f"  saved: {f.path}  (symgrad check --backend {result.backend} {f.path}){again}")
+        if f.save_error:
+            click.echo(f"  not saved: {f.save_error}", err=True)
         click.echo("")
     for data in result.slow:
         click.echo(f"TIMEOUT (> {timeout:g} s) {data['expr']}  inputs {data['inputs']}")

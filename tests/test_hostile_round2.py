@@ -587,3 +587,31 @@ def test_a_non_utf8_file_name_is_escaped_in_every_report(tmp_path: Path) -> None
                           env=env, capture_output=True, timeout=120)  # stdout, strict UTF-8
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
     assert b"bad\\udcff\\udcfe.yaml" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- 10. the parser accepts only the language
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("sum(x, axis=0, axis=1)", "keyword argument 'axis' repeated in sum()"),
+    ("ｘ+1", "non-ASCII character 'ｘ' (U+FF58) is not allowed"),
+    ("x+\u0663", "non-ASCII character"),
+])
+def test_parser_refuses_what_python_would_not_run_or_reads_differently(expr: str, message: str) -> None:
+    from symgrad.ir.parse import ParseError, parse
+
+    with pytest.raises(ParseError) as info:
+        parse(expr, ["x"])
+    assert message in str(info.value)
+    assert parse("sum(x, axis=0)", ["x"]) is not None  # the twin
+
+
+def test_case_files_refuse_non_ascii_digits_and_names() -> None:
+    with pytest.raises(CaseError, match="non-numeric value"):
+        schema.case_from_dict({"name": "a", "expr": "x", "inputs": {"x": "\u0663"}})
+    with pytest.raises(CaseError, match="names are ASCII"):
+        schema.case_from_dict({"name": "a", "expr": "x", "inputs": {"ｘ": 1.0}})
+    with pytest.raises(CaseError, match="seed must be"):
+        schema.case_from_dict({"name": "a", "expr": "x", "inputs": {"x": 1.0}, "seed": "\u0663"})
+    case = schema.case_from_dict({"name": "a", "expr": "x", "inputs": {"x": "3"}, "seed": "7"})  # the twin
+    assert float(case.specs["x"].data) == 3.0 and case.seed == 7

@@ -289,6 +289,8 @@ class _Parser:
                 reason = (f"{fname}() takes no keyword arguments" if not op.params
                           else f"unknown keyword {kw.arg!r} for {fname}()")
                 raise self.fail(kw, reason, kw.arg)
+            if sum(k.arg == kw.arg for k in node.keywords) > 1:  # Python refuses it; ast does not
+                raise self.fail(kw, f"keyword argument {kw.arg!r} repeated in {fname}()", kw.arg)
             value = self.axis(kw.value)
             if value is not None:
                 params[kw.arg] = value
@@ -443,8 +445,11 @@ def _refuse_hidden(text: str) -> None:
     for i, c in enumerate(text):
         if c == "#":
             raise ParseError(text, "comments ('#') are not allowed in an expression", i + 1, "#")
-        if c in " \t\n\r\f" or c.isprintable():
+        if c in " \t\n\r\f" or c.isascii() and c.isprintable():
             continue
+        if c.isprintable():  # Python reads 'ｘ' as 'x' (NFKC): two spellings of one name
+            raise ParseError(text, f"non-ASCII character {c!r} (U+{ord(c):04X}) is not allowed: names, "
+                                   f"numbers and operators are ASCII", i + 1, c)
         kind = "bidi control" if unicodedata.bidirectional(c) in ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI",
                                                                     "RLI", "FSI", "PDI") else (
             "control" if unicodedata.category(c) == "Cc" else "invisible or non-printing")

@@ -45,7 +45,7 @@ ORDERS = (1, 2, 3)
 SPEC_KINDS = ("uniform", "normal", "linspace")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 # a number written as text: YAML 1.1 reads ``1e-6`` (no dot) as a string
-NUMBER_RE = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
+NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?")  # ASCII digits only
 
 Shape = tuple[int, ...]
 _INHERITED_DATA = ("inputs", "grad_output", "expect", "value")  # keys of defaults that hold arrays
@@ -231,7 +231,7 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+", value.strip()):
         return int(value)
     return None
 
@@ -541,8 +541,10 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
     # errors about an input point at its own line
     ctx.key_lines.update({("inputs", k): n for k, n in getattr(inputs, "key_lines", {}).items()})
     for key in inputs:
-        if not isinstance(key, str) or not key.isidentifier():
+        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
             hint = " (YAML 1.1 reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
+            if isinstance(key, str) and key.isidentifier():
+                hint = " (names are ASCII: Python reads 'ｘ' as 'x')"
             raise ctx.error(f"input name {key!r} is not an identifier{hint}", "inputs")
     names = list(inputs)
     if ir is None:

@@ -4,6 +4,7 @@ Hostile files live in ``tests/data/hostile/`` (their expected errors are in
 ``test_hostile_cases.WANT``); this module holds the tests that need more than loading one file.
 """
 
+# ruff: noqa: RUF001  (fullwidth letters are the hostile input here)
 from __future__ import annotations
 
 import os
@@ -446,7 +447,7 @@ def test_inherited_defaults_count_once_per_case(tmp_path: Path, peak_bytes) -> N
 
     path = _defaults_file(tmp_path, 2_000, 60)  # 120 000 values as the cases see them
     (cases, errors), peak = peak_bytes(load_file, path, Limits(max_elements=100_000))
-    assert cases == [] and len(errors) == 1
+    assert cases == [] and len(errors) == 1 and peak < 50_000_000  # refused before 60 copies were read
     assert "defaults counted once per case" in errors[0].reason and "max_elements=100000" in errors[0].reason
     assert errors[0].line == 1  # the defaults key
     # the twin: with room for them, every case loads and inherits the value
@@ -478,7 +479,7 @@ CONTROL_CORPUS = (
 def _unsafe(text: str) -> list[str]:
     import unicodedata
 
-    return [c for c in text if c not in "\n" and (not c.isprintable() and c != " "
+    return [c for c in text if c not in "\n" and ((not c.isprintable() and c != " ")
                                                   or unicodedata.category(c) in ("Cf", "Cs", "Zl", "Zp"))]
 
 
@@ -615,3 +616,72 @@ def test_case_files_refuse_non_ascii_digits_and_names() -> None:
         schema.case_from_dict({"name": "a", "expr": "x", "inputs": {"x": 1.0}, "seed": "\u0663"})
     case = schema.case_from_dict({"name": "a", "expr": "x", "inputs": {"x": "3"}, "seed": "7"})  # the twin
     assert float(case.specs["x"].data) == 3.0 and case.seed == 7
+
+
+# ---------------------------------------------------------------- done when: all of it at once
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "mkfifo"), reason="needs Linux")
+@pytest.mark.parametrize("fmt", ["text", "json", "junit"])
+def test_a_folder_of_every_hostile_input_beside_good_cases(fmt: str, tmp_path: Path) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import xml.etree.ElementTree as ET
+
+    from test_hostile_cases import WANT
+
+    suite = tmp_path / "suite"
+    shutil.copytree(HOSTILE, suite)
+    os.mkfifo(suite / "fifo.yaml")
+    (suite / "zero.yaml").symlink_to("/dev/zero")
+    _write_injection_suite(suite / "injection")
+    with open(os.path.join(os.fsencode(suite), b"latin1-\xe9.yaml"), "w") as f:
+        f.write("cases:\n  - {name: latin, expr: 'x +* 1', inputs: {x: 1.0}}\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONIOENCODING="utf-8:strict")
+    proc = subprocess.Popen([sys.executable, "-c", "from symgrad.cli import main; main()", "check", "-j", "2",
+                             "--timeout", "60", "--format", fmt, str(suite)],
+                            cwd=tmp_path, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out_b, err_b = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    left: list[int] = []
+    for _ in range(100):
+        left = _session_pids(proc.pid)
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == [], "processes left behind"
+    out, err = out_b.decode("utf-8"), err_b.decode("utf-8")
+    both = out + err
+    assert proc.returncode == 2, both[-2000:]
+    # JSON and JUnit carry an errored case's traceback as data, by design; no traceback of symgrad itself
+    assert "Traceback" not in (both if fmt == "text" else err)
+    assert _unsafe(both) == [], [hex(ord(c)) for c in _unsafe(both)][:10]
+    assert not any(line.startswith("999 passed") for line in both.splitlines())
+    files = {f"{suite}/{name}" for name in WANT if WANT[name].errors and WANT[name].in_folders}
+    files |= {f"{suite}/fifo.yaml", f"{suite}/zero.yaml", f"{suite}/latin1-\\udce9.yaml"}
+    if fmt == "json":
+        data = json.loads(out)
+        named = {e["file"] for e in data["file_errors"]}
+        status = {c["name"]: c["status"] for c in data["cases"]}
+    else:
+        if fmt == "junit":
+            ET.fromstring(out.split("\n", 1)[1])
+        named = {f for f in files if f in both}
+        status = {}
+    assert files <= named, sorted(files - named)
+    if status:
+        assert {status[n] for n in ("good-sin", "good-tutorial-Q", "twin", "good")} == {"pass"}
+        assert status["skipped"] == "skip" and status["xfailed"] == "xfail"
+    if fmt == "text":
+        for name in ("good-sin", "good-tutorial-Q", "good"):
+            assert f"FAIL {name}" not in both and f"ERROR {name}" not in both
+        error_lines = [line for line in both.splitlines() if line.startswith("ERROR ")]
+        assert all(line.count("ERROR ") == 1 for line in error_lines)  # one error, one line

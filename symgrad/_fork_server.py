@@ -54,4 +54,8 @@ def _preload() -> None:
 
 
 _preload()
+# the server must not outlive the symgrad process (a SIGKILL runs no cleanup); its workers die with it
+from symgrad.checking.suite.lifetime import die_with_parent  # noqa: E402
+
+die_with_parent()
 atexit.register(_exit_now)  # registered after every preloaded module's handlers, so it runs before them

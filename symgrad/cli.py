@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any, Optional
@@ -33,7 +34,11 @@ EXIT_CODES = """\b
 Exit codes:
   0  every case passed (skips and expected failures allowed)
   1  a gradient mismatched, or an expected failure passed
-  2  usage error, invalid case file, or a case that errored or timed out"""
+  2  usage error, invalid case file, or a case that errored or timed out
+130  interrupted (ctrl-C, SIGINT)
+143  terminated (SIGTERM); workers are stopped as for ctrl-C"""
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 GRAD_EXIT_CODES = """\b
@@ -66,7 +71,33 @@ def _backend(name: str, hint: str = "--backend") -> str:
     return name
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where ctrl-C would be, so that it cleans up the same way."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+class _Main(_Group):
+    """The command group: an interrupted run exits 130 (SIGINT) or 143 (SIGTERM), not 1 (a mismatch)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+            previous = None
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            click.echo("\nAborted!" if not isinstance(exc, _Terminated) else "\nTerminated.", err=True)
+            ctx.exit(EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="symgrad")
 def main() -> None:
     """Check reverse-mode automatic differentiation against exact symbolic derivatives."""
@@ -493,6 +524,8 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
         if f.path is not None:
             again = "" if f.reproduced else " (WARNING: the saved case did not fail again)"
             click.echo(f"  saved: {f.path}  (symgrad check --backend {result.backend} {f.path}){again}")
+        if f.save_error:
+            click.echo(f"  not saved: {f.save_error}", err=True)
         click.echo("")
     for data in result.slow:
         click.echo(f"TIMEOUT (> {timeout:g} s) {data['expr']}  inputs {data['inputs']}")

@@ -85,6 +85,7 @@ class Failure:
     path: Optional[Path] = None
     original: str = ""  # the expression as first found, before shrinking
     reproduced: Optional[bool] = None  # the saved file, loaded back, fails again on the backend
+    save_error: str = ""  # why the case could not be saved (the failure itself is still reported)
 
     @property
     def expr(self) -> str:
@@ -634,8 +635,12 @@ def _record(result: FuzzResult, found: _Found, first: str, seed: int, backend: s
     if any(f.data["name"] == data["name"] for f in result.failures):
         return  # the same minimal case again: counted as failed, reported once
     if out_dir is not None:
-        failure.path = _save(data, out_dir)
-        failure.reproduced = _reproduces(failure.path, options)
+        try:
+            failure.path = _save(data, out_dir)
+        except OSError as exc:  # a read-only folder: the failure is still reported
+            failure.save_error = f"could not write the case to {out_dir}: {exc.strerror or exc}"
+        else:
+            failure.reproduced = _reproduces(failure.path, options)
     result.failures.append(failure)
 
 

@@ -207,3 +207,21 @@ def test_a_check_that_times_out_is_listed_not_failed(tmp_path):
     assert result and result.failures == []
     assert result.timeouts == 10 and result.checked == 0 and "timed out" in result.stopped
     assert len(result.slow) == result.timeouts and all("expr" in d for d in result.slow)
+
+
+def test_cli_read_only_out_folder_prints_the_failure_then_says_it_was_not_saved(tmp_path, monkeypatch):
+    # hardening round 2: a PermissionError traceback hid the shrunk failure (simulated: root can write anywhere)
+    from symgrad import fuzzing
+
+    def read_only(data, out_dir):
+        raise PermissionError(13, "Permission denied", str(out_dir))
+
+    monkeypatch.setattr(fuzzing, "_save", read_only)
+    out = tmp_path / "read-only"
+    res = CliRunner().invoke(fuzz_command, ["--count", "50", "--seed", "1", "--ops", "sin,add,mul",
+                                            "--backend", BUGGY, "--out", str(out), "--max-failures", "1"])
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert "Traceback" not in res.output and "FAIL fuzz-" in res.output and "\n  saved: " not in res.output
+    assert f"not saved: could not write the case to {out}: Permission denied" in res.output
+    assert res.output.index("FAIL fuzz-") < res.output.index("not saved:")

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import IO, Any, Iterable, Optional, Sequence
 
 from symgrad.checking.compare import json_float
+from symgrad.checking.escape import escape, escape_tree
 from symgrad.checking.report import Report
 
 __all__ = ["JSON_VERSION", "Progress", "counts", "style_status", "to_json", "to_junit", "to_json_dict"]
@@ -99,7 +100,7 @@ def _case_dict(r: Report) -> dict:
 def to_json_dict(reports: Sequence[Report], file_errors: Sequence[Any], seconds: float, exit_code: int) -> dict:
     """The JSON report as a dict (see the README's "Command line" section for the schema)."""
     n = counts(reports)
-    return {
+    return escape_tree({
         "version": JSON_VERSION,
         "symgrad": _version(),
         "summary": {
@@ -116,7 +117,7 @@ def to_json_dict(reports: Sequence[Report], file_errors: Sequence[Any], seconds:
         },
         "file_errors": [_error_dict(e) for e in file_errors],
         "cases": [_case_dict(r) for r in reports],
-    }
+    })
 
 
 def to_json(reports: Sequence[Report], file_errors: Sequence[Any], seconds: float, exit_code: int) -> str:
@@ -187,6 +188,11 @@ def to_junit(reports: Sequence[Report], file_errors: Sequence[Any], seconds: flo
         "errors": suite.get("errors", "0"), "skipped": suite.get("skipped", "0"), "time": f"{seconds:.3f}",
     })
     root.append(suite)
+    for el in root.iter():  # well-formed XML 1.0 whatever a file name or reason holds
+        for key, value in el.attrib.items():
+            el.set(key, escape(value))
+        if el.text:
+            el.text = escape(el.text, newlines=True)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

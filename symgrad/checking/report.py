@@ -25,6 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from symgrad.checking.compare import Comparison
+from symgrad.checking.escape import escape
 
 __all__ = ["STATUSES", "Gradient", "Report", "exit_code", "summarize"]
 
@@ -38,7 +39,7 @@ _FORMULA_WIDTH = 32  # longer formulas are cut in the table and printed in full 
 
 def _one_line(text: str) -> str:
     text = (text or "").strip()
-    return text.splitlines()[0].strip() if text else ""
+    return escape(text.splitlines()[0].strip()) if text else ""
 
 
 def _fmt_err(x: float) -> str:
@@ -159,13 +160,13 @@ class Report:
 
     @property
     def id(self) -> str:
-        return f"{self.file}::{self.name}" if self.file else self.name
+        return f"{escape(self.file)}::{escape(self.name)}" if self.file else escape(self.name)
 
     @property
     def location(self) -> str:
         if not self.file:
             return ""
-        return f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{escape(self.file)}:{self.line}" if self.line is not None else escape(self.file)
 
     @property
     def failed_comparisons(self) -> list[Comparison]:
@@ -200,23 +201,25 @@ class Report:
         status = self.status.upper()
         reason = _one_line(self.reason)
         if self.status in ("error", "skip"):
-            lines = [f"{status} {self.name}: {reason}" if reason else f"{status} {self.name}"]
-            context = "  ".join(p for p in (self.location, f"[{self.backend}]" if self.backend else "", self.expr) if p)
+            name = escape(self.name)
+            lines = [f"{status} {name}: {reason}" if reason else f"{status} {name}"]
+            context = "  ".join(p for p in (self.location, f"[{escape(self.backend)}]" if self.backend else "",
+                                            escape(self.expr)) if p)
             if context:
                 lines.append(f"  in {context}")
             if verbose and self.traceback:
                 lines.append("")
-                lines.extend(self.traceback.rstrip("\n").splitlines())
+                lines.extend(escape(t) for t in self.traceback.rstrip("\n").splitlines())
             return "\n".join(lines)
 
-        head = [status, self.name]
+        head = [status, escape(self.name)]
         if self.backend:
-            head.append(f"[{self.backend}]")
+            head.append(f"[{escape(self.backend)}]")
         if self.location:
             head.append(self.location)
         header = " ".join(head)
         if self.expr:
-            header += f"   {self.expr}"
+            header += f"   {escape(self.expr)}"
         if self.mode:
             header += f"   ({self.mode})"
         lines = [header]

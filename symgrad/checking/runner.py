@@ -25,7 +25,7 @@ from symgrad.checking.cases.schema import expect_sequence
 from symgrad.checking.compare import Comparison, compare, tolerances
 from symgrad.checking.report import Gradient, Report
 from symgrad.ir.expr import Expr, numpy_eval, variables
-from symgrad.ir.limits import DEFAULT, Limits
+from symgrad.ir.limits import DEFAULT, Limits, check_derivatives
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.symbolic import differentiate, prove_equal, to_sympy
 
@@ -107,6 +107,7 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     exact = opts.exact if opts.exact is not None else case.reference == "exact"
     inputs = case.make_inputs(opts.limits)
     wrt = case.wrt_names
+    check_derivatives([int(np.size(inputs[w])) for w in wrt], case.order, opts.limits)  # before building any
     ir = case.ir
     assert ir is not None, "case was not validated"
 

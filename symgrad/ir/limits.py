@@ -23,6 +23,7 @@ class Limits:
     max_symbols: int = 4_096  # scalar symbols in expanded mode
     max_file_bytes: int = 1_000_000  # size of one case file (PyYAML reads about 1 MB in 6 s)
     max_yaml_depth: int = 100  # nesting of a case file's YAML
+    max_derivatives: int = 10_000  # derivative sequences of one case, orders 1..k (len(wrt)**k grows fast)
 
     def with_overrides(self, **values: Any) -> "Limits":
         known = {f.name for f in fields(self)}
@@ -42,3 +43,17 @@ class LimitExceeded(ValueError):
         self.limit, self.value, self.maximum = limit, value, maximum
         detail = f"{what}: " if what else ""
         super().__init__(f"{detail}{value} exceeds the limit {limit}={maximum} (raise it with --limit {limit}=N)")
+
+
+def check_derivatives(sizes: list[int], order: int, limits: Limits = DEFAULT) -> None:
+    """Refuse a case whose derivative sequences (orders 1..``order`` over inputs of ``sizes``
+    elements) are too many, or hold too many elements in all, before any is built."""
+    n = len(sizes)
+    count = sum(n ** j for j in range(1, order + 1))
+    if count > limits.max_derivatives:
+        raise LimitExceeded("max_derivatives", count, limits.max_derivatives,
+                            f"derivative sequences of orders 1..{order} over {n} inputs")
+    elements = sum(n ** (j - 1) for j in range(1, order + 1)) * sum(sizes)
+    if elements > limits.max_elements:
+        raise LimitExceeded("max_elements", elements, limits.max_elements,
+                            f"elements of all derivatives of orders 1..{order}")

@@ -90,6 +90,47 @@ def _estimate(op: Op, args: list[tuple[int, float]]) -> Est:
     return None  # log(0), 0/0: no finite real to size
 
 
+# Exact sizes.  sympy keeps the operators (+ - * / **) of integer constants exact: the float estimate
+# above sees (1+10**-29)**(10**29) as 1.0 while sympy would build a rational of 10**30 digits.  An
+# exact constant carries (log10 |numerator|, log10 denominator), bounded from its arguments'; any
+# other op of constants is folded to a float by the reference, so its result is not tracked (None).
+
+Exact = tuple[float, float] | None
+
+
+def _exact_of(value: object) -> Exact:
+    """The exact size of a literal: integers (and integral floats, which the reference reads as integers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    n = abs(int(value))
+    return (math.log10(n) if n > 1 else 0.0, 0.0)
+
+
+_PI_E_SIZE = (0.5, 0.0)  # pi and e stay symbols: counted as a one-digit number, to be safe
+
+
+def _exact(op: Op, args: list[Exact], ests: list[Est]) -> Exact:
+    if op.infix is None or op.kind == ops.LINALG or any(a is None for a in args):
+        return None
+    if len(args) == 1:  # -x
+        return args[0]
+    (na, da), (nb, db) = args  # type: ignore[misc]
+    if op is ops.add or op is ops.sub:  # a/b + c/d = (ad + cb) / bd
+        return (max(na + db, nb + da) + 0.31, da + db)
+    if op is ops.mul:
+        return (na + nb, da + db)
+    if op is ops.div:
+        return (na + db, da + nb)
+    # a ** (p/q): sympy computes the power |p/q| (its integer part, and q-th roots of what is left)
+    e = ests[1]
+    k = math.inf if e is None else abs(ops.float_of(e))
+    scale = max(1.0, k)
+    n, d = (na * scale, da * scale) if e is None or e[0] >= 0 else (da * scale, na * scale)
+    return (n + nb + db, d) if db > 0 else (n, d)  # a q-th root adds the exponent's own digits
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -121,6 +162,7 @@ class _Parser:
         self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", self.source)]
         self.nodes = 0
         self.est: dict[int, Est] = {}  # id(IR node) -> constant-size estimate (constants only)
+        self.exact: dict[int, Exact] = {}  # id(IR node) -> exact size (constants only)
 
     # ------------------------------------------------------------ errors and positions
 
@@ -189,7 +231,7 @@ class _Parser:
                 raise self.limit(node, "max_int_digits", digits, "digits of an integer literal")
         self.count(node)
         out = Const(value)
-        self.track(node, out, ops.est_of(value))
+        self.track(node, out, ops.est_of(value), _exact_of(value))
         return out
 
     def name(self, node: ast.Name, depth: int) -> Expr:
@@ -197,7 +239,7 @@ class _Parser:
         self.count(node)
         if name in ops.CONSTANTS:
             out = Const(ops.CONSTANTS[name], name=name)
-            self.track(node, out, ops.est_of(ops.CONSTANTS[name]))
+            self.track(node, out, ops.est_of(ops.CONSTANTS[name]), _PI_E_SIZE)
             return out
         if ops.lookup(name) is not None:
             raise self.fail(node, f"function {name!r} used without calling it", name)
@@ -249,6 +291,8 @@ class _Parser:
                 reason = (f"{fname}() takes no keyword arguments" if not op.params
                           else f"unknown keyword {kw.arg!r} for {fname}()" + did_you_mean(kw.arg, op.params))
                 raise self.fail(kw, reason, kw.arg)
+            if sum(k.arg == kw.arg for k in node.keywords) > 1:  # Python refuses it; ast does not
+                raise self.fail(kw, f"keyword argument {kw.arg!r} repeated in {fname}()", kw.arg)
             value = self.axis(kw.value)
             if value is not None:
                 params[kw.arg] = value
@@ -288,17 +332,36 @@ class _Parser:
         out = Call(op, tuple(args), tuple(sorted(params.items())))
         if all(id(a) in self.est for a in args):  # a constant subexpression
             ests = [self.est[id(a)] for a in args]
-            self.track(node, out, None if None in ests else _estimate(op, ests))  # type: ignore[arg-type]
+            self.track(node, out, None if None in ests else _estimate(op, ests),  # type: ignore[arg-type]
+                       _exact(op, [self.exact.get(id(a)) for a in args], ests))
         return out
 
-    def track(self, node: ast.AST, out: Expr, est: Est) -> None:
+    def track(self, node: ast.AST, out: Expr, est: Est, exact: Exact = None) -> None:
         """Remember a constant's estimated size; refuse it when its value has too many digits."""
         if est is not None and est[0] != 0:
             digits = _digits(est[1])
             if digits > self.limits.max_const_digits:
                 shown = "inf" if math.isinf(digits) else f"~{digits:.0f}"
                 raise self.limit(node, "max_const_digits", shown, "digits of a constant's value")
+        exact_digits = _exact_digits(exact)
+        if exact_digits > self.limits.max_const_digits:
+            raise self.limit(node, "max_const_digits", _shown(exact_digits), _EXACT_WHAT)
         self.est[id(out)] = est
+        self.exact[id(out)] = exact
+
+
+_EXACT_WHAT = "digits of an exact constant's numerator and denominator"
+
+
+def _exact_digits(exact: Exact) -> float:
+    if exact is None:
+        return 0.0
+    total = exact[0] + exact[1]
+    return math.inf if math.isnan(total) or math.isinf(total) else math.floor(total) + 1
+
+
+def _shown(digits: float) -> str:
+    return "inf" if math.isinf(digits) else f"~{digits:.0f}" if digits < 1e15 else f"~{digits:.1e}"
 
 
 def _digits(mag: float) -> float:
@@ -355,6 +418,7 @@ def parse(text: str, names: Optional[Iterable[str]] = None, limits: Limits = DEF
     bad = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
     if bad is not None:
         raise ParseError(text, "lone surrogate character is not allowed", bad + 1, repr(text[bad]))
+    _refuse_hidden(text)
     source = text.lstrip(" \t\f\r\n")  # ast.parse refuses leading indentation
     offset = len(text) - len(source)
     if not source.strip():
@@ -374,6 +438,25 @@ def parse(text: str, names: Optional[Iterable[str]] = None, limits: Limits = DEF
         return parser.build(tree.body, 1)
     except RecursionError:  # only when a user raised max_depth past Python's own stack
         raise _too_deep(text, limits) from None
+
+
+def _refuse_hidden(text: str) -> None:
+    """Refuse what could make the printed expression differ from the parsed one (Trojan Source):
+    ``#`` comments (the parser would ignore what follows), control characters other than blanks
+    and newlines, bidi controls and other invisible format characters."""
+    for i, c in enumerate(text):
+        if c == "#":
+            raise ParseError(text, "comments ('#') are not allowed in an expression", i + 1, "#")
+        if c in " \t\n\r\f" or c.isascii() and c.isprintable():
+            continue
+        if c.isprintable():  # Python reads 'ｘ' as 'x' (NFKC): two spellings of one name
+            raise ParseError(text, f"non-ASCII character {c!r} (U+{ord(c):04X}) is not allowed: names, "
+                                   f"numbers and operators are ASCII", i + 1, c)
+        kind = "bidi control" if unicodedata.bidirectional(c) in ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI",
+                                                                    "RLI", "FSI", "PDI") else (
+            "control" if unicodedata.category(c) == "Cc" else "invisible or non-printing")
+        raise ParseError(text, f"{kind} character U+{ord(c):04X} is not allowed in an expression", i + 1,
+                         f"U+{ord(c):04X}")
 
 
 def _too_deep(text: str, limits: Limits) -> ParseError:
@@ -428,6 +511,7 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     size: dict[int, int] = {}
     height: dict[int, int] = {}
     est: dict[int, Est] = {}  # constant subexpressions only
+    exact: dict[int, Exact] = {}
     for node in expr.walk():
         kids = node.args if isinstance(node, Call) else ()
         size[id(node)] = 1 + sum(size[id(a)] for a in kids)
@@ -447,11 +531,16 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
                 raise LimitExceeded("max_int_digits", _int_digits(value), limits.max_int_digits,
                                     "digits of an integer literal")
             est[id(node)] = ops.est_of(value)
+            exact[id(node)] = _PI_E_SIZE if node.name else _exact_of(value)
         elif isinstance(node, Call):
             _check_ir_call(node, limits)
             if all(id(a) in est for a in node.args):
                 ests = [est[id(a)] for a in node.args]
                 est[id(node)] = None if None in ests else _estimate(node.op, ests)  # type: ignore[arg-type]
+                exact[id(node)] = _exact(node.op, [exact.get(id(a)) for a in node.args], ests)
+                if _exact_digits(exact[id(node)]) > limits.max_const_digits:
+                    raise LimitExceeded("max_const_digits", _shown(_exact_digits(exact[id(node)])),
+                                        limits.max_const_digits, _EXACT_WHAT)
         e = est.get(id(node))
         if e is not None and e[0] != 0 and _digits(e[1]) > limits.max_const_digits:
             digits = _digits(e[1])

@@ -61,6 +61,32 @@ def _real_point(parts: set, sub: dict) -> bool:
     return True
 
 
+_MAX_EXPANDED_TERMS = 10_000
+
+
+def _expanded_terms(e: sympy.Expr, cap: int = 10**9) -> int:
+    """An upper bound on the terms of ``sympy.expand(e)`` (capped), computed without expanding."""
+    if isinstance(e, sympy.Add):
+        return min(cap, sum(_expanded_terms(a, cap) for a in e.args))
+    if isinstance(e, sympy.Mul):
+        out = 1
+        for a in e.args:
+            out = min(cap, out * _expanded_terms(a, cap))
+        return out
+    if isinstance(e, sympy.Pow):
+        base = _expanded_terms(e.base, cap)
+        n = e.exp
+        if base == 1 or not (n.is_Integer or n.is_Rational):
+            return base
+        k = abs(int(n.p)) if n.is_Rational else abs(int(n))  # (a+b)**(p/q): expand works on the power p
+        if k > cap:
+            return cap
+        return min(cap, math.comb(k + base - 1, base - 1)) if base <= 64 else cap
+    if isinstance(e, sympy.Function) or e.args:
+        return max([1] + [_expanded_terms(a, cap) for a in e.args])
+    return 1
+
+
 def prove_equal(a: Any, b: Any) -> Optional[bool]:
     """True if ``a - b`` simplifies to 0, False if they differ at a real point, None if unknown."""
     try:
@@ -81,6 +107,8 @@ def prove_equal(a: Any, b: Any) -> Optional[bool]:
                 if abs(va.real - vb.real) > 1e-12 * max(1.0, abs(va.real), abs(vb.real)):
                     return False
         ops_count = sympy.count_ops(d)
+        if _expanded_terms(d) > _MAX_EXPANDED_TERMS:  # (x+1)**1000000: expand would build 10**6 terms
+            return None
         if ops_count <= 400:
             for step in (sympy.expand, sympy.cancel):
                 if step(d) == 0:

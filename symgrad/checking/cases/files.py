@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,16 +15,60 @@ from symgrad.checking.cases.yaml_loading import _load_yaml
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 
 
-def _read_text(path: Path, limits: Limits) -> str:
-    """The file's text; CaseError when too big, unreadable or not UTF-8 (checked before reading it all)."""
+def _kind(mode: int) -> str:
+    for test, word in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return word
+    return "not a regular file"
+
+
+def _read_bytes(path: Path, limits: Limits, head: int | None = None) -> bytes:
+    """At most ``max_file_bytes`` bytes of a regular file (``head``: only that many); CaseError otherwise.
+
+    Symlinks are followed, then anything but a regular file (a FIFO would block, ``/dev/zero`` never
+    ends) is refused before it is read; the size is checked on what is read, not on ``st_size``.
+    """
     try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            raise CaseError(str(LimitExceeded("max_file_bytes", size, limits.max_file_bytes, "file size")),
+        real = path.resolve(strict=True)
+        info = os.stat(real)
+        if not stat.S_ISREG(info.st_mode):
+            shown = f" (a link to {real})" if real != path.absolute() else ""
+            raise CaseError(f"cannot read file: {_kind(info.st_mode)}{shown}, not a regular file", str(path))
+        if head is None and info.st_size > limits.max_file_bytes:  # a big st_size is believed; a small one is not
+            raise CaseError(str(LimitExceeded("max_file_bytes", info.st_size, limits.max_file_bytes, "file size")),
                             str(path))
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        # O_NONBLOCK: should a FIFO be swapped in after the check, opening it does not wait for a writer
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise CaseError("cannot read file: not a regular file", str(path))
+            want = limits.max_file_bytes + 1 if head is None else head
+            data = f.read(want)
+    except OSError as exc:
+        raise CaseError(f"cannot read file: {exc.strerror or exc}", str(path)) from None
+    except RuntimeError as exc:  # a symlink loop (Path.resolve)
         raise CaseError(f"cannot read file: {exc}", str(path)) from None
+    if head is None and len(data) > limits.max_file_bytes:
+        raise CaseError(str(LimitExceeded("max_file_bytes", f"more than {limits.max_file_bytes} bytes",
+                                          limits.max_file_bytes, "file size")), str(path))
+    return data
+
+
+def _read_text(path: Path, limits: Limits) -> str:
+    """The file's text; CaseError when too big, unreadable, not a regular file or not UTF-8."""
+    data = _read_bytes(path, limits)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = _utf16_hint(data)
+        raise CaseError(f"cannot read file: {exc}{hint}", str(path)) from None
+
+
+def _utf16_hint(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:64]:
+        return " (it looks like UTF-16 or UTF-32: save it as UTF-8)"
+    return ""
 
 
 def read_data(path: Path, limits: Limits = DEFAULT) -> Any:
@@ -48,11 +94,13 @@ def _looks_like_case_file(path: Path, limits: Limits = DEFAULT) -> tuple[bool, A
         text = _read_text(path, limits)
     except CaseError:
         try:  # too big or not UTF-8: still reported when it looks like a case file
-            with path.open("rb") as f:
-                head = f.read(1 << 16).decode("utf-8", errors="replace")
-        except OSError:
-            return False, None
-        return bool(_TOP_CASES.search(head)), None
+            raw = _read_bytes(path, limits, head=1 << 16)
+        except CaseError:
+            return True, None  # not readable at all: reported (load_file names the reason)
+        heads = [raw.decode("utf-8", errors="replace")]
+        if _utf16_hint(raw):
+            heads += [raw.decode(enc, errors="replace") for enc in ("utf-16", "utf-32")]
+        return any(_TOP_CASES.search(h) for h in heads), None
     if "cases" not in text:  # cheap: most unrelated YAML never mentions it
         return False, None
     try:
@@ -72,9 +120,17 @@ def is_case_file(path: str | Path) -> bool:
     return path.is_file() and _looks_like_case_file(path)[0]
 
 
-def _yaml_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()),
-                  key=lambda p: p.as_posix())
+def _yaml_files(folder: Path) -> tuple[list[Path], list[CaseError]]:
+    """The ``*.yaml``/``*.yml`` entries under ``folder`` (symlinked folders are not entered), sorted,
+    and an error for every sub-folder that cannot be listed (never skipped silently)."""
+    errors: list[CaseError] = []
+
+    def unreadable(exc: OSError) -> None:
+        errors.append(CaseError(f"cannot read folder: {exc.strerror or exc}", exc.filename or str(folder)))
+
+    found = [Path(root) / name for root, _dirs, names in os.walk(folder, onerror=unreadable)
+             for name in names if name.endswith((".yaml", ".yml"))]
+    return sorted(found, key=lambda p: p.as_posix()), errors
 
 
 def collect(paths: Iterable[str | Path], limits: Limits = DEFAULT) -> tuple[list[Case], list[CaseError]]:
@@ -88,14 +144,16 @@ def collect(paths: Iterable[str | Path], limits: Limits = DEFAULT) -> tuple[list
     for raw in [paths] if isinstance(paths, (str, Path)) else paths:
         path = Path(raw)
         if path.is_dir():
-            for file in _yaml_files(path):
+            files, folder_errors = _yaml_files(path)
+            errors += folder_errors
+            for file in files:
                 ok, data = _looks_like_case_file(file, limits)
                 if not ok:
                     continue
                 found, errs = load_file(file, limits) if data is None else _safe_load(file, data, limits)
                 cases += found
                 errors += errs
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             found, errs = load_file(path, limits)
             cases += found
             errors += errs

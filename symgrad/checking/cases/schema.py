@@ -27,10 +27,10 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
-from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
 from symgrad.checking.cases.errors import CaseError
-from symgrad.checking.cases.yaml_loading import _Map, _Seq, _first_duplicate
+from symgrad.checking.cases.yaml_loading import _expanded_size, _Map, _Seq, _first_duplicate
 
 KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
@@ -45,9 +45,10 @@ ORDERS = (1, 2, 3)
 SPEC_KINDS = ("uniform", "normal", "linspace")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 # a number written as text: YAML 1.1 reads ``1e-6`` (no dot) as a string
-NUMBER_RE = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][-+]?\d+)?")
+NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?")  # ASCII digits only
 
 Shape = tuple[int, ...]
+_INHERITED_DATA = ("inputs", "grad_output", "expect", "value")  # keys of defaults that hold arrays
 
 
 
@@ -233,7 +234,7 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"[-+]?[0-9]+", value.strip()):
         return int(value)
     return None
 
@@ -283,7 +284,10 @@ def _literal(value: Any, what: str, ctx: _Ctx, limits: Limits, key: Any = None) 
         level = [sub for item in level for sub in item]
     else:
         if set(map(type, level)) <= {int, float}:
-            return np.array(level, dtype=np.float64).reshape(shape)
+            try:
+                return np.array(level, dtype=np.float64).reshape(shape)
+            except OverflowError:  # an integer too large for a float: the walk below names it
+                pass
     flat: list[float] = []
 
     def walk(item: Any, depth: int, path: str) -> None:
@@ -475,8 +479,8 @@ def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
             out[key] = num
     if "seed" in data:
         seed = _int(data["seed"])
-        if seed is None or seed < 0:
-            raise ctx.error(f"seed must be a non-negative integer, got {_show(data['seed'])}", "seed")
+        if seed is None or not 0 <= seed < 2**64:
+            raise ctx.error(f"seed must be an integer from 0 to 2**64-1, got {_show(data['seed'], 30)}", "seed")
         out["seed"] = seed
     if "tags" in data:
         tags = data["tags"]
@@ -541,8 +545,10 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
     # errors about an input point at its own line
     ctx.key_lines.update({("inputs", k): n for k, n in getattr(inputs, "key_lines", {}).items()})
     for key in inputs:
-        if not isinstance(key, str) or not key.isidentifier():
+        if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
             hint = " (YAML 1.1 reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
+            if isinstance(key, str) and key.isidentifier():
+                hint = " (names are ASCII: Python reads 'ｘ' as 'x')"
             raise ctx.error(f"input name {key!r} is not an identifier{hint}", "inputs")
     names = list(inputs)
     if ir is None:
@@ -582,6 +588,10 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
             raise ctx.error(f"wrt lists an input twice: {_show(wrt)}", "wrt")
         wrt = list(wrt)
     targets = wrt if wrt is not None else names
+    try:
+        check_derivatives([math.prod(shapes[t]) for t in targets], fields_.get("order", 1), limits)
+    except LimitExceeded as exc:
+        raise ctx.error(str(exc), "order" if "order" in merged else "inputs") from None
 
     grad_output = merged.get("grad_output")
     grad_spec = None
@@ -693,6 +703,15 @@ def load_data(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[C
     except CaseError as exc:
         raise CaseError("defaults: " + exc.reason, file, exc.line) from None
 
+    # each case re-reads what it inherits: the file's values are counted as every case sees them
+    heavy = {k: _expanded_size(v) for k, v in defaults.items() if k in _INHERITED_DATA}
+    if heavy:
+        total = _expanded_size(data) + sum(sum(n for k, n in heavy.items() if k not in item)
+                                           for item in cases if isinstance(item, Mapping))
+        if total > limits.max_elements:
+            raise top.error(str(LimitExceeded("max_elements", total, limits.max_elements,
+                                              "values in the file, with defaults counted once per case that inherits them")),
+                            "defaults")
     out: list[Case] = []
     errors: list[CaseError] = []
     seen: dict[str, int | None] = {}
@@ -702,6 +721,11 @@ def load_data(path: Path, data: Any, limits: Limits) -> tuple[list[Case], list[C
             case = case_from_dict(item, file=file, line=item_lines[i], defaults=defaults, limits=limits)
         except CaseError as exc:
             errors.append(exc)
+            continue
+        except (ArithmeticError, ValueError, TypeError, RecursionError) as exc:  # a backstop: one case, not the run
+            name = item.get("name") if isinstance(item, Mapping) else None
+            errors.append(CaseError(f"invalid case ({type(exc).__name__}: {_show(str(exc))})", file,
+                                    item_lines[i], name if isinstance(name, str) else None))
             continue
         if case.name in seen:
             errors.append(CaseError(f"duplicate case name (first at line {seen[case.name]})",

@@ -58,6 +58,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
+from symgrad.checking.suite.lifetime import die_with_parent
+
 if TYPE_CHECKING:  # at run time imported where used: the CLI starts the fork server before numpy is imported
     from symgrad.checking.cases import Case
     from symgrad.checking.report import Report
@@ -184,10 +186,11 @@ def _init_worker(start_queue: Any, sys_path: list[str]) -> None:
     global _START_QUEUE
     _START_QUEUE = start_queue
     sys.path[:] = list(dict.fromkeys(sys_path + sys.path))
-    try:  # a ctrl-C belongs to the parent, which shuts the pool down
+    try:  # a ctrl-C or SIGTERM belongs to the parent, which shuts the pool down
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except (ValueError, OSError):  # pragma: no cover
         pass
+    die_with_parent()  # killed with the fork server, which dies with the symgrad process
 
 
 def _work(items: list[tuple[int, Case, Any, bool]]) -> list[Report]:

@@ -704,7 +704,7 @@ def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.nda
     non-finite, or beyond 1% of the value, counts 0: that is a jump (a kink or tie crossed, an
     overflow), not conditioning, and widening there would hide real differences."""
     out = [np.zeros(np.shape(r)) for r in ref]
-    tries = [[np.asarray(a, dtype=np.float32) for a in args]]
+    tries: list[list[np.ndarray]] = [[np.asarray(a, dtype=np.float32) for a in args]]
     tries += [[np.asarray(a, dtype=np.float64) * (1.0 + k * _EPS32) for a in args] for k in (1, -1)]
     with np.errstate(all="ignore"):
         for t in tries:

@@ -61,6 +61,7 @@ def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq
 
 def _kink_value(node: Call, values: dict[int, np.ndarray]) -> np.ndarray:
     with np.errstate(all="ignore"):
+        assert node.op.kink_at is not None
         out = node.op.kink_at(values[id(node)], *(values[id(a)] for a in node.args), **node.kwargs)
     return np.asarray(out, dtype=np.float64)
 
@@ -76,7 +77,7 @@ def _form(a: Expr, forms: dict[int, Any], leaf: Any) -> Any:
 
 
 def _kink_forms(nodes: list[Call], forms: dict[int, Any], leaf: Any) -> list[Any]:
-    return [n.op.kink_at(forms[id(n)], *(_form(a, forms, leaf) for a in n.args), **n.kwargs) for n in nodes]
+    return [n.op.kink_at(forms[id(n)], *(_form(a, forms, leaf) for a in n.args), **n.kwargs) for n in nodes]  # type: ignore[misc]
 
 
 def _values(compiled: Compiled, args: list[Any], exact: bool, count: int) -> list[np.ndarray]:

@@ -55,7 +55,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     _device.check(device)
     if isinstance(data, Tensor):
-        return data if dtype is None or data.dtype == dtype else data.to(dtype)
+        return data if dtype is None or data.dtype == dtype else data.to(dtype)  # type: ignore[attr-defined]  # generated method
     return Tensor._make(_to_array(data, dtype))
 
 

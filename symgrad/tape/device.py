@@ -12,7 +12,7 @@ class device:
 
     def __init__(self, type: Any, index: Optional[int] = None):
         if isinstance(type, device):
-            type, index = type.type, type.index
+            type, index = type.type, type.index  # type: ignore[has-type]
         text = str(type)
         kind, _, number = text.partition(":")
         if kind != "cpu":

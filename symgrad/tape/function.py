@@ -46,7 +46,7 @@ class _FunctionNode(Node):
         return f"<torch.autograd.function.{self.name()} object at {id(self):#x}>"
 
 
-def _vjp(cls: type, i: int) -> Any:
+def _vjp(cls: Any, i: int) -> Any:
     def vjp(g: Any, ans: Any, *args: Any, ctx: FunctionCtx) -> Any:
         cached = ctx._grads
         if cached is None or cached[0] is not g:  # one call of backward per pass, shared by the inputs

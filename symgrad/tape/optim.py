@@ -76,10 +76,10 @@ class Adam:
                 self._m[i], self._v[i] = np.zeros_like(p._data), np.zeros_like(p._data)
             self._steps[i] += 1
             t = self._steps[i]
-            m = self._m[i] = b1 * self._m[i] + (1 - b1) * g
-            v = self._v[i] = b2 * self._v[i] + (1 - b2) * g * g
+            m = self._m[i] = b1 * self._m[i] + (1 - b1) * g  # type: ignore[operator]
+            v = self._v[i] = b2 * self._v[i] + (1 - b2) * g * g  # type: ignore[operator]
             if self.amsgrad:
-                v = self._vmax[i] = v if self._vmax[i] is None else np.maximum(self._vmax[i], v)
+                v = self._vmax[i] = v if self._vmax[i] is None else np.maximum(self._vmax[i], v)  # type: ignore[arg-type]
             denom = np.sqrt(v) / np.sqrt(1 - b2 ** t) + self.eps
             p._data -= (self.lr / (1 - b1 ** t)) * m / denom  # in place: the parameter stays the same tensor
 

@@ -419,9 +419,7 @@ def _method(op: Op) -> Any:
             return op(self, axis=_axis(dim, axis))
 
         return reduction
-    if op.arity == 1:
-        return lambda self: op(self)
-    return lambda self, other: op(self, other)
+    return lambda self, *others, **params: op(self, *others, **params)  # x.elu(alpha=2.0), x.clip(lo, hi)
 
 
 # Methods generated from the op table: every public elementwise op and reduction by its name.

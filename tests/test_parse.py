@@ -171,7 +171,8 @@ def test_axis_keyword(text: str, params: tuple) -> None:
 
 @pytest.mark.parametrize("text, reason, column", [
     ("sin(x, axis=0)", "sin() takes no keyword arguments", 8),
-    ("sum(x, keepdims=1)", "unknown keyword 'keepdims' for sum()", 8),
+    ("sum(x, keepdims=1)", "keepdims must be True or False, not '1'", 17),
+    ("sum(x, keepdim=True)", "unknown keyword 'keepdim' for sum()", 8),
     ("sum(x, axis=1.5)", "axis must be an integer or a tuple of integers, not '1.5'", 13),
     ("sum(x, axis=[0])", "axis must be an integer or a tuple of integers, not '[0]'", 13),
     ("sum(x, axis=x)", "axis must be an integer or a tuple of integers, not 'x'", 13),

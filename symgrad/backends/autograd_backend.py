@@ -46,6 +46,9 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.softplus: lambda x: anp.logaddexp(0.0, x),
         ops.detach: getval,
         ops.where: _where,
+        ops.prod: _prod,
+        ops.softmax: lambda x, axis=-1: anp.exp(x - asp.logsumexp(x, axis=axis, keepdims=True)),
+        ops.log_softmax: lambda x, axis=-1: x - asp.logsumexp(x, axis=axis, keepdims=True),
         # issue 15, part A: autograd lacks these; written with autograd's `where`, the branch
         # torch's backward takes at a kink is the one the condition picks
         ops.elu: lambda x, alpha=1.0: _where(x > 0, x, alpha * (anp.exp(_neg(x)) - 1.0)),
@@ -58,6 +61,12 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.xlogy: lambda x, y: x * anp.log(y),  # inside its domain y > 0
         ops.copysign: lambda x, y: anp.abs(x) * np.where(np.signbit(getval(y)), -1.0, 1.0),
     }
+
+
+def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if np.any(getval(x) == 0):
+        raise Unsupported("op 'prod' at a zero element: autograd's VJP divides by x (nan there)")
+    return anp.prod(x, axis=axis, keepdims=keepdims)
 
 
 def _neg(x: Any) -> Any:

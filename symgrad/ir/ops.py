@@ -50,6 +50,7 @@ ELEMENTWISE = "elementwise"
 REDUCTION = "reduction"
 LINALG = "linalg"  # matmul, transpose: not elementwise, no axis
 INTERNAL = "internal"  # used by VJPs only, not part of the expression language
+SCAN = "scan"  # along an axis, the shape kept: softmax, log_softmax
 
 Vjp = Optional[Callable[..., Any]]
 Est = Optional[tuple[int, float]]  # a constant's (sign, log10|value|); sign 0 is 0; None: not estimable
@@ -874,36 +875,73 @@ def _tie_share(x: Any, ans: Any, axis: Any) -> Any:
     return hit / expand(sum(hit, axis=axis), _shape(x), axis)
 
 
+def _keep(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A numpy reduction ``fn(x, axis)`` that also takes ``keepdims`` (the reduced axes kept, of size 1)."""
+    def forward(x: Any, axis: Any = None, keepdims: bool = False, **params: Any) -> Any:
+        out = fn(x, axis=axis, **params)
+        return np.reshape(out, _kept_shape(np.shape(x), axis)) if keepdims else out
+
+    return forward
+
+
+_RED = ("axis", "keepdims")  # every reduction's keyword parameters
+
+
+def _others(x: Any, axis: Any) -> Any:
+    """The product of the other elements along ``axis``, for each element: d prod / dx, zeros included.
+
+    For one axis of length n: x broadcast to an (n, n) block whose diagonal is 1, multiplied along
+    the second of the two axes (no division, so it is exact at zeros and differentiable again, through
+    prod's own VJP).  Several axes: one at a time, with the product over the ones already done."""
+    shape = _shape(x)
+    axes = normalize_axes(axis, len(shape))
+    if not axes:  # a 0-d x: prod(x) = x
+        return where(True, 1.0, x)
+    if len(axes) > 1:
+        a, rest = axes[0], axes[1:]
+        inner = prod(x, axis=rest, keepdims=True)  # product over the remaining axes: one value per a-fibre
+        return broadcast_to(_others(inner, (a,)), shape=shape) * _others(x, rest)
+    a = axes[0]
+    n = shape[a]
+    block = shape[:a] + (n, n) + shape[a + 1:]
+    xb = broadcast_to(reshape(x, shape=shape[:a] + (1, n) + shape[a + 1:]), shape=block)
+    eye = np.eye(n, dtype=bool).reshape((n, n) + (1,) * (len(shape) - a - 1))
+    return prod(where(eye, 1.0, xb), axis=a + 1)
+
+
 sum = defop(
-    "sum", lambda x, axis=None: np.sum(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.Add),
-    kind=REDUCTION, params=("axis",), linear=True,
+    "sum", _keep(np.sum),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.Add, keepdims),
+    kind=REDUCTION, params=_RED, linear=True,
 )
 mean = defop(
-    "mean", lambda x, axis=None: np.mean(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) / float(_count(_shape(x), axis)),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, lambda *v: s.Add(*v) / len(v)),
-    kind=REDUCTION, params=("axis",), linear=True,
+    "mean", _keep(np.mean),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) / float(_count(_shape(x), axis)),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, lambda *v: s.Add(*v) / len(v), keepdims),
+    kind=REDUCTION, params=_RED, linear=True,
 )
 prod = defop(
-    "prod", lambda x, axis=None: np.prod(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g * ans, _shape(x), axis) / x, saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.Mul),
-    kind=REDUCTION, params=("axis",), domain=Domain.NONZERO, domain_note="the VJP divides by x",
+    # the product of the others, never ans / x: prod([0, 2, 3])' = [6, 0, 0] as torch
+    "prod", _keep(np.prod),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) * _others(x, axis), saves=("x",),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.Mul, keepdims),
+    kind=REDUCTION, params=_RED, kink="exact at zeros: each element gets the product of the others",
 )
 max = defop(
-    "max", lambda x, axis=None: np.max(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.maxn), plain=lambda s, *xs: s.Max(*xs),
-    kind=REDUCTION, params=("axis",), aliases=("amax",),
+    "max", _keep(np.max),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) * _tie_share(x, ans, axis),
+    saves=("ans", "x"),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.maxn, keepdims),
+    plain=lambda s, *xs: s.Max(*xs), kind=REDUCTION, params=_RED, aliases=("amax",),
     kink="ties: split evenly among the tied elements",
 )
 min = defop(
-    "min", lambda x, axis=None: np.min(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.minn), plain=lambda s, *xs: s.Min(*xs),
-    kind=REDUCTION, params=("axis",), aliases=("amin",),
+    "min", _keep(np.min),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) * _tie_share(x, ans, axis),
+    saves=("ans", "x"),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.minn, keepdims),
+    plain=lambda s, *xs: s.Min(*xs), kind=REDUCTION, params=_RED, aliases=("amin",),
     kink="ties: split evenly among the tied elements",
 )
 
@@ -916,12 +954,66 @@ def _logsumexp(x: Any, axis: Any = None) -> Any:
 
 
 logsumexp = defop(
-    "logsumexp", _logsumexp,
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis)
+    "logsumexp", _keep(_logsumexp),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis)
     * exp(x - expand(ans, _shape(x), axis)), saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.logsumexp),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.logsumexp, keepdims),
     plain=lambda s, *xs: s.log(s.Add(*[s.exp(v) for v in xs])),
-    kind=REDUCTION, params=("axis",),
+    kind=REDUCTION, params=_RED,
+)
+
+# ---------------------------------------------------------------- reductions and scans, issue 15 (part A)
+
+
+def _centered(x: Any, axis: Any) -> Any:
+    return x - expand(mean(x, axis=axis), _shape(x), axis)
+
+
+def _dof(shape: tuple[int, ...], axis: Any, ddof: int) -> float:
+    return float(_count(shape, axis) - ddof)
+
+
+var = defop(
+    "var", _keep(lambda x, axis=None, ddof=0: np.var(x, axis=axis, ddof=ddof)),
+    lambda g, ans, x, axis=None, keepdims=False, ddof=0:
+        expand(g, _shape(x), axis) * _centered(x, axis) * (2.0 / _dof(_shape(x), axis, ddof)),
+    saves=("x",), kind=REDUCTION, params=(*_RED, "ddof"),
+    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.Add(
+        *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof), keepdims),
+    domain_note="ddof as numpy's (default 0)",
+)
+std = defop(
+    # a constant power of ans, as sqrt: std'(constant input) = 0 * inf = nan, as torch
+    "std", _keep(lambda x, axis=None, ddof=0: np.std(x, axis=axis, ddof=ddof)),
+    lambda g, ans, x, axis=None, keepdims=False, ddof=0:
+        expand(g * ans**-1.0, _shape(x), axis) * _centered(x, axis) * (1.0 / _dof(_shape(x), axis, ddof)),
+    saves=("ans", "x"), kind=REDUCTION, params=(*_RED, "ddof"),
+    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.sqrt(s.Add(
+        *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof)), keepdims),
+    domain_note="ddof as numpy's (default 0); nan derivative where all elements are equal (as torch)",
+)
+
+
+def _softmax(x: Any, axis: Any = -1) -> Any:
+    z = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return z / np.sum(z, axis=axis, keepdims=True)
+
+
+def _log_softmax(x: Any, axis: Any = -1) -> Any:
+    return x - _keep(_logsumexp)(x, axis=axis, keepdims=True)
+
+
+softmax = defop(
+    "softmax", _softmax,
+    lambda g, ans, x, axis=-1: ans * (g - expand(sum(g * ans, axis=axis), _shape(x), axis)), saves=("ans",),
+    sympy=lambda s, x, axis=-1: s.along(x, axis, lambda *v: [s.exp(a) / s.Add(*[s.exp(b) for b in v]) for a in v]),
+    kind=SCAN, params=("axis",),
+)
+log_softmax = defop(
+    "log_softmax", _log_softmax,
+    lambda g, ans, x, axis=-1: g - exp(ans) * expand(sum(g, axis=axis), _shape(x), axis), saves=("ans",),
+    sympy=lambda s, x, axis=-1: s.along(x, axis, lambda *v: [a - s.logsumexp(*v) for a in v]),
+    kind=SCAN, params=("axis",),
 )
 
 # ---------------------------------------------------------------- linear algebra

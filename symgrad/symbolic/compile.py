@@ -85,7 +85,9 @@ def _boolean_piecewise(e: Any) -> Any:
                       lambda n: sympy.Or(sympy.And(n.args[0], n.args[1]), sympy.And(sympy.Not(n.args[0]), n.args[2])))
 
     def is_boolean(n: Any) -> bool:
-        return isinstance(n, sympy.Piecewise) and all(isinstance(b, sympy.logic.boolalg.Boolean) for b, _ in n.args)
+        # truth values only: a Symbol is a sympy Boolean too, but a branch x is a number
+        logic = (sympy.logic.boolalg.BooleanFunction, sympy.logic.boolalg.BooleanAtom, sympy.core.relational.Relational)
+        return isinstance(n, sympy.Piecewise) and all(isinstance(b, logic) for b, _ in n.args)
 
     def as_formula(n: Any) -> Any:
         out, seen = sympy.false, sympy.true  # seen: no earlier condition held

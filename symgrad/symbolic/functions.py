@@ -257,8 +257,9 @@ def namespace(module: str) -> dict[str, Callable[..., Any]]:
     return ns
 
 
-def reduce(x: Any, axis: Any, fn: Callable[..., Any]) -> np.ndarray:
-    """Reduce an object array of sympy expressions over ``axis`` with the n-ary ``fn``."""
+def reduce(x: Any, axis: Any, fn: Callable[..., Any], keepdims: bool = False) -> np.ndarray:
+    """Reduce an object array of sympy expressions over ``axis`` with the n-ary ``fn`` (the reduced axes
+    kept with size 1 when ``keepdims``)."""
     x = np.asarray(x, dtype=object)
     axes = ops.normalize_axes(axis, x.ndim)
     moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
@@ -267,4 +268,18 @@ def reduce(x: Any, axis: Any, fn: Callable[..., Any]) -> np.ndarray:
     out = np.empty(lead, dtype=object)
     for idx in np.ndindex(*lead):
         out[idx] = fn(*flat[idx])
-    return out
+    return out.reshape(ops._kept_shape(x.shape, axis)) if keepdims else out
+
+
+def along(x: Any, axis: Any, fn: Callable[..., list]) -> np.ndarray:
+    """Map each fibre of an object array over ``axis`` (flattened, for several axes) to as many
+    expressions with ``fn(*fibre) -> list`` (softmax, log_softmax); the shape is kept."""
+    x = np.asarray(x, dtype=object)
+    axes = ops.normalize_axes(axis, x.ndim)
+    moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    lead = moved.shape[: x.ndim - len(axes)]
+    flat = moved.reshape(lead + (-1,))
+    out = np.empty(flat.shape, dtype=object)
+    for idx in np.ndindex(*lead):
+        out[idx] = fn(*flat[idx])
+    return np.moveaxis(out.reshape(moved.shape), tuple(range(x.ndim - len(axes), x.ndim)), axes)

@@ -69,6 +69,7 @@ REAL_EXPONENTS = (0.5, -1.0, 1.5, -0.5, 2.5, -2.0)  # x**c for x > 0
 _POSITIVE = "positive"  # > 0
 _UNIT = "unit"  # in (-1, 1)
 _ABOVE_ONE = "above_one"  # > 1
+_UNIT01 = "unit01"  # in (0, 1)
 _NONZERO = "nonzero"
 
 
@@ -274,6 +275,8 @@ def _guard(draw: Callable[..., Any], kind: str, e: Expr) -> Expr:
         if draw(_st().booleans()):
             return _ops.mul(_ops.div(e, _ops.add(_ops.abs(e), Const(1.0))), Const(0.9))
         return _ops.mul(Const(0.9), _ops.tanh(e))
+    if kind == _UNIT01:
+        return _ops.add(_ops.mul(Const(0.9), _ops.sigmoid(e)), Const(0.05))
     if kind == _ABOVE_ONE:
         return _ops.add(Const(1.5), _positive(draw, e))
     if kind == _NONZERO:

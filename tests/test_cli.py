@@ -324,7 +324,7 @@ def test_ops_lists_the_op_table():
     assert [d["name"] for d in doc] == [op.name for op in ops]
     relu = next(d for d in doc if d["name"] == "relu")
     assert relu["arity"] == 1 and relu["kink"]
-    assert next(d for d in doc if d["name"] == "sum")["params"] == ["axis"]
+    assert next(d for d in doc if d["name"] == "sum")["params"] == ["axis", "keepdims"]
 
 
 def test_grad_command_still_works():

@@ -85,6 +85,14 @@ ULP_BOUND = 4
 # x = 2 for tanh, 9 at x = 4 for sigmoid).  That is the formula's conditioning, not a wrong
 # VJP, so the ULP test keeps them where the amplification is below 3.
 ULP_INPUTS = {"tanh": {"x": U(-1, 1)}, "sigmoid": {"x": U(-1, 1)}}
+# the same for the issue-15 ops whose float forward or VJP cancels: logit near 1/2 (its root),
+# lgamma near its roots 1 and 2, silu' and mish' for large |x|
+# derivatives that are differences of near-equal terms: their absolute error is a few ULP of the
+# terms, so the ULP of the (small) result says nothing; the agreement tests above still cover them
+_CANCELS = "its derivative cancels (sum of softmax' is exactly 0 with grad_output ones; var' = x - mean)"
+ULP_EXEMPT = {name: _CANCELS for name in ("softmax", "log_softmax", "var", "std")}
+ULP_INPUTS.update({"logit": {"x": U(0.05, 0.3)}, "lgamma": {"x": U(2.5, 4.0)},
+                   "silu": {"x": U(-1, 1)}, "mish": {"x": U(-1, 1)}, "gelu": {"x": U(-0.5, 1.5)}})
 
 
 def public_names() -> list[str]:
@@ -136,6 +144,8 @@ def test_op_tape_agrees_with_sympy(name: str, order: int) -> None:
 
 @pytest.mark.parametrize("name", public_names())
 def test_op_exact_reference_is_within_a_few_ulp(name: str) -> None:
+    if name in ULP_EXEMPT:
+        pytest.skip(ULP_EXEMPT[name])
     for seed in (0, 1, 2):
         r = check_op(name, 1, seed, ULP_INPUTS.get(name), exact=True)
         assert r.status == "pass", r.table()

@@ -102,7 +102,7 @@ HOSTILE = [
     "atan2(x)",
     "sin()",
     "sin(x, axis=0)",
-    "sum(x, keepdims=True)",
+    "sum(x, keepdims=1)",
     "sum(x, axis=x)",
     "sum(x, axis='0')",
     "sum(x, axis=(0, 0))",

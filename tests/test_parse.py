@@ -138,13 +138,13 @@ def test_alias_of_binary_op_and_twin() -> None:
 def test_every_public_op_is_callable_by_name_and_alias() -> None:
     for op in ops.public_ops():
         for name in (op.name, *op.aliases):
-            args = ", ".join(["x", "y"][: op.arity])
+            args = ", ".join(["x", "y", "z"][: op.arity])
             got = parse(f"{name}({args})")
             assert isinstance(got, Call) and got.op is op
 
 
 def test_internal_ops_are_not_part_of_the_language() -> None:
-    for name in ("where", "reshape", "broadcast_to", "sum_to", "sign", "step", "clone"):
+    for name in ("reshape", "broadcast_to", "sum_to", "step", "clone", "polygamma"):
         assert refused(f"{name}(x)").reason.startswith(f"unknown function {name!r}")
 
 
@@ -172,7 +172,8 @@ def test_axis_keyword(text: str, params: tuple) -> None:
 
 @pytest.mark.parametrize("text, reason, column", [
     ("sin(x, axis=0)", "sin() takes no keyword arguments", 8),
-    ("sum(x, keepdims=1)", "unknown keyword 'keepdims' for sum()", 8),
+    ("sum(x, keepdims=1)", "keepdims must be True or False, not '1'", 17),
+    ("sum(x, keepdim=True)", "unknown keyword 'keepdim' for sum()", 8),
     ("sum(x, axis=1.5)", "axis must be an integer or a tuple of integers, not '1.5'", 13),
     ("sum(x, axis=[0])", "axis must be an integer or a tuple of integers, not '[0]'", 13),
     ("sum(x, axis=x)", "axis must be an integer or a tuple of integers, not 'x'", 13),
@@ -511,3 +512,15 @@ def test_round_trip_property(tree: Expr) -> None:
         raise
     assert same_tree(tree, again), text
     assert to_source(again) == text
+
+
+def test_keyword_parameters_take_literals_of_their_kind() -> None:
+    assert parse("elu(x, alpha=-2)").kwargs == {"alpha": -2.0}
+    assert parse("hardtanh(x, min_val=-0.5, max_val=2)").kwargs == {"min_val": -0.5, "max_val": 2.0}
+    for text, reason in (("elu(x, alpha=y)", "alpha must be a real number literal"),
+                         ("elu(x, alpha=True)", "alpha must be a real number literal"),
+                         ("leaky_relu(x, negative_slope=1e999)", "negative_slope must be a real number literal"),
+                         ("elu(x, beta=1.0)", "unknown keyword 'beta' for elu()")):
+        err = refused(text)
+        assert err.reason.startswith(reason), (text, err.reason)
+        assert err.column is not None and err.column > text.index(",")

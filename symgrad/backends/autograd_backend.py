@@ -46,7 +46,31 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.softplus: lambda x: anp.logaddexp(0.0, x),
         ops.detach: getval,
         ops.where: _where,
+        ops.prod: _prod,
+        ops.softmax: lambda x, axis=-1: anp.exp(x - asp.logsumexp(x, axis=axis, keepdims=True)),
+        ops.log_softmax: lambda x, axis=-1: x - asp.logsumexp(x, axis=axis, keepdims=True),
+        # issue 15, part A: autograd lacks these; written with autograd's `where`, the branch
+        # torch's backward takes at a kink is the one the condition picks
+        ops.elu: lambda x, alpha=1.0: _where(x > 0, x, alpha * (anp.exp(_neg(x)) - 1.0)),
+        ops.celu: lambda x, alpha=1.0: _where(x > 0, x, alpha * (anp.exp(_neg(x) / alpha) - 1.0)),
+        ops.selu: lambda x: ops._SELU_SCALE * _where(x > 0, x, ops._SELU_ALPHA * (anp.exp(_neg(x)) - 1.0)),
+        ops.leaky_relu: lambda x, negative_slope=0.01: _where(x > 0, x, negative_slope * x),
+        ops.hardtanh: lambda x, min_val=-1.0, max_val=1.0: _where(
+            x <= min_val, min_val, _where(x >= max_val, max_val, x)),
+        ops.clip: lambda x, lo, hi: _where((x > hi) | (lo > hi), hi, _where(x < lo, lo, x)),
+        ops.xlogy: lambda x, y: x * anp.log(y),  # inside its domain y > 0
+        ops.copysign: lambda x, y: anp.abs(x) * np.where(np.signbit(getval(y)), -1.0, 1.0),
     }
+
+
+def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if np.any(getval(x) == 0):
+        raise Unsupported("op 'prod' at a zero element: autograd's VJP divides by x (nan there)")
+    return anp.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _neg(x: Any) -> Any:
+    return _where(x > 0, 0.0, x)  # the negative branch's argument: exp of it never overflows
 
 
 def _where(c: Any, x: Any, y: Any) -> Any:

@@ -38,21 +38,28 @@ def _dims(x: Any, axis: Any) -> tuple[int, ...]:
 
 def _reduce(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A torch reduction taking ``dim=`` (a tuple), called with the table's ``axis``."""
-    return lambda x, axis=None: fn(x, dim=_dims(x, axis))
+    return lambda x, axis=None, keepdims=False: fn(x, dim=_dims(x, axis), keepdim=keepdims)
 
 
-def _prod(x: Any, axis: Any = None) -> Any:
-    if axis is None:
+def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if axis is None and not keepdims:
         return torch.prod(x)
     for d in sorted(_dims(x, axis), reverse=True):  # torch.prod takes one dim at a time
-        x = torch.prod(x, dim=d)
+        x = torch.prod(x, dim=d, keepdim=keepdims)
     return x
 
 
-def _logsumexp(x: Any, axis: Any = None) -> Any:
+def _logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if x.ndim == 0:
         return x.clone()  # log(exp(x)); torch.logsumexp wants a dim to reduce
-    return torch.logsumexp(x, dim=_dims(x, axis))
+    return torch.logsumexp(x, dim=_dims(x, axis), keepdim=keepdims)
+
+
+def _one_dim(x: Any, axis: Any) -> int:
+    dims = _dims(x, axis)
+    if len(dims) != 1:
+        raise Unsupported("torch's softmax takes one dim, not a tuple of axes")
+    return dims[0]
 
 
 def _transpose(x: Any) -> Any:
@@ -70,6 +77,16 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.sum: _reduce(torch.sum), ops.mean: _reduce(torch.mean), ops.prod: _prod,
         ops.max: _reduce(torch.amax), ops.min: _reduce(torch.amin), ops.logsumexp: _logsumexp,
         ops.transpose: _transpose,
+        # issue 15, part A
+        ops.where: lambda c, x, y: torch.where(torch.as_tensor(c) != 0, x, y),
+        ops.clip: torch.clamp,
+        ops.var: lambda x, axis=None, keepdims=False, ddof=0: torch.var(
+            x, dim=_dims(x, axis), correction=ddof, keepdim=keepdims),
+        ops.std: lambda x, axis=None, keepdims=False, ddof=0: torch.std(
+            x, dim=_dims(x, axis), correction=ddof, keepdim=keepdims),
+        ops.softmax: lambda x, axis=-1: torch.softmax(x, dim=_one_dim(x, axis)),
+        ops.log_softmax: lambda x, axis=-1: torch.log_softmax(x, dim=_one_dim(x, axis)),
+        ops.gelu: F.gelu, ops.elu: F.elu, ops.leaky_relu: F.leaky_relu, ops.hardtanh: F.hardtanh,
     }
 
 

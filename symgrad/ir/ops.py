@@ -50,6 +50,7 @@ ELEMENTWISE = "elementwise"
 REDUCTION = "reduction"
 LINALG = "linalg"  # matmul, transpose: not elementwise, no axis
 INTERNAL = "internal"  # used by VJPs only, not part of the expression language
+SCAN = "scan"  # along an axis, the shape kept: softmax, log_softmax
 
 Vjp = Optional[Callable[..., Any]]
 Est = Optional[tuple[int, float]]  # a constant's (sign, log10|value|); sign 0 is 0; None: not estimable
@@ -78,6 +79,7 @@ class Domain(enum.Enum):
     UNIT_OPEN = ("-1 < {x} < 1", lambda x: np.abs(x) < 1, "unit", (-0.9, 0.9), False, False)
     UNIT_CLOSED = ("-1 <= {x} <= 1", lambda x: np.abs(x) < 1, "unit", (-0.9, 0.9), False, False)
     NONZERO = ("{x} != 0", lambda x: x != 0, "nonzero", (0.2, 3.0), True, False)
+    UNIT_INTERVAL = ("0 < {x} < 1", lambda x: (x > 0) & (x < 1), "unit01", (0.1, 0.9), False, False)
     SINGULAR_AT_ZERO = ("any {x}; derivatives infinite at 0", lambda x: x != 0, "nonzero", (0.2, 3.0), True, False)
     CONDITION = ("{x} a condition (no gradient)", None, None, (0.0, 1.0), False, False)  # where's c: booleans
     # joint: conditions on all arguments together
@@ -433,9 +435,13 @@ where = defop(
     None,
     lambda g, ans, c, x, y: where(c, g, 0.0),
     lambda g, ans, c, x, y: where(c, 0.0, g),
-    kind=INTERNAL, saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
+    saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
+    sympy=lambda s, c, x, y: s.Piecewise((x, s.Ne(c, 0)), (y, True)),
+    kink="gradient to the chosen branch only, 0 to the other; none to the condition",
 )
-sign = defop("sign", np.sign, None, kind=INTERNAL)
+sign = defop(
+    "sign", np.sign, None, sympy=lambda s, x: s.sign(x), kink="sign' = 0 everywhere (0 at the jump too)",
+)
 # the derivative of maximum: 1 where x > 0, 1/2 where x == 0, 0 elsewhere
 step = defop("step", lambda x: np.heaviside(x, 0.5), None, kind=INTERNAL)
 clone = defop("clone", lambda x: np.array(x, copy=True), lambda g, ans, x: g, kind=INTERNAL, linear=True)
@@ -683,6 +689,189 @@ logaddexp = defop(
     plain=lambda s, x, y: s.log(s.exp(x) + s.exp(y)),
 )
 
+# ---------------------------------------------------------------- elementwise, issue 15 (part A)
+#
+# Kinks follow PyTorch (torch 2.x, checked): at a branch point the first derivative is that of the
+# branch torch's backward picks (written in the VJP's `where` condition and in the sympy form's
+# Piecewise conditions alike).
+
+
+def _scipy_special() -> Any:
+    import scipy.special  # imported on first use: it costs ~0.15 s
+
+    return scipy.special
+
+
+def _special(name: str) -> Callable[..., Any]:
+    """scipy.special's ``name`` on float arrays (scipy imported at the first call)."""
+    def fn(*args: Any) -> Any:
+        return getattr(_scipy_special(), name)(*(np.asarray(a, dtype=float) if not isinstance(a, int) else a
+                                                 for a in args))
+
+    return fn
+
+
+def _float_out(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def forward(*args: Any, **params: Any) -> Any:
+        return fn(*(np.asarray(a, dtype=float) if not np.issubdtype(np.asarray(a).dtype, np.floating) else a
+                    for a in args), **params)
+
+    return forward
+
+
+def _neg_part(x: Any) -> Any:
+    """x where x <= 0, else 0 (no gradient there): keeps exp(x) of the negative branch from overflowing."""
+    return where(x > 0, 0.0, x)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SQRT1_2 = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _elu(x: Any, alpha: float = 1.0) -> Any:
+    x = np.asarray(x, dtype=float) if not np.issubdtype(np.asarray(x).dtype, np.floating) else np.asarray(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+exp2 = defop(
+    "exp2", np.exp2, lambda g, ans, x: g * ans * math.log(2.0), saves=("ans",),
+    sympy=lambda s, x: 2**x, magnitude=lambda a: _mag_exp(float_of(a) * math.log(2.0)),
+)
+square = defop(
+    "square", np.square, lambda g, ans, x: g * (2.0 * x), saves=("x",),
+    sympy=lambda s, x: x**2, magnitude=lambda a: (builtins.abs(a[0]), 2 * a[1]),
+)
+reciprocal = defop(
+    # -g * ans**2 (torch's formula): at x = 0 it gives -inf, not nan
+    "reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans), saves=("ans",),
+    sympy=lambda s, x: 1 / x, domain=Domain.NONZERO,
+)
+floor = defop(
+    "floor", np.floor, None, sympy=lambda s, x: s.floor_(x), plain=lambda s, x: s.floor(x),
+    kink="floor' = 0 everywhere (0 at the jumps too)",
+)
+ceil = defop(
+    "ceil", np.ceil, None, sympy=lambda s, x: s.ceil_(x), plain=lambda s, x: s.ceiling(x),
+    kink="ceil' = 0 everywhere (0 at the jumps too)",
+)
+round = defop(
+    "round", np.round, None, sympy=lambda s, x: s.round_(x), plain=lambda s, x: s.floor(x + s.Rational(1, 2)),
+    kink="rounds half to even; round' = 0 everywhere (0 at the jumps too)",
+)
+logit = defop(
+    "logit", lambda x: np.log(x) - np.log1p(-np.asarray(x)), lambda g, ans, x: g / (x * (1.0 - x)), saves=("x",),
+    sympy=lambda s, x: s.log(x / (1 - x)), domain=Domain.UNIT_INTERVAL,
+)
+erfc = defop(
+    "erfc", _float_out(lambda x: _scipy_special().erfc(x)),
+    lambda g, ans, x: g * (-2.0 / math.sqrt(math.pi)) * exp(-(x * x)), saves=("x",),
+    sympy=lambda s, x: s.erfc(x),
+)
+erfinv = defop(
+    "erfinv", _float_out(lambda x: _scipy_special().erfinv(x)),
+    lambda g, ans, x: g * (0.5 * math.sqrt(math.pi)) * exp(ans * ans), saves=("ans",),
+    sympy=lambda s, x: s.erfinv(x), domain=Domain.UNIT_OPEN,
+)
+polygamma = defop(
+    # the n-th derivative of digamma; d/dx polygamma(x, n) = polygamma(x, n + 1)
+    "polygamma", _float_out(lambda x, n=1: _scipy_special().polygamma(n, x)),
+    lambda g, ans, x, n=1: g * polygamma(x, n=n + 1), saves=("x",),
+    sympy=lambda s, x, n=1: s.polygamma(n, x), kind=INTERNAL, params=("n",), domain=Domain.POSITIVE,
+)
+digamma = defop(
+    "digamma", _float_out(lambda x: _scipy_special().psi(x)), lambda g, ans, x: g * polygamma(x, n=1), saves=("x",),
+    sympy=lambda s, x: s.polygamma(0, x), domain=Domain.POSITIVE, aliases=("psi",),
+)
+lgamma = defop(
+    "lgamma", _float_out(lambda x: _scipy_special().gammaln(x)), lambda g, ans, x: g * digamma(x), saves=("x",),
+    sympy=lambda s, x: s.loggamma(x), domain=Domain.POSITIVE, aliases=("gammaln",),
+)
+gelu = defop(
+    # the exact (erf) form, torch's default approximate="none"
+    # 1 + erf(x / sqrt 2) as erfc(-x / sqrt 2): no cancellation for negative x
+    "gelu", lambda x: 0.5 * np.asarray(x) * erfc.forward(np.asarray(x) * -_SQRT1_2),
+    lambda g, ans, x: g * (0.5 * erfc(x * -_SQRT1_2) + x * (_INV_SQRT_2PI * exp(-0.5 * (x * x)))),
+    saves=("x",), sympy=lambda s, x: x / 2 * (1 + s.erf(x / s.sqrt(2))),
+    composite=lambda x: 0.5 * x * (1.0 + erf(x * _SQRT1_2)),
+)
+silu = defop(
+    "silu", lambda x: np.asarray(x) * _sigmoid(x),
+    lambda g, ans, x: g * (sigmoid(x) * (1.0 + x * (1.0 - sigmoid(x)))), saves=("x",),
+    sympy=lambda s, x: x * s.sigmoid(x), composite=lambda x: x * sigmoid(x),
+)
+elu = defop(
+    "elu", _elu, lambda g, ans, x, alpha=1.0: where(x > 0, g, g * (alpha * exp(_neg_part(x)))), saves=("x",),
+    sympy=lambda s, x, alpha=1.0: s.Piecewise((x, x > 0), (alpha * (s.exp(x) - 1), True)), params=("alpha",),
+    kink="elu'(0) = alpha (the x <= 0 branch, as torch); at order 2 torch gives 0 at 0, symgrad alpha",
+)
+selu = defop(
+    "selu", lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
+    lambda g, ans, x: where(x > 0, g * _SELU_SCALE, g * (_SELU_SCALE * _SELU_ALPHA) * exp(_neg_part(x))),
+    saves=("x",),
+    sympy=lambda s, x: s.Float("1.0507009873554804934193349852946", 30) * s.Piecewise(
+        (x, x > 0), (s.Float("1.6732632423543772848170429916717", 30) * (s.exp(x) - 1), True)),
+    kink="selu'(0) = scale * alpha (the x <= 0 branch, as torch); at order 2 torch gives 0 at 0",
+)
+celu = defop(
+    "celu", lambda x, alpha=1.0: _elu(np.asarray(x) / alpha, 1.0) * alpha if alpha != 0 else np.maximum(x, 0),
+    lambda g, ans, x, alpha=1.0: where(x > 0, g, g * exp(_neg_part(x) / alpha)), saves=("x",),
+    sympy=lambda s, x, alpha=1.0: s.Piecewise((x, x > 0), (alpha * (s.exp(x / alpha) - 1), True)),
+    params=("alpha",), kink="celu'(0) = 1 (both branches)",
+)
+leaky_relu = defop(
+    "leaky_relu", lambda x, negative_slope=0.01: np.where(np.asarray(x) > 0, x, negative_slope * np.asarray(x)),
+    lambda g, ans, x, negative_slope=0.01: where(x > 0, g, g * negative_slope), saves=("x",),
+    sympy=lambda s, x, negative_slope=0.01: s.Piecewise((x, x > 0), (negative_slope * x, True)),
+    params=("negative_slope",), kink="leaky_relu'(0) = negative_slope (as torch)",
+)
+mish = defop(
+    "mish", lambda x: np.asarray(x) * np.tanh(_softplus(x)),
+    lambda g, ans, x: g * (tanh(softplus(x)) + x * (1.0 - tanh(softplus(x)) ** 2.0) * sigmoid(x)), saves=("x",),
+    sympy=lambda s, x: x * s.tanh(s.softplus(x)), composite=lambda x: x * tanh(softplus(x)),
+)
+softsign = defop(
+    "softsign", lambda x: np.asarray(x) / (1.0 + np.abs(x)), lambda g, ans, x: g * (1.0 + abs(x)) ** -2.0,
+    saves=("x",), sympy=lambda s, x: x / (1 + s.Abs(x)), composite=lambda x: x / (1.0 + abs(x)),
+)
+hardtanh = defop(
+    "hardtanh", lambda x, min_val=-1.0, max_val=1.0: np.clip(x, min_val, max_val),
+    lambda g, ans, x, min_val=-1.0, max_val=1.0: where(x > min_val, where(x < max_val, g, 0.0), 0.0),
+    saves=("x",), params=("min_val", "max_val"),
+    sympy=lambda s, x, min_val=-1.0, max_val=1.0: s.Piecewise(
+        (min_val, x <= min_val), (max_val, x >= max_val), (x, True)),
+    kink="gradient where min_val < x < max_val (exclusive, as F.hardtanh): 0 at the bounds",
+)
+logsigmoid = defop(
+    "logsigmoid", lambda x: -_softplus(-np.asarray(x)), lambda g, ans, x: g * sigmoid(-x), saves=("x",),
+    sympy=lambda s, x: -s.softplus(-x), composite=lambda x: -softplus(-x),
+)
+xlogy = defop(
+    # torch 2.13: d/dx = log(y), d/dy = x / y; xlogy(0, 0) = 0 (y = 0 lies outside the domain here)
+    "xlogy", _float_out(lambda x, y: _scipy_special().xlogy(x, y)),
+    lambda g, ans, x, y: g * log(y), lambda g, ans, x, y: g * x / y,
+    saves=(("y",), ("x", "y")), domain=(Domain.REAL, Domain.POSITIVE),
+    sympy=lambda s, x, y: x * s.log(y), kink="xlogy(0, 0) = 0; d/dx = log(y) at x = 0 too (as torch)",
+)
+copysign = defop(
+    # torch: d/dx = sign(x) * sign(ans) (0 at x = 0), no gradient to y
+    "copysign", np.copysign, lambda g, ans, x, y: g * sign(x) * sign(ans), None, saves=(("x", "ans"), ()),
+    sympy=lambda s, x, y: s.Abs(x) * s.sign(y), domain=(Domain.REAL, Domain.NONZERO),
+    kink="copysign'(0, y) = 0; no gradient to y",
+)
+clip = defop(
+    # as torch.clamp with tensor bounds: x gets the gradient where lo <= x <= hi (inclusive),
+    # lo where x < lo, hi where x > hi (hi wins when lo > hi, as np.clip and torch.clamp)
+    "clip", lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    lambda g, ans, x, lo, hi: where(x >= lo, where(x <= hi, g, 0.0), 0.0),
+    lambda g, ans, x, lo, hi: where(x < lo, where(lo <= hi, g, 0.0), 0.0),
+    lambda g, ans, x, lo, hi: where(x > hi, g, where(lo > hi, g, 0.0)),
+    args=("x", "lo", "hi"), saves=("x", "lo", "hi"), aliases=("clamp",),
+    sympy=lambda s, x, lo, hi: s.Piecewise((hi, (x > hi) | (lo > hi)), (lo, x < lo), (x, True)),
+    kink="gradient to x where lo <= x <= hi (inclusive, as torch.clamp), to lo where x < lo, to hi where x > hi",
+)
+
 # ---------------------------------------------------------------- reductions
 #
 # Their ``plain`` forms take the reduced elements (the n-ary functions their sympy forms build).
@@ -694,42 +883,79 @@ def _tie_share(x: Any, ans: Any, axis: Any) -> Any:
     return hit / expand(sum(hit, axis=axis), _shape(x), axis)
 
 
-def _tie_at(ans: Any, x: Any, axis: Any = None) -> Any:
+def _tie_at(ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Each element's distance from the extremum it competes for: 0 at the extremum (a tie where two are 0)."""
     x = np.asarray(x)
     return x - np.reshape(ans, _kept_shape(x.shape, axis))
 
 
+def _keep(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A numpy reduction ``fn(x, axis)`` that also takes ``keepdims`` (the reduced axes kept, of size 1)."""
+    def forward(x: Any, axis: Any = None, keepdims: bool = False, **params: Any) -> Any:
+        out = fn(x, axis=axis, **params)
+        return np.reshape(out, _kept_shape(np.shape(x), axis)) if keepdims else out
+
+    return forward
+
+
+_RED = ("axis", "keepdims")  # every reduction's keyword parameters
+
+
+def _others(x: Any, axis: Any) -> Any:
+    """The product of the other elements along ``axis``, for each element: d prod / dx, zeros included.
+
+    For one axis of length n: x broadcast to an (n, n) block whose diagonal is 1, multiplied along
+    the second of the two axes (no division, so it is exact at zeros and differentiable again, through
+    prod's own VJP).  Several axes: one at a time, with the product over the ones already done."""
+    shape = _shape(x)
+    axes = normalize_axes(axis, len(shape))
+    if not axes:  # a 0-d x: prod(x) = x
+        return where(True, 1.0, x)
+    if len(axes) > 1:
+        a, rest = axes[0], axes[1:]
+        inner = prod(x, axis=rest, keepdims=True)  # product over the remaining axes: one value per a-fibre
+        return broadcast_to(_others(inner, (a,)), shape=shape) * _others(x, rest)
+    a = axes[0]
+    n = shape[a]
+    block = shape[:a] + (n, n) + shape[a + 1:]
+    xb = broadcast_to(reshape(x, shape=shape[:a] + (1, n) + shape[a + 1:]), shape=block)
+    eye = np.eye(n, dtype=bool).reshape((n, n) + (1,) * (len(shape) - a - 1))
+    return prod(where(eye, 1.0, xb), axis=a + 1)
+
+
 sum = defop(
-    "sum", lambda x, axis=None: np.sum(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.Add),
-    kind=REDUCTION, params=("axis",), linear=True,
+    "sum", _keep(np.sum),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.Add, keepdims),
+    kind=REDUCTION, params=_RED, linear=True,
 )
 mean = defop(
-    "mean", lambda x, axis=None: np.mean(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) / float(_count(_shape(x), axis)),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, lambda *v: s.Add(*v) / len(v)),
-    kind=REDUCTION, params=("axis",), linear=True,
+    "mean", _keep(np.mean),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) / float(_count(_shape(x), axis)),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, lambda *v: s.Add(*v) / len(v), keepdims),
+    kind=REDUCTION, params=_RED, linear=True,
 )
 prod = defop(
-    "prod", lambda x, axis=None: np.prod(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g * ans, _shape(x), axis) / x, saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.Mul),
-    kind=REDUCTION, params=("axis",), domain=Domain.NONZERO, domain_note="the VJP divides by x",
+    # the product of the others, never ans / x: prod([0, 2, 3])' = [6, 0, 0] as torch
+    "prod", _keep(np.prod),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) * _others(x, axis), saves=("x",),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.Mul, keepdims),
+    kind=REDUCTION, params=_RED, kink="exact at zeros: each element gets the product of the others",
 )
 max = defop(
-    "max", lambda x, axis=None: np.max(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.maxn), plain=lambda s, *xs: s.Max(*xs),
-    kind=REDUCTION, params=("axis",), aliases=("amax",),
+    "max", _keep(np.max),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) * _tie_share(x, ans, axis),
+    saves=("ans", "x"),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.maxn, keepdims),
+    plain=lambda s, *xs: s.Max(*xs), kind=REDUCTION, params=_RED, aliases=("amax",),
     kink="ties: split evenly among the tied elements", kink_at=_tie_at,
 )
 min = defop(
-    "min", lambda x, axis=None: np.min(x, axis=axis),
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis) * _tie_share(x, ans, axis), saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.minn), plain=lambda s, *xs: s.Min(*xs),
-    kind=REDUCTION, params=("axis",), aliases=("amin",),
+    "min", _keep(np.min),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis) * _tie_share(x, ans, axis),
+    saves=("ans", "x"),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.minn, keepdims),
+    plain=lambda s, *xs: s.Min(*xs), kind=REDUCTION, params=_RED, aliases=("amin",),
     kink="ties: split evenly among the tied elements", kink_at=_tie_at,
 )
 
@@ -742,12 +968,66 @@ def _logsumexp(x: Any, axis: Any = None) -> Any:
 
 
 logsumexp = defop(
-    "logsumexp", _logsumexp,
-    lambda g, ans, x, axis=None: expand(g, _shape(x), axis)
+    "logsumexp", _keep(_logsumexp),
+    lambda g, ans, x, axis=None, keepdims=False: expand(g, _shape(x), axis)
     * exp(x - expand(ans, _shape(x), axis)), saves=("ans", "x"),
-    sympy=lambda s, x, axis=None: s.reduce(x, axis, s.logsumexp),
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.logsumexp, keepdims),
     plain=lambda s, *xs: s.log(s.Add(*[s.exp(v) for v in xs])),
-    kind=REDUCTION, params=("axis",),
+    kind=REDUCTION, params=_RED,
+)
+
+# ---------------------------------------------------------------- reductions and scans, issue 15 (part A)
+
+
+def _centered(x: Any, axis: Any) -> Any:
+    return x - expand(mean(x, axis=axis), _shape(x), axis)
+
+
+def _dof(shape: tuple[int, ...], axis: Any, ddof: int) -> float:
+    return float(_count(shape, axis) - ddof)
+
+
+var = defop(
+    "var", _keep(lambda x, axis=None, ddof=0: np.var(x, axis=axis, ddof=ddof)),
+    lambda g, ans, x, axis=None, keepdims=False, ddof=0:
+        expand(g, _shape(x), axis) * _centered(x, axis) * (2.0 / _dof(_shape(x), axis, ddof)),
+    saves=("x",), kind=REDUCTION, params=(*_RED, "ddof"),
+    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.Add(
+        *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof), keepdims),
+    domain_note="ddof as numpy's (default 0)",
+)
+std = defop(
+    # a constant power of ans, as sqrt: std'(constant input) = 0 * inf = nan, as torch
+    "std", _keep(lambda x, axis=None, ddof=0: np.std(x, axis=axis, ddof=ddof)),
+    lambda g, ans, x, axis=None, keepdims=False, ddof=0:
+        expand(g * ans**-1.0, _shape(x), axis) * _centered(x, axis) * (1.0 / _dof(_shape(x), axis, ddof)),
+    saves=("ans", "x"), kind=REDUCTION, params=(*_RED, "ddof"),
+    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.sqrt(s.Add(
+        *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof)), keepdims),
+    domain_note="ddof as numpy's (default 0); nan derivative where all elements are equal (as torch)",
+)
+
+
+def _softmax(x: Any, axis: Any = -1) -> Any:
+    z = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return z / np.sum(z, axis=axis, keepdims=True)
+
+
+def _log_softmax(x: Any, axis: Any = -1) -> Any:
+    return x - _keep(_logsumexp)(x, axis=axis, keepdims=True)
+
+
+softmax = defop(
+    "softmax", _softmax,
+    lambda g, ans, x, axis=-1: ans * (g - expand(sum(g * ans, axis=axis), _shape(x), axis)), saves=("ans",),
+    sympy=lambda s, x, axis=-1: s.along(x, axis, lambda *v: [s.exp(a) / s.Add(*[s.exp(b) for b in v]) for a in v]),
+    kind=SCAN, params=("axis",),
+)
+log_softmax = defop(
+    "log_softmax", _log_softmax,
+    lambda g, ans, x, axis=-1: g - exp(ans) * expand(sum(g, axis=axis), _shape(x), axis), saves=("ans",),
+    sympy=lambda s, x, axis=-1: s.along(x, axis, lambda *v: [a - s.logsumexp(*v) for a in v]),
+    kind=SCAN, params=("axis",),
 )
 
 # ---------------------------------------------------------------- linear algebra

@@ -293,7 +293,7 @@ class _Parser:
                 raise self.fail(kw, reason, kw.arg)
             if sum(k.arg == kw.arg for k in node.keywords) > 1:  # Python refuses it; ast does not
                 raise self.fail(kw, f"keyword argument {kw.arg!r} repeated in {fname}()", kw.arg)
-            value = self.axis(kw.value)
+            value = self.keyword(kw.arg, kw.value)
             if value is not None:
                 params[kw.arg] = value
         if len(node.args) != op.arity:
@@ -302,6 +302,26 @@ class _Parser:
                                   f"({len(node.args)} given)", fname)
         args = [self.build(a, depth + 1) for a in node.args]
         return self.call(node, op, args, params)
+
+    def keyword(self, name: str, node: ast.AST) -> object:
+        """A keyword argument's value: ``axis=`` (see :meth:`axis`), ``keepdims=True``/``False``,
+        an integer ``ddof=``, and a real literal (maybe negative) for every other parameter."""
+        if name == "axis":
+            return self.axis(node)
+        if name == "keepdims":
+            if isinstance(node, ast.Constant) and type(node.value) is bool:
+                return node.value or None  # False is the default: not recorded
+            token = self.segment(node)
+            raise self.fail(node, f"keepdims must be True or False, not {token!r}", token)
+        sign, inner = 1, node
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            sign, inner = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
+        ok = isinstance(inner, ast.Constant) and type(inner.value) in ((int,) if name == "ddof" else (int, float))
+        if not ok or (name == "ddof" and sign * inner.value < 0) or not math.isfinite(inner.value):
+            token = self.segment(node)
+            what = "a non-negative integer" if name == "ddof" else "a real number literal"
+            raise self.fail(node, f"{name} must be {what}, not {token!r}", token)
+        return sign * inner.value if name == "ddof" else float(sign * inner.value)
 
     def axis(self, node: ast.AST) -> object:
         """``axis=``: None, an int literal (maybe negative) or a tuple of them, no repeats."""
@@ -593,6 +613,13 @@ def _check_ir_call(node: Call, limits: Limits) -> None:
                       else f"unknown keyword {key!r} for {fname}()" + did_you_mean(key, op.params))
             raise ParseError(fname, reason, None, key)
         if value is None:
+            continue
+        if key != "axis":
+            ok = value is True if key == "keepdims" else (
+                type(value) is int and value >= 0 if key == "ddof" else type(value) in (int, float)
+                and math.isfinite(value))
+            if not ok:
+                raise ParseError(fname, f"bad value {value!r} for {key}=", None, key)
             continue
         axes = value if isinstance(value, tuple) else (value,)
         if not all(type(a) is int for a in axes):

@@ -71,7 +71,32 @@ Defs = list[tuple[sympy.Symbol, sympy.Expr]]
 
 def _no_zoo(e: sympy.Expr) -> sympy.Expr:
     """zoo (log(0), 1/0 between constants) is undefined: nan, which neither printer spells."""
+    e = _boolean_piecewise(e)
     return e.xreplace({sympy.zoo: sympy.nan}) if e.has(sympy.zoo) else e
+
+
+def _boolean_piecewise(e: Any) -> Any:
+    """A Piecewise or ITE of truth values (sympy folds ``elu(x) > 0`` into one) as a boolean formula:
+    numpy's ``select`` would make it a float array, which a condition cannot be."""
+    if not isinstance(e, sympy.Basic) or not e.has(sympy.Piecewise):
+        return e
+    if e.has(sympy.ITE):  # ITE(a, b, c), which sympy makes of a condition on a Piecewise
+        e = e.replace(lambda n: isinstance(n, sympy.ITE),
+                      lambda n: sympy.Or(sympy.And(n.args[0], n.args[1]), sympy.And(sympy.Not(n.args[0]), n.args[2])))
+
+    def is_boolean(n: Any) -> bool:
+        # truth values only: a Symbol is a sympy Boolean too, but a branch x is a number
+        logic = (sympy.logic.boolalg.BooleanFunction, sympy.logic.boolalg.BooleanAtom, sympy.core.relational.Relational)
+        return isinstance(n, sympy.Piecewise) and all(isinstance(b, logic) for b, _ in n.args)
+
+    def as_formula(n: Any) -> Any:
+        out, seen = sympy.false, sympy.true  # seen: no earlier condition held
+        for b, c in n.args:
+            out = sympy.Or(out, sympy.And(seen, c, b))
+            seen = sympy.And(seen, sympy.Not(c))
+        return out
+
+    return e.replace(is_boolean, as_formula)
 
 
 @functools.lru_cache(maxsize=None)

@@ -223,7 +223,7 @@ class _Differentiator:
                 out = self.free(self.defs[e])
             elif e.is_Symbol:
                 out = frozenset((e,))
-            elif not e.args or e.is_Piecewise:
+            elif not e.args:
                 out = frozenset(e.free_symbols)
             else:
                 out = frozenset().union(*(self.free(a) for a in e.args))
@@ -255,7 +255,9 @@ class _Differentiator:
             return e.exp * e.base ** (e.exp - 1) * self.d(e.base, x)
         if isinstance(e, (sympy.Pow, sympy.Function)) and all(isinstance(a, sympy.Expr) for a in args):
             return sympy.Add(*[self._outer(e, i) * self.d(a, x) for i, a in enumerate(args) if x in self.free(a)])
-        return e.diff(x)  # Piecewise and anything else: sympy as is
+        if e.is_Piecewise:  # branch by branch (the conditions carry no gradient), through the let-bound defs
+            return sympy.Piecewise(*[(self.d(b, x), c) for b, c in e.args])
+        return e.diff(x)  # anything else: sympy as is
 
     @staticmethod
     def _outer(e: sympy.Expr, i: int) -> sympy.Expr:

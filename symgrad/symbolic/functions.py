@@ -214,9 +214,27 @@ class logsumexp(Function):
         return log(sympy.Add(*[exp(a) for a in args]))
 
 
+def _flat(name: str, np_fn: Callable[..., Any], mp_fn: Callable[..., Any]) -> type:
+    """A piecewise-constant function whose derivative is 0 everywhere, jumps included (PyTorch's)."""
+    cls = type(name, (Function,), {
+        "numpy": staticmethod(np_fn), "mpmath": staticmethod(mp_fn),
+        "fdiff": lambda self, argindex=1: S.Zero,
+    })
+    return cls
+
+
+def _mp_round_even(x: Any) -> Any:
+    return mpmath.mpf(round(float(x))) if abs(x) < 2**52 else x  # Python's round: half to even
+
+
+floor_ = _flat("floor_", np.floor, mpmath.floor)
+ceil_ = _flat("ceil_", np.ceil, mpmath.ceil)
+round_ = _flat("round_", np.round, _mp_round_even)
+
+
 CUSTOM: tuple[type, ...] = (
     power, sigmoid, relu, softplus, maximum, minimum, logaddexp, detach,
-    tie_share, maxn, minn, logsumexp,
+    tie_share, maxn, minn, logsumexp, floor_, ceil_, round_,
 )
 
 
@@ -227,14 +245,21 @@ def namespace(module: str) -> dict[str, Callable[..., Any]]:
     # DiracDelta: 0 everywhere, as on the tape (where/sign/step pass no gradient)
     if module == "numpy":
         ns["erf"] = ops._erf
+        # scipy-backed special functions the numpy printer does not know (imported on first call)
+        ns["erfc"] = ops._special("erfc")
+        ns["erfinv"] = ops._special("erfinv")
+        ns["loggamma"] = ops._special("gammaln")
+        ns["digamma"] = ops._special("psi")
+        ns["polygamma"] = lambda n, x: ops._special("polygamma")(int(n), x)
         ns["DiracDelta"] = lambda x, *k: np.zeros(np.shape(x))
     else:
         ns["DiracDelta"] = lambda x, *k: mpmath.mpf(0)
     return ns
 
 
-def reduce(x: Any, axis: Any, fn: Callable[..., Any]) -> np.ndarray:
-    """Reduce an object array of sympy expressions over ``axis`` with the n-ary ``fn``."""
+def reduce(x: Any, axis: Any, fn: Callable[..., Any], keepdims: bool = False) -> np.ndarray:
+    """Reduce an object array of sympy expressions over ``axis`` with the n-ary ``fn`` (the reduced axes
+    kept with size 1 when ``keepdims``)."""
     x = np.asarray(x, dtype=object)
     axes = ops.normalize_axes(axis, x.ndim)
     moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
@@ -243,4 +268,18 @@ def reduce(x: Any, axis: Any, fn: Callable[..., Any]) -> np.ndarray:
     out = np.empty(lead, dtype=object)
     for idx in np.ndindex(*lead):
         out[idx] = fn(*flat[idx])
-    return out
+    return out.reshape(ops._kept_shape(x.shape, axis)) if keepdims else out
+
+
+def along(x: Any, axis: Any, fn: Callable[..., list]) -> np.ndarray:
+    """Map each fibre of an object array over ``axis`` (flattened, for several axes) to as many
+    expressions with ``fn(*fibre) -> list`` (softmax, log_softmax); the shape is kept."""
+    x = np.asarray(x, dtype=object)
+    axes = ops.normalize_axes(axis, x.ndim)
+    moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    lead = moved.shape[: x.ndim - len(axes)]
+    flat = moved.reshape(lead + (-1,))
+    out = np.empty(flat.shape, dtype=object)
+    for idx in np.ndindex(*lead):
+        out[idx] = fn(*flat[idx])
+    return np.moveaxis(out.reshape(moved.shape), tuple(range(x.ndim - len(axes), x.ndim)), axes)

@@ -442,18 +442,23 @@ class Tensor:
 def _method(op: Op) -> Any:
     """``Tensor.<op>``: ``x.exp()``, ``x.pow(2)``, ``x.sum(dim=0)`` (PyTorch's ``dim`` or numpy's ``axis``)."""
     if op.kind == ops.REDUCTION:
-        def reduction(self: Tensor, dim: Any = None, axis: Any = None) -> Tensor:
-            return op(self, axis=_axis(dim, axis))
+        def reduction(self: Tensor, dim: Any = None, axis: Any = None, keepdim: bool = False,
+                      keepdims: bool = False) -> Tensor:
+            return op(self, axis=_axis(dim, axis), keepdims=(keepdim or keepdims) or None)
 
         return reduction
-    if op.arity == 1:
-        return lambda self: op(self)
-    return lambda self, other: op(self, other)
+    if op.kind == ops.SCAN:
+        def scan(self: Tensor, dim: Any = None, axis: Any = None) -> Tensor:  # x.softmax(-1)
+            value = _axis(dim, axis)
+            return op(self) if value is None else op(self, axis=value)
+
+        return scan
+    return lambda self, *others, **params: op(self, *others, **params)  # x.elu(alpha=2.0), x.clip(lo, hi)
 
 
 # Methods generated from the op table: every public elementwise op and reduction by its name.
 for _op in ops.public_ops():
-    if _op.kind in (ops.ELEMENTWISE, ops.REDUCTION) and not hasattr(Tensor, _op.name):
+    if _op.kind in (ops.ELEMENTWISE, ops.REDUCTION, ops.SCAN) and not hasattr(Tensor, _op.name):
         setattr(Tensor, _op.name, _method(_op))
 
 

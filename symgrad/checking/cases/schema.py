@@ -422,7 +422,11 @@ def _infer_shape(ir: Expr, shapes: dict[str, Shape], ctx: _Ctx, limits: Limits) 
                 out = np.broadcast_shapes(*args)
             elif kind == ops.REDUCTION:
                 axes = ops.normalize_axes(axis, len(args[0]))
-                out = tuple(n for i, n in enumerate(args[0]) if i not in axes)
+                keep = node.kwargs.get("keepdims")
+                out = tuple(1 if i in axes else n for i, n in enumerate(args[0]) if keep or i not in axes)
+            elif kind == ops.SCAN:  # softmax, log_softmax: the shape kept
+                ops.normalize_axes(-1 if axis is None else axis, len(args[0]))
+                out = args[0]
             elif node.op is ops.transpose:
                 out = tuple(reversed(args[0]))
             elif node.op is ops.matmul:

@@ -19,7 +19,7 @@ from symgrad import backends, ops
 from symgrad.backends.symgrad_tape import SymgradBackend
 from symgrad.ir.parse import parse
 from symgrad.checking.report import Report
-from symgrad.ir.expr import numpy_eval
+from symgrad.ir.expr import Call, Var, numpy_eval, to_source
 from symgrad.symbolic import differentiate
 
 
@@ -97,6 +97,10 @@ def in_domain(name: str) -> tuple[str, dict[str, Any]]:
         return IN_DOMAIN[name]
     op = ops.lookup(name)
     domains = op.domain * op.arity if op.domain[0].joint else op.domain
+    if op.samples:  # shapes and indexing: the op's first example, printed as the language writes it
+        shapes, params = op.samples[0]
+        call = to_source(Call(op, tuple(Var(a) for a in op.args), tuple(sorted(params.items()))))
+        return call, {a: {"uniform": list(d.sample), "shape": list(s)} for a, d, s in zip(op.args, domains, shapes)}
     shape = [5] if op.kind == ops.ELEMENTWISE else [3, 2]
     call = f"{name}({', '.join(op.args)}{', axis=0' if op.kind == ops.REDUCTION else ''})"
     return call, {a: {"uniform": list(d.sample), "shape": shape} for a, d in zip(op.args, domains)}

@@ -141,3 +141,70 @@ def test_a_wrong_index_backward_is_caught() -> None:
     case = dict(x=[[1.0, 2.0], [3.0, 4.0]], grad_output=[2.0, -1.0])
     assert symgrad.check_function(row0(0), "x[0]", **case)
     assert not symgrad.check_function(row0(1), "x[0]", **case)
+
+
+# ---------------------------------------------------------------- linear algebra: einsum's string, det, inv, solve, trace
+
+
+@pytest.mark.parametrize("text, column, token", [
+    ('einsum("ij,jk->ik;", x, y)', 18, ";"),      # a character outside [a-zA-Z,.>-]
+    ('einsum("ij,jk->i k", x, y)', 17, " "),
+    ('einsum("ii,jk->ik", x, y)', 10, "i"),       # a trace inside one operand
+    ('einsum("...j,jk->k", x, y)', 9, "."),       # '...': not supported yet
+    ('einsum("i.j,jk->ik", x, y)', 10, "."),
+    ('einsum("ij,jk->ikz", x, y)', 18, "z"),
+    ('einsum("ij,jk->k", x, y)', 9, "i"),         # summed away in one operand only
+    ('einsum(x, y)', 8, "x"),
+    ("einsum(r'ij,jk->ik', x, y)", 8, "r'ij,jk->ik'"),
+    ('det("ij")', 5, '"ij"'),                     # strings anywhere else stay refused
+    ('x + "a"', 5, '"a"'),
+])
+def test_einsum_strings_refused_with_position(text: str, column: int, token: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse(text, NAMES)
+    assert (info.value.column, info.value.token) == (column, token), str(info.value)
+
+
+@pytest.mark.parametrize("text, want", [  # the accepted twins
+    ('einsum("ij,jk->ik", x, y)', lambda a, b: a @ b),
+    ("einsum('ij,kj->ik', x, y)", lambda a, b: a @ b.T),
+    ('einsum("ij,ij->ji", x, y)', lambda a, b: (a * b).T),
+    ("det(x)", lambda a, b: np.linalg.det(a)),
+    ("inv(x)", lambda a, b: np.linalg.inv(a)),
+    ("solve(x, y)", lambda a, b: np.linalg.solve(a, b)),
+    ("trace(x)", lambda a, b: np.trace(a)),
+])
+def test_linalg_accepted_and_evaluated(text: str, want: object) -> None:
+    a = np.array([[4.0, 1.0], [0.5, 3.0]])
+    b = np.array([[1.0, 2.0], [3.0, -1.0]])
+    e = parse(text, NAMES)
+    assert to_source(parse(to_source(e), NAMES)) == to_source(e)
+    np.testing.assert_allclose(numpy_eval(e, {"x": a, "y": b}), want(a, b))  # type: ignore[operator]
+
+
+def test_linalg_grad_fn_names_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    data = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    x, tx = symgrad.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    pairs = [(symgrad.det(x), torch.linalg.det(tx)), (symgrad.inv(x), torch.linalg.inv(tx)),
+             (symgrad.solve(x, x), torch.linalg.solve(tx, tx)), (symgrad.trace(x), torch.trace(tx)),
+             (symgrad.einsum(x, x, subscripts="ij,jk->ik"), torch.einsum("ij,jk->ik", tx, tx)),
+             (symgrad.einsum(x, x, subscripts="ij,ij->ij"), torch.einsum("ij,ij->ij", tx, tx))]
+    for ours, theirs in pairs:
+        assert ours.grad_fn.name() == theirs.grad_fn.name()
+
+
+def test_linalg_forwards_refuse_what_the_vjps_do_not_cover() -> None:
+    with pytest.raises(ValueError, match="square 2-D"):
+        ops.det.forward(np.ones((2, 3, 3)))  # batched: not yet
+    with pytest.raises(ValueError, match="einsum subscripts"):
+        ops.einsum.forward(np.ones((2, 2)), np.ones((2, 2)), subscripts="ii,jk->k")
+    assert ops.det.forward(np.eye(3)) == 1.0
+
+
+@pytest.mark.parametrize("expr", ["det(x)", "trace(x @ x)", "sum(inv(x))", "sum(solve(x, x[0]))",
+                                  'sum(einsum("ij,kj->ik", x, x))'])
+def test_linalg_check_passes_and_its_wrong_expect_twin_fails(expr: str) -> None:
+    x = [[4.0, 1.0], [0.5, 3.0]]
+    assert symgrad.check(expr, x=x, order=2)
+    assert not symgrad.check(expr, x=x, expect={"x": [[1.0, 0.0], [0.0, 1.0]]})

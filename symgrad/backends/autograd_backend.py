@@ -57,6 +57,9 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.flip: _flip,
         ops.concatenate: lambda x, y, axis=0: anp.concatenate((x, y), axis=axis),
         ops.stack: lambda x, y, axis=0: anp.stack((x, y), axis=axis),
+        # linear algebra (issue 15, part B)
+        ops.einsum: lambda a, b, subscripts: anp.einsum(subscripts, a, b),
+        ops.det: anp.linalg.det, ops.inv: anp.linalg.inv, ops.solve: anp.linalg.solve,
     }
 
 

@@ -108,6 +108,9 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.expand_dims: _expand_dims, ops.squeeze: _squeeze, ops.flip: _flip,
         ops.concatenate: lambda x, y, axis=0: torch.cat((x, y), dim=axis),
         ops.stack: lambda x, y, axis=0: torch.stack((x, y), dim=axis),
+        # linear algebra (issue 15, part B)
+        ops.einsum: lambda a, b, subscripts: torch.einsum(subscripts, a, b),
+        ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: torch.linalg.solve,
     }
 
 

@@ -148,6 +148,8 @@ class Op:
     backward_of: Optional[Callable[..., str]] = None
     # in-domain examples for the tests: ((argument shapes, ...), params) pairs
     samples: tuple = ()
+    # parameters the parser reads positionally before the arguments (``einsum("ij,jk->ik", a, b)``)
+    leading: tuple[str, ...] = ()
     _saved: dict = field(default_factory=dict, init=False, repr=False)  # saved(), memoised
 
     def __post_init__(self) -> None:
@@ -998,5 +1000,147 @@ stack = defop(
     domain_note="equal shapes",
 )
 
+
+# ---------------------------------------------------------------- linear algebra (issue 15, part B)
+#
+# det, inv, solve and trace take 2-D square matrices (no batch dimensions); the VJPs are written with
+# the table's ops, so they differentiate again.  einsum takes two operands and an explicit output
+# ("ij,jk->ik"); what its VJPs cannot be written as another einsum of the same kind is refused when
+# parsed: repeated indices in one operand (traces), "...", and an index of one operand that is in
+# neither the other nor the output.
+
+_EINSUM_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,.->")
+
+
+def einsum_problem(subscripts: str) -> Optional[tuple[int, str]]:
+    """(0-based position, reason) of the first thing in ``subscripts`` symgrad's einsum does not take, or None."""
+    for i, c in enumerate(subscripts):
+        if c not in _EINSUM_CHARS:
+            return i, f"character {c!r} is not allowed in einsum subscripts (letters, ',', '->' and '...')"
+    if "." in subscripts:
+        i = subscripts.index(".")
+        if subscripts[i:i + 3] != "...":
+            return i, "'.' is allowed only as '...'"
+        return i, "'...' in einsum subscripts is not supported by symgrad yet"
+    if subscripts.count("->") != 1 or subscripts.count("-") != 1 or subscripts.count(">") != 1:
+        i = next((j for j, c in enumerate(subscripts) if c in "->"), len(subscripts))
+        return i, "einsum subscripts need exactly one '->' and an explicit output"
+    inputs, out = subscripts.split("->")
+    terms = inputs.split(",")
+    if len(terms) != 2:
+        return 0, f"einsum takes two operands here, not {len(terms)}"
+    for term, start in ((terms[0], 0), (terms[1], len(terms[0]) + 1), (out, len(inputs) + 2)):
+        for j, c in enumerate(term):
+            if c == ",":
+                return start + j, "',' in the output of einsum"
+            if term.index(c) != j:
+                return start + j, f"repeated index {c!r} in one operand (a trace) is not supported by einsum here"
+    a, b = terms
+    for j, c in enumerate(out):
+        if c not in a and c not in b:
+            return len(inputs) + 2 + j, f"output index {c!r} is in no operand"
+    for term, other, start in ((a, b, 0), (b, a, len(a) + 1)):
+        for j, c in enumerate(term):
+            if c not in other and c not in out:
+                return start + j, f"index {c!r} of one operand only, summed away: not supported by einsum here"
+    return None
+
+
+def _einsum_parts(subscripts: str) -> tuple[str, str, str]:
+    inputs, out = subscripts.split("->")
+    a, b = inputs.split(",")
+    return a, b, out
+
+
+def _einsum_backward(params: dict[str, Any], shapes: tuple) -> str:
+    a, b, out = _einsum_parts(params["subscripts"])
+    return "ViewBackward0" if set(a + b) - set(out) else "MulBackward0"  # torch: bmm and a view, or a product
+
+
+def _check_einsum(subscripts: str) -> str:
+    problem = einsum_problem(subscripts)
+    if problem is not None:
+        raise ValueError(f"einsum subscripts {subscripts!r}: {problem[1]}")
+    return subscripts
+
+
+einsum = defop(
+    "einsum",
+    lambda a, b, subscripts: np.einsum(_check_einsum(subscripts), a, b),
+    lambda g, ans, a, b, subscripts: einsum(g, b, subscripts="{2},{1}->{0}".format(*_einsum_parts(subscripts))),
+    lambda g, ans, a, b, subscripts: einsum(a, g, subscripts="{0},{2}->{1}".format(*_einsum_parts(subscripts))),
+    args=("a", "b"), saves=(("b",), ("a",)), kind=LINALG, params=("subscripts",), leading=("subscripts",),
+    sympy=lambda s, a, b, subscripts: np.einsum(subscripts, a, b), backward_of=_einsum_backward,
+    printer=lambda texts, precs, subscripts: f"einsum({subscripts!r}, {', '.join(texts)})",
+    samples=((((2, 3), (3, 4)), {"subscripts": "ij,jk->ik"}), (((3, 2), (4, 2)), {"subscripts": "ij,kj->ik"}),
+             (((2, 3), (2, 3)), {"subscripts": "ij,ij->ji"}), (((2, 3, 4), (2, 4, 2)), {"subscripts": "bij,bjk->bik"})),
+    domain_note="two operands, explicit output; no traces or '...'",
+)
+
+
+def _square(a: Any) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"a square 2-D matrix is needed, not shape {a.shape}")
+    return a
+
+
+def _eye_like(x: Any) -> np.ndarray:
+    n = _shape(x)[-1]
+    return np.eye(n)
+
+
+def _smat(s: Any, a: np.ndarray) -> Any:
+    return s.Matrix(a.tolist())
+
+
+def _as_column(x: Any) -> Any:
+    return x if len(_shape(x)) == 2 else reshape(x, shape=(_shape(x)[0], 1))
+
+
+def _solve_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    return solve(transpose(a), g)
+
+
+def _solve_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    # -(A^-T g) x^T, with x = ans; a vector b is a column
+    gb = solve(transpose(a), g)
+    return -matmul(_as_column(gb), transpose(_as_column(ans)))
+
+
+det = defop(
+    "det", lambda a: np.linalg.det(_square(a)),
+    lambda g, ans, a: g * ans * transpose(inv(a)),
+    args=("a",), saves=("ans", "a"), kind=LINALG, backward_name="LinalgDetBackward0",
+    sympy=lambda s, a: np.array(_smat(s, a).det(method="berkowitz"), dtype=object),
+    samples=((((3, 3),), {}), (((2, 2),), {})),
+    domain_note="a square 2-D matrix; the VJP needs it nonsingular",
+)
+inv = defop(
+    "inv", lambda a: np.linalg.inv(_square(a)),
+    lambda g, ans, a: -matmul(transpose(ans), matmul(g, transpose(ans))),
+    args=("a",), saves=("ans",), kind=LINALG, backward_name="LinalgInvExBackward0",
+    sympy=lambda s, a: np.array((_smat(s, a).adjugate() / _smat(s, a).det(method="berkowitz")).tolist(), dtype=object),
+    samples=((((3, 3),), {}), (((2, 2),), {})),
+    domain_note="a square 2-D nonsingular matrix",
+)
+solve = defop(
+    "solve", lambda a, b: np.linalg.solve(_square(a), b),
+    _solve_da, _solve_db,
+    args=("a", "b"), saves=(("a", "ans"), ("a",)), kind=LINALG, backward_name="LinalgSolveExBackward0",
+    sympy=lambda s, a, b: np.array(
+        (_smat(s, a).adjugate() * _smat(s, b.reshape(b.shape[0], -1)) / _smat(s, a).det(method="berkowitz")).tolist(),
+        dtype=object).reshape(b.shape),
+    samples=((((3, 3), (3,)), {}), (((3, 3), (3, 2)), {})),
+    domain_note="a square 2-D nonsingular matrix a; b a vector or a matrix",
+)
+trace = defop(
+    "trace", lambda a: np.trace(_square(a)),
+    lambda g, ans, a: g * _eye_like(a),
+    args=("a",), linear=True, kind=LINALG, backward_name="TraceBackward0",
+    sympy=lambda s, a: np.array(s.Add(*np.diagonal(a)), dtype=object),
+    samples=((((3, 3),), {}), (((2, 2),), {})),
+    domain_note="a square 2-D matrix",
+)
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}

@@ -252,19 +252,25 @@ class _Parser:
                 params[kw.arg] = value
         if op.members is not None:
             return self.members(node, op, params, depth)
-        positional = node.args[op.arity:op.arity + len(op.positional)]
+        lead = node.args[:len(op.leading)]
+        for pname, pnode in zip(op.leading, lead):
+            params[pname] = self.param(pname, pnode)
+        if len(lead) < len(op.leading):
+            raise self.fail(node, f"{fname}() needs its {op.leading[len(lead)]!r} argument first", fname)
+        rest = node.args[len(lead):]
+        positional = rest[op.arity:op.arity + len(op.positional)]
         for pname, pnode in zip(op.positional, positional):
             if pname in params:
                 raise self.fail(pnode, f"{fname}() got {pname!r} twice", pname)
             params[pname] = self.param(pname, pnode)
-        if len(node.args) - len(positional) != op.arity:
+        if len(rest) - len(positional) != op.arity:
             s = "" if op.arity == 1 else "s"
             raise self.fail(node, f"{fname}() takes {op.arity} positional argument{s} "
-                                  f"({len(node.args)} given)", fname)
+                                  f"({len(rest)} given)", fname)
         missing = [p for p in op.positional if p not in params]
         if missing:
             raise self.fail(node, f"{fname}() needs its {missing[0]!r} argument", fname)
-        args = [self.build(a, depth + 1) for a in node.args[:op.arity]]
+        args = [self.build(a, depth + 1) for a in rest[:op.arity]]
         return self.call(node, op, args, params)
 
     # ------------------------------------------------------------ shapes and indexing (issue 15, part B)
@@ -273,6 +279,8 @@ class _Parser:
         """A keyword (or positional) parameter's constant value, read by what the parameter means."""
         if name == "shape":
             return self.int_tuple(node, "shape", allow_one_minus=True)
+        if name == "subscripts":
+            return self.subscripts(node)
         if name == "axes":
             axes = self.int_tuple(node, "axes", allow_one_minus=False, axis=True)
             if len(set(axes)) != len(axes):
@@ -340,6 +348,23 @@ class _Parser:
                 key.append(self.index_int(e))
         value = self.build(node.value, depth + 1)
         return self.call(node, ops.index, [value], {"key": tuple(key)})
+
+    def subscripts(self, node: ast.AST) -> str:
+        """einsum's subscript string: the only string literal of the language, checked character by character."""
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            token = self.segment(node)
+            raise self.fail(node, f"einsum's first argument must be its subscript string, not {token!r}", token)
+        value, raw = node.value, ast.get_source_segment(self.source, node) or ""
+        if raw[1:-1] != value or raw[:1] not in "'\"":  # prefixes, escapes, triple quotes: positions would shift
+            raise self.fail(node, f"einsum subscripts must be a plain quoted string, not {raw!r}", raw)
+        if len(value) > 200:
+            raise self.limit(node, "max_length", len(value), "length of einsum subscripts")
+        problem = ops.einsum_problem(value)
+        if problem is not None:
+            i, reason = problem
+            column = self.column(node.lineno, node.col_offset) + 1 + i
+            raise ParseError(self.text, reason, column, value[i:i + 1] or None)
+        return value
 
     def index_int(self, node: ast.AST) -> int:
         return self.signed_int(node, "an index must be an integer constant, a slice of them or '...'")

@@ -143,7 +143,7 @@ def test_a_wrong_index_backward_is_caught() -> None:
     assert not symgrad.check_function(row0(1), "x[0]", **case)
 
 
-# ---------------------------------------------------------------- linear algebra: einsum's string, det, inv, solve, trace
+# ---------------------------------------------------------------- linear algebra: einsum's string, det, inv ...
 
 
 @pytest.mark.parametrize("text, column, token", [

@@ -776,9 +776,13 @@ matmul = defop(
     args=("a", "b"), saves=(("b",), ("a",)), domain_note="1-D or 2-D operands",
     sympy=lambda s, a, b: np.matmul(a, b), kind=LINALG, infix="@", backward_name="MmBackward0",
 )
+def _inverse_permutation(axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(np.argsort([a % len(axes) for a in axes]).tolist())
+
+
 transpose = defop(
     "transpose", lambda x, axes=None: np.transpose(x, axes),
-    lambda g, ans, x, axes=None: transpose(g, axes=None if axes is None else tuple(np.argsort([a % len(axes) for a in axes]).tolist())),
+    lambda g, ans, x, axes=None: transpose(g, axes=None if axes is None else _inverse_permutation(axes)),
     linear=True, params=("axes",),
     sympy=lambda s, x, axes=None: np.transpose(x, axes), kind=LINALG, backward_name="PermuteBackward0",
 )
@@ -985,7 +989,7 @@ def _fold_stack(members: list[Any], **params: Any) -> Any:
 
 concatenate = defop(
     "concatenate", lambda x, y, axis=0: np.concatenate((x, y), axis=axis), _cat_vjp(True), _cat_vjp(False),
-    kind=SHAPE, params=("axis",), linear=True, backward_name="CatBackward0", aliases=("cat",),
+    kind=SHAPE, params=("axis",), linear=True, backward_name="CatBackward0",
     sympy=lambda s, x, y, axis=0: np.concatenate((x, y), axis=axis), members=_fold_concatenate,
     printer=lambda texts, precs, **params: _members_source(texts, params, "concatenate"),
     samples=((((2, 3), (1, 3)), {}), (((2, 3), (2, 2)), {"axis": -1})),

@@ -353,7 +353,8 @@ class Tensor:
             key = ops.encode_key(index)
         except TypeError:  # advanced indexing (arrays, booleans): not recorded
             if self.requires_grad and is_grad_enabled():
-                raise NotImplementedError("symgrad's tape records indexing with integers, slices and ... only") from None
+                raise NotImplementedError(
+                    "symgrad's tape records indexing with integers, slices and ... only") from None
             return Tensor._make(np.asarray(self._data[index]))
         return ops.index(self, key=key)
 

@@ -13,7 +13,12 @@ engine:
 * ``magnitude``: the size of a constant without computing it, where the float
   forward would overflow (the parser's ``max_const_digits``);
 * ``composite``: the op written with other ops of the table, for an engine
-  that lacks it.
+  that lacks it;
+* for ops with required parameters (indexing, shapes, einsum): ``samples``
+  (in-domain argument shapes and params, which the tests and ``symgrad mutate``
+  use), how the parser reads them (``positional``, ``leading``, ``members``),
+  how ``to_source`` prints them (``printer``) and a grad_fn name that depends on
+  the input shapes (``backward_of``).
 
 VJPs are written with the table's own functions (``cos(x)``, ``where(...)``)
 and operators, as HIPS autograd writes its VJPs with ``autograd.numpy``.  Each

@@ -168,7 +168,14 @@ class MutantBackend(SymgradBackend):
 _PROBE_RANGES = ((0.2, 0.8), (1.2, 3.0), (-2.0, 2.0), (-0.8, -0.2))
 
 
+def _probe_params(op: Op) -> dict[str, Any]:
+    """The params of the op's first example (indexing, reshape ...), else none."""
+    return dict(op.samples[0][1]) if op.samples else {}
+
+
 def _probe_shapes(op: Op) -> list[tuple[int, ...]]:
+    if op.samples:  # shapes and indexing, linear algebra: the op's first example
+        return list(op.samples[0][0])
     if op is ops.matmul:
         return [(2, 3), (3, 4)]  # not square: a swapped VJP has the wrong shape
     if op.kind == ops.ELEMENTWISE:
@@ -181,8 +188,9 @@ def _vjp_and_derivatives(op: Op, vjp: Callable[..., Any], xs: list[np.ndarray], 
     """The VJP's value, then d/d(g, x...) of sum(VJP * r) as create_graph records it."""
     gt = tape.tensor(g, requires_grad=True)
     leaves = [tape.tensor(x, requires_grad=True) for x in xs]
-    ans = op(*leaves)
-    v = vjp(gt, ans, *leaves)
+    params = _probe_params(op)
+    ans = op(*leaves, **params)
+    v = vjp(gt, ans, *leaves, **params)
     v = v if isinstance(v, tape.Tensor) else tape.Tensor._make(np.asarray(v))
     out = [v._data]
     s = (v * r).sum()  # type: ignore[attr-defined]  # Tensor.sum is generated from the op table
@@ -212,9 +220,9 @@ def is_equivalent(mutant: Mutant, seed: int = 0) -> bool:
         xs = [rng.uniform(lo, hi, size=s) for s in _probe_shapes(op)]
         with np.errstate(all="ignore"):
             try:
-                ans = op.forward(*xs)
+                ans = op.forward(*xs, **_probe_params(op))
                 g = rng.normal(size=np.shape(ans))
-                r = rng.normal(size=np.shape(original(g, ans, *xs)))
+                r = rng.normal(size=np.shape(original(g, ans, *xs, **_probe_params(op))))
                 expected = _vjp_and_derivatives(op, original, xs, g, r)
             except (ValueError, ArithmeticError):
                 continue  # the original cannot run here (domain)

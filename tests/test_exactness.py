@@ -19,7 +19,7 @@ from symgrad import backends, ops
 from symgrad.backends.symgrad_tape import SymgradBackend
 from symgrad.ir.parse import parse
 from symgrad.checking.report import Report
-from symgrad.ir.expr import numpy_eval
+from symgrad.ir.expr import Call, Var, numpy_eval, to_source
 from symgrad.symbolic import differentiate
 
 
@@ -80,6 +80,9 @@ IN_DOMAIN: dict[str, tuple[str, dict[str, Any]]] = {
 # over IN_DOMAIN at seeds 0-2: the value and every first derivative.  Observed values are
 # 0-2 ULP (4 for logaddexp's sigmoid(x - y)); the bound leaves a little room for another libm.
 ULP_BOUND = 4
+# det, inv, solve and einsum round many operations (an LU factorisation, sums of products) and their
+# results and derivatives are as well conditioned as the matrices drawn: a looser bound, per op
+MATRIX_ULP_BOUND = {"det": 64, "inv": 64, "solve": 64, "einsum": 16}
 # tanh' = 1 - tanh**2 and sigmoid' = s*(1 - s) reuse the forward output, as PyTorch does; near
 # saturation the subtraction amplifies the output's own 1/2 ULP by 2t**2/(1 - t**2) (14 ULP at
 # x = 2 for tanh, 9 at x = 4 for sigmoid).  That is the formula's conditioning, not a wrong
@@ -105,6 +108,10 @@ def in_domain(name: str) -> tuple[str, dict[str, Any]]:
         return IN_DOMAIN[name]
     op = ops.lookup(name)
     domains = op.domain * op.arity if op.domain[0].joint else op.domain
+    if op.samples:  # shapes and indexing: the op's first example, printed as the language writes it
+        shapes, params = op.samples[0]
+        call = to_source(Call(op, tuple(Var(a) for a in op.args), tuple(sorted(params.items()))))
+        return call, {a: {"uniform": list(d.sample), "shape": list(s)} for a, d, s in zip(op.args, domains, shapes)}
     shape = [5] if op.kind == ops.ELEMENTWISE else [3, 2]
     call = f"{name}({', '.join(op.args)}{', axis=0' if op.kind == ops.REDUCTION else ''})"
     return call, {a: {"uniform": list(d.sample), "shape": shape} for a, d in zip(op.args, domains)}
@@ -150,7 +157,7 @@ def test_op_exact_reference_is_within_a_few_ulp(name: str) -> None:
         r = check_op(name, 1, seed, ULP_INPUTS.get(name), exact=True)
         assert r.status == "pass", r.table()
         worst = max(c.max_ulp for c in r.comparisons)
-        assert worst <= ULP_BOUND, r.table()
+        assert worst <= MATRIX_ULP_BOUND.get(name, ULP_BOUND), r.table()
 
 
 def test_aliases_are_the_same_ops() -> None:

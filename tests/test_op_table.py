@@ -37,6 +37,8 @@ def _draw(op: Op, shapes: list[tuple[int, ...]], rng: np.random.Generator) -> tu
 def examples(op: Op, seed: int = 0) -> list[Example]:
     """In-domain ``(args, params)`` for ``op``, derived from its kind, domain and parameters."""
     rng = np.random.default_rng(seed)
+    if op.samples:  # the op's own examples (indexing, concatenate ...)
+        return [(_draw(op, list(shapes), rng), dict(params)) for shapes, params in op.samples]
     if "shape" in op.params:  # reshape, broadcast_to, sum_to: the pairs its forward takes
         out = []
         for src, dst in _SHAPE_PAIRS:

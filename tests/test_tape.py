@@ -656,6 +656,8 @@ def _sample(op: ops.Op, rng: np.random.Generator, shapes: Any = None) -> list[np
         return [rng.normal(size=a0), rng.normal(size=b0)]
     if op.name == "transpose":
         return [rng.normal(size=shapes[0] if shapes else (3, 4))]
+    if op.samples:  # shapes and indexing: the op's first example
+        return [rng.uniform(-2.0, 2.0, size=s) for s in op.samples[0][0]]
     draw = DOMAINS.get(op.name, lambda r, s: r.uniform(-2.0, 2.0, size=s))
     if op.kind == ops.REDUCTION:
         return [draw(rng, shapes[0] if shapes else (3, 4))]
@@ -667,6 +669,8 @@ def _sample(op: ops.Op, rng: np.random.Generator, shapes: Any = None) -> list[np
 
 
 def _params(op: ops.Op, axis: Any = None) -> dict[str, Any]:
+    if op.samples:
+        return dict(op.samples[0][1])
     return {"axis": axis} if op.kind == ops.REDUCTION else {}
 
 

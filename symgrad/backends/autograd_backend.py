@@ -60,6 +60,20 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.clip: lambda x, lo, hi: _where((x > hi) | (lo > hi), hi, _where(x < lo, lo, x)),
         ops.xlogy: lambda x, y: x * anp.log(y),  # inside its domain y > 0
         ops.copysign: lambda x, y: anp.abs(x) * np.where(np.signbit(getval(y)), -1.0, 1.0),
+        # shapes and indexing (issue 15, part B)
+        ops.index: lambda x, key: x[ops.decode_key(key)],
+        ops.reshape: lambda x, shape: anp.reshape(x, shape),
+        # autograd's broadcast_to cannot add leading dimensions: adding zeros broadcasts as well
+        ops.broadcast_to: lambda x, shape: x + anp.zeros(shape),
+        ops.transpose: lambda x, axes=None: anp.transpose(x, axes),
+        ops.expand_dims: _expand_dims,
+        ops.squeeze: lambda x, axis=None: anp.squeeze(x, axis),
+        ops.flip: _flip,
+        ops.concatenate: lambda x, y, axis=0: anp.concatenate((x, y), axis=axis),
+        ops.stack: lambda x, y, axis=0: anp.stack((x, y), axis=axis),
+        # linear algebra (issue 15, part B)
+        ops.einsum: lambda a, b, subscripts: anp.einsum(subscripts, a, b),
+        ops.det: anp.linalg.det, ops.inv: anp.linalg.inv, ops.solve: anp.linalg.solve,
     }
 
 
@@ -71,6 +85,19 @@ def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 def _neg(x: Any) -> Any:
     return _where(x > 0, 0.0, x)  # the negative branch's argument: exp of it never overflows
+
+
+def _expand_dims(x: Any, axis: Any) -> Any:
+    # autograd's expand_dims takes one axis
+    for d in ops.normalize_axes(axis, anp.ndim(x) + (len(axis) if isinstance(axis, tuple) else 1)):
+        x = anp.expand_dims(x, d)
+    return x
+
+
+def _flip(x: Any, axis: Any = None) -> Any:
+    # autograd has no flip: a reversing slice along each axis
+    axes = ops.normalize_axes(axis, anp.ndim(x))
+    return x[tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(anp.ndim(x)))]
 
 
 def _where(c: Any, x: Any, y: Any) -> Any:

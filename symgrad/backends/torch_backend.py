@@ -62,8 +62,41 @@ def _one_dim(x: Any, axis: Any) -> int:
     return dims[0]
 
 
-def _transpose(x: Any) -> Any:
-    return x.permute(tuple(reversed(range(x.ndim))))  # numpy's transpose: reverse every axis (none for 0-d)
+def _transpose(x: Any, axes: Any = None) -> Any:
+    # numpy's transpose: reverse every axis (none for a 0-d tensor)
+    return x.permute(tuple(reversed(range(x.ndim))) if axes is None else tuple(axes))
+
+
+def _index(x: Any, key: tuple) -> Any:
+    """numpy's basic indexing; torch refuses negative steps: the forward slice, flipped."""
+    items, flips, out_dim = [], [], 0
+    for dim, k in ops.index_dims(key, x.ndim):
+        if k is Ellipsis:
+            items.append(Ellipsis)
+            out_dim += dim
+            continue
+        if isinstance(k, tuple) and k[2] is not None and k[2] < 0:
+            picked = range(*slice(*k).indices(x.shape[dim]))
+            k = (picked[-1], picked[0] + 1, -k[2]) if len(picked) else (0, 0, None)
+            flips.append(out_dim)
+        items.append(slice(*k) if isinstance(k, tuple) else k)
+        out_dim += isinstance(k, tuple)
+    out = x[tuple(items)]
+    return torch.flip(out, dims=flips) if flips else out
+
+
+def _expand_dims(x: Any, axis: Any) -> Any:
+    for d in normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, tuple) else 1)):
+        x = x.unsqueeze(d)
+    return x
+
+
+def _squeeze(x: Any, axis: Any = None) -> Any:
+    return torch.squeeze(x) if axis is None else torch.squeeze(x, dim=axis)
+
+
+def _flip(x: Any, axis: Any = None) -> Any:
+    return torch.flip(x, dims=_dims(x, axis))
 
 
 # the map to torch, keyed by the table's ops: only where torch's function has another name or
@@ -87,6 +120,15 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.softmax: lambda x, axis=-1: torch.softmax(x, dim=_one_dim(x, axis)),
         ops.log_softmax: lambda x, axis=-1: torch.log_softmax(x, dim=_one_dim(x, axis)),
         ops.gelu: F.gelu, ops.elu: F.elu, ops.leaky_relu: F.leaky_relu, ops.hardtanh: F.hardtanh,
+        # shapes and indexing (issue 15, part B)
+        ops.index: _index,
+        ops.broadcast_to: lambda x, shape: x.expand(shape),
+        ops.expand_dims: _expand_dims, ops.squeeze: _squeeze, ops.flip: _flip,
+        ops.concatenate: lambda x, y, axis=0: torch.cat((x, y), dim=axis),
+        ops.stack: lambda x, y, axis=0: torch.stack((x, y), dim=axis),
+        # linear algebra (issue 15, part B)
+        ops.einsum: lambda a, b, subscripts: torch.einsum(subscripts, a, b),
+        ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: torch.linalg.solve,
     }
 
 

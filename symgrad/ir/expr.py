@@ -228,6 +228,8 @@ def to_source(expr: Expr) -> str:
         if op is ops.neg:
             (inner, ip), = children
             return (f"-({inner})" if ip < 3 else f"-{inner}"), 3
+        if op.printer is not None:
+            return op.printer([c for c, _ in children], [p for _, p in children], **node.kwargs), 9
         args = [c for c, _ in children] + [f"{k}={v!r}" for k, v in node.params if v is not None]
         return f"{op.name}({', '.join(args)})", 9
 

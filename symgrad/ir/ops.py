@@ -13,7 +13,12 @@ engine:
 * ``magnitude``: the size of a constant without computing it, where the float
   forward would overflow (the parser's ``max_const_digits``);
 * ``composite``: the op written with other ops of the table, for an engine
-  that lacks it.
+  that lacks it;
+* for ops with required parameters (indexing, shapes, einsum): ``samples``
+  (in-domain argument shapes and params, which the tests and ``symgrad mutate``
+  use), how the parser reads them (``positional``, ``leading``, ``members``),
+  how ``to_source`` prints them (``printer``) and a grad_fn name that depends on
+  the input shapes (``backward_of``).
 
 VJPs are written with the table's own functions (``cos(x)``, ``where(...)``)
 and operators, as HIPS autograd writes its VJPs with ``autograd.numpy``.  Each
@@ -51,6 +56,7 @@ REDUCTION = "reduction"
 LINALG = "linalg"  # matmul, transpose: not elementwise, no axis
 INTERNAL = "internal"  # used by VJPs only, not part of the expression language
 SCAN = "scan"  # along an axis, the shape kept: softmax, log_softmax
+SHAPE = "shape"  # moves elements only (indexing, reshape, concatenate ...): not elementwise
 
 Vjp = Optional[Callable[..., Any]]
 Est = Optional[tuple[int, float]]  # a constant's (sign, log10|value|); sign 0 is 0; None: not estimable
@@ -142,6 +148,19 @@ class Op:
     # it must agree with the op (value and derivatives) inside the op's domain, and an engine
     # refuses (Unsupported) to use it at points outside
     composite: Optional[Callable[..., Any]] = None
+    # parameters the parser reads positionally after the arguments (``reshape(x, (2, 3))``: "shape")
+    positional: tuple[str, ...] = ()
+    # the first argument is a tuple of members (``concatenate((x, y, z), axis=0)``): the parser builds
+    # ``members(list of IR members, **params)`` from them, with the binary op itself
+    members: Optional[Callable[..., Any]] = None
+    # how ``to_source`` prints a call: printer(argument texts, their precedences, params) -> text
+    printer: Optional[Callable[..., str]] = None
+    # grad_fn names that depend on the inputs' shapes: backward_of(params, input shapes) -> name
+    backward_of: Optional[Callable[..., str]] = None
+    # in-domain examples for the tests: ((argument shapes, ...), params) pairs
+    samples: tuple = ()
+    # parameters the parser reads positionally before the arguments (``einsum("ij,jk->ik", a, b)``)
+    leading: tuple[str, ...] = ()
     _saved: dict = field(default_factory=dict, init=False, repr=False)  # saved(), memoised
 
     def __post_init__(self) -> None:
@@ -182,8 +201,10 @@ class Op:
     def differentiable(self) -> bool:
         return any(v is not None for v in self.vjps)
 
-    def grad_fn_name(self, params: dict[str, Any]) -> str:
+    def grad_fn_name(self, params: dict[str, Any], shapes: Optional[tuple] = None) -> str:
         """PyTorch's name for the backward node, e.g. ``SumBackward1`` for a sum over an axis."""
+        if self.backward_of is not None and shapes is not None:
+            return self.backward_of(params, shapes)
         base = self.backward_name or self.name.capitalize() + "Backward0"
         if self.kind == REDUCTION and params.get("axis") is not None:
             return base[:-1] + "1"
@@ -415,13 +436,17 @@ reshape = defop(
     "reshape",
     lambda x, shape: np.reshape(x, shape),
     lambda g, ans, x, shape: reshape(g, shape=_shape(x)),
-    kind=INTERNAL, params=("shape",), backward_name="ViewBackward0", linear=True,
+    kind=SHAPE, params=("shape",), backward_name="ViewBackward0", linear=True, positional=("shape",),
+    sympy=lambda s, x, shape: np.reshape(x, shape),
+    samples=((((2, 3),), {"shape": (3, -1)}), (((6,),), {"shape": (2, 3)})),
 )
 broadcast_to = defop(
     "broadcast_to",
     lambda x, shape: np.broadcast_to(x, shape),
     lambda g, ans, x, shape: sum_to(g, shape=_shape(x)),
-    kind=INTERNAL, params=("shape",), backward_name="ExpandBackward0", linear=True,
+    kind=SHAPE, params=("shape",), backward_name="ExpandBackward0", linear=True, positional=("shape",),
+    sympy=lambda s, x, shape: np.broadcast_to(x, shape),
+    samples=((((3,),), {"shape": (2, 3)}), (((2, 1),), {"shape": (3, 2, 4)})),
 )
 sum_to = defop(
     "sum_to",
@@ -1050,9 +1075,375 @@ matmul = defop(
     args=("a", "b"), saves=(("b",), ("a",)), domain_note="1-D or 2-D operands",
     sympy=lambda s, a, b: np.matmul(a, b), kind=LINALG, infix="@", backward_name="MmBackward0",
 )
+def _inverse_permutation(axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(np.argsort([a % len(axes) for a in axes]).tolist())
+
+
 transpose = defop(
-    "transpose", np.transpose, lambda g, ans, x: transpose(g), linear=True,
-    sympy=lambda s, x: np.transpose(x), kind=LINALG, backward_name="PermuteBackward0",
+    "transpose", lambda x, axes=None: np.transpose(x, axes),
+    lambda g, ans, x, axes=None: transpose(g, axes=None if axes is None else _inverse_permutation(axes)),
+    linear=True, params=("axes",),
+    sympy=lambda s, x, axes=None: np.transpose(x, axes), kind=LINALG, backward_name="PermuteBackward0",
+)
+
+# ---------------------------------------------------------------- shapes and indexing (issue 15, part B)
+#
+# Indexing with integer constants: the key is a tuple whose items are ints, ``...`` (Ellipsis) and
+# slices encoded as (start, stop, step) tuples of ints or None (Python 3.11's slices are not
+# hashable, and params are).  ``x[1:3, 0]`` has key ((1, 3, None), 0).  Two-member ops
+# (``concatenate``, ``stack``) are binary in the IR, with ``axis`` a param; the parser folds a tuple
+# of n members into n - 1 of them (``members``).
+
+
+def encode_key(key: Any) -> tuple:
+    """A numpy basic index (int, slice, Ellipsis or a tuple of them) as a hashable key."""
+    items = key if isinstance(key, tuple) else (key,)
+    out: list[Any] = []
+    for k in items:
+        if k is Ellipsis:
+            out.append(Ellipsis)
+        elif isinstance(k, slice):
+            if not all(v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+                       for v in (k.start, k.stop, k.step)):
+                raise TypeError(f"slice bounds must be integer constants, not {k!r}")
+            if k.step == 0:
+                raise ValueError("slice step cannot be zero")
+            out.append(tuple(None if v is None else int(v) for v in (k.start, k.stop, k.step)))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            out.append(int(k))
+        else:
+            raise TypeError(f"only integer constants, slices of them and ... can index, not {type(k).__name__}")
+    if out.count(Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    return tuple(out)
+
+
+def decode_key(key: tuple) -> tuple:
+    """The numpy index of an encoded key."""
+    return tuple(slice(*k) if isinstance(k, tuple) else k for k in key)
+
+
+def key_source(key: tuple) -> str:
+    """``1:3, 0`` for the key of ``x[1:3, 0]``."""
+    def item(k: Any) -> str:
+        if k is Ellipsis:
+            return "..."
+        if isinstance(k, tuple):
+            start, stop, step = ("" if v is None else str(v) for v in k)
+            return f"{start}:{stop}" + (f":{step}" if step else "")
+        return str(k)
+
+    return ", ".join(item(k) for k in key) if key else "()"
+
+
+def _per_dim(key: tuple, ndim: int) -> list[tuple[int, Any]]:
+    """(dimension, item) for each int or slice of ``key`` on an array of ``ndim`` dimensions."""
+    plain = [k for k in key if k is not Ellipsis]
+    out, dim = [], 0
+    for k in key:
+        if k is Ellipsis:
+            dim += ndim - len(plain)
+            continue
+        out.append((dim, k))
+        dim += 1
+    return out
+
+
+def index_dims(key: tuple, ndim: int) -> list[tuple[int, Any]]:
+    """(dimension, item) for each item of ``key``; for ``...``, (the number of dimensions it spans, ...)."""
+    plain = builtins.sum(k is not Ellipsis for k in key)
+    out, dim = [], 0
+    for k in key:
+        if k is Ellipsis:
+            out.append((ndim - plain, Ellipsis))
+            dim += ndim - plain
+        else:
+            out.append((dim, k))
+            dim += 1
+    return out
+
+
+def _index_backward(params: dict[str, Any], shapes: tuple) -> str:
+    """torch applies an index item by item (select for an int, slice for a slice that does not cover its
+    dimension, nothing for one that does): the last one applied names the node; none at all: an alias."""
+    key, shape = params["key"], shapes[0]
+    name = ""
+    for dim, k in _per_dim(key, len(shape)):
+        if not isinstance(k, tuple):
+            name = "SelectBackward0"
+        elif dim < len(shape) and slice(*k).indices(shape[dim]) != (0, shape[dim], 1):
+            name = "SliceBackward0"
+    if not name:  # x[:] is a slice in torch, x[:, :] and x[...] aliases
+        name = "SliceBackward0" if len(key) == 1 and isinstance(key[0], tuple) else "AliasBackward0"
+    return name
+
+
+def _index_source(texts: list[str], precs: list[int], key: tuple) -> str:
+    inner = texts[0] if precs[0] >= 9 else f"({texts[0]})"
+    return f"{inner}[{key_source(key)}]"
+
+
+def _scatter(g: Any, key: tuple, shape: tuple[int, ...]) -> np.ndarray:
+    g = np.asarray(g)
+    out = np.zeros(shape, dtype=g.dtype if g.dtype.kind == "f" else np.float64)
+    out[decode_key(key)] = g
+    return out
+
+
+index = defop(
+    "index",
+    lambda x, key: np.array(np.asarray(x)[decode_key(key)]),
+    lambda g, ans, x, key: index_put(g, key=key, shape=_shape(x)),
+    kind=SHAPE, params=("key",), linear=True, backward_of=_index_backward,
+    sympy=lambda s, x, key: x[decode_key(key)],
+    printer=lambda texts, precs, key: _index_source(texts, precs, key),
+    samples=((((3, 4),), {"key": (1,)}), (((3, 4),), {"key": ((None, None, 2), -1)}),
+             (((2, 3, 4),), {"key": (Ellipsis, (1, 3, None))}), (((4,),), {"key": ((None, None, -1),)})),
+    domain_note="integer constants, slices and ... only; numpy's bounds",
+)
+# the VJP of index: g scattered into zeros of the indexed array's shape; its own VJP is index
+index_put = defop(
+    "index_put", _scatter,
+    lambda g, ans, x, key, shape: index(g, key=key),
+    kind=INTERNAL, params=("key", "shape"), linear=True, backward_name="IndexPutBackward0",
+    samples=((((2,),), {"key": ((None, None, 2),), "shape": (4,)}), (((3,),), {"key": (1,), "shape": (2, 3)})),
+)
+
+
+def _axis_of(axis: Any, ndim: int) -> int:
+    return normalize_axes(axis, ndim)[0]
+
+
+def _along(axis: int, ndim: int, item: Any) -> tuple:
+    """The key taking ``item`` along dimension ``axis``, everything along the others."""
+    return ((None, None, None),) * axis + (item,) + ((None, None, None),) * (ndim - axis - 1)
+
+
+def _squeeze_backward(params: dict[str, Any], shapes: tuple) -> str:
+    axis = params.get("axis")
+    return "SqueezeBackward0" if axis is None else "SqueezeBackward2" if isinstance(axis, tuple) else "SqueezeBackward1"
+
+
+expand_dims = defop(
+    "expand_dims", lambda x, axis: np.expand_dims(x, axis),
+    lambda g, ans, x, axis: reshape(g, shape=_shape(x)),
+    kind=SHAPE, params=("axis",), linear=True, backward_name="UnsqueezeBackward0",
+    sympy=lambda s, x, axis: np.expand_dims(x, axis),
+    samples=((((3,),), {"axis": 0}), (((2, 3),), {"axis": -1}), (((2, 3),), {"axis": (0, 2)})),
+)
+squeeze = defop(
+    "squeeze", lambda x, axis=None: np.squeeze(x, axis),
+    lambda g, ans, x, axis=None: reshape(g, shape=_shape(x)),
+    kind=SHAPE, params=("axis",), linear=True, backward_of=_squeeze_backward,
+    sympy=lambda s, x, axis=None: np.squeeze(x, axis),
+    samples=((((1, 3),), {"axis": 0}), (((2, 1),), {"axis": -1}), (((1, 3, 1),), {})),
+    domain_note="the squeezed axes have length 1",
+)
+flip = defop(
+    "flip", lambda x, axis=None: np.flip(x, axis),
+    lambda g, ans, x, axis=None: flip(g, axis=axis),
+    kind=SHAPE, params=("axis",), linear=True, backward_name="FlipBackward0",
+    sympy=lambda s, x, axis=None: np.flip(x, axis),
+    samples=((((3,),), {}), (((2, 3),), {"axis": 1}), (((2, 3, 2),), {"axis": (0, -1)})),
+)
+
+
+def _cat_vjp(first: bool) -> Callable[..., Any]:
+    def vjp(g: Any, ans: Any, x: Any, y: Any, axis: Any = 0) -> Any:
+        ndim = len(_shape(x))
+        a, n = _axis_of(axis, ndim), _shape(x)[_axis_of(axis, ndim)]
+        return index(g, key=_along(a, ndim, (None, n, None) if first else (n, None, None)))
+
+    return vjp
+
+
+def _stack_vjp(i: int) -> Callable[..., Any]:
+    def vjp(g: Any, ans: Any, x: Any, y: Any, axis: Any = 0) -> Any:
+        ndim = len(_shape(x)) + 1
+        return index(g, key=_along(_axis_of(axis, ndim), ndim, i))
+
+    return vjp
+
+
+def _members_source(texts: list[str], params: dict[str, Any], name: str) -> str:
+    axis = params.get("axis")
+    return f"{name}(({', '.join(texts)}), axis={axis!r})" if axis is not None else f"{name}(({', '.join(texts)}))"
+
+
+def _fold_concatenate(members: list[Any], **params: Any) -> Any:
+    out = members[0]
+    for m in members[1:]:
+        out = concatenate(out, m, **params)
+    return out
+
+
+def _fold_stack(members: list[Any], **params: Any) -> Any:
+    # n > 2 members: the stack of the first two, then each further one joined as a new slice
+    axis = params.get("axis", 0)
+    out = stack(members[0], members[1], **params)
+    for m in members[2:]:
+        out = concatenate(out, expand_dims(m, axis=axis), axis=axis)
+    return out
+
+
+concatenate = defop(
+    "concatenate", lambda x, y, axis=0: np.concatenate((x, y), axis=axis), _cat_vjp(True), _cat_vjp(False),
+    kind=SHAPE, params=("axis",), linear=True, backward_name="CatBackward0",
+    sympy=lambda s, x, y, axis=0: np.concatenate((x, y), axis=axis), members=_fold_concatenate,
+    printer=lambda texts, precs, **params: _members_source(texts, params, "concatenate"),
+    samples=((((2, 3), (1, 3)), {}), (((2, 3), (2, 2)), {"axis": -1})),
+    domain_note="equal shapes but along axis; at least 1-D",
+)
+stack = defop(
+    "stack", lambda x, y, axis=0: np.stack((x, y), axis=axis), _stack_vjp(0), _stack_vjp(1),
+    kind=SHAPE, params=("axis",), linear=True, backward_name="StackBackward0",
+    sympy=lambda s, x, y, axis=0: np.stack((x, y), axis=axis), members=_fold_stack,
+    printer=lambda texts, precs, **params: _members_source(texts, params, "stack"),
+    samples=((((3,), (3,)), {}), (((2, 3), (2, 3)), {"axis": -1})),
+    domain_note="equal shapes",
+)
+
+
+# ---------------------------------------------------------------- linear algebra (issue 15, part B)
+#
+# det, inv, solve and trace take 2-D square matrices (no batch dimensions); the VJPs are written with
+# the table's ops, so they differentiate again.  einsum takes two operands and an explicit output
+# ("ij,jk->ik"); what its VJPs cannot be written as another einsum of the same kind is refused when
+# parsed: repeated indices in one operand (traces), "...", and an index of one operand that is in
+# neither the other nor the output.
+
+_EINSUM_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,.->")
+
+
+def einsum_problem(subscripts: str) -> Optional[tuple[int, str]]:
+    """(0-based position, reason) of the first thing in ``subscripts`` symgrad's einsum does not take, or None."""
+    for i, c in enumerate(subscripts):
+        if c not in _EINSUM_CHARS:
+            return i, f"character {c!r} is not allowed in einsum subscripts (letters, ',', '->' and '...')"
+    if "." in subscripts:
+        i = subscripts.index(".")
+        if subscripts[i:i + 3] != "...":
+            return i, "'.' is allowed only as '...'"
+        return i, "'...' in einsum subscripts is not supported by symgrad yet"
+    if subscripts.count("->") != 1 or subscripts.count("-") != 1 or subscripts.count(">") != 1:
+        i = next((j for j, c in enumerate(subscripts) if c in "->"), len(subscripts))
+        return i, "einsum subscripts need exactly one '->' and an explicit output"
+    inputs, out = subscripts.split("->")
+    terms = inputs.split(",")
+    if len(terms) != 2:
+        return 0, f"einsum takes two operands here, not {len(terms)}"
+    for term, start in ((terms[0], 0), (terms[1], len(terms[0]) + 1), (out, len(inputs) + 2)):
+        for j, c in enumerate(term):
+            if c == ",":
+                return start + j, "',' in the output of einsum"
+            if term.index(c) != j:
+                return start + j, f"repeated index {c!r} in one operand (a trace) is not supported by einsum here"
+    a, b = terms
+    for j, c in enumerate(out):
+        if c not in a and c not in b:
+            return len(inputs) + 2 + j, f"output index {c!r} is in no operand"
+    for term, other, start in ((a, b, 0), (b, a, len(a) + 1)):
+        for j, c in enumerate(term):
+            if c not in other and c not in out:
+                return start + j, f"index {c!r} of one operand only, summed away: not supported by einsum here"
+    return None
+
+
+def _einsum_parts(subscripts: str) -> tuple[str, str, str]:
+    inputs, out = subscripts.split("->")
+    a, b = inputs.split(",")
+    return a, b, out
+
+
+def _einsum_backward(params: dict[str, Any], shapes: tuple) -> str:
+    a, b, out = _einsum_parts(params["subscripts"])
+    return "ViewBackward0" if set(a + b) - set(out) else "MulBackward0"  # torch: bmm and a view, or a product
+
+
+def _check_einsum(subscripts: str) -> str:
+    problem = einsum_problem(subscripts)
+    if problem is not None:
+        raise ValueError(f"einsum subscripts {subscripts!r}: {problem[1]}")
+    return subscripts
+
+
+einsum = defop(
+    "einsum",
+    lambda a, b, subscripts: np.einsum(_check_einsum(subscripts), a, b),
+    lambda g, ans, a, b, subscripts: einsum(g, b, subscripts="{2},{1}->{0}".format(*_einsum_parts(subscripts))),
+    lambda g, ans, a, b, subscripts: einsum(a, g, subscripts="{0},{2}->{1}".format(*_einsum_parts(subscripts))),
+    args=("a", "b"), saves=(("b",), ("a",)), kind=LINALG, params=("subscripts",), leading=("subscripts",),
+    sympy=lambda s, a, b, subscripts: np.einsum(subscripts, a, b), backward_of=_einsum_backward,
+    printer=lambda texts, precs, subscripts: f"einsum({subscripts!r}, {', '.join(texts)})",
+    samples=((((2, 3), (3, 4)), {"subscripts": "ij,jk->ik"}), (((3, 2), (4, 2)), {"subscripts": "ij,kj->ik"}),
+             (((2, 3), (2, 3)), {"subscripts": "ij,ij->ji"}), (((2, 3, 4), (2, 4, 2)), {"subscripts": "bij,bjk->bik"})),
+    domain_note="two operands, explicit output; no traces or '...'",
+)
+
+
+def _square(a: Any) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"a square 2-D matrix is needed, not shape {a.shape}")
+    return a
+
+
+def _eye_like(x: Any) -> np.ndarray:
+    n = _shape(x)[-1]
+    return np.eye(n)
+
+
+def _smat(s: Any, a: np.ndarray) -> Any:
+    return s.Matrix(a.tolist())
+
+
+def _as_column(x: Any) -> Any:
+    return x if len(_shape(x)) == 2 else reshape(x, shape=(_shape(x)[0], 1))
+
+
+def _solve_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    return solve(transpose(a), g)
+
+
+def _solve_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    # -(A^-T g) x^T, with x = ans; a vector b is a column
+    gb = solve(transpose(a), g)
+    return -matmul(_as_column(gb), transpose(_as_column(ans)))
+
+
+det = defop(
+    "det", lambda a: np.linalg.det(_square(a)),
+    lambda g, ans, a: g * ans * transpose(inv(a)),
+    args=("a",), saves=("ans", "a"), kind=LINALG, backward_name="LinalgDetBackward0",
+    sympy=lambda s, a: np.array(_smat(s, a).det(method="berkowitz"), dtype=object),
+    samples=((((3, 3),), {}), (((2, 2),), {})),
+    domain_note="a square 2-D matrix; the VJP needs it nonsingular",
+)
+inv = defop(
+    "inv", lambda a: np.linalg.inv(_square(a)),
+    lambda g, ans, a: -matmul(transpose(ans), matmul(g, transpose(ans))),
+    args=("a",), saves=("ans",), kind=LINALG, backward_name="LinalgInvExBackward0",
+    sympy=lambda s, a: np.array((_smat(s, a).adjugate() / _smat(s, a).det(method="berkowitz")).tolist(), dtype=object),
+    samples=((((3, 3),), {}), (((2, 2),), {})),
+    domain_note="a square 2-D nonsingular matrix",
+)
+solve = defop(
+    "solve", lambda a, b: np.linalg.solve(_square(a), b),
+    _solve_da, _solve_db,
+    args=("a", "b"), saves=(("a", "ans"), ("a",)), kind=LINALG, backward_name="LinalgSolveExBackward0",
+    sympy=lambda s, a, b: np.array(
+        (_smat(s, a).adjugate() * _smat(s, b.reshape(b.shape[0], -1)) / _smat(s, a).det(method="berkowitz")).tolist(),
+        dtype=object).reshape(b.shape),
+    samples=((((3, 3), (3,)), {}), (((3, 3), (3, 2)), {})),
+    domain_note="a square 2-D nonsingular matrix a; b a vector or a matrix",
+)
+trace = defop(
+    "trace", lambda a: np.trace(_square(a)),
+    lambda g, ans, a: g * _eye_like(a),
+    args=("a",), linear=True, kind=LINALG, backward_name="TraceBackward0",
+    sympy=lambda s, a: np.array(s.Add(*np.diagonal(a)), dtype=object),
+    samples=((((3, 3),), {}), (((2, 2),), {})),
+    domain_note="a square 2-D matrix",
 )
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}

@@ -293,14 +293,30 @@ class _Parser:
                 raise self.fail(kw, reason, kw.arg)
             if sum(k.arg == kw.arg for k in node.keywords) > 1:  # Python refuses it; ast does not
                 raise self.fail(kw, f"keyword argument {kw.arg!r} repeated in {fname}()", kw.arg)
-            value = self.keyword(kw.arg, kw.value)
+            value = self.param(kw.arg, kw.value)
             if value is not None:
                 params[kw.arg] = value
-        if len(node.args) != op.arity:
+        if op.members is not None:
+            return self.members(node, op, params, depth)
+        lead = node.args[:len(op.leading)]
+        for pname, pnode in zip(op.leading, lead):
+            params[pname] = self.param(pname, pnode)
+        if len(lead) < len(op.leading):
+            raise self.fail(node, f"{fname}() needs its {op.leading[len(lead)]!r} argument first", fname)
+        rest = node.args[len(lead):]
+        positional = rest[op.arity:op.arity + len(op.positional)]
+        for pname, pnode in zip(op.positional, positional):
+            if pname in params:
+                raise self.fail(pnode, f"{fname}() got {pname!r} twice", pname)
+            params[pname] = self.param(pname, pnode)
+        if len(rest) - len(positional) != op.arity:
             s = "" if op.arity == 1 else "s"
             raise self.fail(node, f"{fname}() takes {op.arity} positional argument{s} "
-                                  f"({len(node.args)} given)", fname)
-        args = [self.build(a, depth + 1) for a in node.args]
+                                  f"({len(rest)} given)", fname)
+        missing = [p for p in op.positional if p not in params]
+        if missing:
+            raise self.fail(node, f"{fname}() needs its {missing[0]!r} argument", fname)
+        args = [self.build(a, depth + 1) for a in rest[:op.arity]]
         return self.call(node, op, args, params)
 
     def keyword(self, name: str, node: ast.AST) -> object:
@@ -322,6 +338,102 @@ class _Parser:
             what = "a non-negative integer" if name == "ddof" else "a real number literal"
             raise self.fail(node, f"{name} must be {what}, not {token!r}", token)
         return sign * inner.value if name == "ddof" else float(sign * inner.value)
+
+    # ------------------------------------------------------------ shapes and indexing (issue 15, part B)
+
+    def param(self, name: str, node: ast.AST) -> object:
+        """A keyword (or positional) parameter's constant value, read by what the parameter means."""
+        if name == "shape":
+            return self.int_tuple(node, "shape", allow_one_minus=True)
+        if name == "subscripts":
+            return self.subscripts(node)
+        if name == "axes":
+            axes = self.int_tuple(node, "axes", allow_one_minus=False, axis=True)
+            if len(set(axes)) != len(axes):
+                raise self.fail(node, f"repeated axis in {self.segment(node)!r}", self.segment(node))
+            return axes
+        return self.keyword(name, node)
+
+    def int_tuple(self, node: ast.AST, what: str, allow_one_minus: bool, axis: bool = False) -> tuple[int, ...]:
+        """A tuple of integer constants (or one integer), e.g. a shape ``(2, -1)``."""
+        elts = node.elts if isinstance(node, ast.Tuple) else [node]
+        if len(elts) > self.limits.max_ndim:
+            raise self.limit(node, "max_ndim", len(elts), f"length of {what}")
+        out = []
+        for e in elts:
+            if axis:
+                out.append(self.axis_int(e))
+                continue
+            value = self.signed_int(e, f"{what} must be a tuple of integer constants")
+            if value < (-1 if allow_one_minus else 0):
+                raise self.fail(e, f"{what} has a negative length {value}", self.segment(e))
+            out.append(value)
+        if out.count(-1) > 1:
+            raise self.fail(node, f"only one -1 is allowed in {what} {self.segment(node)!r}", self.segment(node))
+        return tuple(out)
+
+    def signed_int(self, node: ast.AST, reason: str) -> int:
+        sign, inner = 1, node
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            sign, inner = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
+        if not (isinstance(inner, ast.Constant) and type(inner.value) is int):
+            token = self.segment(node)
+            raise self.fail(node, f"{reason}, not {token!r}", token)
+        if _int_digits(inner.value) > self.limits.max_int_digits:
+            raise self.limit(node, "max_int_digits", _int_digits(inner.value), "digits of an integer literal")
+        return sign * inner.value
+
+    def members(self, node: ast.Call, op: Op, params: dict[str, object], depth: int) -> Expr:
+        """``concatenate((x, y, z), axis=0)``: one tuple of at least two members, folded by the op."""
+        fname = op.name
+        if len(node.args) != 1 or not isinstance(node.args[0], ast.Tuple) or len(node.args[0].elts) < 2:
+            raise self.fail(node, f"{fname}() takes one tuple of at least two arrays, as {fname}((x, y))", fname)
+        members = [self.build(e, depth + 2) for e in node.args[0].elts]
+        for _ in members[1:]:
+            self.count(node)
+        return op.members(members, **params)
+
+    def subscript(self, node: ast.Subscript, depth: int) -> Expr:
+        """``x[1]``, ``x[1:3]``, ``x[:, 0]``, ``x[::2]``, ``x[..., -1]``: integer constants only."""
+        inner = node.slice
+        elts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        if len(elts) > self.limits.max_ndim:
+            raise self.limit(node, "max_ndim", len(elts), "items of an index")
+        key: list[object] = []
+        for e in elts:
+            if isinstance(e, ast.Constant) and e.value is Ellipsis:
+                if Ellipsis in key:
+                    raise self.fail(e, "an index can have only one '...'", "...")
+                key.append(Ellipsis)
+            elif isinstance(e, ast.Slice):
+                bounds = tuple(None if b is None else self.index_int(b) for b in (e.lower, e.upper, e.step))
+                if bounds[2] == 0:
+                    raise self.fail(e.step, "slice step cannot be zero", "0")
+                key.append(bounds)
+            else:
+                key.append(self.index_int(e))
+        value = self.build(node.value, depth + 1)
+        return self.call(node, ops.index, [value], {"key": tuple(key)})
+
+    def subscripts(self, node: ast.AST) -> str:
+        """einsum's subscript string: the only string literal of the language, checked character by character."""
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            token = self.segment(node)
+            raise self.fail(node, f"einsum's first argument must be its subscript string, not {token!r}", token)
+        value, raw = node.value, ast.get_source_segment(self.source, node) or ""
+        if raw[1:-1] != value or raw[:1] not in "'\"":  # prefixes, escapes, triple quotes: positions would shift
+            raise self.fail(node, f"einsum subscripts must be a plain quoted string, not {raw!r}", raw)
+        if len(value) > 200:
+            raise self.limit(node, "max_length", len(value), "length of einsum subscripts")
+        problem = ops.einsum_problem(value)
+        if problem is not None:
+            i, reason = problem
+            column = self.column(node.lineno, node.col_offset) + 1 + i
+            raise ParseError(self.text, reason, column, value[i:i + 1] or None)
+        return value
+
+    def index_int(self, node: ast.AST) -> int:
+        return self.signed_int(node, "an index must be an integer constant, a slice of them or '...'")
 
     def axis(self, node: ast.AST) -> object:
         """``axis=``: None, an int literal (maybe negative) or a tuple of them, no repeats."""
@@ -394,6 +506,7 @@ def _digits(mag: float) -> float:
 _VISIT: dict[type, Callable[[_Parser, Any, int], Expr]] = {
     ast.Constant: _Parser.const, ast.Name: _Parser.name, ast.UnaryOp: _Parser.unary,
     ast.BinOp: _Parser.binop, ast.Call: _Parser.func,
+    ast.Subscript: _Parser.subscript,  # type: ignore[dict-item]
 }
 
 
@@ -612,7 +725,7 @@ def _check_ir_call(node: Call, limits: Limits) -> None:
             reason = (f"{fname}() takes no keyword arguments" if not op.params
                       else f"unknown keyword {key!r} for {fname}()" + did_you_mean(key, op.params))
             raise ParseError(fname, reason, None, key)
-        if value is None:
+        if value is None or key not in ("axis", "axes"):  # shape, key: checked by the op's forward
             continue
         if key != "axis":
             ok = value is True if key == "keepdims" else (

@@ -357,7 +357,7 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
             fn = np.frompyfunc(lambda *a: _apply(op, a, params), op.arity, 1)
             return _obj(fn(*args))
         out = _obj(op.sympy(s, *args, **params))
-        if bind is not None and op is not ops.transpose:  # transpose only moves elements
+        if bind is not None and op is not ops.transpose and op.kind != ops.SHAPE:  # these only move elements
             out = _obj(np.frompyfunc(bind, 1, 1)(out))
         return out
 

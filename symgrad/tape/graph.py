@@ -90,7 +90,7 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
         names: dict[tuple[int, ...], str] = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}
         name = names.get(dims)
         return name or op.grad_fn_name(params), slots
-    return op.grad_fn_name(params), slots
+    return op.grad_fn_name(params, tuple(np.shape(_unwrap(a)) for a in inputs)), slots
 
 
 class AccumulateGrad:
@@ -365,9 +365,15 @@ class Tensor:
         return id(self)
 
     def __getitem__(self, index: Any) -> "Tensor":
-        if self.requires_grad and is_grad_enabled():
-            raise NotImplementedError("indexing a tensor that requires grad is not supported by symgrad's tape")
-        return Tensor._make(np.asarray(self._data[_unwrap(index)]))
+        index = _unwrap(index)
+        try:
+            key = ops.encode_key(index)
+        except TypeError:  # advanced indexing (arrays, booleans): not recorded
+            if self.requires_grad and is_grad_enabled():
+                raise NotImplementedError(
+                    "symgrad's tape records indexing with integers, slices and ... only") from None
+            return Tensor._make(np.asarray(self._data[index]))
+        return ops.index(self, key=key)
 
     def __iter__(self) -> Iterator["Tensor"]:
         return (self[i] for i in range(len(self)))

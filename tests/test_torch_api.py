@@ -465,6 +465,9 @@ def test_functions_errors_and_missing_ops() -> None:
                        ("stack", lambda: symgrad.stack([symgrad.ones(2)] * 2)),
                        ("einsum", lambda: symgrad.einsum("i,i->", symgrad.ones(2), symgrad.ones(2))),
                        ("bmm", lambda: symgrad.bmm(symgrad.ones(1, 2, 2), symgrad.ones(1, 2, 2)))):
-        if ops.lookup(name) is None:
-            with pytest.raises(NotImplementedError, match=repr(name)):
-                call()
+        try:  # the table may have the op (under its own name: cat is concatenate) or not yet
+            out = call()
+        except NotImplementedError as exc:
+            assert repr(name) in str(exc)
+        else:
+            assert isinstance(out, symgrad.Tensor)

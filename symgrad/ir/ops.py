@@ -1022,14 +1022,16 @@ var = defop(
     domain_note="ddof as numpy's (default 0)",
 )
 std = defop(
-    # a constant power of ans, as sqrt: std'(constant input) = 0 * inf = nan, as torch
+    # torch masks std = 0 (all elements equal): gradient 0 there, not 0 * inf; the guarded power keeps
+    # the unused branch finite, so differentiating again gives no 0 * inf either
     "std", _keep(lambda x, axis=None, ddof=0: np.std(x, axis=axis, ddof=ddof)),
     lambda g, ans, x, axis=None, keepdims=False, ddof=0:
-        expand(g * ans**-1.0, _shape(x), axis) * _centered(x, axis) * (1.0 / _dof(_shape(x), axis, ddof)),
+        expand(where(ans == 0, 0.0, g * where(ans == 0, 1.0, ans) ** -1.0), _shape(x), axis)
+        * _centered(x, axis) * (1.0 / _dof(_shape(x), axis, ddof)),
     saves=("ans", "x"), kind=REDUCTION, params=(*_RED, "ddof"),
     sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.sqrt(s.Add(
         *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof)), keepdims),
-    domain_note="ddof as numpy's (default 0); nan derivative where all elements are equal (as torch)",
+    domain_note="ddof as numpy's (default 0); gradient 0 where all elements are equal (as torch)",
 )
 
 

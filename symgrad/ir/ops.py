@@ -185,6 +185,11 @@ class Op:
             object.__setattr__(self, attr, value)
 
     def __call__(self, *args: Any, **params: Any) -> Any:
+        if self.members is not None and len(args) == 1 and isinstance(args[0], (list, tuple)):
+            return self.members(list(args[0]), **params)  # stack((x, y, z)) as the language writes it
+        if self.leading and args and isinstance(args[0], str):  # einsum("ij,jk->ik", a, b), as numpy and torch
+            params = {self.leading[0]: args[0], **params}
+            args = args[1:]
         return apply(self, args, params)
 
     def __repr__(self) -> str:

@@ -62,15 +62,15 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    return _table("cat", "concatenate")(*tensors, axis=dim)
+    return _table("cat", "concatenate")(list(tensors), axis=dim)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    return _table("stack")(*tensors, axis=dim)
+    return _table("stack")(list(tensors), axis=dim)
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
-    return _table("einsum")(*operands, equation=equation)
+    return _table("einsum")(*operands, subscripts=equation)
 
 
 def softmax(input: Tensor, dim: int) -> Tensor:

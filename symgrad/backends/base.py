@@ -81,6 +81,8 @@ class Capabilities:
     max_order: Optional[int] = None
     dtypes: tuple[str, ...] = ("float64", "float32")
     wrap_constants: bool = False
+    #: why ``max_order`` is what it is, when not that the engine cannot go further
+    order_note: str = ""
 
     def lacks(self, used: Iterable[Op], order: int, dtype: str) -> Optional[str]:
         """Why a case with ops ``used``, at ``order``, in ``dtype`` cannot run here (None: it can)."""
@@ -89,7 +91,7 @@ class Capabilities:
             if missing:
                 return "op " + ", ".join(repr(m) for m in missing)
         if self.max_order is not None and order > self.max_order:
-            return f"order {order} (it differentiates up to order {self.max_order})"
+            return f"order {order} ({self.order_note or f'it differentiates up to order {self.max_order}'})"
         if dtype not in self.dtypes:
             return f"dtype {dtype} (it computes in {', '.join(self.dtypes)})"
         return None
@@ -322,7 +324,7 @@ def gradients_by_vjp(backend: FunctionalBackend, expr: Expr, inputs: dict[str, n
     def nested(prev: Callable[..., list[Any]], i: int) -> Callable[..., list[Any]]:
         return lambda *w: backend.vjp(lambda *v: backend.sum(prev(*v)[i]), list(w), None)[1]
 
-    value = backend.to_numpy(f(*w0))
+    value = backend.to_numpy(f(*w0))  # concrete first: adapters may check domains here, not under tracing
     level: dict[tuple[str, ...], Callable[..., list[Any]]] = {(): first}
     for _ in range(order - 1):
         level = {prefix + (n,): nested(fn, i) for prefix, fn in level.items() for i, n in enumerate(wrt)}

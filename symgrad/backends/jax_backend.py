@@ -23,6 +23,7 @@ import numpy as np
 
 from symgrad.backends.base import Capabilities, FunctionalBackend, install_hint, runnable_ops
 from symgrad.ir import ops
+from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
 
 try:
@@ -50,6 +51,10 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.max: _reduce(jnp.max), ops.min: _reduce(jnp.min), ops.logsumexp: _reduce(jsp.logsumexp),
         ops.detach: lax.stop_gradient,
     }
+
+
+# ops the engine has no function for and no composite to run as, with the reason (filled below)
+UNSUPPORTED: dict[Op, str] = {}
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
@@ -92,6 +97,11 @@ class JaxBackend(FunctionalBackend):
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         fn = self.ops.get(op)
         if fn is None:
+            if any(isinstance(a, jax.core.Tracer) for a in args):
+                # under jax.vjp: gradients_by_vjp ran the same forward pass on concrete arrays first,
+                # where `composite` checked the domain at these very inputs
+                expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
+                return self.walk(expr, dict(zip(op.args, args)))
             return self.composite(op, args, params, np.asarray)
         return fn(*args, **params)
 

@@ -53,8 +53,9 @@ def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: 
     name = opts.backend if isinstance(opts.backend, str) else opts.backend.name
     report = Report(name=case.name, status="pass", file=case.file, line=case.line, backend=name, expr=case.expr)
     start = time.perf_counter()
-    if case.skip:
-        report.status, report.reason = "skip", case.skip
+    skip = case.skip or case.skip_on.get(name)
+    if skip:
+        report.status, report.reason = "skip", skip
         return report
     try:
         _check(case, opts, report)
@@ -65,9 +66,10 @@ def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: 
         report.reason = f"{type(exc).__name__}: {_one_line(_message(exc))}"
         report.traceback = traceback.format_exc()
     report.duration = time.perf_counter() - start
-    if case.xfail and report.status in ("pass", "fail"):
+    xfail = case.xfail or case.xfail_on.get(name)
+    if xfail and report.status in ("pass", "fail"):
         report.status = "xpass" if report.status == "pass" else "xfail"
-        report.reason = report.reason or case.xfail
+        report.reason = report.reason or xfail
     return report
 
 

@@ -330,7 +330,7 @@ def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: st
         case = _api.make_case(expr, _parse_at(at), **kwargs)
     except _cases.CaseError as exc:
         raise click.UsageError(exc.reason) from None  # one expression: no case name to show
-    report = _runner.run_case(case, backend=backend)
+    report = _runner.run_case(case, backend=_suite.resolve_backend(backend))
     if report.status in ("error", "skip"):  # nothing was compared
         click.echo(f"{report.status.upper()}: {report.reason}")
         sys.exit(2)
@@ -481,7 +481,8 @@ Exit codes:
               help="Nesting depth of ops (domain wrappers not counted).")
 @click.option("--ops", "op_names", default=None, metavar="NAME,NAME,...",
               help="Only these ops (aliases accepted; e.g. sin,exp,add,mul); default every op.")
-@click.option("--backend", default="symgrad", show_default=True, help="Tape backend to check.")
+@click.option("--backend", default="symgrad", show_default=True,
+              help="Backend to check: a name, or module:attr (a Backend instance, class or factory).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="cases/regressions",
               show_default=True, help="Folder for the shrunk failing cases.")
 @click.option("--no-save", is_flag=True, help="Do not write failing cases.")
@@ -512,7 +513,7 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
             click.echo(f"{verdict.upper():9} {expr}")
 
     try:
-        result = _fuzzing.fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=backend,
+        result = _fuzzing.fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=_suite.resolve_backend(backend),
                       out_dir=None if no_save else out_dir, dtype=dtype, shapes=shapes,
                       max_failures=max_failures, progress=progress, timeout=timeout or None)
     except _backends.BackendUnavailable as exc:
@@ -521,6 +522,7 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend
         click.echo(f.report.table())
         if f.original != f.expr:
             click.echo(f"  shrunk from: {f.original}")
+        click.echo(f"  inputs: {f.data.get('inputs')}")  # printed with --no-save too
         if f.path is not None:
             again = "" if f.reproduced else " (WARNING: the saved case did not fail again)"
             click.echo(f"  saved: {f.path}  (symgrad check --backend {result.backend} {f.path}){again}")

@@ -547,6 +547,11 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
     engine = backends.get(backend)  # unknown backend: BackendUnavailable now, not per case
     name = backend if isinstance(backend, str) else (engine.name or type(engine).__name__)
     options = Options(backend=backend, arrays=False)  # the failures keep their reports, not the arrays
+    declared = engine.capabilities.ops
+    if declared is not None:  # generate only within the backend's declared ops
+        ops = tuple(op for op in resolve_ops(ops) if op in declared)
+        if not ops:
+            raise ValueError(f"backend {name!r} declares none of the ops asked for")
     strategy = expressions(ops, max_depth, shapes)
     known_res = [re.compile(k) for k in known]
     result = FuzzResult(seed=seed, backend=name, count=count)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # lose every backend test at collection)
 CASES = collect([ROOT / "cases"])[0]
 TUTORIAL = symgrad.load_cases(ROOT / "cases" / "tutorial.yaml")[0]
-ENGINES = {"torch": "torch", "autograd": "autograd"}
+ENGINES = {"torch": "torch", "autograd": "autograd", "jax": "jax", "tinygrad": "tinygrad", "mygrad": "mygrad"}
 
 
 def engine(name: str) -> str:
@@ -64,7 +64,7 @@ def test_gradients_returns_numpy_value_and_grads_per_sequence() -> None:
     assert grads[("b", "b")] is None or np.all(grads[("b", "b")] == 0)
 
 
-@pytest.mark.parametrize("name", ["symgrad", "torch", "autograd"])
+@pytest.mark.parametrize("name", ["symgrad", "torch", "autograd", "jax", "tinygrad", "mygrad"])
 @pytest.mark.slow
 def test_backend_hands_back_numpy_in_the_input_dtype(name: str) -> None:
     b = backends.get(engine(name))
@@ -87,7 +87,7 @@ def test_every_op_of_the_table_is_mapped(name: str) -> None:
 # ---------------------------------------------------------------- every case file, every backend
 
 
-@pytest.mark.parametrize("backend", ["symgrad", "torch", "autograd"])
+@pytest.mark.parametrize("backend", ["symgrad", "torch", "autograd", "jax", "tinygrad", "mygrad"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 @pytest.mark.slow
 def test_case_files_pass_on_every_backend(case: Any, backend: str) -> None:

@@ -15,7 +15,7 @@ from symgrad.ir import ops
 from symgrad.ir.ops import Domain, Op
 from test_op_table import examples
 
-ENGINES = ["torch", "autograd"]
+ENGINES = ["torch", "autograd", "jax", "tinygrad", "mygrad"]
 
 
 def _backend(name: str) -> Any:
@@ -37,6 +37,27 @@ def _engine_grads(name: str, b: Any, op: Op, args: tuple, params: dict, g: np.nd
                                     allow_unused=True)
         by_index = dict(zip(floats, grads))
         return b.to_numpy(out), [None if by_index.get(i) is None else by_index[i].numpy() for i in range(len(args))]
+    if name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        with b.session():
+            def at_jax(i: int) -> Callable[[Any], Any]:
+                return lambda v: b.apply(op, [v if j == i else jnp.asarray(a) for j, a in enumerate(args)], params)
+
+            value = np.asarray(at_jax(0)(jnp.asarray(args[0])))
+            grads: list = [None] * len(args)
+            for i in floats:
+                out, pull = jax.vjp(at_jax(i), jnp.asarray(args[i]))
+                grads[i] = np.asarray(pull(jnp.asarray(g, dtype=out.dtype))[0])
+            return value, grads
+    if name in ("tinygrad", "mygrad"):  # tapes: the adapter's own leaf / grad
+        leaves = [b.leaf(np.asarray(a), requires_grad=i in floats) for i, a in enumerate(args)]
+        out = b.apply(op, leaves, params)
+        tape_grads = b.grad(out, [leaves[i] for i in floats], g, create_graph=False)
+        by_index = dict(zip(floats, tape_grads))
+        return b.to_numpy(out), [None if by_index.get(i) is None else b.to_numpy(by_index[i])
+                                 for i in range(len(args))]
     import autograd
 
     def at(i: int) -> Callable[[Any], Any]:
@@ -72,6 +93,10 @@ def check_engine_op(name: str, b: Any, op: Op) -> None:
 
 
 OPS = ops.engine_ops()
+# engine results that differ from the table by more than the test's 1e-10 (see docs/engine-bugs.md):
+# asserted to fail, so a fixed engine shows up here
+KNOWN = {("tinygrad", n): "tinygrad's float64 asin/acos/atan/erf are float32-accurate"
+         for n in ("asin", "acos", "atan", "erf")}
 
 
 @pytest.mark.parametrize("name", ENGINES)
@@ -80,6 +105,10 @@ def test_every_engine_function_is_called_and_agrees(name: str, op: Op) -> None:
     b = _backend(name)
     if op not in b.ops and op.composite is None:
         pytest.skip(f"{name} has no {op.name} (an internal op no composite uses)")
+    if (name, op.name) in KNOWN:
+        with pytest.raises(AssertionError, match=f"{op.name} (forward|gradient)"):
+            check_engine_op(name, b, op)
+        return
     check_engine_op(name, b, op)
 
 

@@ -24,9 +24,9 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from symgrad.ir import ops
-from symgrad.ir.expr import Const, Expr, Var, as_expr, evaluate
+from symgrad.ir.expr import Expr, Var, as_expr
 from symgrad.ir.ops import Op
-from symgrad.backends.base import Backend, Grads, Unsupported, install_hint
+from symgrad.backends.base import Backend, Capabilities, Grads, Unsupported, install_hint, runnable_ops
 
 try:
     import autograd
@@ -147,6 +147,7 @@ class AutogradBackend(Backend):
         self.ops: dict[Op, Callable[..., Any]] = {
             op: fn for op in ops.engine_ops() if (fn := resolve(op, mapped)) is not None
         }
+        self.capabilities = Capabilities(ops=runnable_ops(self.ops, ops.engine_ops()))
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         fn = self.ops.get(op)
@@ -167,16 +168,7 @@ class AutogradBackend(Backend):
             raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
                               "autograd lacks it, and its composite may differ from its convention there")
         expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
-        return self.evaluate(expr, dict(zip(op.args, args)))
-
-    def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
-        def leaf(node: Expr) -> Any:
-            if isinstance(node, Var):
-                return leaves[node.name]
-            assert isinstance(node, Const)
-            return float(node.value)
-
-        return evaluate(expr, leaf, lambda node, args: self.apply(node.op, args, node.kwargs))
+        return self.walk(expr, dict(zip(op.args, args)))
 
     def is_tensor(self, value: Any) -> bool:
         return isinstance(value, (np.ndarray, np.generic, Box))

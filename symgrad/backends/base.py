@@ -7,28 +7,43 @@ the forward value and gradients as numpy arrays::
     grads[("a",)]        # order 1: the VJP of the output with grad_output, w.r.t. a
     grads[("a", "b")]    # order 2: d/db of sum(grads[("a",)]), as create_graph=True gives
 
-There are two ways to write one:
+There are two bases, sharing one IR walker (:meth:`Backend.walk`):
 
-* **a tape** (PyTorch-like engines): subclass :class:`TapeBackend` and implement
-  ``leaf``, ``apply``, ``grad``, ``sum`` and ``to_numpy``; :func:`gradients_by_tape`
-  does the rest (``autograd.grad`` with ``create_graph`` k - 1 times).
-* **anything else** (functional engines such as HIPS autograd): subclass
-  :class:`Backend` and implement ``gradients`` directly.  Do the forward pass through
-  ``self.evaluate(expr, leaves)`` so :func:`symgrad.check_function` can substitute the
-  user's function for the IR.
+* **a tape** (PyTorch-like engines, MyGrad, tinygrad): subclass :class:`TapeBackend`
+  and implement ``leaf``, ``apply``, ``grad``, ``sum`` and ``to_numpy``;
+  :func:`gradients_by_tape` does the rest (``autograd.grad`` with ``create_graph``
+  k - 1 times).
+* **a functional engine** (JAX, HIPS autograd): subclass :class:`FunctionalBackend`
+  and implement ``array``, ``apply``, ``vjp(fn, inputs, grad_output)``, ``sum`` and
+  ``to_numpy``; :func:`gradients_by_vjp` does the rest (order k nests k VJPs).
 
-An op the engine lacks raises :class:`Unsupported` (the case is *skipped* with the
-reason); a missing package raises :class:`BackendUnavailable` with the install hint.
+Either way the engine only ever sees ``apply(op, args, params)`` with at least one
+engine value among ``args``: the walker folds constant-only subtrees (the ``neg(0.5)``
+of ``x**-0.5``, ``exp(1.0 + 2.0)``) to Python floats with the table's numpy forwards, and
+a constant argument beside a tensor (the ``1.0`` of ``maximum(1.0, x)``) arrives as a
+Python float, or as ``wrap(value, like)`` when the backend's :class:`Capabilities`
+say ``wrap_constants``.  The forward pass is :meth:`Backend.evaluate` (the walker by
+default), which :func:`symgrad.check_function` replaces by the user's function: an
+adapter's own helpers (an op's composite) call :meth:`Backend.walk`, never ``evaluate``.
+
+A backend declares what it can do in :attr:`Backend.capabilities` (ops, highest order,
+dtypes); the runner *skips* what lies outside with the reason, before calling the
+engine.  An op the engine lacks at run time raises :class:`Unsupported` (also a skip);
+a missing package raises :class:`BackendUnavailable` with the install hint.  Gradients
+handed back in another dtype or shape than their input are an error naming the engine
+(:func:`check_gradients`).
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Any, Optional, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Iterable, Optional, Sequence
 
 import numpy as np
 
-from symgrad.ir.expr import Const, Expr, Var, evaluate
+from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate
 from symgrad.ir.ops import Op
 
 Grads = dict[tuple[str, ...], Optional[np.ndarray]]
@@ -47,6 +62,64 @@ def install_hint(name: str, package: str) -> BackendUnavailable:
     return BackendUnavailable(f"backend {name!r} needs: pip install symgrad[{package}]")
 
 
+class BackendError(RuntimeError):
+    """The engine handed back something malformed (a gradient of the wrong dtype or shape): the case errors."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can run; the runner skips a case outside it, with :meth:`lacks`'s reason.
+
+    ``ops``: the table's ops the engine runs (its own functions and the composites built
+    from them); ``None``: every op (``apply`` may still raise :class:`Unsupported`).
+    ``max_order``: the highest derivative order (``None``: any).  ``dtypes``: the input
+    dtypes it computes in.  ``wrap_constants``: a constant argument beside a tensor is
+    passed as ``wrap(value, like)`` (an engine tensor) rather than as a Python float.
+    """
+
+    ops: Optional[frozenset] = None
+    max_order: Optional[int] = None
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    wrap_constants: bool = False
+    #: why ``max_order`` is what it is, when not that the engine cannot go further
+    order_note: str = ""
+
+    def lacks(self, used: Iterable[Op], order: int, dtype: str) -> Optional[str]:
+        """Why a case with ops ``used``, at ``order``, in ``dtype`` cannot run here (None: it can)."""
+        if self.ops is not None:
+            missing = sorted({op.name for op in used if op not in self.ops})
+            if missing:
+                return "op " + ", ".join(repr(m) for m in missing)
+        if self.max_order is not None and order > self.max_order:
+            return f"order {order} ({self.order_note or f'it differentiates up to order {self.max_order}'})"
+        if dtype not in self.dtypes:
+            return f"dtype {dtype} (it computes in {', '.join(self.dtypes)})"
+        return None
+
+
+def runnable_ops(direct: Iterable[Op], candidates: Iterable[Op]) -> frozenset:
+    """``direct`` (the engine's own functions) and every candidate whose composite uses only runnable ops."""
+    have = set(direct)
+    pending = [op for op in candidates if op not in have and op.composite is not None]
+    grew = True
+    while grew:
+        grew = False
+        for op in list(pending):
+            expr = as_expr(op.composite(*(Var(n) for n in op.args)))
+            if all(n.op in have for n in expr.walk() if isinstance(n, Call)):
+                have.add(op)
+                pending.remove(op)
+                grew = True
+    return frozenset(have)
+
+
+def _fold(op: Op, args: list[Any], params: dict[str, Any]) -> Any:
+    """A constant-only application, computed once in float64 with the table's numpy forward."""
+    with np.errstate(all="ignore"):
+        out = np.asarray(op.forward(*(np.asarray(a, dtype=np.float64) for a in args), **params))
+    return float(out) if out.ndim == 0 else out
+
+
 class Backend:
     """What symgrad needs from an engine.
 
@@ -62,6 +135,8 @@ class Backend:
     name: str = ""
     #: how error messages name the engine's tensor type ("torch.Tensor")
     tensor_name: str = "tensor"
+    #: what the engine can run (see :class:`Capabilities`); the default: everything, float64 and float32
+    capabilities: Capabilities = Capabilities()
 
     def gradients(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str], order: int,
                   grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
@@ -69,8 +144,69 @@ class Backend:
         raise NotImplementedError
 
     def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
-        """The forward pass on the engine's own values (``leaves``: input name -> value)."""
+        """The forward pass on the engine's own values (``leaves``: input name -> value): :meth:`walk`.
+
+        :func:`symgrad.check_function` replaces this with the user's function."""
+        return self.walk(expr, leaves)
+
+    def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
+        """The engine's version of ``op`` (``params``: e.g. ``axis``); raise :class:`Unsupported` when it has none.
+
+        At least one of ``args`` is an engine value; the others are Python floats (or
+        :meth:`wrap`'s result when ``capabilities.wrap_constants``)."""
         raise NotImplementedError
+
+    def constant(self, value: float, leaves: dict[str, Any]) -> Any:
+        """A literal of the expression (``pi``, ``2.0``) as the walker starts from it; a Python float by default.
+
+        Integer literals become floats too: ``2**64`` must not wrap around in int64.
+        """
+        return float(value)
+
+    def wrap(self, value: Any, like: Any) -> Any:
+        """A constant argument as an engine value beside ``like`` (used when ``capabilities.wrap_constants``)."""
+        return value
+
+    def walk(self, expr: Expr, leaves: dict[str, Any]) -> Any:
+        """The public IR walker: ``expr`` bottom-up with :meth:`apply` on the engine's values.
+
+        Inputs are ``leaves[name]``; literals are :meth:`constant`; an op whose arguments
+        are all constants is folded here (float64, the table's numpy forward) and never
+        reaches ``apply``; a constant beside an engine value is passed as a Python float,
+        or as :meth:`wrap` ``(value, like=that value)`` when the capabilities ask for it.
+        """
+        const: set[int] = set()
+
+        def leaf(node: Expr) -> Any:
+            if isinstance(node, Var):
+                return leaves[node.name]
+            assert isinstance(node, Const)
+            const.add(id(node))
+            return self.constant(node.value, leaves)
+
+        def call(node: Call, args: list[Any]) -> Any:
+            is_const = [id(a) in const for a in node.args]
+            if all(is_const):
+                const.add(id(node))
+                return _fold(node.op, args, node.kwargs)
+            if any(is_const) and self.capabilities.wrap_constants:
+                like = next(a for a, c in zip(args, is_const) if not c)
+                args = [self.wrap(a, like) if c else a for a, c in zip(args, is_const)]
+            return self.apply(node.op, args, node.kwargs)
+
+        return evaluate(expr, leaf, call)
+
+    def composite(self, op: Op, args: list[Any], params: dict[str, Any], values: Callable[[Any], Any]) -> Any:
+        """``op`` as its composite of other ops of the table, for an engine that lacks it; inside the op's
+        domain only, where the composite agrees with its convention (``values``: an engine value as numpy).
+        Raises :class:`Unsupported` for an op without a composite, or outside that domain."""
+        if op.composite is None:
+            raise Unsupported(f"op {op.name!r}")
+        if not np.all(op.inside(*(values(a) for a in args))):
+            raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
+                              f"{self.name} lacks it, and its composite may differ from its convention there")
+        expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
+        return self.walk(expr, dict(zip(op.args, args)))
 
     def is_tensor(self, value: Any) -> bool:
         """Whether ``value`` is one of the engine's tensors (checked on a user's function's output)."""
@@ -85,10 +221,6 @@ class TapeBackend(Backend):
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         """The engine's tensor holding ``array`` (same dtype), tracked when ``requires_grad``."""
-        raise NotImplementedError
-
-    def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
-        """The engine's version of ``op`` (``params``: e.g. ``axis``); raise :class:`Unsupported` when it has none."""
         raise NotImplementedError
 
     def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
@@ -108,24 +240,6 @@ class TapeBackend(Backend):
     def to_numpy(self, value: Any) -> np.ndarray:
         """A numpy copy of one of the engine's values."""
         raise NotImplementedError
-
-    def constant(self, value: float, leaves: dict[str, Any]) -> Any:
-        """A literal of the expression (``pi``, ``2.0``) as the engine wants it; a Python float by default.
-
-        Integer literals become floats too: ``2**64`` must not wrap around in int64.
-        """
-        return float(value)
-
-    def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
-        """Walk the IR bottom-up with :meth:`apply`."""
-
-        def leaf(node: Expr) -> Any:
-            if isinstance(node, Var):
-                return leaves[node.name]
-            assert isinstance(node, Const)
-            return self.constant(node.value, leaves)
-
-        return evaluate(expr, leaf, lambda node, args: self.apply(node.op, args, node.kwargs))
 
     def gradients(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str], order: int,
                   grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
@@ -154,6 +268,89 @@ def gradients_by_tape(backend: TapeBackend, expr: Expr, inputs: dict[str, np.nda
     for seq, g in level.items():
         result[seq] = None if g is None else backend.to_numpy(g)
     return value, result
+
+
+class FunctionalBackend(Backend):
+    """An engine that differentiates functions (JAX, HIPS autograd): implement five small methods.
+
+    :func:`gradients_by_vjp` builds ``fn`` from the IR (through :meth:`evaluate`, so
+    :func:`symgrad.check_function` works unchanged), calls :meth:`vjp` for order 1 and
+    nests it for higher orders: order k + 1 is the VJP of the sum of an order-k
+    gradient, with the engine tracing through its own VJP.
+    """
+
+    def array(self, array: np.ndarray) -> Any:
+        """The engine's value holding ``array`` (same dtype)."""
+        raise NotImplementedError
+
+    def vjp(self, fn: Callable[..., Any], inputs: list[Any], grad_output: Optional[Any]) -> tuple[Any, list[Any]]:
+        """``(fn(*inputs), [VJP of fn with grad_output w.r.t. each input])``; ``grad_output`` None: ``fn``
+        returns a scalar, seeded with 1.  Must be traceable by the engine itself (higher orders nest it)."""
+        raise NotImplementedError
+
+    def sum(self, value: Any) -> Any:
+        """The sum of all elements, differentiably."""
+        raise NotImplementedError
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A numpy copy of one of the engine's values."""
+        raise NotImplementedError
+
+    def session(self) -> ContextManager[Any]:
+        """A context the whole computation runs in (JAX: float64 enabled, restored after)."""
+        return nullcontext()
+
+    def gradients(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str], order: int,
+                  grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
+        with self.session():
+            return gradients_by_vjp(self, expr, inputs, wrt, order, grad_output)
+
+
+def gradients_by_vjp(backend: FunctionalBackend, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
+                     order: int, grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
+    """Order-k gradients by nesting VJPs: ``grad(grad(f))`` as a functional engine writes it."""
+    wrt = list(wrt)
+    consts = {n: backend.array(a) for n, a in inputs.items() if n not in wrt}
+
+    def f(*w: Any) -> Any:  # the expression as a function of the wrt inputs
+        return backend.evaluate(expr, {**consts, **dict(zip(wrt, w))})
+
+    w0 = [backend.array(inputs[n]) for n in wrt]
+    seed = backend.array(np.asarray(grad_output))
+
+    def first(*w: Any) -> list[Any]:
+        return backend.vjp(f, list(w), seed)[1]
+
+    def nested(prev: Callable[..., list[Any]], i: int) -> Callable[..., list[Any]]:
+        return lambda *w: backend.vjp(lambda *v: backend.sum(prev(*v)[i]), list(w), None)[1]
+
+    value = backend.to_numpy(f(*w0))  # concrete first: adapters may check domains here, not under tracing
+    level: dict[tuple[str, ...], Callable[..., list[Any]]] = {(): first}
+    for _ in range(order - 1):
+        level = {prefix + (n,): nested(fn, i) for prefix, fn in level.items() for i, n in enumerate(wrt)}
+    result: Grads = {}
+    for prefix, fn in level.items():
+        for n, g in zip(wrt, fn(*w0)):
+            result[prefix + (n,)] = None if g is None else backend.to_numpy(g)
+    return value, result
+
+
+def check_gradients(backend: Backend, value: Any, grads: Grads, inputs: dict[str, np.ndarray]) -> None:
+    """Raise :class:`BackendError` naming the engine when a gradient comes back in another dtype than its
+    input's (``float32`` from JAX without float64): a misconfigured engine, not a wrong derivative.
+
+    A gradient of another shape is left to the comparison, which *fails* it with a note naming both shapes:
+    a broadcast gradient not summed back is a real autodiff bug.  The forward value is compared as it comes
+    (an engine may compute a float32 reduction in float64, as autograd's ``logsumexp`` does)."""
+    for seq, g in grads.items():
+        if g is None:
+            continue
+        x = np.asarray(inputs[seq[-1]])
+        g = np.asarray(g)
+        label = "d/d" + seq[0] if len(seq) == 1 else "d^%d/d%s" % (len(seq), " d".join(seq))
+        if x.dtype.kind == "f" and g.dtype != x.dtype:
+            raise BackendError(f"backend {backend.name!r} returned a {g.dtype} gradient {label} for the "
+                               f"{x.dtype} input {seq[-1]!r}")
 
 
 def sequences(wrt: Sequence[str], order: int) -> list[tuple[str, ...]]:

@@ -14,6 +14,7 @@ says which.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -57,6 +58,8 @@ class FunctionBackend(TapeBackend):
         self.name = base.name
         self.tensor_name = base.tensor_name
         self._shape: Optional[tuple[int, ...]] = None
+        # the IR is not walked (the user's function is): every op is fine; order and dtypes are the engine's
+        self.capabilities = replace(base.capabilities, ops=None)
 
     # -- the forward pass: the user's function, checked
     def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
@@ -76,9 +79,8 @@ class FunctionBackend(TapeBackend):
     def gradients(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str], order: int,
                   grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
         self._shape = tuple(np.shape(grad_output))  # the runner sizes grad_output as the reference's value
-        if isinstance(self.base, TapeBackend):
-            return super().gradients(expr, inputs, wrt, order, grad_output)
-        # a backend that differentiates functions (HIPS autograd): same backend, our forward pass
+        # the base backend's own driver (a tape's, a functional engine's, or its own), our forward pass;
+        # the adapter's helpers (composites) still walk the IR through `walk`
         proxy = copy.copy(self.base)
         proxy.evaluate = self.evaluate  # type: ignore[method-assign]
         return proxy.gradients(expr, inputs, wrt, order, grad_output)

@@ -33,8 +33,27 @@ def _autograd() -> Backend:
     return AutogradBackend()
 
 
+def _jax() -> Backend:
+    from symgrad.backends.jax_backend import JaxBackend
+
+    return JaxBackend()
+
+
+def _tinygrad() -> Backend:
+    from symgrad.backends.tinygrad_backend import TinygradBackend
+
+    return TinygradBackend()
+
+
+def _mygrad() -> Backend:
+    from symgrad.backends.mygrad_backend import MygradBackend
+
+    return MygradBackend()
+
+
 # built-ins, loaded on first use: `import symgrad` never imports torch
-_FACTORIES.update({"symgrad": _symgrad, "torch": _torch, "autograd": _autograd})
+_FACTORIES.update({"symgrad": _symgrad, "torch": _torch, "autograd": _autograd, "jax": _jax,
+                   "tinygrad": _tinygrad, "mygrad": _mygrad})
 
 
 def register(name: str, backend: Union[Backend, Factory]) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
-from symgrad.backends.base import TapeBackend, Unsupported, install_hint
+from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, install_hint, runnable_ops
 
 try:
     import torch
@@ -160,6 +160,7 @@ class TorchBackend(TapeBackend):
         self.ops: dict[Op, Callable[..., Any]] = {
             op: fn for op in ops.engine_ops() if (fn := resolve(op, mapped)) is not None
         }
+        self.capabilities = Capabilities(ops=runnable_ops(self.ops, ops.engine_ops()))
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return torch.tensor(np.array(array), requires_grad=requires_grad)  # keeps float64 / float32
@@ -187,7 +188,7 @@ class TorchBackend(TapeBackend):
             raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
                               "torch lacks it, and its composite may differ from its convention there")
         expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
-        return self.evaluate(expr, dict(zip(op.args, args)))
+        return self.walk(expr, dict(zip(op.args, args)))
 
     def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
              create_graph: bool) -> list[Optional[Any]]:

@@ -19,12 +19,12 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from symgrad import backends
-from symgrad.backends.base import Backend, Unsupported
+from symgrad.backends.base import Backend, Unsupported, check_gradients
 from symgrad.checking.cases import Case
 from symgrad.checking.cases.schema import expect_sequence
 from symgrad.checking.compare import Comparison, compare, tolerances
 from symgrad.checking.report import Gradient, Report
-from symgrad.ir.expr import Expr, numpy_eval, variables
+from symgrad.ir.expr import Call, Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits, check_derivatives
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.symbolic import differentiate, prove_equal, to_sympy
@@ -68,8 +68,9 @@ def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: 
     name = opts.backend if isinstance(opts.backend, str) else opts.backend.name
     report = Report(name=case.name, status="pass", file=case.file, line=case.line, backend=name, expr=case.expr)
     start = time.perf_counter()
-    if case.skip:
-        report.status, report.reason = "skip", case.skip
+    skip = case.skip or case.skip_on.get(name)
+    if skip:
+        report.status, report.reason = "skip", skip
         return report
     try:
         _check(case, opts, report)
@@ -80,9 +81,10 @@ def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: 
         report.reason = f"{type(exc).__name__}: {_one_line(_message(exc))}"
         report.traceback = traceback.format_exc()
     report.duration = time.perf_counter() - start
-    if case.xfail and report.status in ("pass", "fail"):
+    xfail = case.xfail or case.xfail_on.get(name)
+    if xfail and report.status in ("pass", "fail"):
         report.status = "xpass" if report.status == "pass" else "xfail"
-        report.reason = report.reason or case.xfail
+        report.reason = report.reason or xfail
     return report
 
 
@@ -112,6 +114,9 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     assert ir is not None, "case was not validated"
 
     backend = backends.get(opts.backend)
+    lacking = backend.capabilities.lacks({n.op for n in ir.walk() if isinstance(n, Call)}, case.order, case.dtype)
+    if lacking:  # declared by the backend: skipped before the engine runs, with the reason
+        raise Unsupported(lacking)
     # the forward shape decides the default grad_output: inferred by the case, else evaluated
     shape = case.output_shape if case.output_shape is not None else np.shape(numpy_eval(ir, inputs))
     grad_output = case.make_grad_output(shape)
@@ -120,6 +125,7 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     value: Any = None
     for j in range(1, case.order + 1):
         forward, grads = backend.gradients(ir, inputs, wrt, j, grad_output)
+        check_gradients(backend, forward, grads, inputs)
         if j == 1:
             value = forward
         levels[j] = (differentiate(ir, inputs, wrt, order=j, grad_output=grad_output, mode=case.mode,

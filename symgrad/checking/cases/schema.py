@@ -84,6 +84,9 @@ class Case:
     tags: list[str] = field(default_factory=list)
     skip: str | None = None
     xfail: str | None = None
+    # `xfail: {jax: "..."}` / `skip: {...}`: reasons that apply on those backends only (DESIGN.md)
+    skip_on: dict[str, str] = field(default_factory=dict)
+    xfail_on: dict[str, str] = field(default_factory=dict)
     description: str = ""
     reference: str = "float"
     file: str | None = None
@@ -493,8 +496,19 @@ def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ctx.error(f"tags must be a list of strings, got {_show(data['tags'])}", "tags")
         out["tags"] = list(tags)
-    out["skip"] = _reason(data.get("skip"), "skipped", "skip", ctx)
-    out["xfail"] = _reason(data.get("xfail"), "xfail", "xfail", ctx)
+    for key, default in (("skip", "skipped"), ("xfail", "xfail")):
+        raw = data.get(key)
+        if isinstance(raw, Mapping):  # per backend: {jax: "abs'(0) = 1 in JAX"}
+            by = {}
+            for name, why in raw.items():
+                if not isinstance(name, str):
+                    raise ctx.error(f"{key} maps backend names to reasons, got the key {_show(name)}", key)
+                reason = _reason(why, default, key, ctx)
+                if reason:
+                    by[name] = reason
+            out[key + "_on"] = by
+        else:
+            out[key] = _reason(raw, default, key, ctx)
     if "description" in data:
         if not isinstance(data["description"], str):
             raise ctx.error(f"description must be a string, got {_type(data['description'])}", "description")

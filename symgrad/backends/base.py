@@ -105,7 +105,7 @@ def runnable_ops(direct: Iterable[Op], candidates: Iterable[Op]) -> frozenset:
     while grew:
         grew = False
         for op in list(pending):
-            expr = as_expr(op.composite(*(Var(n) for n in op.args)))
+            expr = as_expr(op.composite(*(Var(n) for n in op.args)))  # type: ignore[misc]  # pending: composites
             if all(n.op in have for n in expr.walk() if isinstance(n, Call)):
                 have.add(op)
                 pending.remove(op)

@@ -90,7 +90,7 @@ class FunctionBackend(TapeBackend):
         return self.base.leaf(array, requires_grad)  # type: ignore[attr-defined]
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
-        return self.base.apply(op, args, params)  # type: ignore[attr-defined]
+        return self.base.apply(op, args, params)
 
     def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
              create_graph: bool) -> list[Optional[Any]]:

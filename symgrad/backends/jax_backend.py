@@ -100,7 +100,7 @@ class JaxBackend(FunctionalBackend):
             if any(isinstance(a, jax.core.Tracer) for a in args):
                 # under jax.vjp: gradients_by_vjp ran the same forward pass on concrete arrays first,
                 # where `composite` checked the domain at these very inputs
-                expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
+                expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))  # type: ignore[misc]
                 return self.walk(expr, dict(zip(op.args, args)))
             return self.composite(op, args, params, np.asarray)
         return fn(*args, **params)

@@ -332,12 +332,13 @@ class _Parser:
         sign, inner = 1, node
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             sign, inner = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
-        ok = isinstance(inner, ast.Constant) and type(inner.value) in ((int,) if name == "ddof" else (int, float))
-        if not ok or (name == "ddof" and sign * inner.value < 0) or not math.isfinite(inner.value):
+        value: Any = getattr(inner, "value", None)
+        ok = isinstance(inner, ast.Constant) and type(value) in ((int,) if name == "ddof" else (int, float))
+        if not ok or (name == "ddof" and sign * value < 0) or not math.isfinite(value):
             token = self.segment(node)
             what = "a non-negative integer" if name == "ddof" else "a real number literal"
             raise self.fail(node, f"{name} must be {what}, not {token!r}", token)
-        return sign * inner.value if name == "ddof" else float(sign * inner.value)
+        return sign * value if name == "ddof" else float(sign * value)
 
     # ------------------------------------------------------------ shapes and indexing (issue 15, part B)
 
@@ -391,7 +392,7 @@ class _Parser:
         members = [self.build(e, depth + 2) for e in node.args[0].elts]
         for _ in members[1:]:
             self.count(node)
-        return op.members(members, **params)
+        return op.members(members, **params)  # type: ignore[misc]  # the parser calls this only for members ops
 
     def subscript(self, node: ast.Subscript, depth: int) -> Expr:
         """``x[1]``, ``x[1:3]``, ``x[:, 0]``, ``x[::2]``, ``x[..., -1]``: integer constants only."""
@@ -506,7 +507,7 @@ def _digits(mag: float) -> float:
 _VISIT: dict[type, Callable[[_Parser, Any, int], Expr]] = {
     ast.Constant: _Parser.const, ast.Name: _Parser.name, ast.UnaryOp: _Parser.unary,
     ast.BinOp: _Parser.binop, ast.Call: _Parser.func,
-    ast.Subscript: _Parser.subscript,  # type: ignore[dict-item]
+    ast.Subscript: _Parser.subscript,
 }
 
 

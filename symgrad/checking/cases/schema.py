@@ -431,8 +431,8 @@ def _infer_shape(ir: Expr, shapes: dict[str, Shape], ctx: _Ctx, limits: Limits) 
                 ops.normalize_axes(-1 if axis is None else axis, len(args[0]))
                 out = args[0]
             elif node.op is ops.transpose:
-                axes = node.kwargs.get("axes")
-                out = tuple(reversed(args[0])) if axes is None else tuple(args[0][a] for a in axes)
+                perm: Any = node.kwargs.get("axes")
+                out = tuple(reversed(args[0])) if perm is None else tuple(args[0][a] for a in perm)
             elif node.op is ops.matmul:
                 a, b = args
                 if len(a) not in (1, 2) or len(b) not in (1, 2):

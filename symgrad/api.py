@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from symgrad.checking.runner import Options, run_case
 from symgrad.ir.expr import Expr, numpy_eval, trace, variables
 from symgrad.ir.parse import did_you_mean
 
-ExprLike = Union[str, Expr, Callable[..., Any]]
+ExprLike = Union[str, Expr, Callable[..., Any]]  # noqa: UP007
 
 __all__ = ["GradientMismatch", "assert_gradients", "check", "check_function", "make_case"]
 
@@ -34,7 +35,7 @@ class GradientMismatch(AssertionError):
         super().__init__(report.table())
 
 
-def make_case(expr: ExprLike, inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> Case:
+def make_case(expr: ExprLike, inputs: dict[str, Any] | None = None, **kwargs: Any) -> Case:
     """A validated case from keyword arguments: case keys (``order=2``) and inputs (``a=[2., 3.]``).
 
     ``expr`` is an expression string, an IR tree, or a Python function of symgrad ops, traced
@@ -99,8 +100,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def check(expr: ExprLike, *, backend: Any = "symgrad", exact: Optional[bool] = None,
-          inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> Report:
+def check(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None,
+          inputs: dict[str, Any] | None = None, **kwargs: Any) -> Report:
     """Check the gradients of ``expr`` at the given inputs; ``bool(report)`` is the verdict.
 
     sympy differentiates ``expr``; the backend's tape computes the same gradients; the two
@@ -154,8 +155,8 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: Optional[bool] = N
     return run_case(case, options=Options(backend=backend, exact=exact))
 
 
-def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: Optional[bool] = None,
-                     inputs: Optional[dict[str, Any]] = None, **kwargs: Any) -> Report:
+def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None,
+                     inputs: dict[str, Any] | None = None, **kwargs: Any) -> Report:
     """Like :func:`check`, but raise :class:`GradientMismatch` (an AssertionError) unless it passes.
 
     Example:
@@ -198,7 +199,7 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: Optiona
 
 
 def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any = "torch", grad_output: Any = None,
-                   exact: Optional[bool] = None, inputs: Optional[dict[str, Any]] = None,
+                   exact: bool | None = None, inputs: dict[str, Any] | None = None,
                    **kwargs: Any) -> Report:
     """Check a user's own function ``fn`` (its value and its gradients) against ``reference``.
 

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 import click
 import yaml
@@ -175,9 +175,9 @@ def _isatty(stream: Any) -> bool:
               help="Raise a size limit, e.g. --limit max_nodes=10000 (repeatable).")
 @click.option("--no-color", is_flag=True, help="No colour (also: the NO_COLOR environment variable).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every case and tracebacks of errors.")
-def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[str], tags: tuple[str, ...],
-          skip_tags: tuple[str, ...], exitfirst: bool, jobs: int, timeout: float, fmt: str, output: Optional[str],
-          rtol: Optional[float], atol: Optional[float], dtype: Optional[str], exact: Optional[bool],
+def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None, tags: tuple[str, ...],
+          skip_tags: tuple[str, ...], exitfirst: bool, jobs: int, timeout: float, fmt: str, output: str | None,
+          rtol: float | None, atol: float | None, dtype: str | None, exact: bool | None,
           limits: tuple[str, ...], no_color: bool, verbose: bool) -> None:
     """Run every case in the case files and folders PATHS (default: cases/).
 
@@ -206,7 +206,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: Optional[s
     progress = _formats.Progress(0, stdout, color=_use_color(no_color, stdout), enabled=False)
     out_lines: list[str] = []
 
-    def emit(line: str, styled: Optional[str] = None) -> None:
+    def emit(line: str, styled: str | None = None) -> None:
         """A line of the text report: to stdout (around the progress line) or kept for --output."""
         if not text:
             return
@@ -319,7 +319,7 @@ def _nested_list(text: str) -> Any:
 @click.option("--backend", default="symgrad", show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--order", type=click.IntRange(1, 3), default=1, show_default=True)
-def grad(expr: str, at: tuple[str, ...], grad_output: Optional[str], backend: str, dtype: str, order: int) -> None:
+def grad(expr: str, at: tuple[str, ...], grad_output: str | None, backend: str, dtype: str, order: int) -> None:
     """Print EXPR's value, sympy's derivatives, the tape's gradients and the verdict."""
 
     kwargs: dict[str, Any] = {"dtype": dtype, "order": order}
@@ -494,7 +494,7 @@ Exit codes:
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds per check (0: none); a check that times out is listed, not failed.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every checked expression and its verdict.")
-def fuzz(count: int, seed: int, max_depth: int, op_names: Optional[str], backend: str,
+def fuzz(count: int, seed: int, max_depth: int, op_names: str | None, backend: str,
                  out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
                  timeout: float, verbose: bool) -> None:
     """Check random expressions from the op table; shrink failures with hypothesis and save them."""
@@ -549,12 +549,12 @@ Exit codes:
 @click.option("-k", "keyword", default=None, metavar="EXPR", help="Only cases whose name matches EXPR (as check -k).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Also list each killed mutant and the case that killed it.")
-def mutate(paths: tuple[str, ...], op_names: Optional[str], kinds: Optional[str], keyword: Optional[str], fmt: str,
+def mutate(paths: tuple[str, ...], op_names: str | None, kinds: str | None, keyword: str | None, fmt: str,
            verbose: bool) -> None:
     """Measure how strong the cases in PATHS (default: cases/) are: plant bugs in the op table's
     VJPs (one at a time), run the cases that use the op on symgrad's tape, count the bugs caught."""
 
-    split = (lambda text: [t.strip() for t in text.split(",") if t.strip()])
+    split = (lambda text: [t.strip() for t in text.split(",") if t.strip()])  # noqa: E731
     kind_list = tuple(split(kinds)) if kinds else _mutation.KINDS
     try:
         _mutation.mutants(split(op_names) if op_names else None, kind_list)

@@ -41,9 +41,10 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -83,9 +84,9 @@ class Failure:
     case: Any  # symgrad.cases.Case
     report: Any  # symgrad.report.Report
     data: dict[str, Any]  # the case as written to the file
-    path: Optional[Path] = None
+    path: Path | None = None
     original: str = ""  # the expression as first found, before shrinking
-    reproduced: Optional[bool] = None  # the saved file, loaded back, fails again on the backend
+    reproduced: bool | None = None  # the saved file, loaded back, fails again on the backend
     save_error: str = ""  # why the case could not be saved (the failure itself is still reported)
 
     @property
@@ -142,7 +143,7 @@ class FuzzResult:
 # ---------------------------------------------------------------- the op space
 
 
-def resolve_ops(names: Union[None, str, Iterable[Union[str, Op]]]) -> tuple[Op, ...]:
+def resolve_ops(names: str | Iterable[str | Op] | None) -> tuple[Op, ...]:
     """The ops to generate from: every public op (None), or the names given (aliases accepted)."""
     if names is None:
         return tuple(_ops.public_ops())
@@ -164,14 +165,14 @@ def resolve_ops(names: Union[None, str, Iterable[Union[str, Op]]]) -> tuple[Op, 
     return tuple(out.values())
 
 
-def _reduce_targets(shape: Shape) -> list[tuple[Optional[int], Shape]]:
+def _reduce_targets(shape: Shape) -> list[tuple[int | None, Shape]]:
     """(axis, result shape) of a reduction of an array of ``shape``."""
-    out: list[tuple[Optional[int], Shape]] = [(None, ())]
+    out: list[tuple[int | None, Shape]] = [(None, ())]
     out += [(k, shape[:k] + shape[k + 1:]) for k in range(len(shape))]
     return out
 
 
-def _matmul_shape(a: Shape, b: Shape) -> Optional[Shape]:
+def _matmul_shape(a: Shape, b: Shape) -> Shape | None:
     if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2) or a[-1] != b[0]:
         return None
     return a[:-1] + b[1:]
@@ -205,7 +206,7 @@ class _Space:
     def within(self, shape: Shape, depth: int) -> bool:
         return self.cost.get(shape, math.inf) <= depth
 
-    def reductions_to(self, target: Shape, depth: int) -> list[tuple[Shape, Optional[int]]]:
+    def reductions_to(self, target: Shape, depth: int) -> list[tuple[Shape, int | None]]:
         return [(u, axis) for u in sorted(self.cost, key=lambda s: (len(s), s)) if self.within(u, depth)
                 for axis, t in _reduce_targets(u) if t == target]
 
@@ -356,7 +357,7 @@ def _value_strategy() -> Any:
     )
 
 
-def expressions(ops: Union[None, str, Iterable[Union[str, Op]]] = None, max_depth: int = 4,
+def expressions(ops: str | Iterable[str | Op] | None = None, max_depth: int = 4,
                 shapes: Sequence[Shape] = DEFAULT_SHAPES) -> Any:
     """The hypothesis strategy of :class:`Example`: an IR tree over ``ops`` and its inputs' values."""
     st = _st()
@@ -439,7 +440,7 @@ def _case(example: Example, data: dict[str, Any]) -> Any:
     return case_from_dict(data, ir=example.expr)
 
 
-def _save(data: dict[str, Any], out_dir: Union[str, Path]) -> Path:
+def _save(data: dict[str, Any], out_dir: str | Path) -> Path:
     import yaml
 
     folder = Path(out_dir)
@@ -479,7 +480,7 @@ class _Timeout(BaseException):
 
 
 @contextlib.contextmanager
-def _time_limit(seconds: Optional[float]) -> Any:
+def _time_limit(seconds: float | None) -> Any:
     if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
@@ -511,11 +512,11 @@ def _verdict(report: Any) -> str:
 
 
 def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
-         ops: Union[None, str, Iterable[Union[str, Op]]] = None, backend: Any = "symgrad",
-         out_dir: Union[None, str, Path] = "cases/regressions", dtype: str = "float64",
+         ops: str | Iterable[str | Op] | None = None, backend: Any = "symgrad",
+         out_dir: str | Path | None = "cases/regressions", dtype: str = "float64",
          shapes: Sequence[Shape] = DEFAULT_SHAPES, max_failures: int = 5,
-         progress: Optional[Callable[[FuzzResult], None]] = None, known: Sequence[str] = (),
-         timeout: Optional[float] = 60.0) -> FuzzResult:
+         progress: Callable[[FuzzResult], None] | None = None, known: Sequence[str] = (),
+         timeout: float | None = 60.0) -> FuzzResult:
     """Check ``count`` random expressions on ``backend``; shrink and save every failure.
 
     ``ops`` restricts the op mix (names or aliases, or a comma-separated string);
@@ -605,7 +606,7 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
             report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False,
         )(test)
         test = hyp_seed(_derived_seed(seed, round_))(test)
-        found: Optional[_Found] = None
+        found: _Found | None = None
         try:
             test()
         except _Found as exc:
@@ -634,7 +635,7 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
 
 
 def _record(result: FuzzResult, found: _Found, first: str, seed: int, backend: str, dtype: str,
-            out_dir: Union[None, str, Path], options: Any) -> None:
+            out_dir: str | Path | None, options: Any) -> None:
     description = f"found by symgrad fuzz --seed {seed} on backend {backend}; shrunk by hypothesis"
     if first != found.data["expr"]:
         description += f" from: {first if len(first) <= 300 else first[:297] + '...'}"

@@ -13,7 +13,7 @@ itself, node by node, with :func:`~symgrad.ir.expr.numpy_eval`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def _kinks(ir: Expr, x: np.ndarray, values: dict[int, np.ndarray]) -> list[tuple
     return out
 
 
-def compute(expr: ExprLike, wrt: str, lo: float, hi: float, at: Optional[dict[str, Any]] = None,
+def compute(expr: ExprLike, wrt: str, lo: float, hi: float, at: dict[str, Any] | None = None,
             points: int = 401, backend: Any = "symgrad", dtype: str = "float64") -> PlotData:
     """The numbers behind the picture (no matplotlib needed): one :func:`run_case`, and the kinks.
 

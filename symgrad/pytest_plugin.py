@@ -38,11 +38,12 @@ import pytest
 if "symgrad.api" not in sys.modules:  # pragma: no branch - guarded: never warn on re-import
     pytest.register_assert_rewrite("symgrad.api")
 
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional  # noqa: E402
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
 
-from symgrad._lazy import lazy  # noqa: E402
+from symgrad._lazy import lazy
 
 # the heavy modules (numpy, sympy) load only when a case file or fixture needs them (see symgrad._lazy)
 _api = lazy("symgrad.api")
@@ -63,7 +64,7 @@ DTYPES = ("float64", "float32")
 DEFAULT_BACKEND = "symgrad"
 
 _OPTIONS = pytest.StashKey["Options"]()
-_ROOTS = pytest.StashKey[Optional[list]]()  # None: every case file pytest visits is collected
+_ROOTS = pytest.StashKey[Optional[list]]()  # None: every case file pytest visits is collected  # noqa: UP045
 _MARKERS = pytest.StashKey[set]()
 
 
@@ -94,7 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="paths", default=[])
 
 
-def _tolerance(config: pytest.Config, name: str) -> Optional[float]:
+def _tolerance(config: pytest.Config, name: str) -> float | None:
     value = config.getoption(f"symgrad_{name}")
     if value is None:
         text = str(config.getini(f"symgrad_{name}") or "").strip()
@@ -109,7 +110,7 @@ def _tolerance(config: pytest.Config, name: str) -> Optional[float]:
     return float(value)
 
 
-def _resolve_options(config: pytest.Config) -> "Options":
+def _resolve_options(config: pytest.Config) -> Options:
     backend = config.getoption("symgrad_backend") or str(config.getini("symgrad_backend") or "").strip()
     backend = backend or DEFAULT_BACKEND
     exact = True if (config.getoption("symgrad_exact") or config.getini("symgrad_exact")) else None
@@ -126,7 +127,7 @@ def _resolve_options(config: pytest.Config) -> "Options":
                    atol=_tolerance(config, "atol"), dtype=dtype, arrays=False)  # items keep their reports
 
 
-def _options(config: pytest.Config) -> "Options":
+def _options(config: pytest.Config) -> Options:
     if _OPTIONS not in config.stash:
         config.stash[_OPTIONS] = _resolve_options(config)
     return config.stash[_OPTIONS]
@@ -139,7 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _configure_paths(config)
 
 
-def pytest_report_header(config: pytest.Config) -> Optional[str]:
+def pytest_report_header(config: pytest.Config) -> str | None:
     opts = config.stash.get(_OPTIONS, None)
     if opts is None or (opts.backend == DEFAULT_BACKEND and opts.exact is None and opts.rtol is None
                         and opts.atol is None and opts.dtype is None):
@@ -187,7 +188,7 @@ def _collectable(config: pytest.Config, file_path: Path) -> bool:
     return roots is None or any(_within(file_path, r) for r in roots)
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional["CaseFile"]:
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CaseFile | None:
     if file_path.suffix not in YAML_SUFFIXES:
         return None
     if not _collectable(parent.config, file_path):
@@ -217,7 +218,7 @@ def _registered_markers(config: pytest.Config) -> set:
 class CaseFile(pytest.File):
     """A symgrad case file: one :class:`CaseItem` per case, in the order of the file."""
 
-    def collect(self) -> Iterator["CaseItem"]:
+    def collect(self) -> Iterator[CaseItem]:
         shown = _display_path(self.config, self.path)
         try:  # what load_file does, keeping a file-level error apart from the errors of single cases
             cases, errors = _cases.load_data(self.path, _cases.read_data(self.path), _limits.DEFAULT)
@@ -253,7 +254,7 @@ def _skip_here(reason: str) -> BaseException:
 class CaseMismatch(Exception):
     """A case's gradients (or values) do not match: ``args[0]`` is the failure table, a string."""
 
-    def __init__(self, report: "Report", verbose: bool = False):
+    def __init__(self, report: Report, verbose: bool = False):
         super().__init__(report.table(verbose=verbose))
         self.report = report
 
@@ -261,7 +262,7 @@ class CaseMismatch(Exception):
 class CaseRunError(Exception):
     """A case could not be run (an exception inside symgrad or the backend): reason and traceback."""
 
-    def __init__(self, report: "Report", verbose: bool = False):
+    def __init__(self, report: Report, verbose: bool = False):
         super().__init__(report.table(verbose=verbose))
         self.report = report
 
@@ -269,11 +270,11 @@ class CaseRunError(Exception):
 class CaseItem(pytest.Item):
     """One case of a case file, run by :func:`symgrad.runner.run_case` with the session's options."""
 
-    def __init__(self, *, case: Optional["Case"] = None, error: Optional["CaseError"] = None, **kwargs: Any):
+    def __init__(self, *, case: Case | None = None, error: CaseError | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.case = case
         self.error = error
-        self.report: Optional["Report"] = None
+        self.report: Report | None = None
         self.add_marker("symgrad")
         if case is None:
             return
@@ -294,7 +295,7 @@ class CaseItem(pytest.Item):
         self.add_marker(tag)
 
     @property
-    def line(self) -> Optional[int]:
+    def line(self) -> int | None:
         if self.case is not None:
             return self.case.line
         return self.error.line if self.error is not None else None
@@ -321,7 +322,7 @@ class CaseItem(pytest.Item):
             return str(excinfo.value)  # a plain string survives pytest-xdist's report serialisation
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, Optional[int], str]:
+    def reportinfo(self) -> tuple[Path, int | None, str]:
         line = self.line
         return self.path, (line - 1 if line else 0), f"symgrad case: {self.name}"
 
@@ -337,7 +338,7 @@ def symgrad_backend(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture
-def symgrad_check(pytestconfig: pytest.Config) -> Callable[..., "Report"]:
+def symgrad_check(pytestconfig: pytest.Config) -> Callable[..., Report]:
     """:func:`symgrad.assert_gradients` bound to the session's backend, exactness and tolerances.
 
     ``symgrad_check("3*a**3 - b**2", a=[2., 3.], b=[6., 4.])`` returns the passing
@@ -347,7 +348,7 @@ def symgrad_check(pytestconfig: pytest.Config) -> Callable[..., "Report"]:
     """
     opts = _options(pytestconfig)
 
-    def check(expr: Any, **kwargs: Any) -> "Report":
+    def check(expr: Any, **kwargs: Any) -> Report:
         __tracebackhide__ = True
         kwargs.setdefault("backend", opts.backend)
         if opts.exact is not None:

@@ -4,7 +4,8 @@ and FunctionalBackend with check_function.  Each passing check has a twin that f
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from symgrad.ir import ops
 from symgrad.ir.parse import parse
 
 autograd = pytest.importorskip("autograd")
-import autograd.numpy as anp  # noqa: E402
+import autograd.numpy as anp
 
 
 class Recorder(Backend):
@@ -85,7 +86,7 @@ class AutogradVjp(FunctionalBackend):
 
     name = "agvjp"
 
-    def __init__(self, cast: Optional[str] = None) -> None:
+    def __init__(self, cast: str | None = None) -> None:
         self.cast = cast
 
     def array(self, array: np.ndarray) -> Any:

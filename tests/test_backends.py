@@ -7,7 +7,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -232,7 +232,7 @@ def test_autograd_without_an_op_skips(monkeypatch: pytest.MonkeyPatch) -> None:
 class Forgetful(SymgradBackend):
     name = "forgetful"
 
-    def grad(self, output: Any, inputs: list, grad_output: Optional[np.ndarray], create_graph: bool) -> list:
+    def grad(self, output: Any, inputs: list, grad_output: np.ndarray | None, create_graph: bool) -> list:
         grads = super().grad(output, inputs, grad_output, create_graph)
         return [None] + grads[1:]
 

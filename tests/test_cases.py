@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from symgrad.checking.cases import (
-    KEYS, Case, CaseError, case_from_dict, collect, is_case_file, load_cases, load_file,
+    KEYS,
+    Case,
+    CaseError,
+    case_from_dict,
+    collect,
+    is_case_file,
+    load_cases,
+    load_file,
 )
 from symgrad.ir.limits import Limits
 

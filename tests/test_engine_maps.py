@@ -4,16 +4,17 @@ domain, against the op's numpy forward and the VJPs of the table."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
+from test_op_table import examples
 
 from symgrad import backends
 from symgrad.backends.base import Unsupported
 from symgrad.ir import ops
 from symgrad.ir.ops import Domain, Op
-from test_op_table import examples
 
 ENGINES = ["torch", "autograd", "jax", "tinygrad", "mygrad"]
 

@@ -17,9 +17,9 @@ import pytest
 import symgrad
 from symgrad import backends, ops
 from symgrad.backends.symgrad_tape import SymgradBackend
-from symgrad.ir.parse import parse
 from symgrad.checking.report import Report
 from symgrad.ir.expr import Call, Var, numpy_eval, to_source
+from symgrad.ir.parse import parse
 from symgrad.symbolic import differentiate
 
 
@@ -536,5 +536,5 @@ def test_vjp_not_differentiable_enough_fails_at_its_order(op, vjps, expr, inputs
 def test_planted_op_is_private() -> None:
     before = dict(ops.OPS)
     planted(ops.relu, lambda g, ans, x: g)
-    assert ops.OPS == before and ops.lookup("relu") is ops.relu
+    assert before == ops.OPS and ops.lookup("relu") is ops.relu
     assert symgrad.check("relu(x)", x=[-1.0, 0.0, 2.0]).status == "pass"

@@ -11,15 +11,15 @@ from click.testing import CliRunner
 
 pytest.importorskip("hypothesis")
 
-from symgrad import ops  # noqa: E402
-from symgrad.backends import register  # noqa: E402
-from symgrad.backends.symgrad_tape import SymgradBackend  # noqa: E402
-from symgrad.checking.cases import load_file  # noqa: E402
-from symgrad.ir.expr import Call, Const, Var  # noqa: E402
+from symgrad import ops
+from symgrad.backends import register
+from symgrad.backends.symgrad_tape import SymgradBackend
+from symgrad.checking.cases import load_file
+from symgrad.checking.runner import run_case
 from symgrad.cli import fuzz as fuzz_command
-from symgrad.fuzzing import Example, fuzz, resolve_ops, well_conditioned  # noqa: E402
-from symgrad.ir.parse import parse  # noqa: E402
-from symgrad.checking.runner import run_case  # noqa: E402
+from symgrad.fuzzing import Example, fuzz, resolve_ops, well_conditioned
+from symgrad.ir.expr import Call, Const, Var
+from symgrad.ir.parse import parse
 
 BUGGY = "test-sin-off-by-1pc"
 

@@ -17,9 +17,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,13 +28,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symgrad import backends
-from symgrad.checking.cases import read_data
+from symgrad.checking.cases import CaseError, case_from_dict, collect, load_file, read_data
 from symgrad.checking.cases import yaml_loading as cases_module
-from symgrad.checking.cases import CaseError, case_from_dict, collect, load_file
-from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 from symgrad.checking.report import exit_code
 from symgrad.checking.runner import Options, run_case
+from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 GOOD = "good.yaml"
@@ -45,7 +44,7 @@ PeakBytes = Callable[..., tuple[Any, int]]  # the conftest fixture peak_bytes
 class Want:
     """What loading one hostile file must give."""
 
-    errors: tuple[tuple[Optional[str], Optional[int], str], ...]  # (case, line, text in the message)
+    errors: tuple[tuple[str | None, int | None, str], ...]  # (case, line, text in the message)
     kept: tuple[str, ...] = ()  # valid cases the file still yields
     in_folders: bool = True  # False: not a case file, so skipped when a folder is collected
 
@@ -314,7 +313,7 @@ def _symgrad_executable() -> str:
     return found
 
 
-def _folder_errors(root: str) -> list[tuple[str, Optional[str], Optional[int], str]]:
+def _folder_errors(root: str) -> list[tuple[str, str | None, int | None, str]]:
     return [(f"{root}/{name}", case, line, text) for name, want in sorted(WANT.items()) if want.in_folders
             for case, line, text in want.errors]
 

@@ -4,7 +4,7 @@ Hostile files live in ``tests/data/hostile/`` (their expected errors are in
 ``test_hostile_cases.WANT``); this module holds the tests that need more than loading one file.
 """
 
-# ruff: noqa: RUF001  (fullwidth letters are the hostile input here)
+
 from __future__ import annotations
 
 import os

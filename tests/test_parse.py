@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
@@ -42,13 +42,13 @@ def C(op: str, *args: Expr, **params: Any) -> Call:
 a, b, c, x, y, z = (Var(n) for n in NAMES)
 
 
-def refused(text: str, names: Optional[tuple[str, ...]] = NAMES, **limits: int) -> ParseError:
+def refused(text: str, names: tuple[str, ...] | None = NAMES, **limits: int) -> ParseError:
     with pytest.raises(ParseError) as info:
         parse(text, names, Limits(**limits) if limits else Limits())
     return info.value
 
 
-def assert_parses(text: str, expected: Expr, names: Optional[tuple[str, ...]] = NAMES) -> None:
+def assert_parses(text: str, expected: Expr, names: tuple[str, ...] | None = NAMES) -> None:
     got = parse(text, names)
     assert same_tree(got, expected), f"{text!r} parsed as {got!r}, expected {expected!r}"
 
@@ -303,7 +303,7 @@ def test_refusal_twins_are_accepted() -> None:  # the nearest accepted form of s
     ("x\n+ y", 3, "+"),
     ("(x\n+ y $)", 8, "$"),
 ])
-def test_syntax_errors_carry_the_column(text: str, column: int, token: Optional[str]) -> None:
+def test_syntax_errors_carry_the_column(text: str, column: int, token: str | None) -> None:
     err = refused(text)
     assert err.reason.startswith("syntax error") and err.column == column and err.token == token
 

@@ -10,9 +10,9 @@ import pytest
 # pytester's in-process runs drop the modules they import once they end; import what the plugin
 # loads lazily here, so every run shares one sympy and one symgrad (a second copy of sympy's
 # classes would not recognise the first's objects)
-import symgrad.api  # noqa: F401
-import symgrad.backends.symgrad_tape  # noqa: F401
-import symgrad.runner  # noqa: F401
+import symgrad.api
+import symgrad.backends.symgrad_tape
+import symgrad.runner
 import symgrad.symbolic  # noqa: F401
 
 OPS = """\

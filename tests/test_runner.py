@@ -8,8 +8,9 @@ deliberately wrong backend (a registered subclass of the symgrad backend whose
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,9 +41,9 @@ class WrongBackend(SymgradBackend):
     gradient (returns None), ``fn`` replaces it wholesale.
     """
 
-    def __init__(self, name: str = "wrong", seq: Optional[tuple[str, ...]] = None, index: Optional[int] = None,
+    def __init__(self, name: str = "wrong", seq: tuple[str, ...] | None = None, index: int | None = None,
                  rel: float = 0.0, add: float = 0.0, none: bool = False,
-                 fn: Optional[Callable[[np.ndarray, dict], np.ndarray]] = None):
+                 fn: Callable[[np.ndarray, dict], np.ndarray] | None = None):
         self.name = name
         self.seq, self.index, self.rel, self.add, self.none, self.fn = seq, index, rel, add, none, fn
 

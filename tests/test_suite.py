@@ -129,7 +129,7 @@ def test_keyword_never_evaluates(tmp_path):
 
 
 def test_select_by_keyword_tags_and_skip_tags(mixed):
-    names = lambda cs: [c.name for c in cs]  # noqa: E731
+    names = lambda cs: [c.name for c in cs]
     assert names(select(mixed, "alpha")) == ["alpha-one", "alpha-two"]
     assert names(select(mixed, tags=["fast"])) == ["alpha-one", "alpha-two"]
     assert names(select(mixed, tags=["tutorial", "broken"])) == ["alpha-one", "beta-wrong"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -390,9 +391,8 @@ def test_no_grad_decorator(decorator: Any) -> None:
 
 
 def test_no_grad_restores_the_mode_after_an_exception() -> None:
-    with pytest.raises(ZeroDivisionError):
-        with torch.no_grad():
-            1 / 0
+    with pytest.raises(ZeroDivisionError), torch.no_grad():
+        1 / 0
     assert torch.is_grad_enabled()
 
 

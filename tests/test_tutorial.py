@@ -23,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -87,7 +87,7 @@ def parse_cells(text: str) -> list[Cell]:
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines) if CELL_START.match(line)] + [len(lines)]
     cells = []
-    for here, nxt in zip(starts, starts[1:]):
+    for here, nxt in zip(starts, starts[1:]):  # noqa: RUF007
         paras = _paragraphs(lines[here + 1 : nxt])
         code: list[str] = paras.pop(0) if paras else []
         while paras and _is_code(paras[0], code):
@@ -100,7 +100,7 @@ def parse_cells(text: str) -> list[Cell]:
 def run_cell(code: str, namespace: dict[str, Any]) -> Shown:
     """Run one cell as Jupyter would: statements, then the trailing bare expression is displayed."""
     tree = ast.parse(code)
-    last: Optional[ast.expr] = None
+    last: ast.expr | None = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body.pop().value
     out = io.StringIO()
@@ -254,8 +254,8 @@ def test_cells_need_torch_to_be_symgrad() -> None:
 # under real torch and under symgrad (``run_as_torch.py`` puts symgrad in place of torch); the two
 # outputs must agree line by line: text word for word (object addresses masked), numbers to 1e-3.
 
-import os  # noqa: E402
-import subprocess  # noqa: E402
+import os
+import subprocess
 
 SCRIPTS_DIR = Path(__file__).parent / "tutorials"
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("*.py") if p.name != "run_as_torch.py")

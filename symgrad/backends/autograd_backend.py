@@ -19,14 +19,15 @@ already agree.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from symgrad.backends.base import Backend, Capabilities, Grads, Unsupported, install_hint, runnable_ops
 from symgrad.ir import ops
 from symgrad.ir.expr import Expr, Var, as_expr
 from symgrad.ir.ops import Op
-from symgrad.backends.base import Backend, Capabilities, Grads, Unsupported, install_hint, runnable_ops
 
 try:
     import autograd
@@ -117,7 +118,7 @@ def _differentiable(fn: Any) -> bool:
 UNSUPPORTED: dict[Op, str] = {}
 
 
-def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Optional[Callable[..., Any]]:
+def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
     """autograd's function for ``op``: mapped, else ``autograd.numpy`` or ``autograd.scipy.special`` by its
     name or an alias (``arcsin`` for asin, ``expit`` for sigmoid), if autograd can differentiate it."""
     fn = mapped.get(op)

@@ -37,16 +37,17 @@ handed back in another dtype or shape than their input are an error naming the e
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Iterable, Optional, Sequence
+from typing import Any, ContextManager  # noqa: UP035
 
 import numpy as np
 
 from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate
 from symgrad.ir.ops import Op
 
-Grads = dict[tuple[str, ...], Optional[np.ndarray]]
+Grads = dict[tuple[str, ...], np.ndarray | None]
 
 
 class Unsupported(Exception):
@@ -77,14 +78,14 @@ class Capabilities:
     passed as ``wrap(value, like)`` (an engine tensor) rather than as a Python float.
     """
 
-    ops: Optional[frozenset] = None
-    max_order: Optional[int] = None
+    ops: frozenset | None = None
+    max_order: int | None = None
     dtypes: tuple[str, ...] = ("float64", "float32")
     wrap_constants: bool = False
     #: why ``max_order`` is what it is, when not that the engine cannot go further
     order_note: str = ""
 
-    def lacks(self, used: Iterable[Op], order: int, dtype: str) -> Optional[str]:
+    def lacks(self, used: Iterable[Op], order: int, dtype: str) -> str | None:
         """Why a case with ops ``used``, at ``order``, in ``dtype`` cannot run here (None: it can)."""
         if self.ops is not None:
             missing = sorted({op.name for op in used if op not in self.ops})
@@ -223,8 +224,8 @@ class TapeBackend(Backend):
         """The engine's tensor holding ``array`` (same dtype), tracked when ``requires_grad``."""
         raise NotImplementedError
 
-    def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
-             create_graph: bool) -> list[Optional[Any]]:
+    def grad(self, output: Any, inputs: list[Any], grad_output: np.ndarray | None,
+             create_graph: bool) -> list[Any | None]:
         """VJP of ``output`` (``grad_output`` None: a scalar, seeded with 1); ``None`` where unused.
 
         The graph must survive the call (``retain_graph=True``): the driver differentiates
@@ -283,7 +284,7 @@ class FunctionalBackend(Backend):
         """The engine's value holding ``array`` (same dtype)."""
         raise NotImplementedError
 
-    def vjp(self, fn: Callable[..., Any], inputs: list[Any], grad_output: Optional[Any]) -> tuple[Any, list[Any]]:
+    def vjp(self, fn: Callable[..., Any], inputs: list[Any], grad_output: Any | None) -> tuple[Any, list[Any]]:
         """``(fn(*inputs), [VJP of fn with grad_output w.r.t. each input])``; ``grad_output`` None: ``fn``
         returns a scalar, seeded with 1.  Must be traceable by the engine itself (higher orders nest it)."""
         raise NotImplementedError
@@ -347,7 +348,7 @@ def check_gradients(backend: Backend, value: Any, grads: Grads, inputs: dict[str
             continue
         x = np.asarray(inputs[seq[-1]])
         g = np.asarray(g)
-        label = "d/d" + seq[0] if len(seq) == 1 else "d^%d/d%s" % (len(seq), " d".join(seq))
+        label = "d/d" + seq[0] if len(seq) == 1 else "d^%d/d%s" % (len(seq), " d".join(seq))  # noqa: UP031
         if x.dtype.kind == "f" and g.dtype != x.dtype:
             raise BackendError(f"backend {backend.name!r} returned a {g.dtype} gradient {label} for the "
                                f"{x.dtype} input {seq[-1]!r}")

@@ -14,14 +14,15 @@ says which.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
+from symgrad.backends.base import Backend, Grads, TapeBackend
 from symgrad.ir.expr import Expr
 from symgrad.ir.ops import Op
-from symgrad.backends.base import Backend, Grads, TapeBackend
 
 
 class FunctionError(Exception):
@@ -57,7 +58,7 @@ class FunctionBackend(TapeBackend):
         self.names = list(names)
         self.name = base.name
         self.tensor_name = base.tensor_name
-        self._shape: Optional[tuple[int, ...]] = None
+        self._shape: tuple[int, ...] | None = None
         # the IR is not walked (the user's function is): every op is fine; order and dtypes are the engine's
         self.capabilities = replace(base.capabilities, ops=None)
 
@@ -66,7 +67,7 @@ class FunctionBackend(TapeBackend):
         label = f"{describe(self.fn)}({', '.join(self.names)})"
         try:
             out = self.fn(*(leaves[n] for n in self.names))
-        except Exception as exc:  # noqa: BLE001 - reported as the case's error
+        except Exception as exc:
             raise FunctionError(f"{label} raised {type(exc).__name__}: {_first_line(exc)}") from exc
         if not self.base.is_tensor(out):
             raise FunctionError(f"{label} returned {_type(out)}, not a {self.base.tensor_name}")
@@ -92,8 +93,8 @@ class FunctionBackend(TapeBackend):
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         return self.base.apply(op, args, params)
 
-    def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
-             create_graph: bool) -> list[Optional[Any]]:
+    def grad(self, output: Any, inputs: list[Any], grad_output: np.ndarray | None,
+             create_graph: bool) -> list[Any | None]:
         return self.base.grad(output, inputs, grad_output, create_graph)  # type: ignore[attr-defined]
 
     def sum(self, value: Any) -> Any:
@@ -109,7 +110,7 @@ class FunctionBackend(TapeBackend):
 def _first_line(exc: BaseException) -> str:
     try:
         lines = str(exc).strip().splitlines()
-    except Exception:  # noqa: BLE001 - an exception whose __str__ raises
+    except Exception:
         return f"<unprintable {type(exc).__name__}>"
     return lines[0] if lines else "(no message)"
 

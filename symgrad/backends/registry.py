@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from symgrad.backends.base import Backend, BackendUnavailable
 
@@ -56,7 +57,7 @@ _FACTORIES.update({"symgrad": _symgrad, "torch": _torch, "autograd": _autograd, 
                    "tinygrad": _tinygrad, "mygrad": _mygrad})
 
 
-def register(name: str, backend: Union[Backend, Factory]) -> None:
+def register(name: str, backend: Backend | Factory) -> None:
     """Make ``backend`` (an instance, or a callable that builds one) available as ``name``.
 
     A name registered here wins over an entry point of the same name; registering a
@@ -98,7 +99,7 @@ def available() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get(backend: Union[str, Backend]) -> Backend:
+def get(backend: str | Backend) -> Backend:
     """The backend called ``backend`` (or ``backend`` itself when it already is one)."""
     if isinstance(backend, Backend):
         return backend

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from symgrad import tape
-from symgrad.ir.ops import Op
 from symgrad.backends.base import TapeBackend
+from symgrad.ir.ops import Op
 
 
 class SymgradBackend(TapeBackend):
@@ -21,8 +21,8 @@ class SymgradBackend(TapeBackend):
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         return op(*args, **params)
 
-    def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
-             create_graph: bool) -> list[Optional[Any]]:
+    def grad(self, output: Any, inputs: list[Any], grad_output: np.ndarray | None,
+             create_graph: bool) -> list[Any | None]:
         if not isinstance(output, tape.Tensor) or not output.requires_grad:
             return [None] * len(inputs)  # the output does not depend on any input
         seed = None if grad_output is None else tape.Tensor._make(np.asarray(grad_output, dtype=output.dtype))

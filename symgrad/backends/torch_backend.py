@@ -16,14 +16,15 @@ among tied elements (``torch.max(x, dim)`` would give it all to one index).
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, install_hint, runnable_ops
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
-from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, install_hint, runnable_ops
 
 try:
     import torch
@@ -136,7 +137,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 UNSUPPORTED: dict[Op, str] = {}
 
 
-def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Optional[Callable[..., Any]]:
+def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
     """torch's function for ``op``: mapped, else ``torch``, ``torch.special`` or ``F`` by its name or an alias."""
     fn = mapped.get(op)
     if fn is not None:
@@ -190,8 +191,8 @@ class TorchBackend(TapeBackend):
         expr = as_expr(op.composite(*(Var(n) for n in op.args), **params))
         return self.walk(expr, dict(zip(op.args, args)))
 
-    def grad(self, output: Any, inputs: list[Any], grad_output: Optional[np.ndarray],
-             create_graph: bool) -> list[Optional[Any]]:
+    def grad(self, output: Any, inputs: list[Any], grad_output: np.ndarray | None,
+             create_graph: bool) -> list[Any | None]:
         if not isinstance(output, torch.Tensor) or not output.requires_grad:
             return [None] * len(inputs)  # nothing on the graph: torch would raise
         seed = None if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=output.dtype)

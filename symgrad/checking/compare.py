@@ -196,7 +196,7 @@ class Comparison:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Comparison":
+    def from_dict(cls, d: dict) -> Comparison:
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["shape"] = tuple(int(n) for n in kw.get("shape", ()))

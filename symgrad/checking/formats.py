@@ -11,8 +11,9 @@ import platform
 import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import IO, Any, Iterable, Optional, Sequence
+from typing import IO, Any
 
 from symgrad.checking.compare import json_float
 from symgrad.checking.escape import escape, escape_tree
@@ -232,7 +233,7 @@ class Progress:
     used when the stream is a TTY; every method is a no-op when ``enabled`` is false.
     """
 
-    def __init__(self, total: int, stream: Optional[IO[str]] = None, color: bool = False, enabled: bool = True):
+    def __init__(self, total: int, stream: IO[str] | None = None, color: bool = False, enabled: bool = True):
         import sys
 
         self.total, self.done = total, 0

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def _fmt_value(x: float | None, digits: int) -> str:
 def _fmt_pair(actual: float | None, expected: float | None) -> tuple[str, str]:
     """Both values with 10 significant digits; the shortest round-trip repr when that hides a difference."""
     a, e = _fmt_value(actual, 10), _fmt_value(expected, 10)
-    if a == e and actual is not None and expected is not None and actual != expected:
+    if a == e and actual is not None and expected is not None and actual != expected:  # noqa: SIM102
         if math.isfinite(actual) and math.isfinite(expected):
             a, e = repr(float(actual)), repr(float(expected))
     return a, e
@@ -328,7 +329,7 @@ class Report:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Report":
+    def from_dict(cls, d: dict[str, Any]) -> Report:
         """Inverse of :meth:`to_dict` (derived keys such as ``id`` are ignored)."""
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, replace
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +24,9 @@ from symgrad.checking.cases import Case
 from symgrad.checking.cases.schema import expect_sequence
 from symgrad.checking.compare import Comparison, compare, tolerances
 from symgrad.checking.report import Gradient, Report
+from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.ir.expr import Call, Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits, check_derivatives
-from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.symbolic import differentiate, prove_equal, to_sympy
 
 
@@ -34,16 +34,16 @@ from symgrad.symbolic import differentiate, prove_equal, to_sympy
 class Options:
     """Settings a whole run applies to every case (CLI flags, API keywords, pytest options)."""
 
-    backend: Union[str, Backend] = "symgrad"
-    exact: Optional[bool] = None  # None: as the case says (`reference:`)
-    rtol: Optional[float] = None  # None: the case's, else the dtype's default
-    atol: Optional[float] = None
-    dtype: Optional[str] = None
+    backend: str | Backend = "symgrad"
+    exact: bool | None = None  # None: as the case says (`reference:`)
+    rtol: float | None = None  # None: the case's, else the dtype's default
+    atol: float | None = None
+    dtype: str | None = None
     limits: Limits = DEFAULT
     arrays: bool = True  # keep the arrays on the Report (grad, plot, the API); suites turn it off
 
 
-def run_case(case: Case, backend: Union[str, Backend, None] = None, *, options: Optional[Options] = None,
+def run_case(case: Case, backend: str | Backend | None = None, *, options: Options | None = None,
              **overrides: Any) -> Report:
     """Check one case; ``backend`` and ``overrides`` (exact, rtol, atol, dtype) tweak ``options``.
 
@@ -224,7 +224,7 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def _expected(ir: Optional[Expr], raw: Any, inputs: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
+def _expected(ir: Expr | None, raw: Any, inputs: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
     if ir is not None:
         return numpy_eval(ir, inputs).astype(dtype)
     return np.asarray(raw, dtype=dtype)

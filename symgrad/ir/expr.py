@@ -12,16 +12,16 @@ an engine needs the value of the expression as written.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from collections.abc import Mapping
-from typing import Any, Callable, Iterator, Literal, Union, overload
+from typing import Any, Literal, Union, overload
 
 import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
 
-Number = Union[int, float]
+Number = Union[int, float]  # noqa: UP007
 
 
 class Expr:
@@ -29,37 +29,37 @@ class Expr:
 
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
 
-    def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> "Call":
+    def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Call:
         # the same params the parser records: no None values, axes as tuples
         kept = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if v is not None}
         return Call(op, tuple(as_expr(a) for a in args), tuple(sorted(kept.items())))
 
-    def __add__(self, other: Any) -> "Expr": return ops.add(self, other)
-    def __radd__(self, other: Any) -> "Expr": return ops.add(other, self)
-    def __sub__(self, other: Any) -> "Expr": return ops.sub(self, other)
-    def __rsub__(self, other: Any) -> "Expr": return ops.sub(other, self)
-    def __mul__(self, other: Any) -> "Expr": return ops.mul(self, other)
-    def __rmul__(self, other: Any) -> "Expr": return ops.mul(other, self)
-    def __truediv__(self, other: Any) -> "Expr": return ops.div(self, other)
-    def __rtruediv__(self, other: Any) -> "Expr": return ops.div(other, self)
-    def __pow__(self, other: Any) -> "Expr": return ops.pow(self, other)
-    def __rpow__(self, other: Any) -> "Expr": return ops.pow(other, self)
-    def __matmul__(self, other: Any) -> "Expr": return ops.matmul(self, other)
-    def __rmatmul__(self, other: Any) -> "Expr": return ops.matmul(other, self)
-    def __neg__(self) -> "Expr": return ops.neg(self)
-    def __pos__(self) -> "Expr": return self
+    def __add__(self, other: Any) -> Expr: return ops.add(self, other)
+    def __radd__(self, other: Any) -> Expr: return ops.add(other, self)
+    def __sub__(self, other: Any) -> Expr: return ops.sub(self, other)
+    def __rsub__(self, other: Any) -> Expr: return ops.sub(other, self)
+    def __mul__(self, other: Any) -> Expr: return ops.mul(self, other)
+    def __rmul__(self, other: Any) -> Expr: return ops.mul(other, self)
+    def __truediv__(self, other: Any) -> Expr: return ops.div(self, other)
+    def __rtruediv__(self, other: Any) -> Expr: return ops.div(other, self)
+    def __pow__(self, other: Any) -> Expr: return ops.pow(self, other)
+    def __rpow__(self, other: Any) -> Expr: return ops.pow(other, self)
+    def __matmul__(self, other: Any) -> Expr: return ops.matmul(self, other)
+    def __rmatmul__(self, other: Any) -> Expr: return ops.matmul(other, self)
+    def __neg__(self) -> Expr: return ops.neg(self)
+    def __pos__(self) -> Expr: return self
 
-    def sum(self, axis: Any = None) -> "Expr": return ops.sum(self, axis=axis)
-    def mean(self, axis: Any = None) -> "Expr": return ops.mean(self, axis=axis)
+    def sum(self, axis: Any = None) -> Expr: return ops.sum(self, axis=axis)
+    def mean(self, axis: Any = None) -> Expr: return ops.mean(self, axis=axis)
 
     @property
-    def T(self) -> "Expr":
+    def T(self) -> Expr:
         return ops.transpose(self)
 
     def __str__(self) -> str:
         return to_source(self)
 
-    def walk(self) -> Iterator["Expr"]:
+    def walk(self) -> Iterator[Expr]:
         """Every node, children before parents (each shared node once)."""
         seen: set[int] = set()
         stack: list[tuple[Expr, bool]] = [(self, False)]

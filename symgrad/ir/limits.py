@@ -25,7 +25,7 @@ class Limits:
     max_yaml_depth: int = 100  # nesting of a case file's YAML
     max_derivatives: int = 10_000  # derivative sequences of one case, orders 1..k (len(wrt)**k grows fast)
 
-    def with_overrides(self, **values: Any) -> "Limits":
+    def with_overrides(self, **values: Any) -> Limits:
         known = {f.name for f in fields(self)}
         unknown = set(values) - known
         if unknown:

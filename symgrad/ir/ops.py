@@ -46,8 +46,9 @@ from __future__ import annotations
 import builtins
 import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
@@ -58,8 +59,8 @@ INTERNAL = "internal"  # used by VJPs only, not part of the expression language
 SCAN = "scan"  # along an axis, the shape kept: softmax, log_softmax
 SHAPE = "shape"  # moves elements only (indexing, reshape, concatenate ...): not elementwise
 
-Vjp = Optional[Callable[..., Any]]
-Est = Optional[tuple[int, float]]  # a constant's (sign, log10|value|); sign 0 is 0; None: not estimable
+Vjp = Optional[Callable[..., Any]]  # noqa: UP045
+Est = Optional[tuple[int, float]]  # a constant's (sign, log10|value|); sign 0 is 0; None: not estimable  # noqa: UP045
 
 
 def _is_integer(x: Any) -> Any:
@@ -97,7 +98,7 @@ class Domain(enum.Enum):
     POSITIVE_BASE = ("{x} > 0 for non-integer {y}", lambda x, y: (x > 0) | _is_integer(y), None, (0.2, 3.0),
                      False, True)
 
-    def __init__(self, text: str, inside: Optional[Callable[..., Any]], guard: Optional[str],
+    def __init__(self, text: str, inside: Callable[..., Any] | None, guard: str | None,
                  sample: tuple[float, float], signed: bool, joint: bool):
         self.text, self.inside, self.guard = text, inside, guard
         self.sample, self.signed, self.joint = sample, signed, joint
@@ -119,7 +120,7 @@ class Op:
     arity: int
     forward: Callable[..., Any]
     vjps: tuple[Vjp, ...]
-    sympy: Optional[Callable[..., Any]] = None
+    sympy: Callable[..., Any] | None = None
     kind: str = ELEMENTWISE
     aliases: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
@@ -127,11 +128,11 @@ class Op:
     # where the kinks, ties and jumps are, machine-readably: kink_at(ans, *args, **params) is an
     # array that is 0 exactly there and whose sign picks the branch (abs: x; maximum: x - y).  Plain
     # numpy arithmetic, so that it runs on float arrays and on object arrays of sympy expressions.
-    kink_at: Optional[Callable[..., Any]] = None
+    kink_at: Callable[..., Any] | None = None
     # one Domain per argument, or one joint member; a single per-argument member applies to every argument
     domain: Any = Domain.REAL
     backward_name: str = ""
-    infix: Optional[str] = None
+    infix: str | None = None
     args: tuple[str, ...] = ()  # argument names, as VJPs, ``saves`` and domain texts call them
     # what the VJPs read of "ans" and the arguments, for all of them (("x",)) or one tuple per VJP
     # ((("y",), ("x",)) for mul); None: everything.  Normalised to one tuple per VJP.
@@ -140,23 +141,23 @@ class Op:
     domain_note: str = ""  # printed after the domain: what the members do not say
     # the same function as the sympy form builds, in plain sympy (no convention classes):
     # plain(s, *that function's args); proofs compare formulas with it (symbolic/prove.py)
-    plain: Optional[Callable[..., Any]] = None
+    plain: Callable[..., Any] | None = None
     # (sign, log10|value|) of the result from the arguments' (see Est), where the float forward
     # would overflow first; other ops' constants are sized by running the forward on floats
-    magnitude: Optional[Callable[..., Est]] = None
+    magnitude: Callable[..., Est] | None = None
     # the op written with the table's ops, for an engine that lacks it: composite(*args) -> value;
     # it must agree with the op (value and derivatives) inside the op's domain, and an engine
     # refuses (Unsupported) to use it at points outside
-    composite: Optional[Callable[..., Any]] = None
+    composite: Callable[..., Any] | None = None
     # parameters the parser reads positionally after the arguments (``reshape(x, (2, 3))``: "shape")
     positional: tuple[str, ...] = ()
     # the first argument is a tuple of members (``concatenate((x, y, z), axis=0)``): the parser builds
     # ``members(list of IR members, **params)`` from them, with the binary op itself
-    members: Optional[Callable[..., Any]] = None
+    members: Callable[..., Any] | None = None
     # how ``to_source`` prints a call: printer(argument texts, their precedences, params) -> text
-    printer: Optional[Callable[..., str]] = None
+    printer: Callable[..., str] | None = None
     # grad_fn names that depend on the inputs' shapes: backward_of(params, input shapes) -> name
-    backward_of: Optional[Callable[..., str]] = None
+    backward_of: Callable[..., str] | None = None
     # in-domain examples for the tests: ((argument shapes, ...), params) pairs
     samples: tuple = ()
     # parameters the parser reads positionally before the arguments (``einsum("ij,jk->ik", a, b)``)
@@ -206,7 +207,7 @@ class Op:
     def differentiable(self) -> bool:
         return any(v is not None for v in self.vjps)
 
-    def grad_fn_name(self, params: dict[str, Any], shapes: Optional[tuple] = None) -> str:
+    def grad_fn_name(self, params: dict[str, Any], shapes: tuple | None = None) -> str:
         """PyTorch's name for the backward node, e.g. ``SumBackward1`` for a sum over an axis."""
         if self.backward_of is not None and shapes is not None:
             return self.backward_of(params, shapes)
@@ -282,7 +283,7 @@ def defop(name: str, forward: Callable[..., Any], *vjps: Vjp, **fields: Any) -> 
     return op
 
 
-def lookup(name: str) -> Optional[Op]:
+def lookup(name: str) -> Op | None:
     op = OPS.get(name)
     return op if op is not None and op.public else None
 
@@ -317,7 +318,7 @@ def engine_ops() -> list[Op]:
 _LOG10E = math.log10(math.e)
 
 
-def est_of(value: Union[int, float]) -> Est:
+def est_of(value: int | float) -> Est:
     """The estimate of a float (``inf`` is too big to count, ``nan`` not estimable)."""
     if isinstance(value, float) and not math.isfinite(value):  # ints are exact, of any size
         return (1, math.inf) if math.isinf(value) else None
@@ -1322,7 +1323,7 @@ stack = defop(
 _EINSUM_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,.->")
 
 
-def einsum_problem(subscripts: str) -> Optional[tuple[int, str]]:
+def einsum_problem(subscripts: str) -> tuple[int, str] | None:
     """(0-based position, reason) of the first thing in ``subscripts`` symgrad's einsum does not take, or None."""
     for i, c in enumerate(subscripts):
         if c not in _EINSUM_CHARS:

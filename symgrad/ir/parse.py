@@ -24,7 +24,8 @@ import re
 import sys
 import unicodedata
 import warnings
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class ParseError(ValueError):
     column, for one-line text), or None when no position applies.
     """
 
-    def __init__(self, text: str, reason: str, column: Optional[int] = None, token: Optional[str] = None):
+    def __init__(self, text: str, reason: str, column: int | None = None, token: str | None = None):
         self.text, self.reason, self.column, self.token = text, reason, column, token
         where = f" at column {column}" if column is not None else ""
         super().__init__(f"{reason}{where}: {_excerpt(text, column)}")
@@ -54,7 +55,7 @@ class ParseError(ValueError):
         return (type(self), (self.text, self.reason, self.column, self.token))
 
 
-def _excerpt(text: str, column: Optional[int]) -> str:
+def _excerpt(text: str, column: int | None) -> str:
     """At most ~80 printable characters of ``text``, around ``column`` when it lies further on."""
     start = 0
     if column is not None and column > _SHOWN - 20:
@@ -155,7 +156,7 @@ _TOKEN = re.compile(r"\w+|\*\*|//|<<|>>|[<>=!]=|:=|\S")
 
 
 class _Parser:
-    def __init__(self, text: str, offset: int, names: Optional[set[str]], limits: Limits):
+    def __init__(self, text: str, offset: int, names: set[str] | None, limits: Limits):
         self.text, self.names, self.limits = text, names, limits
         self.source = text[offset:]  # what ast.parse saw (leading whitespace stripped)
         self.offset = offset
@@ -174,7 +175,7 @@ class _Parser:
         chars = len(line.encode("utf-8")[:max(byte_col, 0)].decode("utf-8", errors="ignore"))
         return self.offset + start + chars + 1
 
-    def fail(self, node: Optional[ast.AST], reason: str, token: Optional[str] = None) -> ParseError:
+    def fail(self, node: ast.AST | None, reason: str, token: str | None = None) -> ParseError:
         column = None
         lineno, col = getattr(node, "lineno", None), getattr(node, "col_offset", None)  # keywords have them too
         if lineno is not None and col is not None:
@@ -185,14 +186,14 @@ class _Parser:
         seg = ast.get_source_segment(self.source, node) or type(node).__name__
         return seg if len(seg) <= 40 else seg[:37] + "..."
 
-    def operator_column(self, left: ast.expr, right: ast.expr, symbol: str) -> Optional[int]:
+    def operator_column(self, left: ast.expr, right: ast.expr, symbol: str) -> int | None:
         """Column of the operator ``symbol`` between two operand nodes."""
         start = self.column(left.end_lineno or left.lineno, left.end_col_offset or 0) - 1  # 0-based, in text
         end = self.column(right.lineno, right.col_offset) - 1
         found = self.text.find(symbol, start, end)
         return found + 1 if found >= 0 else None
 
-    def limit(self, node: Optional[ast.AST], name: str, value: object, what: str) -> ParseError:
+    def limit(self, node: ast.AST | None, name: str, value: object, what: str) -> ParseError:
         maximum = getattr(self.limits, name)
         reason = str(LimitExceeded(name, value, maximum, what))
         return self.fail(node, reason, self.segment(node) if node else None)
@@ -531,7 +532,7 @@ def _check_names(text: str, names: Iterable[str]) -> set[str]:
     return declared
 
 
-def parse(text: str, names: Optional[Iterable[str]] = None, limits: Limits = DEFAULT) -> Expr:
+def parse(text: str, names: Iterable[str] | None = None, limits: Limits = DEFAULT) -> Expr:
     """Parse one expression into the IR, or raise :class:`ParseError`.
 
     ``names`` are the declared input names; any other identifier that is neither
@@ -581,9 +582,9 @@ def _refuse_hidden(text: str) -> None:
     for i, c in enumerate(text):
         if c == "#":
             raise ParseError(text, "comments ('#') are not allowed in an expression", i + 1, "#")
-        if c in " \t\n\r\f" or c.isascii() and c.isprintable():
+        if c in " \t\n\r\f" or (c.isascii() and c.isprintable()):
             continue
-        if c.isprintable():  # Python reads 'ｘ' as 'x' (NFKC): two spellings of one name
+        if c.isprintable():  # Python reads 'ｘ' as 'x' (NFKC): two spellings of one name  # noqa: RUF003
             raise ParseError(text, f"non-ASCII character {c!r} (U+{ord(c):04X}) is not allowed: names, "
                                    f"numbers and operators are ASCII", i + 1, c)
         kind = "bidi control" if unicodedata.bidirectional(c) in ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI",
@@ -604,7 +605,7 @@ def _syntax_error(parser: _Parser, err: SyntaxError) -> ParseError:
     text, msg = parser.text, err.msg or "invalid syntax"
     if "integer string conversion" in msg:  # Python's own cap on int literal digits (4300)
         cap = sys.get_int_max_str_digits() or 4300
-        run = re.search(r"\d{%d,}" % (min(parser.limits.max_int_digits, cap) + 1), text)
+        run = re.search(r"\d{%d,}" % (min(parser.limits.max_int_digits, cap) + 1), text)  # noqa: UP031
         digits = len(run.group(0)) if run else "too many"
         if parser.limits.max_int_digits < cap:
             reason = str(LimitExceeded("max_int_digits", digits, parser.limits.max_int_digits,

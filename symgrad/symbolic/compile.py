@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -13,7 +14,6 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from symgrad.symbolic import functions as s
-
 
 
 class _FloatExactPrinter(NumPyPrinter):
@@ -99,7 +99,7 @@ def _boolean_piecewise(e: Any) -> Any:
     return e.replace(is_boolean, as_formula)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _numpy_namespace() -> dict[str, Any]:
     """What lambdify's ``modules="numpy"`` provides, without its ``from numpy import *``: that star import
     loads every lazily imported numpy submodule (f2py, testing, typing, ...), a fifth of a second at start-up.

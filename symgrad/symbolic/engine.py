@@ -21,18 +21,19 @@ import functools
 import itertools
 import math
 import numbers
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any
 
 import mpmath
 import numpy as np
 import sympy
 
 from symgrad.ir import ops
-from symgrad.symbolic import functions as s
-from symgrad.symbolic.compile import Compiled
 from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, numpy_eval, to_source, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.symbolic import functions as s
+from symgrad.symbolic.compile import Compiled
 
 __all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
 
@@ -50,9 +51,9 @@ class Derivative:
     value: np.ndarray  # shape of the input wrt[-1]
     undefined: np.ndarray  # bool mask: the derivative is nan there (not where it is +-inf)
     # bool mask: at a kink (rounding): the float forward and the exact kink argument disagree in sign there
-    at_kink: Optional[np.ndarray] = None
+    at_kink: np.ndarray | None = None
     # float32: how far an ideal engine in that dtype can be from the exact value, per element (see _spread)
-    slack: Optional[np.ndarray] = None
+    slack: np.ndarray | None = None
 
 
 @dataclass
@@ -60,7 +61,7 @@ class SymbolicResult:
     mode: str  # "elementwise" or "expanded"
     value: np.ndarray  # forward value
     derivatives: dict[Seq, Derivative]
-    value_slack: Optional[np.ndarray] = None  # as Derivative.slack, for the forward value
+    value_slack: np.ndarray | None = None  # as Derivative.slack, for the forward value
 
 
 # ---------------------------------------------------------------- IR -> sympy
@@ -94,7 +95,7 @@ def _apply(op: ops.Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
     return op.sympy(s, *args, **params)
 
 
-def _fold(node: Call, args: Sequence[Any]) -> Optional[sympy.Expr]:
+def _fold(node: Call, args: Sequence[Any]) -> sympy.Expr | None:
     """A transcendental op of constants, folded from the float64 forward of its subtree as written
     (as the tape computes it): sympy's exact arguments lose the sign of zero (``atan2(-0.0, -1.0)``
     is -pi in numpy, pi in sympy)."""
@@ -111,8 +112,8 @@ def _sym(name: str) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
-def to_sympy(expr: Expr, symbols: Optional[dict[str, sympy.Symbol]] = None,
-             nodes: Optional[dict[int, Any]] = None) -> sympy.Expr:
+def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
+             nodes: dict[int, Any] | None = None) -> sympy.Expr:
     """The scalar sympy form of an elementwise expression; inputs become real symbols.
     ``nodes``, when given, receives every call node's form by ``id(node)``."""
     symbols = dict(symbols or {})
@@ -205,7 +206,7 @@ class _Differentiator:
     differentiated once, which keeps expanded mode fast.
     """
 
-    def __init__(self, defs: Optional[dict[sympy.Symbol, sympy.Expr]] = None) -> None:
+    def __init__(self, defs: dict[sympy.Symbol, sympy.Expr] | None = None) -> None:
         self.memo: dict[tuple[sympy.Expr, sympy.Symbol], sympy.Expr] = {}
         self.symbols: dict[sympy.Basic, frozenset] = {}
         # let-bound intermediates (expanded mode): a symbol standing for an expression, whose
@@ -335,7 +336,7 @@ def _obj(value: Any) -> np.ndarray:
 
 
 def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
-                 bind: Optional[Callable[[Any], Any]] = None, nodes: Optional[dict[int, Any]] = None) -> np.ndarray:
+                 bind: Callable[[Any], Any] | None = None, nodes: dict[int, Any] | None = None) -> np.ndarray:
     """Evaluate the IR on object arrays of sympy expressions.
 
     ``bind`` names each element a reduction or ``@`` computes (a let-bound symbol): every use
@@ -723,7 +724,7 @@ def differentiate(
     wrt: Sequence[str],
     *,
     order: int = 1,
-    grad_output: Optional[np.ndarray] = None,
+    grad_output: np.ndarray | None = None,
     mode: str = "auto",
     exact: bool = False,
     dtype: Any = np.float64,

@@ -10,7 +10,8 @@ sympy's own choices (``Heaviside(0) = 1/2`` for ``Max(0, x)``, ``nan`` for
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import mpmath
 import numpy as np

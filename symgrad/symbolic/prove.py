@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import sympy
 
 from symgrad.ir import ops
 from symgrad.symbolic import functions as s
-
 
 
 def _plain_forms() -> dict[type, Callable[..., sympy.Expr]]:
@@ -87,7 +87,7 @@ def _expanded_terms(e: sympy.Expr, cap: int = 10**9) -> int:
     return 1
 
 
-def prove_equal(a: Any, b: Any) -> Optional[bool]:
+def prove_equal(a: Any, b: Any) -> bool | None:
     """True if ``a - b`` simplifies to 0, False if they differ at a real point, None if unknown."""
     try:
         a, b = _plain(sympy.S(a)), _plain(sympy.S(b))
@@ -103,7 +103,7 @@ def prove_equal(a: Any, b: Any) -> Optional[bool]:
             if not _real_point(parts, sub):  # outside the real domain (acosh' at x = -2): no evidence
                 continue
             va, vb = (complex(v.evalf(30, subs=sub)) for v in (a, b))
-            if va.imag == 0 and vb.imag == 0 and all(map(math.isfinite, (va.real, vb.real))):
+            if va.imag == 0 and vb.imag == 0 and all(map(math.isfinite, (va.real, vb.real))):  # noqa: SIM102
                 if abs(va.real - vb.real) > 1e-12 * max(1.0, abs(va.real), abs(vb.real)):
                     return False
         ops_count = sympy.count_ops(d)

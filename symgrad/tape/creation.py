@@ -8,7 +8,7 @@ not the ones torch draws.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requ
     return _filled(fill_value, size, dtype, requires_grad, device)
 
 
-def eye(n: int, m: Optional[int] = None, dtype: Any = None, device: Any = None,
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None,
         requires_grad: bool = False) -> Tensor:
     return _leaf(np.eye(n, n if m is None else m, dtype=_float(dtype)), requires_grad, device)
 

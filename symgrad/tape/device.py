@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 
 class device:
@@ -10,7 +10,7 @@ class device:
 
     __slots__ = ("type", "index")
 
-    def __init__(self, type: Any, index: Optional[int] = None):
+    def __init__(self, type: Any, index: int | None = None):
         if isinstance(type, device):
             type, index = type.type, type.index  # type: ignore[has-type]
         text = str(type)

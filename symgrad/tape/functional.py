@@ -14,7 +14,7 @@ composes them (``l1_loss`` is a mean of ``abs``; ``cross_entropy`` is ``nll_loss
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -165,11 +165,11 @@ def nll_loss(input: Tensor, target: Tensor, weight: Any = None, ignore_index: in
     return _NLL(input, target, reduction=reduction, ignore_index=ignore_index)
 
 
-def log_softmax(input: Tensor, dim: Optional[int] = None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
     return _table("log_softmax")(input, axis=dim)
 
 
-def softmax(input: Tensor, dim: Optional[int] = None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None) -> Tensor:
     return _table("softmax")(input, axis=dim)
 
 

@@ -8,7 +8,8 @@ table has ``softmax``, ``symgrad.softmax`` is that op.  Until then the function 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -11,7 +11,8 @@ graph that can be differentiated again.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class _Meta:
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
     @classmethod
-    def of(cls, t: "Tensor") -> "_Meta":
+    def of(cls, t: Tensor) -> _Meta:
         return cls(t._data.shape, t._data.dtype)
 
     @property
@@ -96,7 +97,7 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
 class AccumulateGrad:
     """The end of the graph at a leaf: gradients arriving here go into ``leaf.grad``."""
 
-    def __init__(self, leaf: "Tensor"):
+    def __init__(self, leaf: Tensor):
         self.variable = leaf
         self.next_functions: tuple = ()
 
@@ -126,7 +127,7 @@ class Node:
         # the version of each saved tensor: one modified in place before backward is an error, as in torch
         self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
-        self.retained: Optional[Tensor] = None  # a non-leaf output that asked to retain_grad()
+        self.retained: Tensor | None = None  # a non-leaf output that asked to retain_grad()
 
     def name(self) -> str:
         return self._name
@@ -145,7 +146,7 @@ class Node:
             self.freed = True
 
 
-Edge = Union[Node, AccumulateGrad, None]
+Edge = Union[Node, AccumulateGrad, None]  # noqa: UP007
 
 
 def _edge(t: Any) -> Edge:
@@ -163,7 +164,7 @@ def _unwrap(a: Any) -> Any:
     return a._data if isinstance(a, Tensor) else a
 
 
-def _record(op: Op, args: tuple, params: dict[str, Any]) -> "Tensor":
+def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
     """Apply ``op`` to tensors: numpy forward, plus a graph node when a gradient is wanted."""
     args = tuple(_as_operand(a) for a in args)
     with np.errstate(all="ignore"):
@@ -201,16 +202,16 @@ class Tensor:
         else:
             raise TypeError(f"Tensor() takes one sequence or a shape of ints, got {len(data)} arguments")
         self._data = arr
-        self.grad_fn: Optional[Node] = None
-        self._grad: Optional[Tensor] = None
-        self._accumulator: Optional[AccumulateGrad] = None
+        self.grad_fn: Node | None = None
+        self._grad: Tensor | None = None
+        self._accumulator: AccumulateGrad | None = None
         self._retains_grad = False
         self._requires_grad = False
         self._version = 0  # bumped by every in-place change
         self.requires_grad = requires_grad
 
     @classmethod
-    def _make(cls, data: np.ndarray, node: Optional[Node] = None) -> "Tensor":
+    def _make(cls, data: np.ndarray, node: Node | None = None) -> Tensor:
         t = cls.__new__(cls)
         t._data, t.grad_fn, t._grad, t._accumulator, t._retains_grad = data, node, None, None, False
         t._version = 0
@@ -218,7 +219,7 @@ class Tensor:
         return t
 
     # -- the op table, through dispatch
-    def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> "Tensor":
+    def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
         return _record(op, args, params)
 
     # -- autograd attributes
@@ -237,7 +238,7 @@ class Tensor:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = bool(value)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
         return self
 
@@ -246,7 +247,7 @@ class Tensor:
         return self.grad_fn is None
 
     @property
-    def grad(self) -> Optional["Tensor"]:
+    def grad(self) -> Tensor | None:
         if not self.is_leaf and not self._retains_grad:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
@@ -257,7 +258,7 @@ class Tensor:
         return self._grad
 
     @grad.setter
-    def grad(self, value: Optional["Tensor"]) -> None:
+    def grad(self, value: Tensor | None) -> None:
         self._grad = value
 
     def retain_grad(self) -> None:
@@ -271,23 +272,23 @@ class Tensor:
     def retains_grad(self) -> bool:
         return self._retains_grad
 
-    def backward(self, gradient: Any = None, retain_graph: Optional[bool] = None, create_graph: bool = False,
-                 inputs: Optional[Sequence["Tensor"]] = None) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Sequence[Tensor] | None = None) -> None:
         backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         return Tensor._make(self._data)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self.grad_fn, self._requires_grad = None, False
         return self
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         return ops.clone(self)
 
     # -- array attributes
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
         return Tensor._make(self._data)
 
     @data.setter
@@ -298,7 +299,7 @@ class Tensor:
     def shape(self) -> Size:
         return Size(self._data.shape)
 
-    def size(self, dim: Optional[int] = None) -> Any:
+    def size(self, dim: int | None = None) -> Any:
         return self.shape if dim is None else self.shape[dim]
 
     @property
@@ -321,10 +322,10 @@ class Tensor:
         return len(self._data)
 
     @property
-    def T(self) -> "Tensor":
+    def T(self) -> Tensor:
         return ops.transpose(self)
 
-    def t(self) -> "Tensor":
+    def t(self) -> Tensor:
         if self._data.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self._data.ndim}D")
         out = ops.transpose(self)
@@ -364,7 +365,7 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
-    def __getitem__(self, index: Any) -> "Tensor":
+    def __getitem__(self, index: Any) -> Tensor:
         index = _unwrap(index)
         try:
             key = ops.encode_key(index)
@@ -375,18 +376,18 @@ class Tensor:
             return Tensor._make(np.asarray(self._data[index]))
         return ops.index(self, key=key)
 
-    def __iter__(self) -> Iterator["Tensor"]:
+    def __iter__(self) -> Iterator[Tensor]:
         return (self[i] for i in range(len(self)))
 
     # -- arithmetic (recorded) and comparison (not recorded)
-    def __add__(self, o: Any) -> "Tensor": return ops.add(self, o)
-    def __radd__(self, o: Any) -> "Tensor": return ops.add(o, self)
-    def __sub__(self, o: Any) -> "Tensor": return ops.sub(self, o)
-    def __rsub__(self, o: Any) -> "Tensor": return ops.sub(o, self)
-    def __mul__(self, o: Any) -> "Tensor": return ops.mul(self, o)
-    def __rmul__(self, o: Any) -> "Tensor": return ops.mul(o, self)
-    def __truediv__(self, o: Any) -> "Tensor": return ops.div(self, o)
-    def __rtruediv__(self, o: Any) -> "Tensor":
+    def __add__(self, o: Any) -> Tensor: return ops.add(self, o)
+    def __radd__(self, o: Any) -> Tensor: return ops.add(o, self)
+    def __sub__(self, o: Any) -> Tensor: return ops.sub(self, o)
+    def __rsub__(self, o: Any) -> Tensor: return ops.sub(o, self)
+    def __mul__(self, o: Any) -> Tensor: return ops.mul(self, o)
+    def __rmul__(self, o: Any) -> Tensor: return ops.mul(o, self)
+    def __truediv__(self, o: Any) -> Tensor: return ops.div(self, o)
+    def __rtruediv__(self, o: Any) -> Tensor:
         if not isinstance(o, (bool, int, float)):
             return ops.div(o, self)
         # as torch: a number over a tensor is the number times the tensor's reciprocal
@@ -395,31 +396,31 @@ class Tensor:
             inv.grad_fn._name = "ReciprocalBackward0"
         return ops.mul(inv, o)
 
-    def __pow__(self, o: Any) -> "Tensor": return ops.pow(self, o)
-    def __rpow__(self, o: Any) -> "Tensor": return ops.pow(o, self)
-    def __matmul__(self, o: Any) -> "Tensor": return ops.matmul(self, o)
-    def __rmatmul__(self, o: Any) -> "Tensor": return ops.matmul(o, self)
-    def __neg__(self) -> "Tensor": return ops.neg(self)
-    def __pos__(self) -> "Tensor": return self
-    def __abs__(self) -> "Tensor": return ops.abs(self)
+    def __pow__(self, o: Any) -> Tensor: return ops.pow(self, o)
+    def __rpow__(self, o: Any) -> Tensor: return ops.pow(o, self)
+    def __matmul__(self, o: Any) -> Tensor: return ops.matmul(self, o)
+    def __rmatmul__(self, o: Any) -> Tensor: return ops.matmul(o, self)
+    def __neg__(self) -> Tensor: return ops.neg(self)
+    def __pos__(self) -> Tensor: return self
+    def __abs__(self) -> Tensor: return ops.abs(self)
 
-    def _compare(self, o: Any, fn: Any) -> "Tensor":
+    def _compare(self, o: Any, fn: Any) -> Tensor:
         return Tensor._make(np.asarray(fn(self._data, _unwrap(o))))
 
-    def __eq__(self, o: Any) -> "Tensor": return self._compare(o, np.equal)  # type: ignore[override]
-    def __ne__(self, o: Any) -> "Tensor": return self._compare(o, np.not_equal)  # type: ignore[override]
-    def __lt__(self, o: Any) -> "Tensor": return self._compare(o, np.less)
-    def __le__(self, o: Any) -> "Tensor": return self._compare(o, np.less_equal)
-    def __gt__(self, o: Any) -> "Tensor": return self._compare(o, np.greater)
-    def __ge__(self, o: Any) -> "Tensor": return self._compare(o, np.greater_equal)
-    def __and__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_and)
-    def __or__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_or)
+    def __eq__(self, o: Any) -> Tensor: return self._compare(o, np.equal)  # type: ignore[override]
+    def __ne__(self, o: Any) -> Tensor: return self._compare(o, np.not_equal)  # type: ignore[override]
+    def __lt__(self, o: Any) -> Tensor: return self._compare(o, np.less)
+    def __le__(self, o: Any) -> Tensor: return self._compare(o, np.less_equal)
+    def __gt__(self, o: Any) -> Tensor: return self._compare(o, np.greater)
+    def __ge__(self, o: Any) -> Tensor: return self._compare(o, np.greater_equal)
+    def __and__(self, o: Any) -> Tensor: return self._compare(o, np.logical_and)
+    def __or__(self, o: Any) -> Tensor: return self._compare(o, np.logical_or)
     # `bool & tensor`: VJPs combine Python-scalar tests with tensor ones (e.g. pow's d/dy of `2.0 ** x`)
-    def __rand__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_and)
-    def __ror__(self, o: Any) -> "Tensor": return self._compare(o, np.logical_or)
-    def __invert__(self) -> "Tensor": return Tensor._make(np.logical_not(self._data))
+    def __rand__(self, o: Any) -> Tensor: return self._compare(o, np.logical_and)
+    def __ror__(self, o: Any) -> Tensor: return self._compare(o, np.logical_or)
+    def __invert__(self) -> Tensor: return Tensor._make(np.logical_not(self._data))
 
-    def _inplace(self, o: Any, fn: Any) -> "Tensor":
+    def _inplace(self, o: Any, fn: Any) -> Tensor:
         if is_grad_enabled() and self.requires_grad:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
@@ -429,12 +430,12 @@ class Tensor:
         self._version += 1
         return self
 
-    def __iadd__(self, o: Any) -> "Tensor": return self._inplace(o, np.add)
-    def __isub__(self, o: Any) -> "Tensor": return self._inplace(o, np.subtract)
-    def __imul__(self, o: Any) -> "Tensor": return self._inplace(o, np.multiply)
-    def __itruediv__(self, o: Any) -> "Tensor": return self._inplace(o, np.true_divide)
+    def __iadd__(self, o: Any) -> Tensor: return self._inplace(o, np.add)
+    def __isub__(self, o: Any) -> Tensor: return self._inplace(o, np.subtract)
+    def __imul__(self, o: Any) -> Tensor: return self._inplace(o, np.multiply)
+    def __itruediv__(self, o: Any) -> Tensor: return self._inplace(o, np.true_divide)
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         self._data[...] = 0
         self._version += 1
         return self
@@ -491,9 +492,9 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
 # ---------------------------------------------------------------- the backward pass
 
 
-def _topological(roots: Iterable[Edge]) -> list[Union[Node, AccumulateGrad]]:
+def _topological(roots: Iterable[Edge]) -> list[Node | AccumulateGrad]:
     """Nodes reachable from ``roots``, each after every node that sends it a gradient."""
-    order: list[Union[Node, AccumulateGrad]] = []
+    order: list[Node | AccumulateGrad] = []
     seen: set[int] = set()
     for root in roots:
         if root is None or id(root) in seen:
@@ -515,7 +516,7 @@ def _topological(roots: Iterable[Edge]) -> list[Union[Node, AccumulateGrad]]:
     return order
 
 
-def _make_grads(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]]) -> list[Tensor]:
+def _make_grads(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None) -> list[Tensor]:
     grads = []
     for i, out in enumerate(outputs):
         g = None if grad_outputs is None else grad_outputs[i]
@@ -537,8 +538,8 @@ def _make_grads(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]]
     return grads
 
 
-def _run(outputs: Sequence[Tensor], grad_outputs: Optional[Sequence[Any]], retain_graph: Optional[bool],
-         create_graph: bool, capture: Optional[Mapping[int, Edge]] = None) -> dict[int, tuple[Any, bool]]:
+def _run(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, retain_graph: bool | None,
+         create_graph: bool, capture: Mapping[int, Edge] | None = None) -> dict[int, tuple[Any, bool]]:
     """The engine: propagate gradients from ``outputs``.
 
     Without ``capture`` gradients accumulate into leaves' ``.grad``; with it
@@ -670,9 +671,9 @@ def _deposit(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
         t._grad._data = t._grad._data + g
 
 
-def backward(tensors: Union[Tensor, Sequence[Tensor]], grad_tensors: Any = None,
-             retain_graph: Optional[bool] = None, create_graph: bool = False,
-             inputs: Optional[Sequence[Tensor]] = None) -> None:
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             inputs: Sequence[Tensor] | None = None) -> None:
     """``torch.autograd.backward``: accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is not None and isinstance(grad_tensors, (Tensor, np.ndarray, float, int)):
@@ -689,9 +690,9 @@ def backward(tensors: Union[Tensor, Sequence[Tensor]], grad_tensors: Any = None,
             _deposit(t, *entry, create_graph)
 
 
-def grad(outputs: Union[Tensor, Sequence[Tensor]], inputs: Union[Tensor, Sequence[Tensor]],
-         grad_outputs: Any = None, retain_graph: Optional[bool] = None, create_graph: bool = False,
-         allow_unused: Optional[bool] = None) -> tuple[Optional[Tensor], ...]:
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool | None = None) -> tuple[Tensor | None, ...]:
     """``torch.autograd.grad``: the gradients of ``outputs`` with respect to ``inputs``, as a tuple."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

@@ -215,7 +215,7 @@ class _ReturnType(tuple):
 
     _kind = ""
 
-    def __new__(cls, values: Tensor, indices: Tensor) -> "_ReturnType":
+    def __new__(cls, values: Tensor, indices: Tensor) -> _ReturnType:
         return super().__new__(cls, (values, indices))
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -20,7 +20,7 @@ class SGD:
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self._buffers: list[Optional[np.ndarray]] = [None] * len(self.params)
+        self._buffers: list[np.ndarray | None] = [None] * len(self.params)
 
     def step(self) -> None:
         for i, p in enumerate(self.params):
@@ -59,9 +59,9 @@ class Adam:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
         self.lr, self.betas, self.eps, self.weight_decay, self.amsgrad = lr, tuple(betas), eps, weight_decay, amsgrad
         n = len(self.params)
-        self._m: list[Optional[np.ndarray]] = [None] * n
-        self._v: list[Optional[np.ndarray]] = [None] * n
-        self._vmax: list[Optional[np.ndarray]] = [None] * n
+        self._m: list[np.ndarray | None] = [None] * n
+        self._v: list[np.ndarray | None] = [None] * n
+        self._vmax: list[np.ndarray | None] = [None] * n
         self._steps = [0] * n
 
     def step(self) -> None:

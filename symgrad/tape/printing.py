@@ -66,7 +66,7 @@ def _summarized(a: np.ndarray) -> np.ndarray:
 
 
 def _vector(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
-    per_line = max(1, int(math.floor((LINEWIDTH - indent) / (fmt.max_width + 2))))
+    per_line = max(1, int(math.floor((LINEWIDTH - indent) / (fmt.max_width + 2))))  # noqa: RUF046
     if summarize and a.shape[0] > 2 * EDGEITEMS:
         data = [fmt.format(v) for v in a[:EDGEITEMS]] + [" ..."] + [fmt.format(v) for v in a[-EDGEITEMS:]]
     else:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
-
-import numpy as np
+from typing import Any
 
 import harness
+import numpy as np
 from tape_bench import EXPR, inputs
 
 
@@ -27,7 +26,7 @@ def symgrad_check(A: np.ndarray, B: np.ndarray) -> bool:
     return bool(symgrad.check(EXPR, a=A, b=B))
 
 
-def gradcheck_fn() -> Optional[Any]:
+def gradcheck_fn() -> Any | None:
     torch = harness.optional("torch")
     if torch is None:
         return None

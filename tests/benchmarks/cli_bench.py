@@ -7,7 +7,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from typing import Any, Optional
+from typing import Any
 
 import harness
 
@@ -40,9 +40,9 @@ def console_script() -> list[str]:
 
 def heavy_imports(argv: list[str]) -> list[str]:
     """Heavy top-level packages that ``symgrad ARGV`` imports."""
-    code = ("import sys; sys.argv = ['symgrad'] + %r\nfrom symgrad.cli import main\ntry:\n    main()\n"
+    code = (f"import sys; sys.argv = ['symgrad'] + {argv!r}\nfrom symgrad.cli import main\ntry:\n    main()\n"
             "except SystemExit:\n    pass\nsys.stderr.write('MODULES ' + ' '.join(sorted({m.split('.')[0] "
-            "for m in sys.modules})) + '\\n')" % (argv,))
+            "for m in sys.modules})) + '\\n')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     line = next((l for l in proc.stderr.splitlines() if l.startswith("MODULES ")), "MODULES")
     mods = set(line.split()[1:])

@@ -6,9 +6,8 @@ import math
 import time
 from typing import Any
 
-import numpy as np
-
 import harness
+import numpy as np
 from check_bench import clear_symbolic_caches
 
 

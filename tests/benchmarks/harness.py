@@ -13,7 +13,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,7 +35,7 @@ def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: in
     return {n: statistics.median(v) for n, v in times.items()}
 
 
-def wall(cmd: list[str], repeats: int, env: Optional[dict[str, str]] = None, cwd: Optional[str] = None) -> tuple[float, str]:
+def wall(cmd: list[str], repeats: int, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, str]:
     """Median wall time of a subprocess, and the output of its last run."""
     times, out = [], ""
     for _ in range(repeats):
@@ -56,7 +57,7 @@ def optional(module: str) -> Any:
 # ---------------------------------------------------------------- memory, in the current process
 
 
-def _status(field: str) -> Optional[int]:
+def _status(field: str) -> int | None:
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -108,7 +109,7 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def fmt_ratio(x: Optional[float]) -> str:
+def fmt_ratio(x: float | None) -> str:
     if x is None or x != x:
         return "absent"
     if x >= 100:

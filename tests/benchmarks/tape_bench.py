@@ -10,11 +10,11 @@ import json
 import subprocess
 import sys
 import tracemalloc
-from typing import Any, Callable, Optional
-
-import numpy as np
+from collections.abc import Callable
+from typing import Any
 
 import harness
+import numpy as np
 
 EXPR = "3*a**3 - b**2 + sin(a)*exp(-b) + tanh(a*b) + log(a+b)"
 CONTENDERS = ("symgrad", "autograd", "torch", "numpy")
@@ -25,7 +25,7 @@ def inputs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return rng.uniform(0.5, 2.0, n), rng.uniform(0.5, 2.0, n)
 
 
-def make(name: str, A: np.ndarray, B: np.ndarray) -> Optional[Callable[[], Any]]:
+def make(name: str, A: np.ndarray, B: np.ndarray) -> Callable[[], Any] | None:
     """One forward+backward of EXPR (summed) from ready leaves; returns the gradients as numpy arrays.
 
     Leaves are built once, outside the timing: ``symgrad.tensor`` and ``torch.from_numpy``;

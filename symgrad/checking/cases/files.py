@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from symgrad.checking.cases.errors import CaseError

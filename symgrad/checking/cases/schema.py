@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.checking.cases.errors import CaseError
+from symgrad.checking.cases.yaml_loading import _expanded_size, _first_duplicate, _Map, _Seq
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
-from symgrad.checking.cases.errors import CaseError
-from symgrad.checking.cases.yaml_loading import _expanded_size, _Map, _Seq, _first_duplicate
 
 KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
@@ -215,8 +215,8 @@ def _number(value: Any) -> float | None:
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
-setattr(_REPR, "repr__Seq", _REPR.repr_list)  # reprlib dispatches on type names
-setattr(_REPR, "repr__Map", _REPR.repr_dict)
+_REPR.repr__Seq = _REPR.repr_list  # type: ignore[attr-defined]  # reprlib dispatches on type names
+_REPR.repr__Map = _REPR.repr_dict  # type: ignore[attr-defined]
 
 
 def _show(value: Any, width: int = 60) -> str:
@@ -567,7 +567,7 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
         if not isinstance(key, str) or not key.isidentifier() or not key.isascii():
             hint = " (YAML 1.1 reads on/off/yes/no as booleans: quote the name)" if isinstance(key, bool) else ""
             if isinstance(key, str) and key.isidentifier():
-                hint = " (names are ASCII: Python reads 'ｘ' as 'x')"
+                hint = " (names are ASCII: Python reads 'ｘ' as 'x')"  # noqa: RUF001
             raise ctx.error(f"input name {key!r} is not an identifier{hint}", "inputs")
     names = list(inputs)
     if ir is None:

@@ -55,8 +55,9 @@ import queue as _queue
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 from symgrad.checking.suite.lifetime import die_with_parent
 
@@ -216,7 +217,7 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def prestart(jobs: int = 1, timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+def prestart(jobs: int = 1, timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Start the fork server now (when the run will need workers), so that its imports of
     numpy and sympy overlap with the caller's collection of case files."""
     if jobs <= 1 and not timeout:
@@ -241,9 +242,9 @@ def _kill(pid: int) -> None:
 
 
 def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, jobs: int = 1,
-              timeout: Optional[float] = DEFAULT_TIMEOUT, exitfirst: bool = False,
-              on_complete: Optional[Callable[[Report], None]] = None,
-              on_report: Optional[Callable[[Report], None]] = None) -> SuiteResult:
+              timeout: float | None = DEFAULT_TIMEOUT, exitfirst: bool = False,
+              on_complete: Callable[[Report], None] | None = None,
+              on_report: Callable[[Report], None] | None = None) -> SuiteResult:
     """Run every case with every :class:`~symgrad.runner.Options` in ``options`` (one per backend).
 
     Reports are ordered case by case, and for one case in the order of
@@ -279,9 +280,9 @@ class _Emitter:
     """Collects reports by index; calls back in completion order and in input order; tracks -x."""
 
     def __init__(self, n: int, exitfirst: bool, on_complete: Any, on_report: Any):
-        self.results: list[Optional[Report]] = [None] * n
+        self.results: list[Report | None] = [None] * n
         self.exitfirst = exitfirst
-        self.cutoff: Optional[int] = None  # index of the first bad report (with -x)
+        self.cutoff: int | None = None  # index of the first bad report (with -x)
         self.next = 0
         self.on_complete, self.on_report = on_complete, on_report
 
@@ -319,7 +320,7 @@ class _Pool:
     gets a fresh token, which its worker announces when the case starts.
     """
 
-    def __init__(self, tasks: list[tuple[Case, Any]], jobs: int, timeout: Optional[float], emitter: _Emitter):
+    def __init__(self, tasks: list[tuple[Case, Any]], jobs: int, timeout: float | None, emitter: _Emitter):
         self.tasks = tasks
         self.jobs = min(jobs, max(1, len(tasks)))
         self.timeout = timeout
@@ -470,7 +471,7 @@ class _Pool:
             self.emitter.add(self.token_index[token], report)
         return True
 
-    def _lost(self, tokens: list[int], token_running: Optional[int]) -> None:
+    def _lost(self, tokens: list[int], token_running: int | None) -> None:
         """A group's worker died: sort its cases into timed out, crashed and to-retry."""
         for token in tokens:
             i = self.token_index[token]

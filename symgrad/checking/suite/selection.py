@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from symgrad.checking.cases import Case
@@ -116,7 +117,7 @@ def compile_keyword(text: str) -> Callable[[str], bool]:
     return _Parser(text).parse()
 
 
-def select(cases: Iterable[Case], keyword: Optional[str] = None, tags: Iterable[str] = (),
+def select(cases: Iterable[Case], keyword: str | None = None, tags: Iterable[str] = (),
            skip_tags: Iterable[str] = ()) -> list[Case]:
     """The cases matching ``keyword`` (a ``-k`` expression), having any of ``tags``, and none of ``skip_tags``."""
     match = compile_keyword(keyword) if keyword and keyword.strip() else None

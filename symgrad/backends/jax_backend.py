@@ -55,10 +55,16 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 
 # ops the engine has no function for and no composite to run as, with the reason (filled below)
 UNSUPPORTED: dict[Op, str] = {}
+# issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
+# tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
+UNSUPPORTED.update({op: "not mapped for jax yet (its same-name function differs from the table's op)"
+                    for op in (ops.concatenate, ops.det, ops.einsum, ops.gelu, ops.hardtanh, ops.index, ops.inv, ops.solve, ops.stack)})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
     """JAX's function for ``op``: mapped, else by its name or an alias in jax.numpy, jax.nn, jax.scipy.special."""
+    if op in UNSUPPORTED:
+        return None
     fn = mapped.get(op)
     if fn is not None:
         return fn
@@ -80,7 +86,7 @@ class JaxBackend(FunctionalBackend):
         self.ops: dict[Op, Callable[..., Any]] = {
             op: fn for op in ops.engine_ops() if (fn := resolve(op, _mapped())) is not None
         }
-        self.capabilities = Capabilities(ops=runnable_ops(self.ops, ops.engine_ops()))
+        self.capabilities = Capabilities(ops=runnable_ops(self.ops, [op for op in ops.engine_ops() if op not in UNSUPPORTED]))
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -58,7 +58,8 @@ UNSUPPORTED: dict[Op, str] = {}
 # issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
 # tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
 UNSUPPORTED.update({op: "not mapped for jax yet (its same-name function differs from the table's op)"
-                    for op in (ops.concatenate, ops.det, ops.einsum, ops.gelu, ops.hardtanh, ops.index, ops.inv, ops.solve, ops.stack)})
+                    for op in (ops.concatenate, ops.det, ops.einsum, ops.gelu, ops.hardtanh, ops.index, ops.inv, ops.solve,
+                    ops.stack)})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

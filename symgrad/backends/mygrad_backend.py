@@ -63,7 +63,10 @@ UNSUPPORTED: dict[Op, str] = {ops.erf: "no erf in MyGrad", ops.softplus: "no sof
 # issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
 # tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
 UNSUPPORTED.update({op: "not mapped for mygrad yet (its same-name function differs from the table's op)"
-                    for op in (ops.ceil, ops.celu, ops.concatenate, ops.copysign, ops.det, ops.digamma, ops.einsum, ops.elu, ops.erfc, ops.erfinv, ops.flip, ops.floor, ops.gelu, ops.hardtanh, ops.index, ops.inv, ops.leaky_relu, ops.lgamma, ops.log_softmax, ops.logit, ops.logsigmoid, ops.mish, ops.reshape, ops.round, ops.solve, ops.stack, ops.trace, ops.xlogy)})
+                    for op in (ops.ceil, ops.celu, ops.concatenate, ops.copysign, ops.det, ops.digamma, ops.einsum, ops.elu,
+                    ops.erfc, ops.erfinv, ops.flip, ops.floor, ops.gelu, ops.hardtanh, ops.index, ops.inv,
+                    ops.leaky_relu, ops.lgamma, ops.log_softmax, ops.logit, ops.logsigmoid, ops.mish, ops.reshape,
+                    ops.round, ops.solve, ops.stack, ops.trace, ops.xlogy)})
 
 
 class MygradBackend(TapeBackend):

@@ -76,7 +76,9 @@ UNSUPPORTED: dict[Op, str] = {ops.expm1: "no expm1 in tinygrad", ops.log1p: "no 
 # issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
 # tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
 UNSUPPORTED.update({op: "not mapped for tinygrad yet (its same-name function differs from the table's op)"
-                    for op in (ops.broadcast_to, ops.concatenate, ops.det, ops.digamma, ops.einsum, ops.erfc, ops.erfinv, ops.expand_dims, ops.flip, ops.gelu, ops.index, ops.inv, ops.lgamma, ops.logit, ops.selu, ops.solve, ops.squeeze, ops.stack, ops.std, ops.trace, ops.var, ops.xlogy)})
+                    for op in (ops.broadcast_to, ops.concatenate, ops.det, ops.digamma, ops.einsum, ops.erfc, ops.erfinv,
+                    ops.expand_dims, ops.flip, ops.gelu, ops.index, ops.inv, ops.lgamma, ops.logit, ops.selu, ops.solve,
+                    ops.squeeze, ops.stack, ops.std, ops.trace, ops.var, ops.xlogy)})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -37,7 +37,7 @@ handed back in another dtype or shape than their input are an error naming the e
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ContextManager  # noqa: UP035
@@ -45,7 +45,7 @@ from typing import Any, ContextManager  # noqa: UP035
 import numpy as np
 
 from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate
-from symgrad.ir.ops import Op
+from symgrad.ir.ops import Op, engine_ops
 
 Grads = dict[tuple[str, ...], np.ndarray | None]
 
@@ -112,6 +112,15 @@ def runnable_ops(direct: Iterable[Op], candidates: Iterable[Op]) -> frozenset:
                 pending.remove(op)
                 grew = True
     return frozenset(have)
+
+
+def adapter_table(resolve: Callable[[Op, Any], Callable[..., Any] | None], mapped: Any,
+                  unsupported: Mapping[Op, str]) -> tuple[dict[Op, Callable[..., Any]], frozenset]:
+    """An adapter's functions (``resolve``: mapped or found by name) and every op it can run; an op it
+    declares ``unsupported`` gets neither a function nor a composite."""
+    candidates = [op for op in engine_ops() if op not in unsupported]
+    table = {op: fn for op in candidates if (fn := resolve(op, mapped)) is not None}
+    return table, runnable_ops(table, candidates)
 
 
 def _fold(op: Op, args: list[Any], params: dict[str, Any]) -> Any:

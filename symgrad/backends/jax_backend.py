@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, FunctionalBackend, install_hint, runnable_ops
+from symgrad.backends.base import Capabilities, FunctionalBackend, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
@@ -64,8 +64,6 @@ UNSUPPORTED.update({op: "not mapped for jax yet (its same-name function differs 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
     """JAX's function for ``op``: mapped, else by its name or an alias in jax.numpy, jax.nn, jax.scipy.special."""
-    if op in UNSUPPORTED:
-        return None
     fn = mapped.get(op)
     if fn is not None:
         return fn
@@ -84,10 +82,8 @@ class JaxBackend(FunctionalBackend):
     def __init__(self) -> None:
         if jax is None:
             raise install_hint("jax", "jax")
-        self.ops: dict[Op, Callable[..., Any]] = {
-            op: fn for op in ops.engine_ops() if (fn := resolve(op, _mapped())) is not None
-        }
-        self.capabilities = Capabilities(ops=runnable_ops(self.ops, [op for op in ops.engine_ops() if op not in UNSUPPORTED]))
+        self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
+        self.capabilities = Capabilities(ops=runnable)
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, TapeBackend, install_hint, runnable_ops
+from symgrad.backends.base import Capabilities, TapeBackend, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.ops import Op, normalize_axes
 
@@ -44,8 +44,6 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
-    if op in UNSUPPORTED:
-        return None
     fn = mapped.get(op)
     if fn is not None:
         return fn
@@ -76,10 +74,8 @@ class MygradBackend(TapeBackend):
     def __init__(self) -> None:
         if mg is None:
             raise install_hint("mygrad", "mygrad")
-        self.ops: dict[Op, Callable[..., Any]] = {
-            op: fn for op in ops.engine_ops() if (fn := resolve(op, _mapped())) is not None
-        }
-        self.capabilities = Capabilities(ops=runnable_ops(self.ops, [op for op in ops.engine_ops() if op not in UNSUPPORTED]), max_order=1)
+        self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
+        self.capabilities = Capabilities(ops=runnable, max_order=1)
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return mg.tensor(np.array(array), constant=not requires_grad)

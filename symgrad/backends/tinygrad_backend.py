@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, TapeBackend, install_hint, runnable_ops
+from symgrad.backends.base import Capabilities, TapeBackend, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.ops import Op, normalize_axes
 
@@ -82,8 +82,6 @@ UNSUPPORTED.update({op: "not mapped for tinygrad yet (its same-name function dif
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
-    if op in UNSUPPORTED:
-        return None
     fn = mapped.get(op)
     if fn is not None:
         return fn
@@ -106,12 +104,10 @@ class TinygradBackend(TapeBackend):
     def __init__(self) -> None:
         if Tensor is None:
             raise install_hint("tinygrad", "tinygrad")
-        self.ops: dict[Op, Callable[..., Any]] = {
-            op: fn for op in ops.engine_ops() if (fn := resolve(op, _mapped())) is not None
-        }
+        self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
         interpreted = DEV.device == "PYTHON"
         self.capabilities = Capabilities(
-            ops=runnable_ops(self.ops, [op for op in ops.engine_ops() if op not in UNSUPPORTED]), wrap_constants=True,
+            ops=runnable, wrap_constants=True,
             max_order=2 if interpreted else None,
             order_note="tinygrad's interpreted DEV=PYTHON device: order 3 takes minutes" if interpreted else "")
 

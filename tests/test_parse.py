@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -388,6 +389,19 @@ def test_nesting_that_python_itself_refuses(text: str) -> None:
     big = Limits(max_depth=100_000)
     with pytest.raises(ParseError, match="nesting too deep for Python's parser"):
         parse(text, NAMES, big)
+
+
+def test_the_verdict_on_deep_nesting_does_not_depend_on_the_recursion_limit() -> None:
+    # tinygrad raises the recursion limit to 10 000 on import: the same text must get the same refusal
+    text, big = "x" + "+x" * 4000, Limits(max_depth=100_000)
+    old = sys.getrecursionlimit()
+    try:
+        for limit in (old, 20_000):
+            sys.setrecursionlimit(limit)
+            with pytest.raises(ParseError, match="nesting too deep for Python's parser"):
+                parse(text, NAMES, big)
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def test_raised_depth_limit_beyond_pythons_stack_is_still_a_parse_error() -> None:

@@ -203,6 +203,8 @@ class _Parser:
     def build(self, node: ast.AST, depth: int) -> Expr:
         if depth > self.limits.max_depth:
             raise self.limit(node, "max_depth", depth, "nesting depth")
+        if depth > _STACK_DEPTH:  # whatever sys.getrecursionlimit() is (tinygrad raises it to 10 000)
+            raise _too_deep(self.text, self.limits)
         method = _VISIT.get(type(node))
         if method is None:
             raise self.refuse(node)
@@ -592,6 +594,11 @@ def _refuse_hidden(text: str) -> None:
             "control" if unicodedata.category(c) == "Cc" else "invisible or non-printing")
         raise ParseError(text, f"{kind} character U+{ord(c):04X} is not allowed in an expression", i + 1,
                          f"U+{ord(c):04X}")
+
+
+# Deeper than this, the IR's recursive walkers (here, in sympy, in the engines) would run out of
+# Python's default stack: refused at one fixed depth, so a verdict never depends on the recursion limit.
+_STACK_DEPTH = 250
 
 
 def _too_deep(text: str, limits: Limits) -> ParseError:

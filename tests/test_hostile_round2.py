@@ -341,7 +341,7 @@ def _session_pids(sid: int) -> list[int]:
     return out
 
 
-def _start_slow_run(tmp_path: Path):  # type: ignore[no-untyped-def]
+def _start_slow_run(tmp_path: Path, prelude: str = ""):  # type: ignore[no-untyped-def]
     import subprocess
     import sys
     import time
@@ -350,7 +350,7 @@ def _start_slow_run(tmp_path: Path):  # type: ignore[no-untyped-def]
     (tmp_path / "slow.yaml").write_text("cases:\n" + SLOW_CASES)
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(tmp_path)]))
-    proc = subprocess.Popen([sys.executable, "-c", "from symgrad.cli import main; main()", "check", "-j", "2",
+    proc = subprocess.Popen([sys.executable, "-c", prelude + "from symgrad.cli import main; main()", "check", "-j", "2",
                              "--timeout", "0", "--backend", "sleepy_backend:SleepyBackend", "slow.yaml"],
                             cwd=tmp_path, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -389,6 +389,29 @@ def test_a_killed_run_leaves_no_process_behind(signame: str, code: int, tmp_path
         assert "Traceback" not in err
     finally:
         for pid in _session_pids(sid):  # never leave the test's own children running
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_ctrl_c_before_the_workers_announce_their_cases_still_stops_them(tmp_path: Path) -> None:
+    # on a loaded machine a worker can take a group before the parent reads its start message;
+    # never reading them makes that race certain: the parent must still kill every worker, not wait
+    import signal
+    import subprocess
+
+    proc = _start_slow_run(tmp_path, "from symgrad.checking.suite import pool; "
+                                     "pool._Pool._drain = lambda self, queue: None; ")
+    try:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        assert proc.returncode == 130
+    except subprocess.TimeoutExpired:
+        pytest.fail("ctrl-C waited for workers busy with a case it never heard of")
+    finally:
+        for pid in _session_pids(proc.pid):
             os.kill(pid, signal.SIGKILL)
         proc.kill()
         proc.communicate()

@@ -520,9 +520,12 @@ class _Pool:
     def _shutdown(self, executor: cf.ProcessPoolExecutor, queue: Any) -> None:
         for fut in self.futures:
             fut.cancel()
-        if self.futures:  # stopped early (-x) with groups still running: do not wait for them
+        if self.futures:  # stopped early (-x, ctrl-C) with groups still running: do not wait for them
             self._drain(queue)
-            for _, pid, _ in self.running.values():
+            # every worker, not only those whose start we have heard of: one may have taken a group
+            # and not yet announced it (then shutdown would wait for it, ctrl-C or not)
+            pids = {pid for _, pid, _ in self.running.values()} | set(getattr(executor, "_processes", None) or ())
+            for pid in pids:
                 _kill(pid)
         executor.shutdown(wait=True, cancel_futures=True)
 

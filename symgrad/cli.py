@@ -213,9 +213,10 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
         if not text:
             return
         if to_stdout:
-            progress.clear()
-            click.echo(styled if styled is not None and color else line, color=color)
-            progress.draw()
+            with progress.lock:  # the progress line's own thread redraws it
+                progress.clear()
+                click.echo(styled if styled is not None and color else line, color=color)
+                progress.draw()
         else:
             out_lines.append(line)
 
@@ -245,7 +246,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
 
     try:
         result = _suite.run_suite(cases, options, jobs=jobs, timeout=timeout or None, exitfirst=exitfirst,
-                           on_complete=progress.update, on_report=on_report)
+                           on_complete=progress.update, on_report=on_report, on_start=progress.start)
     finally:
         progress.clear()
         progress.enabled = False

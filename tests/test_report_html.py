@@ -410,3 +410,19 @@ def test_in_chromium_a_script_error_is_seen(tmp_path, browser):
         assert visible_statuses(page) == ["fail", "pass", "xfail"]  # and the filter does nothing
     finally:
         page.close()
+
+
+def test_cli_hostile_file_name_and_tags_stay_text(tmp_path, buggy_module):
+    hostile = tmp_path / "<img src=x onerror=alert(1)>.yaml"
+    hostile.write_text('cases:\n  - name: line\n    expr: x**2\n    inputs: {x: [1.0, -1.0]}\n'
+                       '    tags: ["<b>bold</b>", "</script><script>alert(2)</script>"]\n')
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["check", str(hostile), "--backend", buggy_module, "--timeout", "0",
+                                    "--format", "html", "-o", str(out)])
+    assert res.exit_code == 1, res.output
+    tree = parse(out.read_text())
+    assert elements(tree, "img") == [] and elements(tree, "b") == [] and len(elements(tree, "script")) == 1
+    assert fetches(tree) == []
+    row = by_class(tree, "case")[0]
+    assert "<img src=x onerror=alert(1)>.yaml:2" in text_of(row)
+    assert json.loads(row.get("data-tags")) == ["<b>bold</b>", "</script><script>alert(2)</script>"]

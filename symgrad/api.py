@@ -19,7 +19,7 @@ from symgrad.backends.function import FunctionBackend, describe
 from symgrad.checking.cases import KEYS, Case, case_from_dict
 from symgrad.checking.report import Report
 from symgrad.checking.runner import Options, run_case
-from symgrad.ir.expr import Expr, numpy_eval, trace, variables
+from symgrad.ir.expr import Expr, numpy_eval, trace, trace_inputs, variables
 from symgrad.ir.parse import did_you_mean
 
 ExprLike = Union[str, Expr, Callable[..., Any]]  # noqa: UP007
@@ -84,7 +84,8 @@ def make_case(expr: ExprLike, inputs: dict[str, Any] | None = None, **kwargs: An
         data["expect"] = {k: v if isinstance(v, str) else _plain(v) for k, v in data["expect"].items()}
     case = case_from_dict(data, ir=ir)
     assert case.ir is not None
-    unused = [k for k in kwargs if k not in KEYS and k not in variables(case.ir)]
+    names = variables(case.ir) + ([] if isinstance(expr, (str, Expr)) else trace_inputs(expr))  # unused ones too
+    unused = [k for k in kwargs if k not in KEYS and k not in names]
     if unused:  # most likely a misspelt case key, such as ordr=2
         raise TypeError(f"{unused[0]!r} is neither a case key ({', '.join(KEYS)}) nor a name in "
                         f"{case.expr!r}" + did_you_mean(unused[0], KEYS))
@@ -245,8 +246,6 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
     Returns:
         A :class:`~symgrad.checking.report.Report`.
     """
-    if not isinstance(reference, (str, Expr)):
-        reference = trace(reference)
     given = {**{k: v for k, v in kwargs.items() if k not in KEYS}, **(inputs or {})}
     names = _argument_names(fn, list(given))
     kwargs.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]+", "", describe(fn)) or "function")

@@ -21,6 +21,7 @@ _api = lazy("symgrad.api")
 _backends = lazy("symgrad.backends")
 _cases = lazy("symgrad.checking.cases")
 _formats = lazy("symgrad.checking.formats")
+_html = lazy("symgrad.checking.html")
 _fuzzing = lazy("symgrad.fuzzing")
 _limits = lazy("symgrad.ir.limits")
 _mutation = lazy("symgrad.mutation")
@@ -163,8 +164,8 @@ def _isatty(stream: Any) -> bool:
               help="Worker processes; 'auto' = one per CPU.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS",
               help="Stop a case after this long and report it as an error; 0 = no limit (and no worker process).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
-              help="Report format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]), default="text",
+              show_default=True, help="Report format; html: one self-contained page with plots of each failure.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to this file instead of stdout.")
 @click.option("--rtol", type=float, default=None, help="Override every case's rtol.")
@@ -182,7 +183,8 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
     """Run every case in the case files and folders PATHS (default: cases/).
 
     Text reports print each failure's table and a summary line; --format json
-    or junit write machine-readable reports (to stdout, or --output FILE).
+    or junit write machine-readable reports, html one page with plots of each
+    failure (to stdout, or --output FILE).
     Progress and colour appear only on a terminal.
     """
     start = time.perf_counter()
@@ -211,9 +213,10 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
         if not text:
             return
         if to_stdout:
-            progress.clear()
-            click.echo(styled if styled is not None and color else line, color=color)
-            progress.draw()
+            with progress.lock:  # the progress line's own thread redraws it
+                progress.clear()
+                click.echo(styled if styled is not None and color else line, color=color)
+                progress.draw()
         else:
             out_lines.append(line)
 
@@ -243,7 +246,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
 
     try:
         result = _suite.run_suite(cases, options, jobs=jobs, timeout=timeout or None, exitfirst=exitfirst,
-                           on_complete=progress.update, on_report=on_report)
+                           on_complete=progress.update, on_report=on_report, on_start=progress.start)
     finally:
         progress.clear()
         progress.enabled = False
@@ -261,6 +264,10 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
         body = "\n".join(out_lines) + "\n" if out_lines else ""
     elif fmt == "json":
         body = _formats.to_json(reports, file_errors, seconds, code)
+    elif fmt == "html":  # the failures run once more here, keeping the arrays their plots need
+        tasks = [(case, opts) for case in cases for opts in options]
+        body = _html.to_html(reports, file_errors, seconds, code, tags={(c.file, c.name): c.tags for c in cases},
+                             details=_html.rerun_with_arrays(reports, tasks))
     else:
         body = _formats.to_junit(reports, file_errors, seconds)
     if output is not None:

@@ -173,6 +173,8 @@ class TorchBackend(TapeBackend):
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         if not tensors:  # constants only (the -0.5 of x**-0.5): fold to a Python float
             return float(fn(*(torch.tensor(a, dtype=torch.float64) for a in args), **params))
+        # a folded array constant (stack((1.0, -2.0))) as a tensor: torch's operators refuse a numpy array
+        args = [torch.tensor(a, dtype=tensors[0].dtype) if isinstance(a, np.ndarray) else a for a in args]
         if op.infix is None:
             # torch.maximum, atan2, ... want tensors: a 0-d tensor never promotes a float32 array;
             # Python scalars stay scalars for the operators, as a user writes x ** 2

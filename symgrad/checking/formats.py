@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import platform
 import socket
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -227,27 +229,70 @@ def styled_summary(summary: str, reports: Sequence[Report], color: bool) -> str:
 
 
 class Progress:
-    """A single updating line on a terminal: ``[ 57/200]  50 passed  3 failed  1 error  name``.
+    """A single updating line on a terminal: ``[ 57/200]  50 passed  3 failed  1 errors  running name 2.1 s``.
 
-    ``clear()`` wipes it (before other output), ``draw()`` puts it back.  Only
-    used when the stream is a TTY; every method is a no-op when ``enabled`` is false.
+    ``start(case, options, slot)`` marks a case as running (``run_suite``'s ``on_start``),
+    ``update(report)`` as done; the line names the case that has been running longest, with its elapsed time
+    (``+N`` more when several run at once), and a background thread redraws it every
+    ``tick`` seconds so that a slow case is seen while it runs.  ``clear()`` wipes the line
+    (before other output), ``draw()`` puts it back; hold ``lock`` around both and the output
+    between them.  Only used when the stream is a TTY; every method is a no-op when
+    ``enabled`` is false.  ``clock`` is for tests (default ``time.monotonic``).
     """
 
-    def __init__(self, total: int, stream: IO[str] | None = None, color: bool = False, enabled: bool = True):
+    def __init__(self, total: int, stream: IO[str] | None = None, color: bool = False, enabled: bool = True,
+                 clock: Callable[[], float] | None = None, tick: float = 0.5):
         import sys
 
         self.total, self.done = total, 0
         self.stream = stream if stream is not None else sys.stdout
         self.color, self.enabled = color, enabled and total > 0
         self.n: Counter = Counter()
-        self.last = ""
         self.shown = False
+        self.clock = clock or time.monotonic
+        self.tick = tick
+        self.running: dict[Any, tuple[str | None, str, float]] = {}  # slot -> (file, name, start)
+        self.lock = threading.RLock()
+        self._ticker: threading.Thread | None = None
+
+    def start(self, case: Any, options: Any = None, slot: Any = 0) -> None:
+        """``case`` (anything with ``file`` and ``name``) began running in ``slot`` (a worker's task),
+        which ends the case that ran there before."""
+        with self.lock:
+            self.running[slot] = (case.file, case.name, self.clock())
+            if self.enabled and self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, name="symgrad-progress", daemon=True)
+                self._ticker.start()
+            self.draw()
 
     def update(self, report: Report) -> None:
-        self.done += 1
-        self.n[report.status] += 1
-        self.last = report.name
-        self.draw()
+        with self.lock:
+            self.done += 1
+            self.n[report.status] += 1
+            for slot, (file, name, _) in sorted(self.running.items(), key=lambda item: item[1][2]):
+                if (file, name) == (report.file, report.name):
+                    del self.running[slot]
+                    break
+            self.draw()
+
+    def _tick(self) -> None:
+        while True:
+            time.sleep(self.tick)
+            with self.lock:
+                if not self.enabled:
+                    self._ticker = None
+                    return
+                if self.running and self.shown:
+                    self.draw()
+
+    def _current(self) -> str:
+        """``running NAME 2.1 s`` for the case running longest, ``(+N)`` for the others; "" when none."""
+        if not self.running:
+            return ""
+        _, name, started = min(self.running.values(), key=lambda item: item[2])
+        others = len(self.running) - 1
+        elapsed = max(0.0, self.clock() - started)
+        return f"running {escape(name)} {elapsed:.1f} s" + (f" (+{others})" if others else "")
 
     def _line(self) -> str:
         import shutil
@@ -261,22 +306,25 @@ class Progress:
                 text = f"{self.n[status]} {word}"
                 plain.append(text)
                 styled.append(style_status(text, status, self.color) if self.n[status] else text)
-        # one terminal row, or "\r" cannot rewrite it: drop the case name, then cut
+        # one terminal row, or "\r" cannot rewrite it: drop the running case, then cut
         columns = max(20, shutil.get_terminal_size((80, 24)).columns) - 1
         line, rich = "  ".join(plain), "  ".join(styled)
-        if self.last and len(line) + 2 + len(self.last) <= columns:
-            return rich + "  " + self.last
+        current = self._current()
+        if current and len(line) + 2 + len(current) <= columns:
+            return rich + "  " + current
         return rich if len(line) <= columns else line[:columns]
 
     def draw(self) -> None:
-        if not self.enabled:
-            return
-        self.stream.write("\r\x1b[K" + self._line())
-        self.stream.flush()
-        self.shown = True
+        with self.lock:
+            if not self.enabled:
+                return
+            self.stream.write("\r\x1b[K" + self._line())
+            self.stream.flush()
+            self.shown = True
 
     def clear(self) -> None:
-        if self.enabled and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
+        with self.lock:
+            if self.enabled and self.shown:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+                self.shown = False

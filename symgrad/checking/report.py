@@ -237,49 +237,10 @@ class Report:
         show_kink = any(c.at_kink for c in cs)
         tols = {(c.rtol, c.atol) for c in cs}
         show_tol = len(tols) > 1
-        show_note = any(c.note for c in cs)
+        show_g = any(c.grad_output for c in cs)
         long_formulas = [c for c in cs if len(c.formula) > _FORMULA_WIDTH]
 
-        header_row = ["input", "formula", "mismatched"]
-        if show_undef:
-            header_row.append("undefined")
-        if show_kink:
-            header_row.append("at kink")
-        show_g = any(c.grad_output for c in cs)
-        header_row += ["worst index", "tape", "reference"] + (["grad_output"] if show_g else [])
-        header_row += ["abs err", "rel err", "ulp", "max abs err", "max rel err", "max ulp"]
-        if show_tol:
-            header_row += ["rtol", "atol"]
-        if show_note:
-            header_row.append("note")
-        header_row.append("")  # last column is never padded
-        rows = [header_row]
-        for c in cs:
-            formula = c.formula or "-"
-            if len(formula) > _FORMULA_WIDTH:
-                formula = formula[: _FORMULA_WIDTH - 3] + "..."
-            tape, ref = _fmt_pair(c.actual, c.expected)
-            row = [c.name, formula, "ok" if c.passed else f"{c.mismatched}/{c.size}"]
-            if show_undef:
-                row.append(f"{c.undefined}/{c.size}" if c.undefined else "-")
-            if show_kink:
-                row.append(f"{c.at_kink}/{c.size}" if c.at_kink else "-")
-            no_defined = c.worst_index is None
-            row += [_fmt_index(c.worst_index), tape, ref] + ([_fmt_grad_output(c)] if show_g else [])
-            row += [
-                "-" if no_defined else _fmt_err(c.abs_err),
-                "-" if no_defined else _fmt_err(c.rel_err),
-                "-" if no_defined else _fmt_ulp(c.ulp),
-                "-" if no_defined else _fmt_err(c.max_abs),
-                "-" if no_defined else _fmt_err(c.max_rel),
-                "-" if no_defined else _fmt_ulp(c.max_ulp),
-            ]
-            if show_tol:
-                row += [_fmt_tol(c.rtol), _fmt_tol(c.atol)]
-            if show_note:
-                row.append(c.note or "")
-            row.append("")
-            rows.append(row)
+        rows = [row + [""] for row in self.comparison_rows()]  # last column is never padded
         lines.extend(_render(rows))
         if not show_tol:
             rtol, atol = next(iter(tols))
@@ -305,6 +266,55 @@ class Report:
             lines.append("")
             lines.extend(self.traceback.rstrip("\n").splitlines())
         return "\n".join(lines)
+
+    def comparison_rows(self) -> list[list[str]]:
+        """The failure table's cells: a header row, then one row per comparison (text, escaped)."""
+        cs = self.comparisons
+        if not cs:
+            return []
+        show_undef = any(c.undefined for c in cs)
+        show_kink = any(c.at_kink for c in cs)
+        show_tol = len({(c.rtol, c.atol) for c in cs}) > 1
+        show_note = any(c.note for c in cs)
+        header_row = ["input", "formula", "mismatched"]
+        if show_undef:
+            header_row.append("undefined")
+        if show_kink:
+            header_row.append("at kink")
+        show_g = any(c.grad_output for c in cs)
+        header_row += ["worst index", "tape", "reference"] + (["grad_output"] if show_g else [])
+        header_row += ["abs err", "rel err", "ulp", "max abs err", "max rel err", "max ulp"]
+        if show_tol:
+            header_row += ["rtol", "atol"]
+        if show_note:
+            header_row.append("note")
+        rows = [header_row]
+        for c in cs:
+            formula = c.formula or "-"
+            if len(formula) > _FORMULA_WIDTH:
+                formula = formula[: _FORMULA_WIDTH - 3] + "..."
+            tape, ref = _fmt_pair(c.actual, c.expected)
+            row = [c.name, formula, "ok" if c.passed else f"{c.mismatched}/{c.size}"]
+            if show_undef:
+                row.append(f"{c.undefined}/{c.size}" if c.undefined else "-")
+            if show_kink:
+                row.append(f"{c.at_kink}/{c.size}" if c.at_kink else "-")
+            no_defined = c.worst_index is None
+            row += [_fmt_index(c.worst_index), tape, ref] + ([_fmt_grad_output(c)] if show_g else [])
+            row += [
+                "-" if no_defined else _fmt_err(c.abs_err),
+                "-" if no_defined else _fmt_err(c.rel_err),
+                "-" if no_defined else _fmt_ulp(c.ulp),
+                "-" if no_defined else _fmt_err(c.max_abs),
+                "-" if no_defined else _fmt_err(c.max_rel),
+                "-" if no_defined else _fmt_ulp(c.max_ulp),
+            ]
+            if show_tol:
+                row += [_fmt_tol(c.rtol), _fmt_tol(c.atol)]
+            if show_note:
+                row.append(c.note or "")
+            rows.append(row)
+        return rows
 
     def __str__(self) -> str:
         return self.table()

@@ -27,7 +27,12 @@ Number = Union[int, float]  # noqa: UP007
 class Expr:
     """Base of the IR nodes; operators build ``Call`` nodes."""
 
-    __array_ufunc__ = None  # numpy scalars defer to our reflected operators
+    # numpy on traced values builds the IR too: np.sin(x), np.sum(x, axis=0), np.float64(2) * x (see tracing.py)
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return tracing.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        return tracing.array_function(func, args, kwargs)
 
     def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Call:
         # the same params the parser records: no None values, axes as tuples
@@ -49,8 +54,7 @@ class Expr:
     def __neg__(self) -> Expr: return ops.neg(self)
     def __pos__(self) -> Expr: return self
 
-    def sum(self, axis: Any = None) -> Expr: return ops.sum(self, axis=axis)
-    def mean(self, axis: Any = None) -> Expr: return ops.mean(self, axis=axis)
+    # the tape's methods (x.tanh(), x.sum(axis=0), x.softmax(-1), x.t(), ...): tracing.attach, below
 
     @property
     def T(self) -> Expr:
@@ -109,6 +113,10 @@ class Call(Expr):
 def as_expr(value: Any) -> Expr:
     if isinstance(value, Expr):
         return value
+    if isinstance(value, np.ndarray) and value.ndim > 0:  # a small numpy constant, values in the IR
+        return tracing.as_constant(value)
+    if isinstance(value, np.generic):  # np.float64(2.0): the Python number, as a literal reads
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             value = float(value)  # numpy scalars
@@ -181,16 +189,22 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
     return seen if values else np.asarray(root, dtype=dtype)
 
 
-def trace(fn: Callable[..., Any]) -> Expr:
-    """Build the IR of a Python function of symgrad ops; its parameters are the input names."""
+def trace_inputs(fn: Callable[..., Any]) -> list[str]:
+    """The input names of a traced function: its positional parameters without a default value
+    (a parameter with a default is a constant, as Python reads it; one the body does not use is
+    still an input)."""
     if isinstance(fn, Op):
-        names = ["x", "y"][: fn.arity]
-    else:
-        names = [
-            p.name for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-    out = fn(*(Var(n) for n in names))
+        return ["x", "y", "z"][: fn.arity]
+    return [
+        p.name for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+
+
+def trace(fn: Callable[..., Any]) -> Expr:
+    """Build the IR of a Python function of symgrad ops (or numpy functions, or the tape's methods):
+    ``fn`` is called on a ``Var`` per name of :func:`trace_inputs`; defaults stay Python's."""
+    out = fn(*(Var(n) for n in trace_inputs(fn)))
     return as_expr(out)
 
 
@@ -234,3 +248,8 @@ def to_source(expr: Expr) -> str:
         return f"{op.name}({', '.join(args)})", 9
 
     return evaluate(expr, leaf, call)[0]
+
+
+from symgrad.ir import tracing  # noqa: E402  (it builds on the names above)
+
+tracing.attach(Expr)

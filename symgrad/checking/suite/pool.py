@@ -244,7 +244,8 @@ def _kill(pid: int) -> None:
 def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, jobs: int = 1,
               timeout: float | None = DEFAULT_TIMEOUT, exitfirst: bool = False,
               on_complete: Callable[[Report], None] | None = None,
-              on_report: Callable[[Report], None] | None = None) -> SuiteResult:
+              on_report: Callable[[Report], None] | None = None,
+              on_start: Callable[[Case, Any, int], None] | None = None) -> SuiteResult:
     """Run every case with every :class:`~symgrad.runner.Options` in ``options`` (one per backend).
 
     Reports are ordered case by case, and for one case in the order of
@@ -253,7 +254,11 @@ def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, job
     an error.  ``exitfirst`` stops at the first fail, error or xpass in that
     order (the same prefix of reports whatever ``jobs`` is).  ``on_complete``
     sees each report as it finishes (progress displays); ``on_report`` sees
-    them in the final order, as soon as all earlier ones are known.
+    them in the final order, as soon as all earlier ones are known.  ``on_start``
+    sees each ``(case, options, slot)`` as it starts running (in a worker: when
+    the parent hears of it, within ``_POLL`` seconds); ``slot`` numbers the task
+    running it, whose cases run one after another, so a start in a slot ends
+    the case that ran there before.
     """
     from symgrad.checking.runner import Options
 
@@ -265,8 +270,11 @@ def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, job
     timeout = float(timeout) if timeout else None
     start = time.perf_counter()
     emitter = _Emitter(len(tasks), exitfirst, on_complete, on_report)
+    emitter.on_start = on_start
     if jobs <= 1 and timeout is None:
         for i, (case, opts) in enumerate(tasks):
+            if on_start:
+                on_start(case, opts, 0)
             emitter.add(i, _run_one(case, opts))
             if emitter.cutoff is not None:
                 break
@@ -285,6 +293,7 @@ class _Emitter:
         self.cutoff: int | None = None  # index of the first bad report (with -x)
         self.next = 0
         self.on_complete, self.on_report = on_complete, on_report
+        self.on_start: Callable[[Case, Any, int], None] | None = None
 
     def wanted(self, i: int) -> bool:
         return self.cutoff is None or i <= self.cutoff
@@ -507,6 +516,8 @@ class _Pool:
             fut = self.owner.get(token)
             if fut in self.futures:
                 self.running[fut] = (token, pid, time.monotonic() - max(0.0, time.time() - wall))
+                if self.emitter.on_start:
+                    self.emitter.on_start(*self.tasks[self.token_index[token]], id(fut))
 
     def _check_deadlines(self) -> None:
         if self.timeout is None:

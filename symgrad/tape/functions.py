@@ -83,7 +83,17 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    return _table("clamp", "clip")(input, min=min, max=max)
+    """``torch.clamp``: the table's ``clip`` with a missing bound infinite; named as torch (ClampBackward1 for
+    number bounds, whose node lists ``input`` only, ClampBackward0 with a tensor bound)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    lo, hi = -np.inf if min is None else min, np.inf if max is None else max
+    out = ops.clip(input, lo, hi)
+    if isinstance(out, Tensor) and out.grad_fn is not None:
+        bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
+        out.grad_fn._name = "ClampBackward0" if bounds else "ClampBackward1"
+        out.grad_fn._slots = (0, 1, 2) if bounds else (0,)
+    return out
 
 
 clip = clamp

@@ -147,3 +147,68 @@ def test_an_index_out_of_bounds_raises() -> None:
     x = symgrad.ones(3, requires_grad=True)
     with pytest.raises(IndexError):
         x[[0, 5]]
+
+
+# ---------------------------------------------------------------- register_hook
+
+
+def _hooked(module, double_leaf: bool = True, remove: bool = False):
+    """A leaf hook, two hooks on a non-leaf (one that only looks) and one on the output; what each saw."""
+    seen = []
+    x = module.tensor([1.0, 2.0], dtype=module.double, requires_grad=True)
+    handle = x.register_hook(lambda g: g * 2 if double_leaf else None)
+    y = x * 3
+    y.retain_grad()
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    y.register_hook(lambda g: g + 1)
+    z = (y * y).sum()
+    z.register_hook(lambda g: g * 10)
+    if remove:
+        handle.remove()
+    z.backward()
+    (again,) = module.autograd.grad((x * x).sum(), x)
+    return seen, x.grad.tolist(), y.grad.tolist(), again.tolist()
+
+
+def test_hooks_as_torch() -> None:
+    ours = _hooked(symgrad)
+    assert ours == _hooked(torch)
+    assert ours == ([[60.0, 120.0]], [366.0, 726.0], [61.0, 121.0], [4.0, 8.0])
+
+
+def test_hooks_twin_a_hook_that_is_ignored_or_removed_is_seen() -> None:
+    assert _hooked(symgrad, double_leaf=False) != _hooked(torch)
+    assert _hooked(symgrad, remove=True) == _hooked(torch, remove=True) != _hooked(symgrad)
+
+
+def test_hook_with_create_graph_is_differentiated() -> None:
+    res = []
+    for module in (symgrad, torch):
+        a = module.tensor([2.0], dtype=module.double, requires_grad=True)
+        b = a ** 2
+        b.register_hook(lambda g, a=a: g * a)
+        (g,) = module.autograd.grad(b.sum(), a, create_graph=True)
+        (gg,) = module.autograd.grad(g.sum(), a)
+        res.append((g.tolist(), gg.tolist(), g.grad_fn.name()))
+    assert res[0] == res[1] == ([8.0], [8.0], "MulBackward0")  # 2 a^2, then 4 a; twin: not 4 (hook ignored)
+
+
+@pytest.mark.parametrize("hook, error", [
+    (lambda g: g.sum(), "hook '<lambda>' has changed the size of value"),
+    (lambda g: 1.0, "expected Variable, but hook returned 'float'"),
+    (lambda g: g.float(), "hook '<lambda>' has changed the type of value (was torch.DoubleTensor got torch.FloatTensor)"),
+])
+def test_a_bad_hook_result_raises_torchs_error(hook, error) -> None:
+    texts = []
+    for module in (symgrad, torch):
+        w = module.tensor([1.0, 2.0], dtype=module.double, requires_grad=True) * 1
+        w.register_hook(hook)
+        with pytest.raises((RuntimeError, TypeError)) as info:
+            w.sum().backward()
+        texts.append(str(info.value))
+    assert texts[0] == texts[1] == error
+
+
+def test_no_hook_on_a_tensor_without_grad() -> None:
+    with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
+        symgrad.ones(2).register_hook(lambda g: g)

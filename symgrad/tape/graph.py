@@ -97,6 +97,8 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
 class AccumulateGrad:
     """The end of the graph at a leaf: gradients arriving here go into ``leaf.grad``."""
 
+    hooks: dict | None = None  # the leaf's tensor hooks (register_hook), by handle id
+
     def __init__(self, leaf: Tensor):
         self.variable = leaf
         self.next_functions: tuple = ()
@@ -112,7 +114,7 @@ class Node:
     """A recorded op application: the ``grad_fn`` of its output."""
 
     __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "_name", "_slots",
-                 "versions", "__weakref__")
+                 "versions", "hooks", "__weakref__")
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params = op, params
@@ -128,6 +130,7 @@ class Node:
         self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
         self.retained: Tensor | None = None  # a non-leaf output that asked to retain_grad()
+        self.hooks: dict | None = None  # its output's tensor hooks (register_hook), by handle id
 
     def name(self) -> str:
         return self._name
@@ -568,6 +571,8 @@ def _run(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, retain_g
             entry = pending.pop(id(node), None)
             if entry is None:
                 continue
+            if node.hooks:
+                entry = _run_hooks(node.hooks, entry, create_graph)
             if capture is not None and id(node) in capture:
                 captured[id(node)] = entry
             if isinstance(node, AccumulateGrad):
@@ -623,6 +628,32 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
             gi, owned = gi.astype(dtype), True
         given.append(gi)
         _accumulate(pending, edge, gi, owned)
+
+
+def _type_name(arr: np.ndarray) -> str:
+    kind = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}.get(arr.dtype.name, "")
+    return f"torch.{kind}Tensor"
+
+
+def _run_hooks(hooks: dict, entry: tuple[Any, bool], create_graph: bool) -> tuple[Any, bool]:
+    """A tensor's hooks, in the order registered, on its whole gradient: each sees the one before's result;
+    a hook that returns a tensor replaces the gradient (same shape and dtype, as torch checks)."""
+    g = entry[0]
+    for fn in list(hooks.values()):
+        value = g if create_graph else Tensor._make(g)
+        out = fn(value)
+        if out is None:
+            continue
+        name = getattr(fn, "__name__", repr(fn))
+        if not isinstance(out, Tensor):
+            raise TypeError(f"expected Variable, but hook returned '{type(out).__name__}'")
+        if out.shape != value.shape:
+            raise RuntimeError(f"hook '{name}' has changed the size of value")
+        if out.dtype != value.dtype:
+            raise RuntimeError(f"hook '{name}' has changed the type of value (was {_type_name(value._data)} "
+                               f"got {_type_name(out._data)})")
+        g = out if create_graph else out._data
+    return g, False  # a hook may keep the array it was given: nothing adds into it in place
 
 
 def _check_versions(node: Node) -> None:

@@ -212,3 +212,149 @@ def test_a_bad_hook_result_raises_torchs_error(hook, error) -> None:
 def test_no_hook_on_a_tensor_without_grad() -> None:
     with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that doesn't require gradient"):
         symgrad.ones(2).register_hook(lambda g: g)
+
+
+# ---------------------------------------------------------------- in place, on tensors in a graph
+
+
+def _names(node) -> list:
+    return [None if n is None else type(n).__name__ if n.name().endswith("AccumulateGrad") else n.name()
+            for n, _ in node.next_functions]
+
+
+INPLACE = [
+    ("add_", lambda m, y, x: y.add_(1.5)), ("add_-tensor", lambda m, y, x: y.add_(x)),
+    ("add_-alpha", lambda m, y, x: y.add_(2.0, alpha=3)), ("sub_", lambda m, y, x: y.sub_(x * x)),
+    ("mul_", lambda m, y, x: y.mul_(2)), ("mul_-tensor", lambda m, y, x: y.mul_(x)),
+    ("div_", lambda m, y, x: y.div_(4)), ("div_-tensor", lambda m, y, x: y.div_(x + 3)),
+    ("zero_", lambda m, y, x: y.zero_()), ("fill_", lambda m, y, x: y.fill_(0.5)),
+    ("clamp_", lambda m, y, x: y.clamp_(min=1.0)), ("clamp_-both", lambda m, y, x: y.clamp_(0.5, 4.0)),
+    ("chain", lambda m, y, x: y.mul_(x).add_(1).div_(2).sub_(x)),
+]
+
+
+def _inplace_run(module, change):
+    x = module.tensor([0.5, 1.0, 2.0], dtype=module.double, requires_grad=True)
+    y = x * x + 1
+    out = change(module, y, x)
+    assert out is y and not y.is_leaf and y.requires_grad and y._version > 0
+    names = (y.grad_fn.name(), _names(y.grad_fn))
+    (g,) = module.autograd.grad((y * module.tensor([1.0, 2.0, 3.0], dtype=module.double)).sum() ** 2, x,
+                                create_graph=True)
+    (gg,) = module.autograd.grad(g.sum(), x)
+    return names, y.detach().tolist(), g.detach().tolist(), gg.tolist()
+
+
+@pytest.mark.parametrize("label, change", INPLACE, ids=[c[0] for c in INPLACE])
+def test_inplace_on_a_non_leaf_records_as_torch(label, change) -> None:
+    ours, theirs = _inplace_run(symgrad, change), _inplace_run(torch, change)
+    assert ours[0] == theirs[0]
+    for a, b in zip(ours[1:], theirs[1:]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_inplace_twin_a_graph_cut_at_the_old_value_is_caught(monkeypatch) -> None:
+    from symgrad.ir import ops
+    from symgrad.tape import inplace
+    monkeypatch.setattr(symgrad.Tensor, "mul_", lambda self, o: inplace._apply(
+        self, lambda old: ops.mul(old.detach(), o) + old * 0, lambda a: a * o, (o,)))
+    ours, theirs = _inplace_run(symgrad, INPLACE[4][1]), _inplace_run(torch, INPLACE[4][1])
+    assert ours[1] == theirs[1] and ours[2] != theirs[2]  # same values, wrong gradient
+
+
+def test_augmented_assignment_records_as_torch() -> None:
+    res = []
+    for module in (symgrad, torch):
+        x = module.tensor([1.0, 2.0], dtype=module.double, requires_grad=True)
+        y = x * 3
+        y += 1
+        y *= x
+        y -= 0.5
+        y /= 2
+        y.sum().backward()
+        res.append((y.grad_fn.name(), _names(y.grad_fn), y.detach().tolist(), x.grad.tolist()))
+    assert res[0] == res[1]
+    assert res[0][3] == [3.5, 6.5]  # d/dx (3x + 1) x / 2: a twin for the values themselves
+
+
+SAVED = {
+    # an input saved by a later node, then changed (twice, or after an earlier in-place)
+    "input": lambda m, x: (lambda z: ((z * z).sum(), z.mul_(2)))(x * 3),
+    "twice": lambda m, x: (lambda z: ((z * z).sum(), z.add_(1), z.mul_(2)))(x * 3),
+    "after-inplace": lambda m, x: (lambda z: (z.add_(1), (z * z).sum(), z.mul_(2)))(x * 3)[1:],
+    # an op's saved output changed in place
+    "output": lambda m, x: (lambda z: (z.sum(), z.add_(1)))(x.exp()),
+    "function-input": lambda m, x: (lambda z: (z.sin().sum(), z.add_(1)))(x * 1),
+    "mul_-self": lambda m, x: (lambda z: (z.mul_(z), z.sum())[::-1])(x * 1),
+}
+
+
+def _saved_error(module, label: str, modify: bool = True) -> str:
+    x = module.tensor([1.0, 2.0, 3.0], dtype=module.double, requires_grad=True)
+    if not modify:
+        z = x.exp() if label == "output" else x * 3
+        loss = (z * z).sum() if label != "output" else z.sum()
+    else:
+        loss = SAVED[label](module, x)[0]
+    try:
+        loss.backward()
+    except RuntimeError as e:
+        return str(e)
+    return f"ok {x.grad.tolist()}"
+
+
+@pytest.mark.parametrize("label", list(SAVED))
+def test_a_saved_tensor_changed_in_place_raises_torchs_error(label) -> None:
+    theirs = _saved_error(torch, label)
+    assert theirs.startswith("one of the variables needed for gradient computation has been modified by an inpl")
+    assert _saved_error(symgrad, label) == theirs
+
+
+@pytest.mark.parametrize("label", ["input", "output"])
+def test_saved_twin_unchanged_no_error(label) -> None:
+    ours = _saved_error(symgrad, label, modify=False)
+    assert ours.startswith("ok") and ours == _saved_error(torch, label, modify=False)
+
+
+def test_inplace_on_a_leaf_that_requires_grad() -> None:
+    for module in (symgrad, torch):
+        w = module.tensor([1.0, 2.0], requires_grad=True)
+        for change in (lambda: w.add_(1), lambda: w.zero_(), lambda: w.clamp_(0, 1), lambda: w.__imul__(2)):
+            with pytest.raises(RuntimeError, match="^a leaf Variable that requires grad is being used in an "
+                                                   "in-place operation.$"):
+                change()
+        with module.no_grad():
+            w.mul_(2)  # allowed: an optimizer's update
+        assert w.tolist() == [2.0, 4.0] and w._version == 1 and w.is_leaf
+
+
+def test_inplace_makes_a_plain_tensor_part_of_the_graph() -> None:
+    res = []
+    for module in (symgrad, torch):
+        x = module.tensor([1.0, 2.0], dtype=module.double, requires_grad=True)
+        a = module.ones(2, dtype=module.double)
+        a.add_(x)
+        a.mul_(x)
+        a.sum().backward()
+        res.append((a.is_leaf, a.grad_fn.name(), _names(a.grad_fn), x.grad.tolist()))
+    assert res[0] == res[1] == (False, "MulBackward0", ["AddBackward0", "AccumulateGrad"], [3.0, 5.0])
+
+
+def test_retain_grad_follows_the_tensor_through_an_inplace_op() -> None:
+    res = []
+    for module in (symgrad, torch):
+        x = module.tensor([1.0, 2.0], dtype=module.double, requires_grad=True)
+        y = x * 1
+        y.retain_grad()
+        y.mul_(2)
+        (y * y).sum().backward()
+        res.append((y.grad.tolist(), x.grad.tolist()))
+    assert res[0] == res[1] == ([4.0, 8.0], [8.0, 16.0])
+
+
+def test_inplace_errors_as_torch() -> None:
+    for module in (symgrad, torch):
+        with pytest.raises(RuntimeError, match=r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"):
+            (module.ones(3, requires_grad=True) * 1).add_(module.ones(2, 3))
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type Long"):
+            module.ones(3, dtype=module.long).add_(1.5)

@@ -433,15 +433,7 @@ class Tensor:
         self._version += 1
         return self
 
-    def __iadd__(self, o: Any) -> Tensor: return self._inplace(o, np.add)
-    def __isub__(self, o: Any) -> Tensor: return self._inplace(o, np.subtract)
-    def __imul__(self, o: Any) -> Tensor: return self._inplace(o, np.multiply)
-    def __itruediv__(self, o: Any) -> Tensor: return self._inplace(o, np.true_divide)
-
-    def zero_(self) -> Tensor:
-        self._data[...] = 0
-        self._version += 1
-        return self
+    # add_, +=, zero_ and the other in-place ops that can record: symgrad/tape/inplace.py
 
     def __repr__(self) -> str:
         return printing.tensor_repr(self)
@@ -659,13 +651,19 @@ def _run_hooks(hooks: dict, entry: tuple[Any, bool], create_graph: bool) -> tupl
 def _check_versions(node: Node) -> None:
     for a, saved in zip(node.inputs, node.versions):
         if saved is not None and isinstance(a, Tensor) and a._version != saved:
-            kind = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}.get(a._data.dtype.name, "")
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: [torch.{kind}Tensor {list(a._data.shape)}] is at version {a._version}; expected "
-                f"version {saved} instead. Hint: enable anomaly detection to find the operation that failed "
-                "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
-            )
+            raise RuntimeError(modified_message(a, a.grad_fn, saved))
+
+
+def modified_message(t: Tensor, node: Any, saved_version: int) -> str:
+    """torch's text for a saved tensor changed in place; ``node`` the one whose output it is (None: a leaf)."""
+    made_by = ""
+    if node is not None:
+        name = node.name()
+        made_by = f", which is output 0 of {name[:name.rfind('Backward')] if 'Backward' in name[1:] else name},"
+    return ("one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"[{_type_name(t._data)} {list(t._data.shape)}]{made_by} is at version {t._version}; expected "
+            f"version {saved_version} instead. Hint: enable anomaly detection to find the operation that failed "
+            "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
 def _accumulate(pending: dict[int, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:

@@ -85,39 +85,7 @@ Tensor.is_floating_point = lambda self: self._data.dtype.kind == "f"  # type: ig
 Tensor.is_cuda = False  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------- in place (torch's version counter)
-
-
-def _fill_(self: Tensor, value: Any) -> Tensor:
-    return self._inplace(value, lambda a, b, out, casting: np.copyto(out, b, casting="unsafe"))
-
-
-def _inplace_op(ufunc: Any) -> Any:
-    def method(self: Tensor, other: Any, alpha: Any = None) -> Tensor:
-        if alpha is not None:
-            other = _unwrap(other) * alpha
-        return self._inplace(other, ufunc)
-
-    return method
-
-
-def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    def clip(a: Any, _: Any, out: Any, casting: Any) -> Any:
-        return np.clip(a, min, max, out=out)
-
-    return self._inplace(None, clip)
-
-
-def _unwrap(a: Any) -> Any:
-    return a._data if isinstance(a, Tensor) else a
-
-
-Tensor.add_ = _inplace_op(np.add)  # type: ignore[attr-defined]
-Tensor.sub_ = _inplace_op(np.subtract)  # type: ignore[attr-defined]
-Tensor.mul_ = lambda self, other: self._inplace(other, np.multiply)  # type: ignore[attr-defined]
-Tensor.div_ = lambda self, other: self._inplace(other, np.true_divide)  # type: ignore[attr-defined]
-Tensor.fill_ = _fill_  # type: ignore[attr-defined]
-Tensor.clamp_ = _clamp_  # type: ignore[attr-defined]
+# in place (torch's version counter): symgrad/tape/inplace.py
 
 
 # ---------------------------------------------------------------- shapes

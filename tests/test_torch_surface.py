@@ -230,6 +230,7 @@ INPLACE = [
     ("zero_", lambda m, y, x: y.zero_()), ("fill_", lambda m, y, x: y.fill_(0.5)),
     ("clamp_", lambda m, y, x: y.clamp_(min=1.0)), ("clamp_-both", lambda m, y, x: y.clamp_(0.5, 4.0)),
     ("chain", lambda m, y, x: y.mul_(x).add_(1).div_(2).sub_(x)),
+    ("add_-tensor-alpha", lambda m, y, x: y.add_(x, alpha=-2.5)), ("sub_-tensor-alpha", lambda m, y, x: y.sub_(x * x, alpha=2)),
 ]
 
 

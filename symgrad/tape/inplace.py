@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir import ops
+from symgrad.ir.ops import Op
 from symgrad.tape import functions
 from symgrad.tape.grad_mode import is_grad_enabled
 from symgrad.tape.graph import Node, Tensor, _Meta, _type_name, modified_message
@@ -102,10 +103,23 @@ def _renamed(t: Tensor, name: str, slots: tuple[int, ...]) -> Tensor:
     return t
 
 
+# torch's add(x, y, alpha=a) and sub(x, y, alpha=a): one node (AddBackward0, SubBackward0) with x and y as inputs
+_scaled = {
+    name: Op(name, 2, lambda x, y, alpha, sign=sign: x + (sign * alpha) * y,
+             (lambda g, ans, x, y, alpha: g, lambda g, ans, x, y, alpha, sign=sign: g * (sign * alpha)),
+             kind=ops.INTERNAL, params=("alpha",), linear=True, backward_name=f"{name.capitalize()}Backward0")
+    for name, sign in (("add", 1.0), ("sub", -1.0))
+}
+
+
 def _binary(op: Any, ufunc: Any) -> Any:
     def method(self: Tensor, other: Any, alpha: Any = None) -> Tensor:
-        if alpha is not None:
-            other = other * alpha
+        if alpha is not None and alpha != 1:
+            scaled = _scaled.get(op.name)
+            if scaled is None:
+                raise TypeError(f"{op.name}_() got an unexpected keyword argument 'alpha'")
+            return _apply(self, lambda old: scaled(old, other, alpha=alpha),
+                          lambda a: ufunc(a, _data(other) * alpha), (other,))
         return _apply(self, lambda old: op(old, other), lambda a: ufunc(a, _data(other)), (other,))
 
     method.__name__ = f"{op.name}_"

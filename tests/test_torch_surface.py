@@ -97,6 +97,9 @@ PICKS = [
     ("index-tensor", lambda t: t[symgrad.tensor([2, 2]) if isinstance(t, symgrad.Tensor) else torch.tensor([2, 2])]),
     ("index-none", lambda t: t[None]), ("index-none-mid", lambda t: t[:, None]), ("select", lambda t: t[0]),
     ("slice", lambda t: t[:, 1:]), ("select-last", lambda t: t[..., 2]),
+    ("index-none-then-slice", lambda t: t[None, :, 1:]), ("index-select-after-none", lambda t: t[:, None, 0]),
+    ("index-select-then-none", lambda t: t[0, None]), ("index-none-none", lambda t: t[None, ..., None]),
+    ("index-0d-tensor", lambda t: t[symgrad.tensor(1) if isinstance(t, symgrad.Tensor) else torch.tensor(1)]),
 ]
 
 

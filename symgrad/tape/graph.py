@@ -47,7 +47,10 @@ class _Meta:
         return len(self.shape)
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("a VJP read a value its op does not declare in saves= (it has only shape and dtype)")
+        raise self._error()
+
+    def _error(self) -> Exception:
+        return TypeError("a VJP read a value its op does not declare in saves= (it has only shape and dtype)")
 
     __array__ = __array_ufunc__ = __bool__ = __float__ = __index__ = __len__ = _refuse
     __iter__ = _refuse

@@ -33,15 +33,8 @@ class _Overwritten(_Meta):
         super().__init__(tensor._data.shape, tensor._data.dtype)
         self.tensor, self.node, self.saved_version = tensor, node, saved_version
 
-    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(modified_message(self.tensor, self.node, self.saved_version))
-
-    __array__ = __array_ufunc__ = __bool__ = __float__ = __index__ = __len__ = _refuse
-    __iter__ = _refuse
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _refuse
-    __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = __abs__ = _refuse
-    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __and__ = __rand__ = __or__ = __ror__ = _refuse
-    __hash__ = object.__hash__
+    def _error(self) -> Exception:
+        return RuntimeError(modified_message(self.tensor, self.node, self.saved_version))
 
 
 def _data(a: Any) -> Any:

@@ -140,9 +140,28 @@ _basic_getitem = Tensor.__getitem__
 
 
 def _plain(k: Any) -> Any:
-    if isinstance(k, Tensor):
-        return k._data
+    if isinstance(k, Tensor):  # a 0-d integer tensor indexes as an int (torch selects)
+        return int(k._data) if k._data.ndim == 0 and k._data.dtype.kind in "iu" else k._data
     return k
+
+
+def _unsqueezed_last(items: tuple, shape: tuple[int, ...]) -> bool:
+    """Whether torch's last step for a basic index with ``None`` is an unsqueeze: torch applies the items in
+    order, and only ints and slices that do not cover their dimension are steps of their own."""
+    rest = [k for k in items if k is not None]
+    dims = iter(ops.index_dims(ops.encode_key(tuple(rest)), len(shape)))
+    last_step = last_none = -1
+    for pos, k in enumerate(items):
+        if k is None:
+            last_none = pos
+            continue
+        dim, _ = next(dims)
+        if isinstance(k, slice):
+            if dim < len(shape) and k.indices(shape[dim]) != (0, shape[dim], 1):
+                last_step = pos
+        elif k is not Ellipsis:
+            last_step = pos
+    return last_none > last_step
 
 
 def getitem(self: Tensor, index: Any) -> Tensor:
@@ -164,11 +183,11 @@ def getitem(self: Tensor, index: Any) -> Tensor:
         except TypeError:
             pass
         else:  # basic but for None: index, then a reshape (torch's last step is the unsqueeze)
-            out = _basic_getitem(self, rest)
-            out = ops.reshape(out, shape=shape)
-            last = [k for k in items if not (isinstance(k, slice) and k == slice(None))][-1:]
-            if out.grad_fn is not None and last == [None]:
-                out.grad_fn._name = "UnsqueezeBackward0"
+            picked = _basic_getitem(self, rest)
+            out = ops.reshape(picked, shape=shape)
+            if out.grad_fn is not None:
+                unsqueezed = _unsqueezed_last(items, self._data.shape)
+                out.grad_fn._name = "UnsqueezeBackward0" if unsqueezed else picked.grad_fn.name()
             return out
     return take(self, _positions(self)[index], "IndexBackward0")
 

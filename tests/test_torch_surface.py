@@ -362,3 +362,15 @@ def test_inplace_errors_as_torch() -> None:
             (module.ones(3, requires_grad=True) * 1).add_(module.ones(2, 3))
         with pytest.raises(RuntimeError, match="can't be cast to the desired output type Long"):
             module.ones(3, dtype=module.long).add_(1.5)
+
+
+def test_functional_forms_as_torch() -> None:
+    calls = [lambda m, t: m.sort(t, 1, descending=True).values, lambda m, t: m.argsort(t, dim=0),
+             lambda m, t: m.argmax(t), lambda m, t: m.argmin(t, 1, keepdim=True), lambda m, t: m.norm(t, dim=1),
+             lambda m, t: m.norm(t, 1)]
+    for call in calls:
+        ours = call(symgrad, symgrad.tensor(DATA, dtype=symgrad.double))
+        theirs = call(torch, torch.tensor(DATA, dtype=torch.double))
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+        assert ours.dtype.name == str(theirs.dtype).split(".")[1]
+    assert symgrad.norm(symgrad.tensor(DATA), 1).item() != symgrad.norm(symgrad.tensor(DATA)).item()  # twin: p matters

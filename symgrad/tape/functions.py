@@ -97,3 +97,27 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
 
 clip = clamp
+
+
+# torch's functional forms of Tensor methods the table has no op for (the methods live in
+# symgrad/tape/methods.py, selection.py and reductions.py, attached to Tensor on import)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    return input.sort(dim, descending, stable)  # type: ignore[attr-defined]
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return input.argsort(dim, descending, stable)  # type: ignore[attr-defined]
+
+
+def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return input.argmax(dim, keepdim)  # type: ignore[attr-defined]
+
+
+def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return input.argmin(dim, keepdim)  # type: ignore[attr-defined]
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    return input.norm(p, dim, keepdim, dtype)  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ import numpy as np
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
 from symgrad.tape.graph import Tensor
+from symgrad.tape.methods import _renamed
 
 
 def _dims(dim: Any) -> Any:
@@ -23,12 +24,6 @@ def _dims(dim: Any) -> Any:
     if isinstance(dim, (list, tuple)):
         return tuple(dim) if len(dim) else None
     return dim
-
-
-def _renamed(t: Tensor, name: str) -> Tensor:
-    if t.grad_fn is not None:
-        t.grad_fn._name = name
-    return t
 
 
 def _norm_forward(x: Any, ord: float = 2.0, axis: Any = None, keepdims: bool = False) -> np.ndarray:

@@ -53,8 +53,8 @@ def _apply(self: Tensor, compute: Callable[[Tensor], Tensor], plain: Callable[[n
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     if not _needs_graph(self, others):
         with np.errstate(all="ignore"):
-            out = np.asarray(plain(self._data))
-        _write(self, out)
+            values = np.asarray(plain(self._data))
+        _write(self, values)
         self._version += 1
         return self
     old = Tensor._make(self._data, self.grad_fn)  # the old value, on the graph where self was
@@ -70,7 +70,7 @@ def _apply(self: Tensor, compute: Callable[[Tensor], Tensor], plain: Callable[[n
         old._data = self._data.copy()
     before = self.grad_fn
     if before is not None and before.ans is self._data:  # that node saved the array about to change
-        before.ans = _Overwritten(self, before, self._version)
+        before.ans = _Overwritten(self, before, self._version)  # type: ignore[assignment]
     _write(self, out._data)
     if before is not None and before.retained is self:  # retain_grad follows the tensor, as torch's hook
         before.retained, node.retained = None, self
@@ -151,7 +151,7 @@ Tensor.div_ = _binary(ops.div, np.true_divide)  # type: ignore[attr-defined]
 Tensor.zero_ = zero_  # type: ignore[attr-defined]
 Tensor.fill_ = fill_  # type: ignore[attr-defined]
 Tensor.clamp_ = Tensor.clip_ = clamp_  # type: ignore[attr-defined]
-Tensor.__iadd__ = lambda self, o: self.add_(o)  # type: ignore[method-assign]
-Tensor.__isub__ = lambda self, o: self.sub_(o)  # type: ignore[method-assign]
-Tensor.__imul__ = lambda self, o: self.mul_(o)  # type: ignore[method-assign]
-Tensor.__itruediv__ = lambda self, o: self.div_(o)  # type: ignore[method-assign]
+Tensor.__iadd__ = lambda self, o: self.add_(o)  # type: ignore[attr-defined]
+Tensor.__isub__ = lambda self, o: self.sub_(o)  # type: ignore[attr-defined]
+Tensor.__imul__ = lambda self, o: self.mul_(o)  # type: ignore[attr-defined]
+Tensor.__itruediv__ = lambda self, o: self.div_(o)  # type: ignore[attr-defined]

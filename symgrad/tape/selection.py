@@ -185,7 +185,7 @@ def getitem(self: Tensor, index: Any) -> Tensor:
         else:  # basic but for None: index, then a reshape (torch's last step is the unsqueeze)
             picked = _basic_getitem(self, rest)
             out = ops.reshape(picked, shape=shape)
-            if out.grad_fn is not None:
+            if out.grad_fn is not None and picked.grad_fn is not None:
                 unsqueezed = _unsqueezed_last(items, self._data.shape)
                 out.grad_fn._name = "UnsqueezeBackward0" if unsqueezed else picked.grad_fn.name()
             return out

@@ -374,3 +374,10 @@ def test_functional_forms_as_torch() -> None:
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
         assert ours.dtype.name == str(theirs.dtype).split(".")[1]
     assert symgrad.norm(symgrad.tensor(DATA), 1).item() != symgrad.norm(symgrad.tensor(DATA)).item()  # twin: p matters
+
+
+def test_std_with_numpys_keywords_is_the_tables() -> None:
+    x = symgrad.tensor(DATA, requires_grad=True)
+    assert np.allclose(x.std(axis=1).detach().numpy(), np.std(DATA, axis=1))  # numpy's ddof 0
+    assert np.allclose(x.var(ddof=1).detach().numpy(), np.var(DATA, ddof=1))
+    assert not np.allclose(x.std(1).detach().numpy(), np.std(DATA, axis=1))  # torch's dim: correction 1

@@ -92,15 +92,23 @@ def _correction(dim: Any, unbiased: Any, correction: Any, name: str) -> tuple[An
     return _dims(dim), correction
 
 
+_NOT_GIVEN: Any = object()  # tells std(axis=None), numpy's spelling, from std(), torch's
+
+
 def _spread(op: Op, name: str) -> Any:
     def method(self: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
-               correction: Any = None) -> Tensor:
+               correction: Any = None, axis: Any = _NOT_GIVEN, keepdims: bool = False, ddof: Any = None) -> Tensor:
+        if axis is not _NOT_GIVEN or ddof is not None:  # numpy's keywords: numpy's reduction (ddof 0 by default)
+            axis = None if axis is _NOT_GIVEN else axis
+            return op(self, axis=_dims(axis if dim is None else dim), keepdims=bool(keepdim or keepdims) or None,
+                      ddof=ddof or 0)
         axis, ddof = _correction(dim, unbiased, correction, op.name)
-        return _renamed(op(self, axis=axis, keepdims=bool(keepdim) or None, ddof=ddof), name)
+        return _renamed(op(self, axis=axis, keepdims=bool(keepdim or keepdims) or None, ddof=ddof), name)
 
     method.__name__ = op.name
-    method.__doc__ = f"torch's ``x.{op.name}(dim, unbiased, keepdim, correction=)``: {op.name} with ``correction`` " \
-                     "degrees of freedom removed (1 by default, the sample estimate)."
+    method.__doc__ = (f"torch's ``x.{op.name}(dim, unbiased, keepdim, correction=)``: {op.name} with ``correction`` "
+                      "degrees of freedom removed (1 by default, the sample estimate).  With numpy's ``axis=`` or "
+                      "``ddof=`` it is the op table's, as numpy's (``ddof`` 0 by default).")
     return method
 
 

@@ -86,11 +86,14 @@ def test_tape_getitem_differentiates_twice() -> None:
     np.testing.assert_allclose(h.numpy(), [0.0, 12.0, 18.0])
 
 
-def test_tape_advanced_index_with_grad_is_refused_but_plain_is_not() -> None:
+def test_tape_advanced_index_with_grad_is_recorded_and_plain_is_not() -> None:
     x = symgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    with pytest.raises(NotImplementedError):
-        x[np.array([0, 2])]
+    y = x[np.array([0, 2, 2])]  # torch's IndexBackward0 (symgrad/tape/selection.py)
+    assert y.grad_fn.name() == "IndexBackward0"
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 2.0]  # a repeated index gets its gradients summed
     np.testing.assert_array_equal(x.detach()[np.array([0, 2])].numpy(), [1.0, 3.0])
+    assert x.detach()[np.array([0, 2])].grad_fn is None
 
 
 @pytest.mark.parametrize("make, want", [

@@ -2,7 +2,10 @@
 
 Above :mod:`symgrad.ir`; never imports :mod:`symgrad.symbolic`."""
 
+from symgrad.tape import hooks as _hooks  # noqa: F401 - Tensor.register_hook
+from symgrad.tape import inplace as _inplace  # noqa: F401 - add_, mul_, +=, ... that record
 from symgrad.tape import methods as _methods  # noqa: F401 - attaches .to(), .double(), ... to Tensor
+from symgrad.tape import reductions as _reductions  # noqa: F401 - .norm(), .std(correction=), .amax() ...
 from symgrad.tape.creation import (
     arange,
     as_tensor,

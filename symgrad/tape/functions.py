@@ -83,7 +83,41 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    return _table("clamp", "clip")(input, min=min, max=max)
+    """``torch.clamp``: the table's ``clip`` with a missing bound infinite; named as torch (ClampBackward1 for
+    number bounds, whose node lists ``input`` only, ClampBackward0 with a tensor bound)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    lo, hi = -np.inf if min is None else min, np.inf if max is None else max
+    out = ops.clip(input, lo, hi)
+    if isinstance(out, Tensor) and out.grad_fn is not None:
+        bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
+        out.grad_fn._name = "ClampBackward0" if bounds else "ClampBackward1"
+        out.grad_fn._slots = (0, 1, 2) if bounds else (0,)
+    return out
 
 
 clip = clamp
+
+
+# torch's functional forms of Tensor methods the table has no op for (the methods live in
+# symgrad/tape/methods.py, selection.py and reductions.py, attached to Tensor on import)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    return input.sort(dim, descending, stable)  # type: ignore[attr-defined]
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return input.argsort(dim, descending, stable)  # type: ignore[attr-defined]
+
+
+def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return input.argmax(dim, keepdim)  # type: ignore[attr-defined]
+
+
+def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return input.argmin(dim, keepdim)  # type: ignore[attr-defined]
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    return input.norm(p, dim, keepdim, dtype)  # type: ignore[attr-defined]

@@ -47,7 +47,10 @@ class _Meta:
         return len(self.shape)
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("a VJP read a value its op does not declare in saves= (it has only shape and dtype)")
+        raise self._error()
+
+    def _error(self) -> Exception:
+        return TypeError("a VJP read a value its op does not declare in saves= (it has only shape and dtype)")
 
     __array__ = __array_ufunc__ = __bool__ = __float__ = __index__ = __len__ = _refuse
     __iter__ = _refuse
@@ -97,6 +100,8 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
 class AccumulateGrad:
     """The end of the graph at a leaf: gradients arriving here go into ``leaf.grad``."""
 
+    hooks: dict | None = None  # the leaf's tensor hooks (register_hook), by handle id
+
     def __init__(self, leaf: Tensor):
         self.variable = leaf
         self.next_functions: tuple = ()
@@ -112,7 +117,7 @@ class Node:
     """A recorded op application: the ``grad_fn`` of its output."""
 
     __slots__ = ("op", "params", "inputs", "ans", "edges", "saves", "freed", "retained", "_name", "_slots",
-                 "versions", "__weakref__")
+                 "versions", "hooks", "__weakref__")
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params = op, params
@@ -128,6 +133,7 @@ class Node:
         self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
         self.retained: Tensor | None = None  # a non-leaf output that asked to retain_grad()
+        self.hooks: dict | None = None  # its output's tensor hooks (register_hook), by handle id
 
     def name(self) -> str:
         return self._name
@@ -430,15 +436,7 @@ class Tensor:
         self._version += 1
         return self
 
-    def __iadd__(self, o: Any) -> Tensor: return self._inplace(o, np.add)
-    def __isub__(self, o: Any) -> Tensor: return self._inplace(o, np.subtract)
-    def __imul__(self, o: Any) -> Tensor: return self._inplace(o, np.multiply)
-    def __itruediv__(self, o: Any) -> Tensor: return self._inplace(o, np.true_divide)
-
-    def zero_(self) -> Tensor:
-        self._data[...] = 0
-        self._version += 1
-        return self
+    # add_, +=, zero_ and the other in-place ops that can record: symgrad/tape/inplace.py
 
     def __repr__(self) -> str:
         return printing.tensor_repr(self)
@@ -568,6 +566,8 @@ def _run(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, retain_g
             entry = pending.pop(id(node), None)
             if entry is None:
                 continue
+            if node.hooks:
+                entry = _run_hooks(node.hooks, entry, create_graph)
             if capture is not None and id(node) in capture:
                 captured[id(node)] = entry
             if isinstance(node, AccumulateGrad):
@@ -625,16 +625,48 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
         _accumulate(pending, edge, gi, owned)
 
 
+def _type_name(arr: np.ndarray) -> str:
+    kind = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}.get(arr.dtype.name, "")
+    return f"torch.{kind}Tensor"
+
+
+def _run_hooks(hooks: dict, entry: tuple[Any, bool], create_graph: bool) -> tuple[Any, bool]:
+    """A tensor's hooks, in the order registered, on its whole gradient: each sees the one before's result;
+    a hook that returns a tensor replaces the gradient (same shape and dtype, as torch checks)."""
+    g = entry[0]
+    for fn in list(hooks.values()):
+        value = g if create_graph else Tensor._make(g)
+        out = fn(value)
+        if out is None:
+            continue
+        name = getattr(fn, "__name__", repr(fn))
+        if not isinstance(out, Tensor):
+            raise TypeError(f"expected Variable, but hook returned '{type(out).__name__}'")
+        if out.shape != value.shape:
+            raise RuntimeError(f"hook '{name}' has changed the size of value")
+        if out.dtype != value.dtype:
+            raise RuntimeError(f"hook '{name}' has changed the type of value (was {_type_name(value._data)} "
+                               f"got {_type_name(out._data)})")
+        g = out if create_graph else out._data
+    return g, False  # a hook may keep the array it was given: nothing adds into it in place
+
+
 def _check_versions(node: Node) -> None:
     for a, saved in zip(node.inputs, node.versions):
         if saved is not None and isinstance(a, Tensor) and a._version != saved:
-            kind = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}.get(a._data.dtype.name, "")
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: [torch.{kind}Tensor {list(a._data.shape)}] is at version {a._version}; expected "
-                f"version {saved} instead. Hint: enable anomaly detection to find the operation that failed "
-                "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
-            )
+            raise RuntimeError(modified_message(a, a.grad_fn, saved))
+
+
+def modified_message(t: Tensor, node: Any, saved_version: int) -> str:
+    """torch's text for a saved tensor changed in place; ``node`` the one whose output it is (None: a leaf)."""
+    made_by = ""
+    if node is not None:
+        name = node.name()
+        made_by = f", which is output 0 of {name[:name.rfind('Backward')] if 'Backward' in name[1:] else name},"
+    return ("one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"[{_type_name(t._data)} {list(t._data.shape)}]{made_by} is at version {t._version}; expected "
+            f"version {saved_version} instead. Hint: enable anomaly detection to find the operation that failed "
+            "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
 def _accumulate(pending: dict[int, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:

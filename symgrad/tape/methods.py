@@ -12,7 +12,7 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.tape import device as _device
-from symgrad.tape import dtypes
+from symgrad.tape import dtypes, functions, selection
 from symgrad.tape.graph import Tensor
 
 _TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "int64": "torch.LongTensor",
@@ -85,39 +85,7 @@ Tensor.is_floating_point = lambda self: self._data.dtype.kind == "f"  # type: ig
 Tensor.is_cuda = False  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------- in place (torch's version counter)
-
-
-def _fill_(self: Tensor, value: Any) -> Tensor:
-    return self._inplace(value, lambda a, b, out, casting: np.copyto(out, b, casting="unsafe"))
-
-
-def _inplace_op(ufunc: Any) -> Any:
-    def method(self: Tensor, other: Any, alpha: Any = None) -> Tensor:
-        if alpha is not None:
-            other = _unwrap(other) * alpha
-        return self._inplace(other, ufunc)
-
-    return method
-
-
-def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    def clip(a: Any, _: Any, out: Any, casting: Any) -> Any:
-        return np.clip(a, min, max, out=out)
-
-    return self._inplace(None, clip)
-
-
-def _unwrap(a: Any) -> Any:
-    return a._data if isinstance(a, Tensor) else a
-
-
-Tensor.add_ = _inplace_op(np.add)  # type: ignore[attr-defined]
-Tensor.sub_ = _inplace_op(np.subtract)  # type: ignore[attr-defined]
-Tensor.mul_ = lambda self, other: self._inplace(other, np.multiply)  # type: ignore[attr-defined]
-Tensor.div_ = lambda self, other: self._inplace(other, np.true_divide)  # type: ignore[attr-defined]
-Tensor.fill_ = _fill_  # type: ignore[attr-defined]
-Tensor.clamp_ = _clamp_  # type: ignore[attr-defined]
+# in place (torch's version counter): symgrad/tape/inplace.py
 
 
 # ---------------------------------------------------------------- shapes
@@ -207,37 +175,10 @@ Tensor.permute = _permute  # type: ignore[attr-defined]
 Tensor.square = lambda self: ops.pow(self, 2)  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------- (values, indices)
+# ---------------------------------------------------------------- (values, indices): symgrad.tape.selection
 
 
-class _ReturnType(tuple):
-    """torch.return_types.max and friends: a (values, indices) pair with names."""
-
-    _kind = ""
-
-    def __new__(cls, values: Tensor, indices: Tensor) -> _ReturnType:
-        return super().__new__(cls, (values, indices))
-
-    @property
-    def values(self) -> Tensor:
-        return self[0]
-
-    @property
-    def indices(self) -> Tensor:
-        return self[1]
-
-    def __repr__(self) -> str:
-        return f"torch.return_types.{self._kind}(\nvalues={self[0]!r},\nindices={self[1]!r})"
-
-
-def _return_type(kind: str) -> type:
-    return type(kind, (_ReturnType,), {"_kind": kind, "__slots__": ()})
-
-
-return_types_max, return_types_min, return_types_sort = (_return_type(k) for k in ("max", "min", "sort"))
-
-
-def _extreme(op: Any, arg: Any, kind: type) -> Any:
+def _extreme(op: Any, largest: bool) -> Any:
     def method(self: Tensor, dim: Any = None, keepdim: bool = False, axis: Any = None) -> Any:
         if axis is not None:  # numpy's keyword: the reduction alone, as symgrad's other reductions
             return op(self, axis=tuple(axis) if isinstance(axis, list) else axis)
@@ -245,13 +186,7 @@ def _extreme(op: Any, arg: Any, kind: type) -> Any:
             return (ops.maximum if op is ops.max else ops.minimum)(self, dim)
         if dim is None:
             return op(self)
-        values = op(self, axis=dim)
-        indices = Tensor._make(np.asarray(arg(self._data, axis=dim)).astype(np.int64))
-        if keepdim:
-            values = _reshaped(values, np.expand_dims(values._data, dim).shape, values.grad_fn.name()
-                               if values.grad_fn else "")
-            indices = Tensor._make(np.expand_dims(indices._data, dim))
-        return kind(values, indices)
+        return selection.extreme_along(self, dim, keepdim, largest)
 
     return method
 
@@ -260,27 +195,17 @@ def _argext(arg: Any) -> Any:
     def method(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
         data = self._data.reshape(-1) if dim is None else self._data
         out = np.asarray(arg(data, axis=0 if dim is None else dim))
-        if keepdim and dim is not None:
-            out = np.expand_dims(out, dim)
+        if keepdim:
+            out = np.expand_dims(out, dim) if dim is not None else out.reshape((1,) * self._data.ndim)
         return Tensor._make(out.astype(np.int64))
 
     return method
 
 
-def _sort(self: Tensor, dim: int = -1, descending: bool = False) -> Any:
-    order = np.argsort(-self._data if descending else self._data, axis=dim, kind="stable")
-    values = np.take_along_axis(self._data, order, axis=dim)
-    if self.requires_grad:
-        raise NotImplementedError("sort of a tensor that requires grad needs a gather op, which symgrad's "
-                                  "op table does not have yet")
-    return return_types_sort(Tensor._make(values), Tensor._make(order.astype(np.int64)))
-
-
-Tensor.max = _extreme(ops.max, np.argmax, return_types_max)  # type: ignore[attr-defined]
-Tensor.min = _extreme(ops.min, np.argmin, return_types_min)  # type: ignore[attr-defined]
+Tensor.max = _extreme(ops.max, True)  # type: ignore[attr-defined]
+Tensor.min = _extreme(ops.min, False)  # type: ignore[attr-defined]
 Tensor.argmax = _argext(np.argmax)  # type: ignore[attr-defined]
 Tensor.argmin = _argext(np.argmin)  # type: ignore[attr-defined]
-Tensor.sort = _sort  # type: ignore[attr-defined]
-Tensor.clamp = lambda self, min=None, max=None: _table("clamp", "clip")(self, min=min, max=max)  # type: ignore
+Tensor.clamp = Tensor.clip = functions.clamp  # type: ignore[attr-defined]
 Tensor.softmax = lambda self, dim: _table("softmax")(self, axis=dim)  # type: ignore[attr-defined]
 Tensor.log_softmax = lambda self, dim: _table("log_softmax")(self, axis=dim)  # type: ignore[attr-defined]

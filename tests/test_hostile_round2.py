@@ -397,7 +397,7 @@ def test_a_killed_run_leaves_no_process_behind(signame: str, code: int, tmp_path
 def test_die_with_parent_asks_the_kernel_on_linux() -> None:
     import sys
 
-    from symgrad.checking.suite import lifetime
+    from symgrad.checking.workers import lifetime
 
     if sys.platform.startswith("linux"):
         assert lifetime._prctl_pdeathsig() is True

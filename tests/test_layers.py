@@ -7,7 +7,7 @@ Layers, bottom to top (a module may import its own layer and the layers below it
 2. ``symgrad.backends``  engines (their tapes), over ``ir`` and ``tape``
 3. ``symgrad.checking``  compare, reports, case files, runner, suites: it drives the backends
 4. the shells: ``symgrad`` itself, ``api``, ``cli``, ``pytest_plugin``, ``fuzzing``, ``plot``,
-   ``_fork_server`` and the one-line shims (``symgrad.ops``, ``symgrad.cases``, ``symgrad.runner``)
+   and the one-line shims (``symgrad.ops``, ``symgrad.cases``, ``symgrad.runner``)
 
 ``backends`` sits under ``checking`` because the runner asks a backend for gradients; a backend
 never needs a report or a case.  Every import counts for the layers: module level, inside
@@ -45,11 +45,7 @@ SHELL = 4
 
 # Known exceptions, each with its reason; an entry that no longer occurs fails the test, so the
 # list only shrinks.
-ALLOWED = {
-    ("symgrad.checking.suite.pool", "symgrad._fork_server"):
-        "the pool names the fork server's preload module by string; it is imported in the server "
-        "process, never in the pool's. (To remove: move _fork_server under checking/suite/.)",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import socket
+import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from importlib.metadata import version
 from typing import IO, Any
+
+import click
 
 from symgrad.checking.compare import json_float
 from symgrad.checking.escape import escape, escape_tree
@@ -32,8 +37,6 @@ def counts(reports: Iterable[Report]) -> Counter:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("symgrad")
     except Exception:  # pragma: no cover - not installed
         return "unknown"
@@ -204,8 +207,6 @@ def to_junit(reports: Sequence[Report], file_errors: Sequence[Any], seconds: flo
 def style_status(text: str, status: str, color: bool) -> str:
     if not color:
         return text
-    import click
-
     return click.style(text, fg=_COLORS.get(status), bold=True if status in ("fail", "error", "xpass") else None)
 
 
@@ -234,8 +235,6 @@ class Progress:
     """
 
     def __init__(self, total: int, stream: IO[str] | None = None, color: bool = False, enabled: bool = True):
-        import sys
-
         self.total, self.done = total, 0
         self.stream = stream if stream is not None else sys.stdout
         self.color, self.enabled = color, enabled and total > 0
@@ -250,8 +249,6 @@ class Progress:
         self.draw()
 
     def _line(self) -> str:
-        import shutil
-
         digits = len(str(self.total))
         plain = [f"[{self.done:>{digits}}/{self.total}]"]
         styled = list(plain)

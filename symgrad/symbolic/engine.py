@@ -36,6 +36,7 @@ from symgrad.symbolic.compile import Compiled
 from symgrad.symbolic.forms import (
     EXACT_DPS,
     Keyed,
+    LetBindings,
     as_real,
     fresh_name,
     mp_eval,
@@ -233,15 +234,8 @@ def _expanded_plan(
     syms = symbol_arrays(shapes)
     flat = [x for n, _ in shapes for x in syms[n].ravel()]
     taken = {str(x) for x in flat}
-    defs: dict[sympy.Symbol, sympy.Expr] = {}
-
-    def bind(e: Any) -> Any:
-        if not isinstance(e, sympy.Basic) or e.is_Atom:
-            return e
-        t = real_symbol(fresh_name(f"_t{len(defs)}", taken))
-        defs[t] = e
-        return t
-
+    bind = LetBindings(taken)
+    defs = bind.defs
     out = object_eval(keyed.expr, syms, bind)
     args = list(flat)
     if symbolic_g:

@@ -20,7 +20,7 @@ from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, numpy_eval, to_sou
 from symgrad.symbolic import functions as s
 from symgrad.symbolic.compile import Compiled
 
-__all__ = ["EXACT_DPS", "Keyed", "apply_op", "as_real", "const_form", "fold", "fresh_name", "mp_eval", "object_array",
+__all__ = ["EXACT_DPS", "Keyed", "LetBindings", "apply_op", "as_real", "const_form", "fold", "fresh_name", "mp_eval", "object_array",
            "object_eval", "real_symbol", "symbol_arrays", "to_sympy", "written_forward"]
 
 EXACT_DPS = 50  # significant digits of the exact (mpmath) reference
@@ -143,6 +143,23 @@ def object_array(value: Any) -> np.ndarray:
     out = np.empty((), dtype=object)
     out[()] = value
     return out
+
+
+class LetBindings:
+    """``object_eval``'s ``bind``: each non-atomic element it is given becomes a fresh real symbol
+    ``_t<k>`` (a name not in ``taken``, which it extends); ``defs`` maps the symbols to their
+    expressions, in the order bound (each may use the earlier ones)."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+        self.defs: dict[sympy.Symbol, sympy.Expr] = {}
+
+    def __call__(self, e: Any) -> Any:
+        if not isinstance(e, sympy.Basic) or e.is_Atom:
+            return e
+        t = real_symbol(fresh_name(f"_t{len(self.defs)}", self.taken))
+        self.defs[t] = e
+        return t
 
 
 def object_eval(expr: Expr, arrays: dict[str, np.ndarray],

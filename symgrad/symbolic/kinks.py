@@ -31,9 +31,9 @@ from symgrad.symbolic.compile import Compiled
 from symgrad.symbolic.forms import (
     EXACT_DPS,
     Keyed,
+    LetBindings,
     as_real,
     const_form,
-    fresh_name,
     mp_eval,
     object_array,
     object_eval,
@@ -136,16 +136,8 @@ def _expanded_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray]
     names = variables(expr)
     syms = symbol_arrays(tuple((n, arrays[n].shape) for n in names))
     flat_syms = [x for n in names for x in syms[n].ravel()]
-    taken = {str(x) for x in flat_syms}
-    defs: dict[sympy.Symbol, sympy.Expr] = {}
-
-    def bind(e: Any) -> Any:  # let-bound as the reference binds them, so both evaluate alike
-        if not isinstance(e, sympy.Basic) or e.is_Atom:
-            return e
-        t = real_symbol(fresh_name(f"_t{len(defs)}", taken))
-        defs[t] = e
-        return t
-
+    bind = LetBindings({str(x) for x in flat_syms})  # let-bound as the reference binds them, so both evaluate alike
+    defs = bind.defs
     forms: dict[int, Any] = {}
     object_eval(expr, syms, bind, forms)
     leaf = lambda a: syms[a.name] if isinstance(a, Var) else object_array(const_form(a))  # noqa: E731

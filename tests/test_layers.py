@@ -313,6 +313,14 @@ def test_cli_import_leaves_sympy_unloaded() -> None:
     assert "sympy" in _modules_after("import symgrad.cli, symgrad.symbolic")
 
 
+@pytest.mark.slow
+def test_the_fork_server_can_start_before_numpy_is_loaded() -> None:
+    # the CLI starts the fork server first, so that the server's imports overlap with its own
+    loaded = _modules_after("import symgrad.checking.workers as w\nw.default_jobs()\nw.context(main=True)")
+    assert "symgrad.checking.workers" in loaded and "numpy" not in loaded
+    assert "numpy" in _modules_after("import symgrad.checking.suite")  # the twin: the pool itself loads it
+
+
 # --- twins: the checker on a small package of its own finds what it must -----------------------
 
 TOY_LAYERS = (("low", 0, "low"), ("left", 1, "left"), ("right", 1, "right"), ("high", 2, "high"))

@@ -30,6 +30,7 @@ _plot = lazy("symgrad.plot")
 _report = lazy("symgrad.checking.report")
 _runner = lazy("symgrad.checking.runner")
 _suite = lazy("symgrad.checking.suite")
+_workers = lazy("symgrad.checking.workers")  # stdlib only: used before numpy is loaded
 
 EXIT_CODES = """\b
 Exit codes:
@@ -111,7 +112,7 @@ class _Jobs(click.ParamType):
         if isinstance(value, int):
             return value
         if str(value).strip().lower() == "auto":
-            return _suite.default_jobs()
+            return _workers.default_jobs()
         try:
             n = int(value)
         except ValueError:
@@ -188,7 +189,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
     Progress and colour appear only on a terminal.
     """
     start = time.perf_counter()
-    _suite.prestart(jobs, timeout)  # first: the workers' imports overlap with ours and with reading the case files
+    _workers.prestart(jobs, timeout, main=True)  # first: the workers' imports overlap with ours and with reading the case files
 
     lim = _parse_limits(limits)
     for name in backends:

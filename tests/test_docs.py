@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shlex
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from test_readme import ROOT, blocks, check_prints, console_commands, expected_exit_code, needs, normalise, run, symgrad
+from doc_examples import ROOT, blocks, console_commands, needs, run, run_console_command, run_python_block
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 TEXTS = {p.name: p.read_text(encoding="utf-8") for p in PAGES}
-NEEDS = re.compile(r"^\s*#\s*needs:\s*([\w., ]+)$", re.M)
 REFUSED = re.compile(r"^#\s*refused:\s*(.+)$", re.M)
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
@@ -82,20 +80,7 @@ def test_refused_marker_twin():
 @pytest.mark.parametrize("page,code,line", PYTHON, ids=_ids(PYTHON))
 @pytest.mark.slow
 def test_python_block(page, code, line, tmp_path):
-    for m in NEEDS.finditer(code):
-        needs(*[mod.strip() for mod in m.group(1).split(",") if mod.strip()])
-    if re.search(r"^def test_\w+\(", code, re.M):
-        (tmp_path / "test_docs_block.py").write_text(code, encoding="utf-8")
-        proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_docs_block.py"],
-                   cwd=tmp_path)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert re.search(rf"\b{len(re.findall(r'^def test_', code, re.M))} passed\b", proc.stdout), proc.stdout
-        return
-    script = tmp_path / "docs_block.py"
-    script.write_text(code, encoding="utf-8")
-    proc = run([sys.executable, str(script)])
-    assert proc.returncode == 0, f"{page}:{line}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    check_prints(code, proc.stdout)
+    run_python_block(code, tmp_path, f"{page}:{line}")
 
 
 # ---------------------------------------------------------------- ```console blocks
@@ -104,27 +89,7 @@ def test_python_block(page, code, line, tmp_path):
 @pytest.mark.parametrize("page,command,output,line", CONSOLE, ids=_ids(CONSOLE))
 @pytest.mark.slow
 def test_console_command(page, command, output, line):
-    argv = shlex.split(command, comments=True)
-    needs(*[mod for mod in ("torch", "autograd") if mod in argv])
-    if argv[:2] == ["symgrad", "plot"]:
-        needs("matplotlib")
-    if argv[:2] == ["symgrad", "fuzz"]:
-        needs("hypothesis")
-    if argv[0] == "symgrad":
-        proc = symgrad(*argv[1:])
-    else:
-        assert argv[0] == "pytest", command
-        if "-n" in argv:
-            needs("xdist")
-        proc = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]])
-    want = expected_exit_code(output)
-    assert proc.returncode == want, f"{page}:{line}: {command}: exit {proc.returncode}, expected {want}\n" \
-                                    f"{proc.stdout}{proc.stderr}"
-    got = [normalise(row) for row in proc.stdout.splitlines()]
-    for row in output:
-        assert normalise(row) in got, f"{page}:{line}: {command}: {row!r} not in the output:\n{proc.stdout}"
-    if argv[0] == "pytest":
-        assert re.search(r"\b[1-9]\d* passed\b", proc.stdout) and " failed" not in proc.stdout, proc.stdout
+    run_console_command(command, output, f"{page}:{line}")
 
 
 # ---------------------------------------------------------------- ```yaml and ```toml blocks

@@ -420,7 +420,7 @@ def test_ctrl_c_before_the_workers_announce_their_cases_still_stops_them(tmp_pat
 def test_die_with_parent_asks_the_kernel_on_linux() -> None:
     import sys
 
-    from symgrad.checking.suite import lifetime
+    from symgrad.checking.workers import lifetime
 
     if sys.platform.startswith("linux"):
         assert lifetime._prctl_pdeathsig() is True

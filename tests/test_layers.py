@@ -7,16 +7,22 @@ Layers, bottom to top (a module may import its own layer and the layers below it
 2. ``symgrad.backends``  engines (their tapes), over ``ir`` and ``tape``
 3. ``symgrad.checking``  compare, reports, case files, runner, suites: it drives the backends
 4. the shells: ``symgrad`` itself, ``api``, ``cli``, ``pytest_plugin``, ``fuzzing``, ``plot``,
-   ``_fork_server`` and the one-line shims (``symgrad.ops``, ``symgrad.cases``, ``symgrad.runner``)
+   and the one-line shims (``symgrad.ops``, ``symgrad.cases``, ``symgrad.runner``)
 
 ``backends`` sits under ``checking`` because the runner asks a backend for gradients; a backend
 never needs a report or a case.  Every import counts for the layers: module level, inside
 functions, under ``if TYPE_CHECKING:``, and a string constant that names a symgrad module
 (``importlib.import_module("symgrad.ir.ops")``, the lazy tables of ``symgrad/__init__.py``,
 a preload list); the bare string ``"symgrad"`` is a backend's name too and is not counted.
-Cycles are looked for among the imports that run when a module is imported (module level, not
-under ``TYPE_CHECKING``).  An edge goes to the module named, not to its parent packages, so a
-package ``__init__`` importing its own submodules is not a cycle.
+Cycles are looked for among the import statements that run: at module level and inside
+functions (a cycle "dodged" by importing inside a function is still a cycle), not those under
+``TYPE_CHECKING`` nor module names in strings.  An edge goes to the module named, not to its
+parent packages, so a package ``__init__`` importing its own submodules is not a cycle.
+
+An import of a symgrad module inside a function hides the import graph, so it fails the tests
+unless :data:`LAZY_ALLOWED` names it with its reason.  (Lazy imports of optional or heavy
+third-party packages -- torch, matplotlib, hypothesis, scipy.special, ctypes -- are not symgrad
+modules and are not counted; the CLI's deferred modules go through ``symgrad._lazy`` by string.)
 """
 
 from __future__ import annotations
@@ -45,10 +51,20 @@ SHELL = 4
 
 # Known exceptions, each with its reason; an entry that no longer occurs fails the test, so the
 # list only shrinks.
-ALLOWED = {
-    ("symgrad.checking.suite.pool", "symgrad._fork_server"):
-        "the pool names the fork server's preload module by string; it is imported in the server "
-        "process, never in the pool's. (To remove: move _fork_server under checking/suite/.)",
+ALLOWED: dict[tuple[str, str], str] = {}
+
+# In-function imports of symgrad modules that are meant, each with its reason; as for ALLOWED, an
+# entry that no longer occurs fails the test.
+_ADAPTERS = ("symgrad_tape", "torch_backend", "autograd_backend", "jax_backend", "tinygrad_backend", "mygrad_backend")
+LAZY_ALLOWED: dict[tuple[str, str], str] = {
+    **{("symgrad.backends.registry", f"symgrad.backends.{name}"):
+       "each built-in backend's factory imports its adapter when the backend is first asked for: the "
+       "optional engines' adapters import torch, jax, ... at module level, and `import symgrad` must not"
+       for name in _ADAPTERS},
+    # owned with fuzzing.py by another engineer; to be moved to module level there
+    ("symgrad.fuzzing", "symgrad.checking.cases"): "fuzzing.py: not yet moved to module level",
+    ("symgrad.fuzzing", "symgrad.checking.runner"): "fuzzing.py: not yet moved to module level",
+    ("symgrad.fuzzing", "symgrad.backends"): "fuzzing.py: not yet moved to module level",
 }
 
 
@@ -57,7 +73,11 @@ class Import:
     source: str      # importing module
     target: str      # imported module of the package
     line: int
-    eager: bool      # runs when ``source`` is imported (module level, not TYPE_CHECKING)
+    kind: str        # "module" (runs when ``source`` is imported), "function", "type_checking" or "string"
+
+    @property
+    def eager(self) -> bool:
+        return self.kind == "module"
 
 
 @dataclass
@@ -82,7 +102,8 @@ def _is_type_checking(test: ast.expr) -> bool:
 class _Collector(ast.NodeVisitor):
     def __init__(self, graph: Graph, source: str, is_package: bool) -> None:
         self.graph, self.source, self.is_package = graph, source, is_package
-        self.depth = 0            # > 0 inside a function or under TYPE_CHECKING: not eager
+        self.functions = 0        # > 0 inside a function (or lambda)
+        self.type_checking = 0    # > 0 under ``if TYPE_CHECKING:``
         self.found: list[Import] = []
 
     def _resolve(self, name: str) -> str | None:
@@ -93,11 +114,13 @@ class _Collector(ast.NodeVisitor):
             name = name.rpartition(".")[0]
         return None
 
-    def _add(self, name: str, line: int, eager: bool | None = None) -> None:
+    def _add(self, name: str, line: int, kind: str | None = None) -> None:
         if name == self.graph.package or name.startswith(self.graph.package + "."):
             target = self._resolve(name)
             if target is not None and target != self.source:
-                self.found.append(Import(self.source, target, line, self.depth == 0 if eager is None else eager))
+                if kind is None:
+                    kind = "type_checking" if self.type_checking else "function" if self.functions else "module"
+                self.found.append(Import(self.source, target, line, kind))
 
     def _base(self, node: ast.ImportFrom) -> str:
         if not node.level:
@@ -121,21 +144,21 @@ class _Collector(ast.NodeVisitor):
         # a dotted string naming a module of the package: importlib.import_module("..."), lazy tables
         # (the bare package name is left out: it is also a backend's and the distribution's name)
         if isinstance(node.value, str) and "." in node.value and node.value in self.graph.modules:
-            self._add(node.value, node.lineno, eager=False)
+            self._add(node.value, node.lineno, kind="string")
 
     def _nested(self, node: ast.AST) -> None:
-        self.depth += 1
+        self.functions += 1
         self.generic_visit(node)
-        self.depth -= 1
+        self.functions -= 1
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _nested
 
     def visit_If(self, node: ast.If) -> None:
         if _is_type_checking(node.test):
-            self.depth += 1
+            self.type_checking += 1
             for child in node.body:
                 self.visit(child)
-            self.depth -= 1
+            self.type_checking -= 1
             for child in node.orelse:
                 self.visit(child)
         else:
@@ -178,11 +201,18 @@ def layer_violations(graph: Graph, layers: tuple[tuple[str, int, str], ...],
     return problems
 
 
+def lazy_imports(graph: Graph, allowed: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+    """Imports of the package's modules inside functions, but for the ``allowed`` (source, target) pairs."""
+    return [f"{graph.modules[i.source].name}:{i.line}: {i.source} imports {i.target} inside a function"
+            for i in graph.imports if i.kind == "function" and (i.source, i.target) not in allowed]
+
+
 def cycles(graph: Graph) -> list[list[str]]:
-    """Every strongly connected component of more than one module in the eager import graph."""
+    """Every strongly connected component of more than one module in the graph of import statements
+    that run (module level and inside functions)."""
     edges: dict[str, set[str]] = {name: set() for name in graph.modules}
     for imp in graph.imports:
-        if imp.eager:
+        if imp.kind in ("module", "function"):
             edges[imp.source].add(imp.target)
     index: dict[str, int] = {}
     low: dict[str, int] = {}
@@ -247,6 +277,16 @@ def test_no_import_cycle(graph: Graph) -> None:
     assert not found, "\n".join(" <-> ".join(c) for c in found)
 
 
+def test_no_symgrad_import_inside_a_function(graph: Graph) -> None:
+    problems = lazy_imports(graph, frozenset(LAZY_ALLOWED))
+    assert not problems, "\n".join(problems)
+
+
+def test_every_allowed_lazy_import_still_occurs(graph: Graph) -> None:
+    pairs = {(i.source, i.target) for i in graph.imports if i.kind == "function"}
+    assert set(LAZY_ALLOWED) <= pairs, set(LAZY_ALLOWED) - pairs
+
+
 def test_ir_imports_no_sympy_at_module_level() -> None:
     offenders = []
     for path in sorted((PACKAGE / "ir").rglob("*.py")):
@@ -271,6 +311,14 @@ def test_cli_import_leaves_sympy_unloaded() -> None:
     assert "sympy" not in loaded
     # the twin: the same probe sees sympy once something does load it
     assert "sympy" in _modules_after("import symgrad.cli, symgrad.symbolic")
+
+
+@pytest.mark.slow
+def test_the_fork_server_can_start_before_numpy_is_loaded() -> None:
+    # the CLI starts the fork server first, so that the server's imports overlap with its own
+    loaded = _modules_after("import symgrad.checking.workers as w\nw.default_jobs()\nw.context(main=True)")
+    assert "symgrad.checking.workers" in loaded and "numpy" not in loaded
+    assert "numpy" in _modules_after("import symgrad.checking.suite")  # the twin: the pool itself loads it
 
 
 # --- twins: the checker on a small package of its own finds what it must -----------------------
@@ -310,9 +358,23 @@ def test_twin_upward_imports_are_reported(tmp_path: Path) -> None:
     assert any("toy.left.d imports toy.right.g (left and right must not import each other)" in p for p in problems)
 
 
-def test_twin_cycles_are_reported_lazy_imports_are_not(tmp_path: Path) -> None:
+def test_twin_cycles_are_reported_even_through_a_function(tmp_path: Path) -> None:
     graph = _toy(tmp_path, {
         "low/a.py": "from toy.low import b\n", "low/b.py": "import toy.low.c\n", "low/c.py": "from . import a\n",
-        "low/d.py": "import toy.low.e\n", "low/e.py": "def f():\n    import toy.low.d\n",  # lazy: no cycle
+        "low/d.py": "import toy.low.e\n", "low/e.py": "def f():\n    import toy.low.d\n",  # dodged: still a cycle
+        "low/f.py": "import toy.low.g\n",  # the twin: neither a TYPE_CHECKING import nor a string closes a cycle
+        "low/g.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import toy.low.f\nX = 'toy.low.f'\n",
     })
-    assert cycles(graph) == [["toy.low.a", "toy.low.b", "toy.low.c"]]
+    assert cycles(graph) == [["toy.low.a", "toy.low.b", "toy.low.c"], ["toy.low.d", "toy.low.e"]]
+
+
+def test_twin_imports_inside_functions_are_reported_unless_allowed(tmp_path: Path) -> None:
+    graph = _toy(tmp_path, {
+        "low/a.py": "import json\ndef f():\n    import os\n    from toy.low import b\n",  # os is not the package's
+        "low/b.py": "def g():\n    h = lambda: __import__('x')\n    from . import c\n",
+        "low/c.py": "from toy.low import b\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n",
+    })
+    found = lazy_imports(graph)
+    assert len(found) == 2 and "toy.low.a imports toy.low.b inside a function" in found[0], found
+    assert "toy.low.b imports toy.low.c inside a function" in found[1]
+    assert lazy_imports(graph, frozenset({("toy.low.a", "toy.low.b"), ("toy.low.b", "toy.low.c")})) == []

@@ -310,7 +310,7 @@ def _walk_tables() -> Iterator[str]:
     import importlib
     import pkgutil
 
-    allowed = {"symgrad.ir.ops", "symgrad.ops", "symgrad._fork_server"}
+    allowed = {"symgrad.ir.ops", "symgrad.ops", "symgrad.checking.workers.preload"}
     for info in pkgutil.walk_packages(symgrad.__path__, "symgrad."):
         if info.name not in allowed:
             module = importlib.import_module(info.name)

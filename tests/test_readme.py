@@ -18,13 +18,10 @@ What is checked, block by block:
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
@@ -32,105 +29,25 @@ from pathlib import Path
 
 import pytest
 import yaml
+from doc_examples import (
+    CHECK_SUMMARY,
+    FUZZ_SUMMARY,
+    ROOT,
+    blocks,
+    check_prints,
+    console_commands,
+    expected_exit_code,
+    print_expectations,
+    run,
+    run_console_command,
+    run_python_block,
+    symgrad,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-TIMEOUT = 300
-
-FENCE = re.compile(r"^```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
-NEEDS = re.compile(r"^\s*#\s*needs:\s*([\w., ]+)$", re.M)
-PRINT_EXPECT = re.compile(r"^\s*print\(.*\)\s*#\s*->\s?(.*)$")
-TIME = re.compile(r"\bin \d+(?:\.\d+)? s\b")
-CHECK_SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) xpassed)?(?:, \d+ skipped)?(?:, \d+ xfailed)?, "
-                           r"(\d+) errors in \d+(?:\.\d+)? s$")
-FUZZ_SUMMARY = re.compile(r"^\d+ checked: \d+ passed, \d+ undefined-skipped, (\d+) failed, (\d+) errors\b")
-
-
-# ---------------------------------------------------------------- extraction
-
-
-def blocks(text: str, lang: str | None = None) -> list[tuple[str, str, int]]:
-    """``(lang, body, line)`` of every fenced block (``line``: 1-based line of the fence)."""
-    found = []
-    for m in FENCE.finditer(text):
-        if lang is None or m.group(1) == lang:
-            found.append((m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1))
-    return found
-
-
-def console_commands(text: str) -> list[tuple[str, list[str], int]]:
-    """``(command, expected output lines, line)`` for every ``$ `` line of the ```console blocks."""
-    commands = []
-    for _, body, line in blocks(text, "console"):
-        for i, row in enumerate(body.splitlines()):
-            if row.startswith("$ "):
-                commands.append((row[2:], [], line + 1 + i))
-            elif row.strip() and commands:
-                commands[-1][1].append(row.rstrip())
-    return commands
-
-
-def print_expectations(code: str) -> list[str]:
-    """The ``# -> TEXT`` comments of ``print(...)`` lines, in order."""
-    return [m.group(1).rstrip() for m in map(PRINT_EXPECT.match, code.splitlines()) if m]
-
-
-def check_prints(code: str, stdout: str) -> None:
-    """Every ``# -> TEXT`` must be printed, in order, as a whole line."""
-    lines = [line.rstrip() for line in stdout.splitlines()]
-    pos = 0
-    for want in print_expectations(code):
-        try:
-            pos = lines.index(want, pos) + 1
-        except ValueError:
-            raise AssertionError(f"expected the line {want!r} in the output (in order):\n{stdout}") from None
-
-
-def expected_exit_code(output_lines: list[str]) -> int:
-    """The exit code the README's table gives for the summary line shown (0 when none is shown)."""
-    for line in output_lines:
-        m = CHECK_SUMMARY.match(line)
-        if m:
-            failed, xpassed, errors = int(m.group(2)), int(m.group(3) or 0), int(m.group(4))
-            return 2 if errors else 1 if failed or xpassed else 0
-        m = FUZZ_SUMMARY.match(line)
-        if m:
-            return 1 if int(m.group(1)) or int(m.group(2)) else 0
-    return 0
-
-
-def normalise(line: str) -> str:
-    # times vary, and so does how many fuzz examples a loaded machine discards (hypothesis's
-    # generation adapts to how long examples take); everything else must match
-    return DISCARDED.sub("(N discarded)", TIME.sub("in T s", line.rstrip()))
-
-
-DISCARDED = re.compile(r"\(\d+ discarded\)")
-
-
 TEXT = README.read_text(encoding="utf-8")
 PYTHON = blocks(TEXT, "python")
 CONSOLE = console_commands(TEXT)
-
-
-def symgrad_exe() -> list[str]:
-    exe = shutil.which("symgrad")
-    return [exe] if exe else [sys.executable, "-m", "symgrad.cli"]
-
-
-def run(argv: list[str], cwd: Path = ROOT, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, NO_COLOR="1", PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, env=env, **kw)
-
-
-def symgrad(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return run(symgrad_exe() + list(args), cwd=cwd)
-
-
-def needs(*modules: str) -> None:
-    for mod in modules:
-        if importlib.util.find_spec(mod) is None:
-            pytest.skip(f"needs {mod}")
 
 
 # ---------------------------------------------------------------- the extractor itself
@@ -185,50 +102,19 @@ def test_print_expectations_twin():
 # ---------------------------------------------------------------- ```python blocks
 
 
-@pytest.mark.parametrize("code", [b for _, b, _ in PYTHON], ids=[f"line{n}" for _, _, n in PYTHON])
+@pytest.mark.parametrize("code,line", [(b, n) for _, b, n in PYTHON], ids=[f"line{n}" for _, _, n in PYTHON])
 @pytest.mark.slow
-def test_python_block(code, tmp_path):
-    for m in NEEDS.finditer(code):
-        needs(*[mod.strip() for mod in m.group(1).split(",") if mod.strip()])
-    if re.search(r"^def test_\w+\(", code, re.M):  # pytest test using the plugin's fixtures
-        (tmp_path / "test_readme_block.py").write_text(code, encoding="utf-8")
-        proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme_block.py"],
-                   cwd=tmp_path)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        n_tests = len(re.findall(r"^def test_", code, re.M))
-        assert re.search(rf"\b{n_tests} passed\b", proc.stdout), proc.stdout
-        return
-    script = tmp_path / "readme_block.py"
-    script.write_text(code, encoding="utf-8")
-    proc = run([sys.executable, str(script)])
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    check_prints(code, proc.stdout)
+def test_python_block(code, line, tmp_path):
+    run_python_block(code, tmp_path, f"README.md:{line}")
 
 
 # ---------------------------------------------------------------- ```console blocks
 
 
-@pytest.mark.parametrize("command,output", [(c, o) for c, o, _ in CONSOLE],
-                         ids=[f"line{n}" for _, _, n in CONSOLE])
+@pytest.mark.parametrize("command,output,line", CONSOLE, ids=[f"line{n}" for _, _, n in CONSOLE])
 @pytest.mark.slow
-def test_console_command(command, output):
-    argv = shlex.split(command, comments=True)
-    if any(b in argv for b in ("torch", "autograd")):
-        needs(*[b for b in ("torch", "autograd") if b in argv])
-    if argv[0] == "symgrad":
-        proc = symgrad(*argv[1:])
-    else:
-        assert argv[0] == "pytest", command
-        if "-n" in argv:
-            needs("xdist")
-        proc = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]])
-    want = expected_exit_code(output)
-    assert proc.returncode == want, f"{command}: exit {proc.returncode}, expected {want}\n{proc.stdout}{proc.stderr}"
-    got = [normalise(line) for line in proc.stdout.splitlines()]
-    for line in output:
-        assert normalise(line) in got, f"{command}: {line!r} not in the output:\n{proc.stdout}"
-    if argv[0] == "pytest":
-        assert re.search(r"\b[1-9]\d* passed\b", proc.stdout) and " failed" not in proc.stdout, proc.stdout
+def test_console_command(command, output, line):
+    run_console_command(command, output, f"README.md:{line}")
 
 
 def test_console_summaries_have_the_documented_shape():

@@ -110,7 +110,7 @@ def test_no_other_numpy_walk_of_the_ir():
     assert not hasattr(runner, "_numpy_value") and not hasattr(plot, "_values")
     callers = {str(p.relative_to(ROOT / "symgrad")) for p in (ROOT / "symgrad").rglob("*.py")
                if ".forward(" in p.read_text()}
-    assert callers == {"ir/ops.py", "ir/expr.py", "tape/graph.py", "symbolic/engine.py", "ir/parse.py",
+    assert callers == {"ir/ops.py", "ir/expr.py", "tape/graph.py", "symbolic/forms.py", "ir/parse.py",
                        "mutation.py", "backends/base.py"}  # base.py: the walker folds a constant-only application
 
 

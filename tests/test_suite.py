@@ -417,15 +417,15 @@ def test_runtime_registered_backend_gets_a_hint_in_workers(mixed):
 
 @pytest.mark.slow
 def test_the_fork_server_exits_at_once_with_its_output_flushed():
-    # the fork server holds the parent's stdout; _fork_server makes its exit skip module teardown
+    # the fork server holds the parent's stdout; its preload module makes its exit skip module teardown
     # (and leaves the garbage collector as it found it)
     import subprocess
     import sys
 
-    from symgrad.checking.suite import pool as suite
+    from symgrad.checking import workers
 
-    assert suite._PRELOAD == ["symgrad._fork_server"]
-    code = ("import atexit, gc, sys, symgrad._fork_server\n"
+    assert workers.PRELOAD == ["symgrad.checking.workers.preload"]
+    code = ("import atexit, gc, sys, symgrad.checking.workers.preload\n"
             "assert gc.isenabled() and gc.get_freeze_count() > 0\n"
             "atexit.register(print, 'an earlier handler ran')\n"  # registered later: runs before the exit
             "sys.stdout.write('buffered, not yet flushed')\n"
@@ -435,9 +435,9 @@ def test_the_fork_server_exits_at_once_with_its_output_flushed():
     assert proc.stdout == "buffered, not yet flushedan earlier handler ran\n"
     code = ("import atexit, sys\n"
             "atexit.register(print, 'registered first: skipped')\n"
-            "import symgrad._fork_server\n")
+            "import symgrad.checking.workers.preload\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and proc.stdout == ""  # the twin: without _fork_server it would print
+    assert proc.returncode == 0 and proc.stdout == ""  # the twin: without the preload it would print
 
 
 def distinct_cases(folder, values):

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import socket
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
+from importlib.metadata import version
 from typing import IO, Any
+
+import click
 
 from symgrad.checking.compare import json_float
 from symgrad.checking.escape import escape, escape_tree
@@ -34,8 +39,6 @@ def counts(reports: Iterable[Report]) -> Counter:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("symgrad")
     except Exception:  # pragma: no cover - not installed
         return "unknown"
@@ -206,8 +209,6 @@ def to_junit(reports: Sequence[Report], file_errors: Sequence[Any], seconds: flo
 def style_status(text: str, status: str, color: bool) -> str:
     if not color:
         return text
-    import click
-
     return click.style(text, fg=_COLORS.get(status), bold=True if status in ("fail", "error", "xpass") else None)
 
 
@@ -242,8 +243,6 @@ class Progress:
 
     def __init__(self, total: int, stream: IO[str] | None = None, color: bool = False, enabled: bool = True,
                  clock: Callable[[], float] | None = None, tick: float = 0.5):
-        import sys
-
         self.total, self.done = total, 0
         self.stream = stream if stream is not None else sys.stdout
         self.color, self.enabled = color, enabled and total > 0
@@ -295,8 +294,6 @@ class Progress:
         return f"running {escape(name)} {elapsed:.1f} s" + (f" (+{others})" if others else "")
 
     def _line(self) -> str:
-        import shutil
-
         digits = len(str(self.total))
         plain = [f"[{self.done:>{digits}}/{self.total}]"]
         styled = list(plain)

@@ -25,7 +25,9 @@ import numpy as np
 
 from symgrad.checking.compare import Comparison, ulp_distance
 from symgrad.checking.escape import escape
+from symgrad.checking.formats import _version
 from symgrad.checking.report import STATUSES, Report, summarize
+from symgrad.checking.runner import run_case
 
 __all__ = ["MAX_PLOTTED", "rerun_with_arrays", "to_html"]
 
@@ -106,7 +108,6 @@ def rerun_with_arrays(reports: Sequence[Report], tasks: Sequence[tuple[Any, Any]
     is ``tasks[i]``'s).  A rerun whose status differs from the report's (a
     nondeterministic engine) is left out: its arrays would not show that failure.
     """
-    from symgrad.checking.runner import run_case  # the runner is the one place cases run
 
     out: dict[int, Report] = {}
     for i, (report, (case, opts)) in enumerate(zip(reports, tasks)):
@@ -344,8 +345,6 @@ def to_html(reports: Sequence[Report], file_errors: Sequence[Any], seconds: floa
     details = details or {}
     n = Counter(r.status for r in reports)
     all_tags = sorted({escape(t) for r in reports for t in tags.get(_key(r), ())})
-    from symgrad.checking.formats import _version  # the one place the version is read
-
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
            '<meta name="viewport" content="width=device-width,initial-scale=1">',

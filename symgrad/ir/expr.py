@@ -252,4 +252,4 @@ def to_source(expr: Expr) -> str:
 
 from symgrad.ir import tracing  # noqa: E402  (it builds on the names above)
 
-tracing.attach(Expr)
+tracing.attach(Expr, as_expr)

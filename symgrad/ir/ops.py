@@ -44,9 +44,10 @@ Adding an op is one ``defop`` call here (see CONTRIBUTING.md, "Adding an op").
 from __future__ import annotations
 
 import builtins
+import difflib
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -286,6 +287,12 @@ def defop(name: str, forward: Callable[..., Any], *vjps: Vjp, **fields: Any) -> 
 def lookup(name: str) -> Op | None:
     op = OPS.get(name)
     return op if op is not None and op.public else None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'sigmoid'?"`` for the closest of ``choices`` (difflib), or ``""``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def public_ops() -> list[Op]:

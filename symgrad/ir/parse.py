@@ -17,7 +17,6 @@ refused without ever being computed.
 from __future__ import annotations
 
 import ast
-import difflib
 import keyword
 import math
 import re
@@ -32,7 +31,7 @@ import numpy as np
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Const, Expr, Var, to_source
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
-from symgrad.ir.ops import Op
+from symgrad.ir.ops import Op, did_you_mean
 
 __all__ = ["ParseError", "check_ir", "parse"]
 
@@ -692,12 +691,6 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     if len(text) > limits.max_length:
         raise LimitExceeded("max_length", len(text), limits.max_length, "length of the expression")
     return text
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'sigmoid'?"`` for the closest of ``choices`` (difflib), or ``""``."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _hint(fname: str) -> str:

@@ -17,6 +17,7 @@ tape's :class:`~symgrad.tape.graph.Tensor` would, and as a numpy array would):
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -48,9 +49,7 @@ def _refuse(what: str, name: str) -> TypeError:
         instead = _INSTEAD[name]
         hint = f"; {instead}" if instead else "; symgrad has no op for it"
     else:
-        from symgrad.ir.parse import did_you_mean  # the one did-you-mean (parse imports expr, as this does)
-
-        close = did_you_mean(name, [n for op in ops.public_ops() for n in (op.name, *op.aliases)])
+        close = ops.did_you_mean(name, [n for op in ops.public_ops() for n in (op.name, *op.aliases)])
         hint = close.replace("did you mean '", "did you mean symgrad.").replace("'?", "?") if close else \
             "; `symgrad ops` lists the ops"
     return TypeError(f"{what} is not an op of symgrad's expression language{hint}")
@@ -144,16 +143,20 @@ def array_function(func: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
 # ---------------------------------------------------------------- numpy arrays as constants
 
 
+# expr.as_expr, handed over by attach(): expr.py imports this module, so this one cannot import it back
+_as_expr: Callable[[Any], Any] = lambda value: value  # noqa: E731
+
+
 def as_constant(value: Any) -> Any:
     """An array (or anything else) as ``as_expr`` takes it: small real arrays as ``stack`` of literals."""
-    from symgrad.ir.expr import Expr, as_expr
-
-    if isinstance(value, Expr) or not isinstance(value, np.ndarray):
-        return as_expr(value)
+    if isinstance(value, np.generic):
+        return _as_expr(value.item())
+    if not isinstance(value, np.ndarray):
+        return _as_expr(value)
     if value.dtype.kind not in "biuf":
         raise TypeError(f"cannot use a numpy array of {value.dtype} in a symgrad expression")
     if value.ndim == 0:
-        return as_expr(float(value))
+        return _as_expr(float(value))
     if value.size > MAX_CONSTANT_ELEMENTS or value.size == 0:
         raise ValueError(f"a numpy array of {value.size} elements (shape {tuple(value.shape)}) as a constant: "
                          f"at most {MAX_CONSTANT_ELEMENTS}, and not empty; pass it as an input instead")
@@ -191,8 +194,11 @@ def _shape_args(shape: tuple) -> tuple:
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
-def attach(cls: type) -> None:
-    """Give ``cls`` (Expr) the tape's op methods and shape methods that need no shape."""
+def attach(cls: type, as_expr: Callable[[Any], Any]) -> None:
+    """Give ``cls`` (Expr) the tape's op methods and shape methods that need no shape; ``as_expr``
+    makes the literals of numpy constants."""
+    global _as_expr
+    _as_expr = as_expr
     for op in ops.public_ops():
         if op.kind in (ops.ELEMENTWISE, ops.REDUCTION, ops.SCAN):
             for name in (op.name, *(a for a in op.aliases if a == "clamp")):

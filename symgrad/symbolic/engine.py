@@ -21,7 +21,7 @@ import functools
 import itertools
 import math
 import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +30,27 @@ import numpy as np
 import sympy
 
 from symgrad.ir import ops
-from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, numpy_eval, to_source, variables
+from symgrad.ir.expr import Call, Const, Expr, evaluate, is_elementwise, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
-from symgrad.symbolic import functions as s
 from symgrad.symbolic.compile import Compiled
+from symgrad.symbolic.forms import (
+    EXACT_DPS,
+    Keyed,
+    LetBindings,
+    as_real,
+    fresh_name,
+    mp_eval,
+    object_eval,
+    real_symbol,
+    symbol_arrays,
+    to_sympy,
+    written_forward,
+)
+from symgrad.symbolic.kinks import rounding_kinks
 
 __all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
 
 MODES = ("auto", "elementwise", "expanded")
-EXACT_DPS = 50  # significant digits of the exact (mpmath) reference
 _FORMULA_CHARS = 200  # expanded-mode formulas are cut to this length
 Seq = tuple[str, ...]
 
@@ -65,77 +77,6 @@ class SymbolicResult:
 
 
 # ---------------------------------------------------------------- IR -> sympy
-
-
-def _const(node: Const) -> sympy.Expr:
-    if node.name == "pi":
-        return sympy.pi
-    if node.name == "e":
-        return sympy.E
-    v = node.value
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return sympy.Integer(int(v))
-    v = float(v)
-    if math.isfinite(v) and v.is_integer():
-        return sympy.Integer(int(v))
-    return sympy.Float(v)
-
-
-def _apply(op: ops.Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
-    """``op``'s sympy form.  A transcendental op of constants is evaluated in float64, as the tape
-    evaluates it, so that sympy never has to decide facts about towers such as ``tan(3.45**4)``
-    (which can take it minutes); pi, e and rational arithmetic (the ops written as operators) stay exact."""
-    if op.infix is None and all(getattr(a, "is_number", False) for a in args):
-        try:
-            with np.errstate(all="ignore"):
-                return sympy.Float(float(op.forward(*(float(a) for a in args), **params)))
-        except TypeError:  # a complex constant: leave it to sympy
-            pass
-    assert op.sympy is not None, f"op {op.name!r} has no sympy form"
-    return op.sympy(s, *args, **params)
-
-
-def _fold(node: Call, args: Sequence[Any]) -> sympy.Expr | None:
-    """A transcendental op of constants, folded from the float64 forward of its subtree as written
-    (as the tape computes it): sympy's exact arguments lose the sign of zero (``atan2(-0.0, -1.0)``
-    is -pi in numpy, pi in sympy)."""
-    if node.op.infix is not None or not all(getattr(a, "is_number", False) for a in args):
-        return None
-    leaves = [n for n in node.walk() if not isinstance(n, Call)]
-    if any(isinstance(n, Var) for n in leaves) or not any(n.value == 0 for n in leaves):  # type: ignore[attr-defined]
-        return None  # not constant (sympy cancelled the inputs), or no zero whose sign could matter
-    value = _written_forward(node, {})
-    return sympy.Float(float(value)) if value.ndim == 0 and not np.isnan(value) else None
-
-
-def _sym(name: str) -> sympy.Symbol:
-    return sympy.Symbol(name, real=True)
-
-
-def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
-             nodes: dict[int, Any] | None = None) -> sympy.Expr:
-    """The scalar sympy form of an elementwise expression; inputs become real symbols.
-    ``nodes``, when given, receives every call node's form by ``id(node)``."""
-    symbols = dict(symbols or {})
-
-    def leaf(node: Expr) -> sympy.Expr:
-        if isinstance(node, Var):
-            if node.name not in symbols:
-                symbols[node.name] = _sym(node.name)
-            return symbols[node.name]
-        assert isinstance(node, Const)
-        return _const(node)
-
-    def call(node: Call, args: list[Any]) -> sympy.Expr:
-        if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
-            raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
-        folded = _fold(node, args)
-        out = folded if folded is not None else _apply(node.op, args, node.kwargs)
-        if nodes is not None:
-            nodes[id(node)] = out
-        return out
-
-    return evaluate(expr, leaf, call)
 
 
 def _split_root(expr: Expr) -> tuple[Expr, tuple[str, ...]]:
@@ -165,26 +106,6 @@ def choose_mode(expr: Expr, mode: str = "auto") -> str:
             f"this expression uses {', '.join(bad)}: use mode 'expanded' or 'auto'"
         )
     return "expanded"
-
-
-class _Keyed:
-    """An expression hashed by its source text, so equal expressions share cached sympy work."""
-
-    __slots__ = ("expr", "key")
-
-    def __init__(self, expr: Expr):
-        self.expr = expr
-        try:  # the names too: a Var "pi" prints like the constant pi
-            self.key: Any = (to_source(expr), tuple(variables(expr)))
-        except Exception:  # pragma: no cover - unprintable: cache by identity
-            self.key = id(expr)
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Keyed) and other.key == self.key
-
 
 
 def _sequences(wrt: Seq, order: int) -> list[Seq]:
@@ -283,9 +204,9 @@ class _ElementwisePlan:
 
 
 @functools.lru_cache(maxsize=256)
-def _elementwise_plan(keyed: _Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
+def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     names = variables(keyed.expr)
-    syms = {n: _sym(n) for n in names}
+    syms = {n: real_symbol(n) for n in names}
     f = to_sympy(keyed.expr, syms)
     active = tuple(n for n in wrt if n in syms)
     derivs: dict[Seq, sympy.Expr] = {(): f}
@@ -306,91 +227,19 @@ class _ExpandedPlan:
     compiled: Compiled  # outputs: forward elements, then each derivative's elements
 
 
-def _symbol_arrays(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, np.ndarray]:
-    """One real symbol per element, named ``x_0_1``; a name taken twice (an input ``x_0`` beside an
-    array ``x``) gets underscores prepended until unique.  Plain symbols, never Dummies: lambdify
-    rewrites the whole expression once per argument when any argument is a Dummy."""
-    taken: set[str] = set()
-    out: dict[str, np.ndarray] = {}
-    for name, shape in shapes:
-        arr = np.empty(shape, dtype=object)
-        for idx in np.ndindex(*shape):
-            arr[idx] = _sym(_fresh("_".join([name, *map(str, idx)]) if idx else name, taken))
-        out[name] = arr
-    return out
-
-
-def _fresh(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name = "_" + name
-    taken.add(name)
-    return name
-
-
-def _obj(value: Any) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
-    out = np.empty((), dtype=object)
-    out[()] = value
-    return out
-
-
-def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
-                 bind: Callable[[Any], Any] | None = None, nodes: dict[int, Any] | None = None) -> np.ndarray:
-    """Evaluate the IR on object arrays of sympy expressions.
-
-    ``bind`` names each element a reduction or ``@`` computes (a let-bound symbol): every use
-    then shares it, instead of sympy distributing ``sum(x)/64`` into each of 64 differences
-    and differentiating 64 copies of it.  ``nodes``, when given, receives every call node's array.
-    """
-
-    def leaf(node: Expr) -> np.ndarray:
-        return arrays[node.name] if isinstance(node, Var) else _obj(_const(node))  # type: ignore[arg-type]
-
-    def call(node: Call, args: list[np.ndarray]) -> np.ndarray:
-        op, params = node.op, node.kwargs
-        if op.sympy is None:
-            raise ValueError(f"op {op.name} has no sympy form")
-        if op.kind == ops.ELEMENTWISE:
-            folded = _fold(node, [a[()] for a in args]) if all(a.shape == () for a in args) else None
-            if folded is not None:
-                return _obj(folded)
-            fn = np.frompyfunc(lambda *a: _apply(op, a, params), op.arity, 1)
-            return _obj(fn(*args))
-        out = _obj(op.sympy(s, *args, **params))
-        if bind is not None and op is not ops.transpose and op.kind != ops.SHAPE:  # these only move elements
-            out = _obj(np.frompyfunc(bind, 1, 1)(out))
-        return out
-
-    def keep(node: Call, args: list[np.ndarray]) -> np.ndarray:
-        out = call(node, args)
-        if nodes is not None:
-            nodes[id(node)] = out
-        return out
-
-    return evaluate(expr, leaf, keep)
-
-
 @functools.lru_cache(maxsize=64)
 def _expanded_plan(
-    keyed: _Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool
+    keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool
 ) -> _ExpandedPlan:
-    syms = _symbol_arrays(shapes)
+    syms = symbol_arrays(shapes)
     flat = [x for n, _ in shapes for x in syms[n].ravel()]
     taken = {str(x) for x in flat}
-    defs: dict[sympy.Symbol, sympy.Expr] = {}
-
-    def bind(e: Any) -> Any:
-        if not isinstance(e, sympy.Basic) or e.is_Atom:
-            return e
-        t = _sym(_fresh(f"_t{len(defs)}", taken))
-        defs[t] = e
-        return t
-
-    out = _object_eval(keyed.expr, syms, bind)
+    bind = LetBindings(taken)
+    defs = bind.defs
+    out = object_eval(keyed.expr, syms, bind)
     args = list(flat)
     if symbolic_g:
-        g = np.array([_sym(_fresh(f"g_{i}", taken)) for i in range(out.size)], dtype=object)
+        g = np.array([real_symbol(fresh_name(f"g_{i}", taken)) for i in range(out.size)], dtype=object)
         args += list(g)
         loss = sympy.Add(*[gi * oi for gi, oi in zip(g, out.ravel())])
     else:
@@ -416,43 +265,6 @@ def _expanded_plan(
 
 
 # ---------------------------------------------------------------- evaluation helpers
-
-
-def _real(x: Any) -> np.ndarray:
-    """float64 array; complex results (outside the real domain) become nan."""
-    x = np.asarray(x)
-    if np.iscomplexobj(x):
-        x = np.where(x.imag == 0, x.real, np.nan)
-    return x.astype(np.float64)
-
-
-def _mp_real(v: Any) -> Any:
-    if isinstance(v, mpmath.mpc):
-        return v.real if v.imag == 0 else mpmath.mpf("nan")
-    if isinstance(v, mpmath.mpf):
-        return v
-    try:
-        return mpmath.mpf(v)
-    except (TypeError, ValueError):
-        v = complex(v)
-        return mpmath.mpf(v.real) if v.imag == 0 else mpmath.mpf("nan")
-
-
-def _mp_eval(c: Compiled, rows: Iterable[list[Any]], fallback: np.ndarray) -> np.ndarray:
-    """mpmath values of every output at every row of arguments; ``fallback[k, i]`` where mpmath fails."""
-    out = np.empty(fallback.shape, dtype=object)
-    for i, args in enumerate(rows):
-        try:
-            vals = [_mp_real(v) for v in c.mpmath(*args)]
-        except Exception:  # ZeroDivisionError etc. at a singular point: output by output
-            vals = []
-            for k in range(len(c.outputs)):
-                try:
-                    vals.append(_mp_real(c.mpmath_one(k)(*args)[0]))
-                except Exception:
-                    vals.append(mpmath.mpf(float(fallback[k, i])))
-        out[:, i] = vals
-    return out
 
 
 _FORMATS = {np.dtype(np.float64): (53, -1022, -1074), np.dtype(np.float32): (24, -126, -149)}
@@ -482,17 +294,6 @@ def _mpf(a: np.ndarray) -> np.ndarray:
     return np.array([mpmath.mpf(float(v)) for v in a.ravel()] or [], dtype=object).reshape(a.shape)
 
 
-def _written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """The expression's value as written, op by op with the table's numpy forwards.
-
-    sympy simplifies while it builds (``x/x`` is 1, ``x*log(x) - x*log(x)`` is 0), which is
-    right wherever the expression is defined.  Where the expression as written is not (0/0,
-    log of a negative, inf - inf), this is nan, and the reference marks that point undefined
-    instead of checking the tape against a value the written expression never has.
-    """
-    return numpy_eval(expr, arrays, np.float64)
-
-
 def _has_zoo(exprs: Iterable[Any]) -> bool:
     """Whether sympy's forward holds zoo (``0**-1``, ``1/0`` between constants): complex infinity is no
     number to differentiate (d/dx of ``x + zoo`` is 0 to sympy), so every element is undefined."""
@@ -511,7 +312,7 @@ def _feeding(expr: Expr, arrays: dict[str, np.ndarray], bad: np.ndarray) -> dict
         for idx in np.ndindex(*a.shape):
             probe = a.copy()
             probe[idx] = np.nan
-            hit = np.broadcast_to(np.isnan(_written_forward(expr, {**arrays, name: probe})), bad.shape)
+            hit = np.broadcast_to(np.isnan(written_forward(expr, {**arrays, name: probe})), bad.shape)
             mask[idx] = bool(np.any(hit & bad))
         out[name] = mask
     return out
@@ -538,20 +339,20 @@ def _run_elementwise(
     grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
 ) -> SymbolicResult:
     inner, chain = _split_root(expr)
-    plan = _elementwise_plan(_Keyed(inner), wrt, order)
+    plan = _elementwise_plan(Keyed(inner), wrt, order)
     shape = np.broadcast_shapes(*(arrays[n].shape for n in plan.names)) if plan.names else ()
     size = math.prod(shape)
     if size > limits.max_elements:
         raise LimitExceeded("max_elements", size, limits.max_elements, "broadcast result")
     # a full mean at the bottom of the chain divides by the broadcast element count
     count = size if chain and chain[-1] == "mean" else 1
-    g = np.broadcast_to(_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)),
+    g = np.broadcast_to(as_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)),
                         () if chain else shape)
     seqs = _sequences(wrt, order)
 
     with np.errstate(all="ignore"):
         raw = plan.compiled.numpy(*(arrays[n] for n in plan.names))
-        vals = [np.broadcast_to(_real(r), shape) for r in raw]
+        vals = [np.broadcast_to(as_real(r), shape) for r in raw]
         weight = g / count
         values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
                   for i, q in enumerate(plan.derivs)}
@@ -569,7 +370,7 @@ def _run_elementwise(
             cols = [_mpf(b).ravel() for b in np.broadcast_arrays(*(arrays[n] for n in plan.names))]
             rows = ([c[i] for c in cols] for i in range(size))
             fallback = np.stack([v.ravel() for v in vals]) if size else np.zeros((len(vals), 0))
-            mp = _mp_eval(plan.compiled, rows, fallback)
+            mp = mp_eval(plan.compiled, rows, fallback)
             inv = mpmath.mpf(1) / count if count else mpmath.mpf("nan")  # mean of nothing
             mp_weight = _mpf(g) * inv
             fwd = mp[0].reshape(shape)
@@ -578,7 +379,7 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays)) | _has_zoo([plan.f]), shape)
+    bad = np.broadcast_to(np.isnan(written_forward(inner, arrays)) | _has_zoo([plan.f]), shape)
     if bad.any():
         forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
 
@@ -612,27 +413,27 @@ def _run_expanded(
     shapes = tuple((n, arrays[n].shape) for n in names)
     # grad_output all ones (the default) is the plain sum of the outputs: no symbols for it
     symbolic_g = grad_output is not None and not np.all(np.asarray(grad_output) == 1)
-    plan = _expanded_plan(_Keyed(expr), shapes, wrt, order, symbolic_g)
+    plan = _expanded_plan(Keyed(expr), shapes, wrt, order, symbolic_g)
     args = [a for n in names for a in arrays[n].ravel()]
     if symbolic_g:
-        g = _real(np.asarray(grad_output, dtype=dtype))
+        g = as_real(np.asarray(grad_output, dtype=dtype))
         args += list(np.broadcast_to(g, plan.out_shape).ravel())
 
     with np.errstate(all="ignore"):
-        raw = np.array([_real(v) for v in plan.compiled.numpy(*map(np.float64, args))], dtype=np.float64)
+        raw = np.array([as_real(v) for v in plan.compiled.numpy(*map(np.float64, args))], dtype=np.float64)
     result: np.ndarray = raw
     spread = None
     if dtype == np.float32:
         spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None), dtype=np.float64)
     if exact:
         with mpmath.workdps(EXACT_DPS):
-            mp = _mp_eval(plan.compiled, [[mpmath.mpf(float(a)) for a in args]], raw.reshape(-1, 1))[:, 0]
+            mp = mp_eval(plan.compiled, [[mpmath.mpf(float(a)) for a in args]], raw.reshape(-1, 1))[:, 0]
             result = _rounded(mp, dtype)
 
     n_out = math.prod(plan.out_shape)
     forward = result[:n_out].reshape(plan.out_shape)
-    # an output undefined as written (see _written_forward) makes every element it depends on undefined
-    bad = np.broadcast_to(np.isnan(_written_forward(expr, arrays)), plan.out_shape)
+    # an output undefined as written (see written_forward) makes every element it depends on undefined
+    bad = np.broadcast_to(np.isnan(written_forward(expr, arrays)), plan.out_shape)
     tainted: dict[str, np.ndarray] = {}
     if _has_zoo([*plan.compiled.outputs[:n_out], *(e for _, e in plan.compiled.defs)]):
         forward = np.full(forward.shape, np.nan)
@@ -657,7 +458,6 @@ def _run_expanded(
             derivatives[seq].slack = spread[start - exprs.size : start].reshape(shape)
     return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives,
                           None if spread is None else spread[:n_out].reshape(plan.out_shape))
-
 
 
 def _expanded_formula(plan: _ExpandedPlan, seq: Seq, exprs: np.ndarray) -> str:
@@ -712,7 +512,7 @@ def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.nda
     with np.errstate(all="ignore"):
         for t in tries:
             for i, (v, r) in enumerate(zip(compiled.numpy(*t), ref)):
-                v = np.broadcast_to(_real(v), shape) if shape is not None else _real(v)
+                v = np.broadcast_to(as_real(v), shape) if shape is not None else as_real(v)
                 d = np.abs(v - r)
                 out[i] = np.maximum(out[i], np.where(np.isfinite(d) & (d <= _JUMP * np.abs(r)), d, 0.0))
     return [_SAFETY * o for o in out]
@@ -747,8 +547,6 @@ def differentiate(
     elementwise = choose_mode(expr, mode) == "elementwise"
     run = _run_elementwise if elementwise else _run_expanded
     result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
-    from symgrad.symbolic.kinks import rounding_kinks
-
     marks = rounding_kinks(_split_root(expr)[0] if elementwise else expr, arrays, list(result.derivatives),
                            dt, exact, elementwise)
     for seq, mask in marks.items():

@@ -28,6 +28,19 @@ import sympy
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, numpy_eval, variables
 from symgrad.symbolic.compile import Compiled
+from symgrad.symbolic.forms import (
+    EXACT_DPS,
+    Keyed,
+    LetBindings,
+    as_real,
+    const_form,
+    mp_eval,
+    object_array,
+    object_eval,
+    real_symbol,
+    symbol_arrays,
+    to_sympy,
+)
 
 __all__ = ["rounding_kinks"]
 
@@ -83,30 +96,26 @@ def _kink_forms(nodes: list[Call], forms: dict[int, Any], leaf: Any) -> list[Any
 def _values(compiled: Compiled, args: list[Any], exact: bool, count: int) -> list[np.ndarray]:
     """The compiled outputs at one row of arguments per element (``count`` rows), as float64
     arrays; with ``exact``, the sign of the mpmath value (what the exact reference branches on)."""
-    from symgrad.symbolic.engine import EXACT_DPS, _mp_eval, _real
-
     with np.errstate(all="ignore"):
-        raw = [np.broadcast_to(_real(v), (count,)) for v in compiled.numpy(*args)]
+        raw = [np.broadcast_to(as_real(v), (count,)) for v in compiled.numpy(*args)]
     if not exact or not raw:
         return raw
     with mpmath.workdps(EXACT_DPS):
         cols = [np.broadcast_to(np.asarray(a, dtype=np.float64), (count,)) for a in args]
         rows = ([mpmath.mpf(float(c[i])) for c in cols] for i in range(count))
-        mp = _mp_eval(compiled, rows, np.stack(raw))
+        mp = mp_eval(compiled, rows, np.stack(raw))
         return [np.array([float(mpmath.sign(v)) if not mpmath.isnan(v) else np.nan for v in row])
                 for row in mp]
 
 
 def _elementwise_forms(expr: Expr) -> tuple[list[str], Compiled]:
     """The kink arguments of an elementwise expression, compiled (kink nodes in walk order)."""
-    from symgrad.symbolic.engine import _const, _sym, to_sympy
-
     nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
     names = variables(expr)
-    syms = {n: _sym(n) for n in names}
+    syms = {n: real_symbol(n) for n in names}
     forms: dict[int, Any] = {}
     to_sympy(expr, syms, forms)
-    exprs = _kink_forms(nodes, forms, lambda a: syms[a.name] if isinstance(a, Var) else _const(a))
+    exprs = _kink_forms(nodes, forms, lambda a: syms[a.name] if isinstance(a, Var) else const_form(a))
     return names, Compiled([syms[n] for n in names], [sympy.sympify(e) for e in exprs])
 
 
@@ -114,9 +123,7 @@ _cached_forms = functools.lru_cache(maxsize=256)(lambda keyed: _elementwise_form
 
 
 def _elementwise_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray], exact: bool) -> list[Any]:
-    from symgrad.symbolic.engine import _Keyed
-
-    names, compiled = _cached_forms(_Keyed(expr))
+    names, compiled = _cached_forms(Keyed(expr))
     if len(compiled.outputs) != len(nodes):  # an equal text with other sharing (a traced u + u)
         names, compiled = _elementwise_forms(expr)
     shape = np.broadcast_shapes(*(arrays[n].shape for n in names)) if names else ()
@@ -126,24 +133,14 @@ def _elementwise_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarr
 
 
 def _expanded_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray], exact: bool) -> list[Any]:
-    from symgrad.symbolic.engine import _const, _fresh, _obj, _object_eval, _sym, _symbol_arrays
-
     names = variables(expr)
-    syms = _symbol_arrays(tuple((n, arrays[n].shape) for n in names))
+    syms = symbol_arrays(tuple((n, arrays[n].shape) for n in names))
     flat_syms = [x for n in names for x in syms[n].ravel()]
-    taken = {str(x) for x in flat_syms}
-    defs: dict[sympy.Symbol, sympy.Expr] = {}
-
-    def bind(e: Any) -> Any:  # let-bound as the reference binds them, so both evaluate alike
-        if not isinstance(e, sympy.Basic) or e.is_Atom:
-            return e
-        t = _sym(_fresh(f"_t{len(defs)}", taken))
-        defs[t] = e
-        return t
-
+    bind = LetBindings({str(x) for x in flat_syms})  # let-bound as the reference binds them, so both evaluate alike
+    defs = bind.defs
     forms: dict[int, Any] = {}
-    _object_eval(expr, syms, bind, forms)
-    leaf = lambda a: syms[a.name] if isinstance(a, Var) else _obj(_const(a))  # noqa: E731
+    object_eval(expr, syms, bind, forms)
+    leaf = lambda a: syms[a.name] if isinstance(a, Var) else object_array(const_form(a))  # noqa: E731
     kinks = [np.asarray(k, dtype=object) for k in _kink_forms(nodes, forms, leaf)]
     outputs = [sympy.sympify(e) for k in kinks for e in k.ravel()]
     args = [np.float64(a) for n in names for a in arrays[n].ravel()]

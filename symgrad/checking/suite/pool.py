@@ -49,7 +49,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import importlib
 import math
-import multiprocessing
 import os
 import queue as _queue
 import signal
@@ -57,17 +56,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from symgrad.checking.suite.lifetime import die_with_parent
+from symgrad import backends
+from symgrad.checking.cases import Case
+from symgrad.checking.report import Report
+from symgrad.checking.runner import Options, run_case
+from symgrad.checking.workers import DEFAULT_TIMEOUT, context, default_jobs, prestart
+from symgrad.checking.workers.lifetime import die_with_parent
+from symgrad.ir.expr import is_elementwise
 
-if TYPE_CHECKING:  # at run time imported where used: the CLI starts the fork server before numpy is imported
-    from symgrad.checking.cases import Case
-    from symgrad.checking.report import Report
+# the CLI starts the fork server (symgrad.checking.workers, stdlib only) before it imports this module
+__all__ = ["DEFAULT_TIMEOUT", "SuiteResult", "default_jobs", "prestart", "resolve_backend", "run_suite"]
 
-__all__ = ["SuiteResult", "default_jobs", "prestart", "resolve_backend", "run_suite"]
-
-DEFAULT_TIMEOUT = 60.0
 _POLL = 0.05  # seconds between checks of the start queue and deadlines
 _MAX_CRASHES = 2  # a case running during this many unexplained worker deaths is an error
 _GROUP_SIZE = 16  # at most this many cases sharing an expression go to a worker as one task
@@ -87,8 +88,6 @@ def resolve_backend(spec: Any) -> Any:
     """
     if not isinstance(spec, str) or ":" not in spec:
         return spec
-    from symgrad import backends
-
     if spec in _RESOLVED:
         return spec
     module_name, _, attr = spec.partition(":")
@@ -123,14 +122,6 @@ def _named(backend: Any, name: str) -> Any:
     return backend
 
 
-def default_jobs() -> int:
-    """``-j auto``: the number of CPUs this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 # ===================================================================== running
 
 
@@ -143,8 +134,6 @@ class SuiteResult:
 
 def _error(case: Case, options: Any, reason: str, duration: float = 0.0) -> Report:
     """The error report of a case that could not run (its own error is ``run_case``'s to report)."""
-    from symgrad.checking.report import Report
-
     return Report(name=case.name, status="error", file=case.file, line=case.line,
                   backend=_backend_name(options.backend), expr=case.expr, reason=reason, duration=duration)
 
@@ -158,14 +147,10 @@ def _bad(report: Report) -> bool:
 
 
 def _run_one(case: Case, options: Any, parent_knows: bool = False) -> Report:
-    from symgrad.checking.runner import run_case
-
     start = time.perf_counter()
     try:
         resolve_backend(options.backend)
         if parent_knows and isinstance(options.backend, str):
-            from symgrad import backends
-
             try:
                 backends.get(options.backend)
             except backends.BackendUnavailable as exc:
@@ -204,33 +189,6 @@ def _work(items: list[tuple[int, Case, Any, bool]]) -> list[Report]:
     return reports
 
 
-# imported once in the fork server rather than in every worker: see symgrad._fork_server
-_PRELOAD = ["symgrad._fork_server"]
-
-
-def _context() -> Any:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def prestart(jobs: int = 1, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-    """Start the fork server now (when the run will need workers), so that its imports of
-    numpy and sympy overlap with the caller's collection of case files."""
-    if jobs <= 1 and not timeout:
-        return
-    if _context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        try:
-            forkserver.ensure_running()
-        except Exception:  # pragma: no cover - the pool will try again and report
-            pass
-
-
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
@@ -260,8 +218,6 @@ def run_suite(cases: Sequence[Case], options: Sequence[Any] | Any = None, *, job
     running it, whose cases run one after another, so a start in a slot ends
     the case that ran there before.
     """
-    from symgrad.checking.runner import Options
-
     if options is None:
         options = [Options()]
     elif not isinstance(options, (list, tuple)):
@@ -334,7 +290,7 @@ class _Pool:
         self.jobs = min(jobs, max(1, len(tasks)))
         self.timeout = timeout
         self.emitter = emitter
-        self.ctx = _context()
+        self.ctx = context()
         self.cost = [_cost(case) for case, _ in tasks]
         self.known = {id(opts): _known_here(opts.backend) for _, opts in tasks}
         self.todo = list(range(len(tasks)))  # indices not yet submitted to any executor
@@ -545,8 +501,6 @@ def _known_here(backend: Any) -> bool:
     """Whether this process knows a plain backend name (then a worker that does not gets a hint)."""
     if not isinstance(backend, str) or ":" in backend:
         return False
-    from symgrad import backends
-
     try:
         backends.get(backend)
         return True
@@ -557,8 +511,6 @@ def _known_here(backend: Any) -> bool:
 def _cost(case: Case) -> float:
     """A rough guess of a case's run time, for scheduling only (never affects results)."""
     try:
-        from symgrad.ir.expr import is_elementwise
-
         sizes = [math.prod(spec.shape) for spec in (case.specs or {}).values()]
         n = float(sum(sizes) or 1)
         expanded = case.mode == "expanded" or (case.mode == "auto" and case.ir is not None

@@ -1,7 +1,8 @@
 """What the fork server loads before it forks workers, and how it exits.
 
-:mod:`symgrad.suite` names this module as the server's only preload.  Importing
-it imports :data:`MODULES` -- symgrad, numpy and sympy, and what sympy and
+:data:`symgrad.checking.workers.PRELOAD` names this module as the server's
+preload (after the parent's main script).  Importing it imports :data:`MODULES`
+-- symgrad's runner, numpy and sympy, and what sympy and
 lambdify import lazily on first use (a missing one is skipped) -- with the
 garbage collector off (a fifth faster), then freezes what they built, so that
 no worker's collections walk through it again.  ``scipy.special`` (large
@@ -25,7 +26,7 @@ import importlib
 import os
 import sys
 
-MODULES = ["symgrad.cli", "symgrad.checking.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
+MODULES = ["symgrad.checking.runner", "symgrad.symbolic", "symgrad.backends.symgrad_tape", "numpy.random",
            "sympy.sets.setexpr", "sympy.tensor.tensor", "sympy.assumptions.wrapper", "sympy.codegen.ast"]
 
 
@@ -55,7 +56,7 @@ def _preload() -> None:
 
 _preload()
 # the server must not outlive the symgrad process (a SIGKILL runs no cleanup); its workers die with it
-from symgrad.checking.suite.lifetime import die_with_parent  # noqa: E402
+from symgrad.checking.workers.lifetime import die_with_parent  # noqa: E402
 
 die_with_parent()
 atexit.register(_exit_now)  # registered after every preloaded module's handlers, so it runs before them

@@ -423,7 +423,7 @@ def _real(x: Any) -> np.ndarray:
     x = np.asarray(x)
     if np.iscomplexobj(x):
         x = np.where(x.imag == 0, x.real, np.nan)
-    return x.astype(np.float64)
+    return x.astype(np.float64, copy=False)
 
 
 def _mp_real(v: Any) -> Any:
@@ -482,7 +482,8 @@ def _mpf(a: np.ndarray) -> np.ndarray:
     return np.array([mpmath.mpf(float(v)) for v in a.ravel()] or [], dtype=object).reshape(a.shape)
 
 
-def _written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def _written_forward(expr: Expr, arrays: dict[str, np.ndarray],
+                     written: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """The expression's value as written, op by op with the table's numpy forwards.
 
     sympy simplifies while it builds (``x/x`` is 1, ``x*log(x) - x*log(x)`` is 0), which is
@@ -490,6 +491,8 @@ def _written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
     log of a negative, inf - inf), this is nan, and the reference marks that point undefined
     instead of checking the tape against a value the written expression never has.
     """
+    if written is not None:  # already evaluated, every node (``numpy_eval(..., values=True)``)
+        return np.asarray(written[id(expr)], dtype=np.float64)
     return numpy_eval(expr, arrays, np.float64)
 
 
@@ -536,6 +539,7 @@ def _derivative(seq: Seq, formula: str, sym: Any, value: np.ndarray) -> Derivati
 def _run_elementwise(
     expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
     grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+    written: dict[int, np.ndarray] | None = None,
 ) -> SymbolicResult:
     inner, chain = _split_root(expr)
     plan = _elementwise_plan(_Keyed(inner), wrt, order)
@@ -578,7 +582,7 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays)) | _has_zoo([plan.f]), shape)
+    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays, written)) | _has_zoo([plan.f]), shape)
     if bad.any():
         forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
 
@@ -593,15 +597,16 @@ def _run_elementwise(
         if bad.any():
             value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
-        derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
+        derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))
         derivatives[seq].slack = slack.get(seq)
-    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives,
+    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype, copy=False), derivatives,
                           slack.get(()))
 
 
 def _run_expanded(
     expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
     grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+    written: dict[int, np.ndarray] | None = None,
 ) -> SymbolicResult:
     names = variables(expr)
     count = sum(arrays[n].size for n in names)
@@ -632,7 +637,7 @@ def _run_expanded(
     n_out = math.prod(plan.out_shape)
     forward = result[:n_out].reshape(plan.out_shape)
     # an output undefined as written (see _written_forward) makes every element it depends on undefined
-    bad = np.broadcast_to(np.isnan(_written_forward(expr, arrays)), plan.out_shape)
+    bad = np.broadcast_to(np.isnan(_written_forward(expr, arrays, written)), plan.out_shape)
     tainted: dict[str, np.ndarray] = {}
     if _has_zoo([*plan.compiled.outputs[:n_out], *(e for _, e in plan.compiled.defs)]):
         forward = np.full(forward.shape, np.nan)
@@ -742,15 +747,20 @@ def differentiate(
     if missing:
         raise ValueError(f"no input value for {', '.join(dict.fromkeys(missing))}")
     # inputs are rounded to dtype (as the tape sees them), then computed with in float64; so are literals
-    arrays = {n: np.asarray(v, dtype=dt).astype(np.float64) for n, v in inputs.items()}
+    arrays = {n: np.asarray(v, dtype=dt).astype(np.float64, copy=False) for n, v in inputs.items()}
     expr = _round_literals(expr, dt)
     elementwise = choose_mode(expr, mode) == "elementwise"
     run = _run_elementwise if elementwise else _run_expanded
-    result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+    target = _split_root(expr)[0] if elementwise else expr
+    # one written forward serves the nan map and the kinks' branch decisions; these need every node's
+    # value, in the case's dtype: shared in float64 (where the two forwards are the same computation)
+    written = None
+    if dt == np.float64 and any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk()):
+        written = numpy_eval(target, arrays, values=True)
+    result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits, written)
     from symgrad.symbolic.kinks import rounding_kinks
 
-    marks = rounding_kinks(_split_root(expr)[0] if elementwise else expr, arrays, list(result.derivatives),
-                           dt, exact, elementwise)
+    marks = rounding_kinks(target, arrays, list(result.derivatives), dt, exact, elementwise, written)
     for seq, mask in marks.items():
         result.derivatives[seq].at_kink = mask
     return result

@@ -280,13 +280,65 @@ class _ElementwisePlan:
     f: sympy.Expr
     derivs: dict[Seq, sympy.Expr]
     compiled: Compiled  # outputs: f, then derivs in order
+    # nodes of the expression as written whose numpy value is bitwise the one the formulas compute
+    # (see _shared_pattern): their values come from the written forward, in compiled.numpy_shared
+    shared: tuple[tuple, ...] = ()
+
+
+# op name -> sympy function: a node of one of these ops, of an argument _shared_pattern accepts, is
+# evaluated as written by the same numpy ufunc that lambdify prints for its sympy form
+_SHARED_FUNCS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
+                 "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh}
+
+
+_ARGUMENT_FORMS = {"neg": lambda x: -x, "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+                   "mul": lambda x, y: x * y}
+
+
+def _shared_pattern(node: Expr) -> tuple | None:
+    """``(op, argument)`` for a node whose written value can stand for its sympy form in the formulas:
+    one of _SHARED_FUNCS of an input, of minus an input, or of the sum, difference or product of two
+    different inputs (forms sympy keeps as they are, printed as the same single numpy operation)."""
+    if not (isinstance(node, Call) and node.op.name in _SHARED_FUNCS and len(node.args) == 1 and not node.params):
+        return None
+    c = node.args[0]
+    if isinstance(c, Var):
+        return node.op.name, (c.name,)
+    if not isinstance(c, Call) or c.params or not all(isinstance(a, Var) for a in c.args):
+        return None
+    names = tuple(a.name for a in c.args)  # type: ignore[attr-defined]
+    if c.op is ops.neg or (c.op in (ops.add, ops.sub, ops.mul) and names[0] != names[1]):
+        return node.op.name, (c.op.name, *names)
+    return None
+
+
+def _shared_nodes(expr: Expr, forms: dict[int, Any], syms: dict[str, sympy.Symbol]) -> dict[tuple, Any]:
+    """The shareable nodes of ``expr`` (see _shared_pattern), by pattern, with their sympy forms; only those
+    whose form is exactly the function of the argument's form (sympy rewrote none of them)."""
+    from symgrad.symbolic.compile import numpy_function
+
+    out: dict[tuple, Any] = {}
+    for node in expr.walk():
+        pattern = _shared_pattern(node)
+        if pattern is None or pattern in out:
+            continue
+        op, arg = pattern
+        x = [syms[n] for n in (arg if len(arg) == 1 else arg[1:])]
+        arg_form = x[0] if len(arg) == 1 else _ARGUMENT_FORMS[arg[0]](*x)
+        func = _SHARED_FUNCS[op]
+        form = forms.get(id(node))
+        if (form is not None and form.func is func and form.args == (arg_form,)  # not rewritten: cos(-a) is cos(a)
+                and numpy_function(func) is node.op.forward):  # type: ignore[attr-defined]
+            out[pattern] = form
+    return out
 
 
 @functools.lru_cache(maxsize=256)
 def _elementwise_plan(keyed: _Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     names = variables(keyed.expr)
     syms = {n: _sym(n) for n in names}
-    f = to_sympy(keyed.expr, syms)
+    forms: dict[int, Any] = {}
+    f = to_sympy(keyed.expr, syms, nodes=forms)
     active = tuple(n for n in wrt if n in syms)
     derivs: dict[Seq, sympy.Expr] = {(): f}
     diff = _Differentiator()
@@ -294,7 +346,33 @@ def _elementwise_plan(keyed: _Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
         for seq in _sequences(active, level):
             derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
     final = {q: d for q, d in derivs.items() if len(q) == order}
-    return _ElementwisePlan(names, f, final, Compiled([syms[n] for n in names], [f, *final.values()]))
+    outputs = [f, *final.values()]
+    shared = {p: e for p, e in _shared_nodes(keyed.expr, forms, syms).items() if any(o.has(e) for o in outputs)}
+    compiled = Compiled([syms[n] for n in names], outputs, shared=list(shared.values()))
+    return _ElementwisePlan(names, f, final, compiled, tuple(shared))
+
+
+def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray],
+               written: dict[int, np.ndarray] | None) -> tuple[list[Any], np.ndarray]:
+    """The lambdified formulas at the inputs, and the written forward (float64) of ``inner``, evaluated
+    once (or taken from ``written``, every node's value): the values of the plan's shared nodes go into
+    the formulas instead of being computed again."""
+    args = [arrays[n] for n in plan.names]
+    kept: dict[int, np.ndarray] = {}
+    ids: dict[tuple, int] = {}
+    for node in inner.walk() if plan.shared else ():
+        pattern = _shared_pattern(node)
+        if pattern in plan.shared and pattern not in ids:
+            ids[pattern] = id(node)
+            kept[id(node)] = None  # type: ignore[assignment]
+    if written is None:
+        root = numpy_eval(inner, arrays, np.float64, keep=kept)
+    else:
+        root = _written_forward(inner, arrays, written)
+        kept = {i: written[i] for i in kept}
+    if len(ids) == len(plan.shared) and plan.shared:
+        return list(plan.compiled.numpy_shared(*args, *(kept[ids[p]] for p in plan.shared))), root
+    return list(plan.compiled.numpy(*args)), root
 
 
 @dataclass
@@ -554,7 +632,7 @@ def _run_elementwise(
     seqs = _sequences(wrt, order)
 
     with np.errstate(all="ignore"):
-        raw = plan.compiled.numpy(*(arrays[n] for n in plan.names))
+        raw, written_root = _reference(plan, inner, arrays, written)
         vals = [np.broadcast_to(_real(r), shape) for r in raw]
         weight = g / count
         values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
@@ -582,7 +660,7 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(_written_forward(inner, arrays, written)) | _has_zoo([plan.f]), shape)
+    bad = np.broadcast_to(np.isnan(written_root) | _has_zoo([plan.f]), shape)
     if bad.any():
         forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
 

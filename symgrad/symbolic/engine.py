@@ -291,8 +291,8 @@ _SHARED_FUNCS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sy
                  "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh}
 
 
-_ARGUMENT_FORMS = {"neg": lambda x: -x, "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
-                   "mul": lambda x, y: x * y}
+_ARGUMENT_FORMS: dict[str, Callable[..., Any]] = {
+    "neg": lambda x: -x, "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y}
 
 
 def _shared_pattern(node: Expr) -> tuple | None:

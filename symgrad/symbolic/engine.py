@@ -285,21 +285,30 @@ class _ElementwisePlan:
     shared: tuple[tuple, ...] = ()
 
 
-# op name -> sympy function: a node of one of these ops, of an argument _shared_pattern accepts, is
-# evaluated as written by the same numpy ufunc that lambdify prints for its sympy form
-_SHARED_FUNCS = {"sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "exp": sympy.exp, "log": sympy.log,
-                 "tanh": sympy.tanh, "sinh": sympy.sinh, "cosh": sympy.cosh}
+@functools.cache
+def _plain_function(op: ops.Op) -> Any:
+    """The sympy function class F when ``op``'s sympy form is ``F(x)`` and the numpy code lambdify writes for
+    F calls ``op.forward`` itself (sin, exp, tanh, ...): then a node of ``op`` evaluated as written has
+    bitwise the value the formulas compute for its form.  None for every other op."""
+    from symgrad.symbolic.compile import numpy_function
 
-
-_ARGUMENT_FORMS: dict[str, Callable[..., Any]] = {
-    "neg": lambda x: -x, "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y}
+    x = sympy.Symbol("x", real=True)
+    try:
+        form = op.sympy(s, x) if op.sympy is not None and op.arity == 1 and op.kind == ops.ELEMENTWISE else None
+    except Exception:
+        return None
+    if not isinstance(form, sympy.Function) or form.args != (x,):
+        return None
+    return form.func if numpy_function(form.func) is op.forward else None
 
 
 def _shared_pattern(node: Expr) -> tuple | None:
     """``(op, argument)`` for a node whose written value can stand for its sympy form in the formulas:
-    one of _SHARED_FUNCS of an input, of minus an input, or of the sum, difference or product of two
-    different inputs (forms sympy keeps as they are, printed as the same single numpy operation)."""
-    if not (isinstance(node, Call) and node.op.name in _SHARED_FUNCS and len(node.args) == 1 and not node.params):
+    an op with a :func:`_plain_function` of an input, of minus an input, or of the sum, difference or
+    product of two different inputs (forms sympy keeps as they are, printed as the same single numpy
+    operation as the written one)."""
+    if not (isinstance(node, Call) and len(node.args) == 1 and not node.params
+            and _plain_function(node.op) is not None):
         return None
     c = node.args[0]
     if isinstance(c, Var):
@@ -315,20 +324,16 @@ def _shared_pattern(node: Expr) -> tuple | None:
 def _shared_nodes(expr: Expr, forms: dict[int, Any], syms: dict[str, sympy.Symbol]) -> dict[tuple, Any]:
     """The shareable nodes of ``expr`` (see _shared_pattern), by pattern, with their sympy forms; only those
     whose form is exactly the function of the argument's form (sympy rewrote none of them)."""
-    from symgrad.symbolic.compile import numpy_function
-
     out: dict[tuple, Any] = {}
     for node in expr.walk():
         pattern = _shared_pattern(node)
         if pattern is None or pattern in out:
             continue
-        op, arg = pattern
-        x = [syms[n] for n in (arg if len(arg) == 1 else arg[1:])]
-        arg_form = x[0] if len(arg) == 1 else _ARGUMENT_FORMS[arg[0]](*x)
-        func = _SHARED_FUNCS[op]
+        c = node.args[0]  # type: ignore[attr-defined]
+        arg = syms.get(c.name) if isinstance(c, Var) else forms.get(id(c))
         form = forms.get(id(node))
-        if (form is not None and form.func is func and form.args == (arg_form,)  # not rewritten: cos(-a) is cos(a)
-                and numpy_function(func) is node.op.forward):  # type: ignore[attr-defined]
+        # not rewritten: cos(-a) is cos(a) to sympy, exp(log(a)) is a
+        if form is not None and arg is not None and form.func is _plain_function(node.op) and form.args == (arg,):  # type: ignore[attr-defined]
             out[pattern] = form
     return out
 

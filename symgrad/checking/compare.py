@@ -256,6 +256,35 @@ def compare(
         kink = defined & np.broadcast_to(np.asarray(at_kink, dtype=bool), exp.shape)
     compared = defined & ~kink
 
+    stats = _passing_stats(act, exp, compared, rtol, atol, dtype) if slack is None else None
+    if stats is None:  # a mismatch (or a slack, or an infinite tolerance): every error, element by element
+        stats = _full_stats(act, exp, compared, rtol, atol, dtype, slack)
+    mismatched, worst_index, max_abs, max_rel, max_ulp, n_wider, widened_by = stats
+    n_undef = int(np.count_nonzero(undef))
+    worst_actual = worst_expected = None
+    at_abs = at_rel = at_ulp = 0.0
+    if worst_index is not None:
+        worst_actual, worst_expected = float(act[worst_index]), float(exp[worst_index])
+        at_abs, at_rel, at_ulp = _errors_at(worst_actual, worst_expected, dtype)
+
+    return Comparison(
+        name=name, formula=formula, shape=shape, size=size,
+        mismatched=mismatched, undefined=n_undef, worst_index=worst_index,
+        actual=worst_actual, expected=worst_expected,
+        max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
+        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=int(np.count_nonzero(kink)),
+        widened=n_wider, widened_by=widened_by,
+        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {np.dtype(dtype).name}, "
+             f"up to {widened_by:.3g}x)" if n_wider else "",
+    )
+
+
+_Stats = tuple[int, "tuple[int, ...] | None", float, float, float, int, float]
+
+
+def _full_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,
+                dtype: Any, slack: Any) -> _Stats:
+    """Mismatch count, worst element and maxima, from every element's errors (the reference path)."""
     with np.errstate(all="ignore"):
         equal = act == exp  # catches equal infinities
         finite = np.isfinite(act) & np.isfinite(exp)
@@ -277,31 +306,89 @@ def compare(
     n_wider = int(np.count_nonzero(wider))
     widened_by = float(np.max(allowed[wider] / default[wider])) if n_wider else 1.0
     mismatched = int(np.count_nonzero(bad))
-    n_undef = int(np.count_nonzero(undef))
-
     worst_index: tuple[int, ...] | None = None
-    worst_actual = worst_expected = None
-    max_abs = max_rel = max_ulp = at_abs = at_rel = at_ulp = 0.0
+    max_abs = max_rel = max_ulp = 0.0
     if np.any(compared):
         # Prefer a failing element; among them (or among all compared), the largest error/tolerance ratio.
         pool = bad if mismatched else compared
         score = np.where(pool, ratio, -1.0)
         flat = int(np.argmax(score))
         worst_index = tuple(int(i) for i in np.unravel_index(flat, exp.shape))
-        worst_actual = float(act[worst_index])
-        worst_expected = float(exp[worst_index])
         max_abs = float(np.max(abs_err[compared]))
         max_rel = float(np.max(rel_err[compared]))
         max_ulp = float(np.max(ulp[compared]))
-        at_abs, at_rel, at_ulp = float(abs_err[worst_index]), float(rel_err[worst_index]), float(ulp[worst_index])
 
-    return Comparison(
-        name=name, formula=formula, shape=shape, size=size,
-        mismatched=mismatched, undefined=n_undef, worst_index=worst_index,
-        actual=worst_actual, expected=worst_expected,
-        max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
-        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=int(np.count_nonzero(kink)),
-        widened=n_wider, widened_by=widened_by,
-        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {np.dtype(dtype).name}, "
-             f"up to {widened_by:.3g}x)" if n_wider else "",
-    )
+    return mismatched, worst_index, max_abs, max_rel, max_ulp, n_wider, widened_by
+
+
+def _errors_at(actual: float, expected: float, dtype: Any) -> tuple[float, float, float]:
+    """Absolute, relative and ULP error of one element, by the rules of :func:`_full_stats`."""
+    a, e = np.float64(actual), np.float64(expected)
+    with np.errstate(all="ignore"):
+        if a == e:
+            abs_err = 0.0
+        elif np.isfinite(a) and np.isfinite(e):
+            abs_err = float(np.abs(a - e))
+        else:
+            abs_err = math.inf
+        rel = 0.0 if abs_err == 0 else float(np.float64(abs_err) / np.abs(e))
+    return abs_err, (math.inf if math.isnan(rel) else rel), float(ulp_distance(a, e, dtype))
+
+
+def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,
+                   dtype: Any) -> _Stats | None:
+    """:func:`_full_stats` in a few vectorised passes when every compared element is within tolerance;
+    None when one is not (or a tolerance is infinite), for the full path to count and rank the errors.
+
+    Within tolerance, an element is equal (an infinity too) or finite, so its error is ``|act - exp|``
+    and its ULP distance a difference of bit patterns: no per-element special cases are needed."""
+    shape = exp.shape
+    act, exp, compared = act.reshape(-1), exp.reshape(-1), compared.reshape(-1)  # 0-d arrays too
+    with np.errstate(all="ignore"):
+        diff = np.subtract(act, exp)
+        np.abs(diff, out=diff)  # nan only at equal infinities (or at a nan, which fails)
+        mag = np.abs(exp)
+        allowed = mag * rtol
+        allowed += atol
+        if np.isinf(np.max(allowed, initial=0.0)):
+            return None  # an infinite reference: inf <= inf must not pass a finite tape value
+        ok = diff <= allowed
+        ok |= act == exp
+        ok |= ~compared
+        if not ok.all():
+            return None
+        if not compared.any():
+            return 0, None, 0.0, 0.0, 0.0, 0, 1.0
+        everywhere = bool(compared.all())
+        within = None if everywhere else compared
+        max_abs = float(np.fmax.reduce(diff, where=within if within is not None else True, initial=0.0))
+        # the worst element: the largest error/tolerance ratio (0 where the error is 0), first of ties
+        ratio = np.divide(diff, allowed, out=mag)  # mag is not needed again
+        np.fmax(ratio, 0.0, out=ratio)  # 0/0 and the nan of equal infinities: 0
+        if not everywhere:
+            ratio = np.where(compared, ratio, -1.0)
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), shape))
+        rel = np.divide(diff, np.abs(exp, out=allowed), out=diff)  # 0/0 (equal zeros) is nan: ignored
+        max_rel = float(np.fmax.reduce(rel, where=within if within is not None else True, initial=0.0))
+    return 0, worst, max_abs, max_rel, _max_ulp(act, exp, within, dtype), 0, 1.0
+
+
+def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: Any) -> float:
+    """The largest :func:`ulp_distance` over ``where``, for finite or equal elements: between floats of one
+    sign it is the difference of their bit patterns; the few pairs of opposite signs take the full route."""
+    dt = np.dtype(dtype)
+    itype = _INT_FOR_FLOAT[dt.itemsize]
+    with np.errstate(all="ignore"):
+        x = np.ascontiguousarray(act, dtype=dt)
+        y = np.ascontiguousarray(exp, dtype=dt)
+    ix, iy = x.view(itype), y.view(itype)
+    if itype is not np.int64:
+        ix, iy = ix.astype(np.int64), iy.astype(np.int64)
+    opposite = np.bitwise_xor(ix, iy) < 0
+    split = opposite if where is None else where & opposite
+    dist = np.subtract(ix, iy)
+    np.abs(dist, out=dist)
+    best = float(np.max(dist, where=~opposite if where is None else where & ~opposite, initial=0))
+    if split.any():
+        best = max(best, float(np.max(ulp_distance(x[split], y[split], dt))))
+    return best

@@ -144,10 +144,20 @@ def is_elementwise(expr: Expr) -> bool:
 
 def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list[Any]], Any]) -> Any:
     """Interpret the tree bottom-up: ``leaf`` maps Const/Var nodes, ``call`` combines children."""
+    order = list(expr.walk())
+    uses: dict[int, int] = {}  # consumers still to run, per node: a value goes once its last one has
+    for node in order:
+        if isinstance(node, Call):
+            for a in node.args:
+                uses[id(a)] = uses.get(id(a), 0) + 1
     values: dict[int, Any] = {}
-    for node in expr.walk():
+    for node in order:
         if isinstance(node, Call):
             values[id(node)] = call(node, [values[id(a)] for a in node.args])
+            for a in node.args:  # freed promptly, numpy reuses the memory (as in a Python expression)
+                uses[id(a)] -= 1
+                if not uses[id(a)] and a is not expr:
+                    values.pop(id(a), None)
         else:
             values[id(node)] = leaf(node)
     return values[id(expr)]
@@ -155,34 +165,37 @@ def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list
 
 @overload
 def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
-               values: Literal[False] = False) -> np.ndarray: ...
+               values: Literal[False] = False, keep: dict[int, Any] | None = None) -> np.ndarray: ...
 @overload
 def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None, *,
-               values: Literal[True]) -> dict[int, np.ndarray]: ...
+               values: Literal[True], keep: None = None) -> dict[int, np.ndarray]: ...
 
 
 def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
-               values: bool = False) -> np.ndarray | dict[int, np.ndarray]:
+               values: bool = False, keep: dict[int, Any] | None = None) -> np.ndarray | dict[int, np.ndarray]:
     """The value of ``expr`` as written, op by op with the op table's numpy forwards.
 
     ``inputs`` maps input names to arrays (used as given: their dtype is kept).  Literals
     enter as Python floats, so ``2**64`` does not wrap around in int64 and a float32 input
     stays float32.  Floating-point warnings are silenced: 0/0 is nan, overflow is inf.
     Returns the root's value as an array (cast to ``dtype`` when given); with ``values``,
-    every node's value instead, by ``id(node)`` (the root's under ``id(expr)``).
+    every node's value instead, by ``id(node)`` (the root's under ``id(expr)``).  ``keep``: the nodes
+    whose values are wanted besides the root's, by ``id``; their values are stored into it.
     """
     seen: dict[int, np.ndarray] = {}
 
-    def keep(node: Expr, value: Any) -> Any:
+    def store(node: Expr, value: Any) -> Any:
         if values:
             seen[id(node)] = np.asarray(value)
+        elif keep is not None and id(node) in keep:
+            keep[id(node)] = np.asarray(value)
         return value
 
     def leaf(node: Expr) -> Any:
-        return keep(node, inputs[node.name] if isinstance(node, Var) else float(node.value))  # type: ignore[attr-defined]
+        return store(node, inputs[node.name] if isinstance(node, Var) else float(node.value))  # type: ignore[attr-defined]
 
     def call(node: Call, args: list[Any]) -> Any:
-        return keep(node, node.op.forward(*args, **node.kwargs))
+        return store(node, node.op.forward(*args, **node.kwargs))
 
     with np.errstate(all="ignore"):
         root = evaluate(expr, leaf, call)

@@ -43,6 +43,15 @@ class _FloatExactPrinter(NumPyPrinter):
                 return f"(({self._print(rest)})*{a!r})*{b!r}"
         return super()._print_Mul(expr)
 
+    def __init__(self, settings: dict[str, Any]):
+        super().__init__(settings)
+        self.shared: dict[Any, str] = {}
+
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        # a subexpression the caller has evaluated already (``Compiled(shared=...)``) is that argument
+        name = self.shared.get(expr) if self.shared and isinstance(expr, sympy.Basic) else None
+        return name if name is not None else super()._print(expr, **kwargs)
+
     # NumPyPrinter writes `logical_and.reduce((a, b))`, which fails when a is a scalar and b an array
     def _print_And(self, expr: Any) -> str:
         return self._chain("logical_and", expr.args)
@@ -107,12 +116,25 @@ def _numpy_namespace() -> dict[str, Any]:
     return {**{k: v for k, v in vars(np).items() if not k.startswith("_")}, "I": 1j, "Heaviside": np.heaviside}
 
 
+def numpy_function(func: Any) -> Any:
+    """What lambdify's numpy code calls for the sympy function class ``func`` (None when not a plain name)."""
+    ns = {**_numpy_namespace(), **s.namespace("numpy")}
+    printed = _FloatExactPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                                  "user_functions": {k: k for k in s.namespace("numpy")}}).doprint(func(sympy.Symbol("x")))
+    name = printed[: -len("(x)")] if printed.endswith("(x)") else ""
+    return ns.get(name) if name.isidentifier() else None
+
+
 def _rename(e: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> Any:
     return e.xreplace(names) if isinstance(e, sympy.Basic) else e
 
 
-def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = ()) -> Callable[..., Any]:
-    """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first."""
+def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
+              shared: Sequence[sympy.Expr] = ()) -> Callable[..., Any]:
+    """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first.  ``shared``
+    subexpressions (numpy only) are not computed: the function takes their values as further arguments,
+    after ``args``, and uses them wherever the subexpression appears as written (not inside another
+    common subexpression that CSE made of a part of it)."""
     ns = s.namespace(module)
     printer = None
     if module == "numpy":
@@ -125,6 +147,9 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[t
     # numpy function the generated code calls by that name
     safe = {a: sympy.Symbol(f"_arg{i}", **a.assumptions0) for i, a in enumerate(args)}
     args = [safe[a] for a in args]
+    if shared and printer is not None:
+        printer.shared = {_no_zoo(_rename(e, safe)): f"_w{i}" for i, e in enumerate(shared)}
+        args += [sympy.Symbol(f"_w{i}") for i in range(len(shared))]
     outputs = [_no_zoo(_rename(o, safe)) for o in outputs]
     defs = [(t, _no_zoo(_rename(e, safe))) for t, e in defs]
     taken = {str(a) for a in args} | {str(t) for t, _ in defs}
@@ -140,13 +165,19 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[t
 class Compiled:
     """Output expressions of the arguments, lambdified (once, lazily) for numpy and mpmath."""
 
-    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = ()):
-        self.args, self.outputs, self.defs = args, outputs, list(defs)
+    def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
+                 shared: Sequence[sympy.Expr] = ()):
+        self.args, self.outputs, self.defs, self.shared = args, outputs, list(defs), list(shared)
         self._single: dict[int, Callable[..., Any]] = {}
 
     @functools.cached_property
     def numpy(self) -> Callable[..., Any]:
         return _lambdify(self.args, self.outputs, "numpy", self.defs)
+
+    @functools.cached_property
+    def numpy_shared(self) -> Callable[..., Any]:
+        """As :attr:`numpy`, with the values of the ``shared`` subexpressions as further arguments."""
+        return _lambdify(self.args, self.outputs, "numpy", self.defs, self.shared)
 
     @functools.cached_property
     def mpmath(self) -> Callable[..., Any]:

@@ -30,9 +30,10 @@ import numpy as np
 import sympy
 
 from symgrad.ir import ops
-from symgrad.ir.expr import Call, Const, Expr, evaluate, is_elementwise, variables
+from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
-from symgrad.symbolic.compile import Compiled
+from symgrad.symbolic import functions as s
+from symgrad.symbolic.compile import Compiled, numpy_function
 from symgrad.symbolic.forms import (
     EXACT_DPS,
     Keyed,
@@ -201,13 +202,68 @@ class _ElementwisePlan:
     f: sympy.Expr
     derivs: dict[Seq, sympy.Expr]
     compiled: Compiled  # outputs: f, then derivs in order
+    # nodes of the expression as written whose numpy value is bitwise the one the formulas compute
+    # (see _shared_pattern): their values come from the written forward, in compiled.numpy_shared
+    shared: tuple[tuple, ...] = ()
+
+
+@functools.cache
+def _plain_function(op: ops.Op) -> Any:
+    """The sympy function class F when ``op``'s sympy form is ``F(x)`` and the numpy code lambdify writes for
+    F calls ``op.forward`` itself (sin, exp, tanh, ...): then a node of ``op`` evaluated as written has
+    bitwise the value the formulas compute for its form.  None for every other op."""
+    x = sympy.Symbol("x", real=True)
+    try:
+        form = op.sympy(s, x) if op.sympy is not None and op.arity == 1 and op.kind == ops.ELEMENTWISE else None
+    except Exception:
+        return None
+    if not isinstance(form, sympy.Function) or form.args != (x,):
+        return None
+    return form.func if numpy_function(form.func) is op.forward else None
+
+
+def _shared_pattern(node: Expr) -> tuple | None:
+    """``(op, argument)`` for a node whose written value can stand for its sympy form in the formulas:
+    an op with a :func:`_plain_function` of an input, of minus an input, or of the sum, difference or
+    product of two different inputs (forms sympy keeps as they are, printed as the same single numpy
+    operation as the written one)."""
+    if not (isinstance(node, Call) and len(node.args) == 1 and not node.params
+            and _plain_function(node.op) is not None):
+        return None
+    c = node.args[0]
+    if isinstance(c, Var):
+        return node.op.name, (c.name,)
+    if not isinstance(c, Call) or c.params or not all(isinstance(a, Var) for a in c.args):
+        return None
+    names = tuple(a.name for a in c.args)  # type: ignore[attr-defined]
+    if c.op is ops.neg or (c.op in (ops.add, ops.sub, ops.mul) and names[0] != names[1]):
+        return node.op.name, (c.op.name, *names)
+    return None
+
+
+def _shared_nodes(expr: Expr, forms: dict[int, Any], syms: dict[str, sympy.Symbol]) -> dict[tuple, Any]:
+    """The shareable nodes of ``expr`` (see _shared_pattern), by pattern, with their sympy forms; only those
+    whose form is exactly the function of the argument's form (sympy rewrote none of them)."""
+    out: dict[tuple, Any] = {}
+    for node in expr.walk():
+        pattern = _shared_pattern(node)
+        if pattern is None or pattern in out:
+            continue
+        c = node.args[0]  # type: ignore[attr-defined]
+        arg = syms.get(c.name) if isinstance(c, Var) else forms.get(id(c))
+        form = forms.get(id(node))
+        # not rewritten: cos(-a) is cos(a) to sympy, exp(log(a)) is a
+        if form is not None and arg is not None and form.func is _plain_function(node.op) and form.args == (arg,):  # type: ignore[attr-defined]
+            out[pattern] = form
+    return out
 
 
 @functools.lru_cache(maxsize=256)
 def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     names = variables(keyed.expr)
     syms = {n: real_symbol(n) for n in names}
-    f = to_sympy(keyed.expr, syms)
+    forms: dict[int, Any] = {}
+    f = to_sympy(keyed.expr, syms, nodes=forms)
     active = tuple(n for n in wrt if n in syms)
     derivs: dict[Seq, sympy.Expr] = {(): f}
     diff = _Differentiator()
@@ -215,7 +271,33 @@ def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
         for seq in _sequences(active, level):
             derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
     final = {q: d for q, d in derivs.items() if len(q) == order}
-    return _ElementwisePlan(names, f, final, Compiled([syms[n] for n in names], [f, *final.values()]))
+    outputs = [f, *final.values()]
+    shared = {p: e for p, e in _shared_nodes(keyed.expr, forms, syms).items() if any(o.has(e) for o in outputs)}
+    compiled = Compiled([syms[n] for n in names], outputs, shared=list(shared.values()))
+    return _ElementwisePlan(names, f, final, compiled, tuple(shared))
+
+
+def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray],
+               written: dict[int, np.ndarray] | None) -> tuple[list[Any], np.ndarray]:
+    """The lambdified formulas at the inputs, and the written forward (float64) of ``inner``, evaluated
+    once (or taken from ``written``, every node's value): the values of the plan's shared nodes go into
+    the formulas instead of being computed again."""
+    args = [arrays[n] for n in plan.names]
+    kept: dict[int, np.ndarray] = {}
+    ids: dict[tuple, int] = {}
+    for node in inner.walk() if plan.shared else ():
+        pattern = _shared_pattern(node)
+        if pattern in plan.shared and pattern not in ids:
+            ids[pattern] = id(node)
+            kept[id(node)] = None  # type: ignore[assignment]
+    if written is None:
+        root = numpy_eval(inner, arrays, np.float64, keep=kept)
+    else:
+        root = written_forward(inner, arrays, written)
+        kept = {i: written[i] for i in kept}
+    if len(ids) == len(plan.shared) and plan.shared:
+        return list(plan.compiled.numpy_shared(*args, *(kept[ids[p]] for p in plan.shared))), root
+    return list(plan.compiled.numpy(*args)), root
 
 
 @dataclass
@@ -337,6 +419,7 @@ def _derivative(seq: Seq, formula: str, sym: Any, value: np.ndarray) -> Derivati
 def _run_elementwise(
     expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
     grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+    written: dict[int, np.ndarray] | None = None,
 ) -> SymbolicResult:
     inner, chain = _split_root(expr)
     plan = _elementwise_plan(Keyed(inner), wrt, order)
@@ -351,7 +434,7 @@ def _run_elementwise(
     seqs = _sequences(wrt, order)
 
     with np.errstate(all="ignore"):
-        raw = plan.compiled.numpy(*(arrays[n] for n in plan.names))
+        raw, written_root = _reference(plan, inner, arrays, written)
         vals = [np.broadcast_to(as_real(r), shape) for r in raw]
         weight = g / count
         values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
@@ -379,7 +462,7 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(written_forward(inner, arrays)) | _has_zoo([plan.f]), shape)
+    bad = np.broadcast_to(np.isnan(written_root) | _has_zoo([plan.f]), shape)
     if bad.any():
         forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
 
@@ -394,15 +477,16 @@ def _run_elementwise(
         if bad.any():
             value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
-        derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype))
+        derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))
         derivatives[seq].slack = slack.get(seq)
-    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives,
+    return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype, copy=False), derivatives,
                           slack.get(()))
 
 
 def _run_expanded(
     expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
     grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+    written: dict[int, np.ndarray] | None = None,
 ) -> SymbolicResult:
     names = variables(expr)
     count = sum(arrays[n].size for n in names)
@@ -433,7 +517,7 @@ def _run_expanded(
     n_out = math.prod(plan.out_shape)
     forward = result[:n_out].reshape(plan.out_shape)
     # an output undefined as written (see written_forward) makes every element it depends on undefined
-    bad = np.broadcast_to(np.isnan(written_forward(expr, arrays)), plan.out_shape)
+    bad = np.broadcast_to(np.isnan(written_forward(expr, arrays, written)), plan.out_shape)
     tainted: dict[str, np.ndarray] = {}
     if _has_zoo([*plan.compiled.outputs[:n_out], *(e for _, e in plan.compiled.defs)]):
         forward = np.full(forward.shape, np.nan)
@@ -453,10 +537,10 @@ def _run_expanded(
             formula = _expanded_formula(plan, seq, exprs)
         if tainted:
             value = np.where(tainted[seq[-1]], np.nan, value)
-        derivatives[seq] = _derivative(seq, formula, None, np.asarray(value, dtype=np.float64).astype(dtype))
+        derivatives[seq] = _derivative(seq, formula, None, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))
         if spread is not None and exprs is not None:
             derivatives[seq].slack = spread[start - exprs.size : start].reshape(shape)
-    return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype), derivatives,
+    return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype, copy=False), derivatives,
                           None if spread is None else spread[:n_out].reshape(plan.out_shape))
 
 
@@ -542,13 +626,18 @@ def differentiate(
     if missing:
         raise ValueError(f"no input value for {', '.join(dict.fromkeys(missing))}")
     # inputs are rounded to dtype (as the tape sees them), then computed with in float64; so are literals
-    arrays = {n: np.asarray(v, dtype=dt).astype(np.float64) for n, v in inputs.items()}
+    arrays = {n: np.asarray(v, dtype=dt).astype(np.float64, copy=False) for n, v in inputs.items()}
     expr = _round_literals(expr, dt)
     elementwise = choose_mode(expr, mode) == "elementwise"
     run = _run_elementwise if elementwise else _run_expanded
-    result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits)
-    marks = rounding_kinks(_split_root(expr)[0] if elementwise else expr, arrays, list(result.derivatives),
-                           dt, exact, elementwise)
+    target = _split_root(expr)[0] if elementwise else expr
+    # one written forward serves the nan map and the kinks' branch decisions; these need every node's
+    # value, in the case's dtype: shared in float64 (where the two forwards are the same computation)
+    written = None
+    if dt == np.float64 and any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk()):
+        written = numpy_eval(target, arrays, values=True)
+    result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits, written)
+    marks = rounding_kinks(target, arrays, list(result.derivatives), dt, exact, elementwise, written)
     for seq, mask in marks.items():
         result.derivatives[seq].at_kink = mask
     return result

@@ -203,7 +203,7 @@ def as_real(x: Any) -> np.ndarray:
     x = np.asarray(x)
     if np.iscomplexobj(x):
         x = np.where(x.imag == 0, x.real, np.nan)
-    return x.astype(np.float64)
+    return x.astype(np.float64, copy=False)
 
 
 def _mp_real(v: Any) -> Any:
@@ -235,7 +235,8 @@ def mp_eval(c: Compiled, rows: Iterable[list[Any]], fallback: np.ndarray) -> np.
     return out
 
 
-def written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def written_forward(expr: Expr, arrays: dict[str, np.ndarray],
+                    written: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """The expression's value as written, op by op with the table's numpy forwards.
 
     sympy simplifies while it builds (``x/x`` is 1, ``x*log(x) - x*log(x)`` is 0), which is
@@ -243,4 +244,6 @@ def written_forward(expr: Expr, arrays: dict[str, np.ndarray]) -> np.ndarray:
     log of a negative, inf - inf), this is nan, and the reference marks that point undefined
     instead of checking the tape against a value the written expression never has.
     """
+    if written is not None:  # already evaluated, every node (``numpy_eval(..., values=True)``)
+        return np.asarray(written[id(expr)], dtype=np.float64)
     return numpy_eval(expr, arrays, np.float64)

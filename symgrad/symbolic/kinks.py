@@ -48,17 +48,19 @@ Seq = tuple[str, ...]
 
 
 def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq], dtype: np.dtype,
-                   exact: bool, elementwise: bool) -> dict[Seq, np.ndarray]:
+                   exact: bool, elementwise: bool, floats: dict[int, np.ndarray] | None = None) -> dict[Seq, np.ndarray]:
     """Per derivative sequence, the elements at a kink (rounding); only sequences with some.
 
     ``arrays`` are the inputs already rounded to ``dtype`` (held as float64); ``expr`` is the
-    elementwise inner expression (sum/mean chain peeled) or the whole expanded one.
+    elementwise inner expression (sum/mean chain peeled) or the whole expanded one.  ``floats`` is the
+    float forward when the caller has it already (``numpy_eval(expr, typed, values=True)``).
     """
     nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
     if not nodes or not seqs:
         return {}
     typed = {n: a.astype(dtype) for n, a in arrays.items()}
-    floats = numpy_eval(expr, typed, values=True)
+    if floats is None:
+        floats = numpy_eval(expr, typed, values=True)
     exacts = (_elementwise_exact if elementwise else _expanded_exact)(expr, nodes, arrays, exact)
     marks = []
     for node, e in zip(nodes, exacts, strict=True):

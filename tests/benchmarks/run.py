@@ -2,8 +2,9 @@
 
 Sections: tape (forward+backward and peak memory against HIPS autograd, PyTorch
 with 1 thread and numpy's forward), check (symgrad.check against
-torch.autograd.gradcheck), cli (start-up time), jobs (suites of 155 to 413
-cases at -j 1 and -j 2), expanded (expanded mode at growing sizes).  Contenders that are not
+torch.autograd.gradcheck in fast and default mode, JAX's check_grads and numpy's
+forward, n = 100 to 1e6), cli (start-up time), jobs (suites of 155 to 413 cases at
+-j 1 and -j 2), expanded (expanded mode at growing sizes).  Contenders that are not
 installed are reported as absent.  Timings interleave the contenders and take
 medians; ratios below 1 mean symgrad is faster (or smaller).
 """
@@ -28,7 +29,7 @@ def environment() -> str:
     import numpy
 
     parts = [f"python {platform.python_version()}", f"numpy {numpy.__version__}"]
-    for mod in ("torch", "autograd", "sympy"):
+    for mod in ("torch", "autograd", "sympy", "jax"):
         m = harness.optional(mod)
         version = getattr(m, "__version__", None) if m is not None else None
         if m is not None and version is None:
@@ -67,7 +68,8 @@ def main() -> int:
         import check_bench
 
         print("\n" + "=" * 8 + " check")
-        res = check_bench.run([100, 1000] if quick else [100, 1000, 3000], 10**6, 1 if quick else 3)
+        sizes = [1000, 10**4, 10**5] if quick else [100, 1000, 3000, 10**4, 10**5, 10**6]
+        res = check_bench.run(sizes, 3 if quick else 9)
         results["check"] = res
         print(check_bench.report(res))
 

@@ -1,0 +1,98 @@
+"""The fast comparison path (a few vectorised passes, taken when every element is within tolerance)
+gives exactly the Comparison of the full path (every element's errors), on crafted arrays."""
+
+import numpy as np
+import pytest
+
+import symgrad.checking.compare as C
+
+TINY = np.nextafter(0.0, 1.0)  # the smallest subnormal
+SUB = 2.5e-310
+ROWS = {  # (actual, expected): each pair within tolerance
+    "plain": ([1.0, 2.0, -3.0], [1.0, 2.0 + 1e-9, -3.0 - 1e-8]),
+    "signed zeros": ([0.0, -0.0, 0.0, -0.0], [-0.0, 0.0, 0.0, -0.0]),
+    "subnormals": ([TINY, -TINY, SUB, 0.0, -SUB], [-TINY, TINY, SUB * (1 + 1e-12), SUB, 0.0]),
+    "infinities": ([np.inf, -np.inf, 5.0], [np.inf, -np.inf, 5.0]),
+    "nan where undefined": ([np.nan, 1.0, 7.0], [np.nan, 1.0, np.nan]),
+    "huge": ([1.7e308, -1.7e308, 1e300], [1.7e308 * (1 - 1e-9), -1.7e308, 1e300]),
+    "opposite signs near 0": ([1e-9, -1e-9, 3.0], [-1e-9, 1e-9, 3.0]),
+}
+
+
+def _both(actual, expected, **kw):
+    kw = {"rtol": 1e-7, "atol": 1e-7, **kw}
+    fast = C.compare("a", actual, expected, **kw)
+    saved = C._passing_stats
+    C._passing_stats = lambda *a, **k: None  # the reference path only
+    try:
+        full = C.compare("a", actual, expected, **kw)
+    finally:
+        C._passing_stats = saved
+    return fast, full
+
+
+def _same(fast, full):
+    f, g = fast.to_dict(), full.to_dict()
+    assert f == g or (str(f) == str(g)), (f, g)  # str: nan == nan
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fast_path_matches_full_path_when_within_tolerance(name, dtype):
+    a, e = (np.array(v) for v in ROWS[name])
+    atol = 1e-5 if dtype == "float32" else 1e-7
+    fast, full = _both(a, e, dtype=dtype, atol=atol)
+    assert fast.passed
+    _same(fast, full)
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_twin_one_wrong_element_fails_on_both_paths(name):
+    a, e = (np.array(v) for v in ROWS[name])
+    i = int(np.flatnonzero(~np.isnan(e))[-1])
+    wrong = a.copy()
+    wrong[i] = e[i] * 1.01 + 1.0 if np.isfinite(e[i]) else 0.0
+    fast, full = _both(wrong, e)
+    assert not fast.passed and fast.mismatched == full.mismatched == 1
+    assert fast.worst_index == (i,)
+    _same(fast, full)
+
+
+@pytest.mark.parametrize("wrong", [np.nan, 0.0, 1.7e308, -np.inf])
+def test_finite_tape_against_an_infinite_reference_fails(wrong):
+    a, e = np.array([1.0, wrong]), np.array([1.0, np.inf])
+    fast, full = _both(a, e)
+    assert not fast.passed
+    _same(fast, full)
+
+
+def test_masks_kinks_and_2d_shapes_agree():
+    rng = np.random.default_rng(1)
+    e = rng.normal(size=(30, 40))
+    a = e * (1 + 1e-9 * rng.normal(size=e.shape))
+    undefined, kink = rng.random(e.shape) < 0.1, rng.random(e.shape) < 0.1
+    fast, full = _both(a, e, undefined=undefined, at_kink=kink)
+    assert fast.passed and fast.at_kink > 0
+    _same(fast, full)
+    a[3, 5] = e[3, 5] + 1.0  # twin: a wrong element
+    fast, full = _both(a, e, undefined=undefined & False, at_kink=kink & False)
+    assert fast.mismatched == 1 and fast.worst_index == (3, 5)
+    _same(fast, full)
+
+
+def test_zero_d_and_empty_arrays():
+    for a, e in [(np.float64(2.0), np.float64(2.0)), (np.zeros(0), np.zeros(0)), (np.nan, np.nan)]:
+        fast, full = _both(a, e)
+        _same(fast, full)
+    fast, full = _both(np.float64(2.0), np.float64(3.0))  # twin
+    assert not fast.passed
+    _same(fast, full)
+
+
+def test_a_large_random_array_agrees():
+    rng = np.random.default_rng(2)
+    e = rng.normal(size=10_000) * 10.0 ** rng.integers(-300, 300, size=10_000)
+    a = e * (1 + 1e-8 * rng.normal(size=e.shape))
+    fast, full = _both(a, e)
+    assert fast.passed and fast.max_ulp > 0
+    _same(fast, full)

@@ -415,3 +415,22 @@ def test_cli_backend_module_attr_on_fuzz_grad_and_plot(tmp_path):
     args = ["plot", "sin(x)", "--wrt", "x", "--range", "0", "1", "--points", "5", "-o", str(tmp_path / "p.png")]
     assert CliRunner().invoke(main, [*args, "--backend", spec]).exit_code == 1
     assert CliRunner().invoke(main, args).exit_code == 0
+
+
+class NoExpNoSoftplus(SymgradBackend):
+    """An engine declaring every op but exp and softplus (and abs): the guards must do without them."""
+
+    name = "test-no-exp-softplus-abs"
+    capabilities = dataclasses.replace(
+        SymgradBackend.capabilities,
+        ops=frozenset(op for op in ops.engine_ops() if op.name not in ("exp", "softplus", "abs")))
+
+
+def test_domain_guards_stay_within_the_backends_declared_ops():
+    result = fuzz(count=30, seed=0, max_depth=2, ops="log,sqrt,add", backend=NoExpNoSoftplus(), out_dir=None)
+    assert result and result.checked == 30 and result.skipped == 0
+    used = set().union(*(_op_names(e) for e, _ in result.history))
+    assert "log" in used and not used & {"exp", "softplus", "abs"}, used
+    # the twin: with every op declared, the guards do use them
+    full = fuzz(count=30, seed=0, max_depth=2, ops="log,sqrt,add", out_dir=None)
+    assert set().union(*(_op_names(e) for e, _ in full.history)) & {"exp", "softplus", "abs"}

@@ -324,7 +324,8 @@ def _nested_list(text: str) -> Any:
 @click.option("--at", "at", multiple=True, metavar="NAME=V1,V2,...",
               help="An input's values (repeatable); a 2-D input as NAME=\"[[1,2],[3,4]]\".")
 @click.option("--grad-output", default=None, metavar="V1,V2,...", help="The gradient= passed to backward.")
-@click.option("--backend", default="symgrad", show_default=True)
+@click.option("--backend", default="symgrad", show_default=True, metavar="NAME|MODULE:ATTR",
+              help="Backend to check: a name, or module:attr (a Backend instance, class or factory).")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--order", type=click.IntRange(1, 3), default=1, show_default=True)
 def grad(expr: str, at: tuple[str, ...], grad_output: str | None, backend: str, dtype: str, order: int) -> None:
@@ -426,7 +427,8 @@ def _parse_scalars(values: tuple[str, ...]) -> dict[str, Any]:
               help="Points of the sweep.")
 @click.option("-o", "--output", default="symgrad-plot.png", show_default=True, type=click.Path(dir_okay=False),
               help="Image file (png, svg, pdf by extension).")
-@click.option("--backend", default="symgrad", show_default=True)
+@click.option("--backend", default="symgrad", show_default=True, metavar="NAME|MODULE:ATTR",
+              help="Backend to check: a name, or module:attr (a Backend instance, class or factory).")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str, ...], points: int, output: str,
                  backend: str, dtype: str) -> None:
@@ -498,12 +500,21 @@ Exit codes:
 @click.option("--shape", "shape_texts", multiple=True, metavar="SHAPE",
               help="Input shape (repeatable): 'scalar', '3', '2,3'. Default: scalar, 3 and 2,3.")
 @click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Stop after this many failures.")
+              help="Stop after this many root causes (a shrunk failure's ops; repeats are grouped).")
+@click.option("--order", type=click.IntRange(1, 3), default=1, show_default=True, help="Derivative order checked.")
+@click.option("--range", "range_text", default=None, metavar="LO,HI",
+              help="Draw input values from [LO, HI] (default -3,3), e.g. -100,100.")
+@click.option("--known", "known_ops", multiple=True, metavar="OP[,OP...]",
+              help="A known bug to step past: a shrunk failure using only these ops is counted as known, "
+                   "not failed (repeatable).")
+@click.option("--exclude-ops", "exclude_ops", default=None, metavar="NAME,NAME,...",
+              help="Never generate these ops, not even in domain guards.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds per check (0: none); a check that times out is listed, not failed.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every checked expression and its verdict.")
 def fuzz(count: int, seed: int, max_depth: int, op_names: str | None, backend: str,
                  out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
+                 order: int, range_text: str | None, known_ops: tuple[str, ...], exclude_ops: str | None,
                  timeout: float, verbose: bool) -> None:
     """Check random expressions from the op table; shrink failures with hypothesis and save them."""
     if importlib.util.find_spec("hypothesis") is None:  # fuzzing needs it: say so before starting
@@ -514,6 +525,19 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: str | None, backend: s
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ops") from None
     shapes = tuple(_parse_shape(t) for t in shape_texts) or _fuzzing.DEFAULT_SHAPES
+    extra: dict[str, Any] = {"order": order}
+    for hint, key, text in (("--known", "known_ops", ",".join(known_ops)), ("--exclude-ops", "exclude_ops", exclude_ops)):
+        if text:
+            try:
+                extra[key] = _fuzzing.resolve_ops(text)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=hint) from None
+    if range_text is not None:
+        try:
+            extra["value_range"] = _fuzzing.check_range([float(v) for v in range_text.split(",")])
+        except ValueError as exc:
+            raise click.BadParameter(f"expected LO,HI with LO < HI, got {range_text!r} ({exc})",
+                                     param_hint="--range") from None
 
     def progress(result: Any) -> None:  # a FuzzResult
         if verbose:
@@ -523,11 +547,12 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: str | None, backend: s
     try:
         result = _fuzzing.fuzz(count=count, seed=seed, max_depth=max_depth, ops=table, backend=_suite.resolve_backend(backend),
                       out_dir=None if no_save else out_dir, dtype=dtype, shapes=shapes,
-                      max_failures=max_failures, progress=progress, timeout=timeout or None)
-    except _backends.BackendUnavailable as exc:
+                      max_failures=max_failures, progress=progress, timeout=timeout or None, **extra)
+    except (_backends.BackendUnavailable, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     for f in result.failures:
         click.echo(f.report.table())
+        click.echo(f"  cause: {f.cause}" + (f" ({f.repeats} shrunk failures)" if f.repeats > 1 else ""))
         if f.original != f.expr:
             click.echo(f"  shrunk from: {f.original}")
         click.echo(f"  inputs: {f.data.get('inputs')}")  # printed with --no-save too

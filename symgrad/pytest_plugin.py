@@ -280,10 +280,16 @@ class CaseItem(pytest.Item):
             return
         for tag in case.tags:
             self._add_tag(tag)
-        if case.skip:
-            self.add_marker(pytest.mark.skip(reason=case.skip))
-        if case.xfail:  # strict: an unexpected pass fails, as `symgrad check` counts it; errors stay errors
-            self.add_marker(pytest.mark.xfail(reason=case.xfail, strict=True, raises=CaseMismatch))
+        # the case's own skip/xfail, else the one its per-backend maps give the session's backend,
+        # exactly as `symgrad check` picks them (run_case)
+        backend = _options(self.config).backend
+        name = backend if isinstance(backend, str) else backend.name
+        skip = case.skip or case.skip_on.get(name)
+        xfail = case.xfail or case.xfail_on.get(name)
+        if skip:
+            self.add_marker(pytest.mark.skip(reason=skip))
+        if xfail:  # strict: an unexpected pass fails, as `symgrad check` counts it; errors stay errors
+            self.add_marker(pytest.mark.xfail(reason=xfail, strict=True, raises=CaseMismatch))
 
     def _add_tag(self, tag: str) -> None:
         if not tag or tag.startswith("_") or tag in {"skip", "skipif", "xfail", "parametrize", "usefixtures"}:

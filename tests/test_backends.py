@@ -95,18 +95,9 @@ def test_case_files_pass_on_every_backend(case: Any, backend: str) -> None:
     assert report.backend == backend
     if backend == "torch" and torch_pow_nan(case, report):
         pytest.xfail(TORCH_POW_NAN)
-    if report.status in ("fail", "error") and backend in NEW_ENGINES and Path(case.file).name in NEW_CASE_FILES:
-        pytest.xfail(NOT_RECONCILED)  # visible in -rx with the table's first line; issue 18 is open for it
     assert report.status in ("pass", "skip", "xfail"), report.table()
     if report.status == "skip":
         assert report.reason
-
-
-NEW_ENGINES = ("jax", "tinygrad", "mygrad")
-NEW_CASE_FILES = ("activations.yaml", "reductions2.yaml", "shapes.yaml", "linalg.yaml")
-NOT_RECONCILED = ("issue 15's new ops (keepdims, clip/hardtanh bounds, where, leaky_relu at 0, transpose axes, ...) "
-                  "reached the jax/tinygrad/mygrad adapters at merge time and are not yet mapped or declared per "
-                  "engine: each such case is an expected failure until issue 18 reconciles them")
 
 
 TORCH_POW_NAN = ("torch: a second or higher derivative of x**y (tensor exponent) at x = 0 is nan -- "

@@ -320,6 +320,43 @@ def test_skip_and_xfail_are_native(pytester: pytest.Pytester) -> None:
     ])
 
 
+PER_BACKEND = """\
+cases:
+  - name: wrong-here
+    expr: x**2
+    inputs: {x: [1.0]}
+    expect: {x: [5.0]}
+    xfail: {symgrad: "a known mismatch on symgrad's tape only"}
+  - name: passes-but-xfailed-here
+    expr: x**2
+    inputs: {x: [1.0]}
+    xfail: {symgrad: "thought broken on symgrad"}
+  - name: not-here
+    expr: x
+    inputs: {x: 1.0}
+    skip: {symgrad: "symgrad lacks it"}
+  - name: wrong-elsewhere
+    expr: x**2
+    inputs: {x: [1.0]}
+    expect: {x: [5.0]}
+    xfail: {torch: "a known mismatch on torch only"}
+"""
+
+
+def test_per_backend_skip_and_xfail_maps_apply_to_the_session_backend(pytester: pytest.Pytester) -> None:
+    # as `symgrad check` reads them: the map's entry for the backend running, strict; another engine's
+    # entry does not hide a mismatch here
+    write(pytester, {"cases/pb.yaml": PER_BACKEND})
+    result = pytester.runpytest("cases", "-rsxXf")
+    result.assert_outcomes(skipped=1, xfailed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "SKIPPED [[]1[]] cases/pb.yaml*symgrad lacks it",
+        "XFAIL cases/pb.yaml::wrong-here - a known mismatch on symgrad's tape only",
+        "FAILED cases/pb.yaml::passes-but-xfailed-here*XPASS(strict)*",
+        "FAILED cases/pb.yaml::wrong-elsewhere*",
+    ])
+
+
 def test_tags_are_markers(suite: pytest.Pytester) -> None:
     result = suite.runpytest("cases", "-m", "tutorial", "-v")
     result.assert_outcomes(passed=2, deselected=3)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Backend, Capabilities, Grads, Unsupported, install_hint, runnable_ops
+from symgrad.backends.base import Backend, Capabilities, Grads, Unsupported, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.expr import Expr, Var, as_expr
 from symgrad.ir.ops import Op
@@ -144,11 +144,8 @@ class AutogradBackend(Backend):
     def __init__(self) -> None:
         if autograd is None:
             raise install_hint("autograd", "autograd")
-        mapped = _mapped()
-        self.ops: dict[Op, Callable[..., Any]] = {
-            op: fn for op in ops.engine_ops() if (fn := resolve(op, mapped)) is not None
-        }
-        self.capabilities = Capabilities(ops=runnable_ops(self.ops, ops.engine_ops()))
+        self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
+        self.capabilities = Capabilities(ops=runnable)
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         fn = self.ops.get(op)

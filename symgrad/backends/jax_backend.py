@@ -37,8 +37,15 @@ except ImportError:  # pragma: no cover - exercised where jax is missing
 
 
 def _reduce(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A jax.numpy reduction called with the table's ``axis`` (None, an int or a tuple)."""
-    return lambda x, axis=None: fn(x, axis=None if axis is None else normalize_axes(axis, jnp.ndim(x)))
+    """A jax.numpy reduction called with the table's ``axis`` (None, an int or a tuple) and ``keepdims``."""
+    return lambda x, axis=None, keepdims=False: fn(
+        x, axis=None if axis is None else normalize_axes(axis, jnp.ndim(x)), keepdims=keepdims)
+
+
+def _clip(x: Any, lo: Any, hi: Any) -> Any:
+    # jnp.clip is minimum(maximum(..)), whose ties split the gradient: the table's clip gives x the
+    # gradient on the closed interval, lo below it, hi above it (and hi everything when lo > hi)
+    return jnp.where((x > hi) | (lo > hi), hi, jnp.where(x < lo, lo, x))
 
 
 # the map to JAX, keyed by the table's ops: only where JAX's function has another name or
@@ -50,16 +57,28 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.sum: _reduce(jnp.sum), ops.mean: _reduce(jnp.mean), ops.prod: _reduce(jnp.prod),
         ops.max: _reduce(jnp.max), ops.min: _reduce(jnp.min), ops.logsumexp: _reduce(jsp.logsumexp),
         ops.detach: lax.stop_gradient,
+        ops.where: lambda c, x, y: jnp.where(jnp.asarray(c) != 0, x, y),
+        ops.clip: _clip,
+        # jax.nn's leaky_relu takes the x >= 0 branch at 0 (slope 1); the table's leaky_relu'(0) is the slope
+        ops.leaky_relu: lambda x, negative_slope=0.01: jnp.where(x > 0, x, negative_slope * x),
+        # jax.nn.hard_tanh has no bounds; the table's gradient is 0 at them (exclusive, as F.hardtanh)
+        ops.hardtanh: lambda x, min_val=-1.0, max_val=1.0: jnp.where(
+            x <= min_val, min_val, jnp.where(x >= max_val, max_val, x)),
+        ops.gelu: lambda x: jnn.gelu(x, approximate=False),  # JAX's default is the tanh approximation
+        ops.var: lambda x, axis=None, keepdims=False, ddof=0: jnp.var(
+            x, axis=None if axis is None else normalize_axes(axis, jnp.ndim(x)), ddof=ddof, keepdims=keepdims),
+        ops.std: lambda x, axis=None, keepdims=False, ddof=0: jnp.std(
+            x, axis=None if axis is None else normalize_axes(axis, jnp.ndim(x)), ddof=ddof, keepdims=keepdims),
+        ops.index: lambda x, key: x[ops.decode_key(key)],
+        ops.concatenate: lambda x, y, axis=0: jnp.concatenate((x, y), axis=axis),
+        ops.stack: lambda x, y, axis=0: jnp.stack((x, y), axis=axis),
+        ops.einsum: lambda a, b, subscripts: jnp.einsum(subscripts, a, b),
+        ops.det: jnp.linalg.det, ops.inv: jnp.linalg.inv, ops.solve: jnp.linalg.solve,
     }
 
 
-# ops the engine has no function for and no composite to run as, with the reason (filled below)
+# ops the engine has no function for and no composite to run as, with the reason (none today)
 UNSUPPORTED: dict[Op, str] = {}
-# issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
-# tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
-UNSUPPORTED.update({op: "not mapped for jax yet (its same-name function differs from the table's op)"
-                    for op in (ops.concatenate, ops.det, ops.einsum, ops.gelu, ops.hardtanh, ops.index, ops.inv, ops.solve,
-                    ops.stack)})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -27,19 +27,77 @@ except ImportError:  # pragma: no cover - exercised where mygrad is missing
 
 
 def _reduce(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda x, axis=None: fn(x, axis=None if axis is None else normalize_axes(axis, x.ndim))
+    return lambda x, axis=None, keepdims=False: fn(
+        x, axis=None if axis is None else normalize_axes(axis, x.ndim), keepdims=keepdims)
 
 
-# the map to MyGrad, keyed by the table's ops: only where the name or signature differs
+def _data(x: Any) -> np.ndarray:
+    return np.asarray(x.data if isinstance(x, mg.Tensor) else x)
+
+
+def _step(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A piecewise-constant op (sign, floor, ...): MyGrad refuses to differentiate its ufunc, so the result
+    is a constant tensor, whose zero gradient is the table's convention (0 at the jumps too)."""
+    return lambda x: mg.tensor(fn(_data(x)), constant=True)
+
+
+def _where(c: Any, x: Any, y: Any) -> Any:
+    return mg.where(_data(c) != 0, x, y)  # MyGrad's condition is an array, not a tensor
+
+
+def _nonpositive(x: Any) -> Any:
+    """x where x <= 0, else 0: the negative branch's exp never overflows (inf * 0 would be nan)."""
+    return mg.where(_data(x) > 0, 0.0, x)
+
+
+def _flip(x: Any, axis: Any = None) -> Any:
+    axes = normalize_axes(axis, x.ndim) if axis is not None else tuple(range(x.ndim))
+    return x[tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(x.ndim))]
+
+
+def _expand_dims(x: Any, axis: Any) -> Any:
+    for d in normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, tuple) else 1)):
+        x = mg.expand_dims(x, d)  # MyGrad's expand_dims takes one axis
+    return x
+
+
+# the map to MyGrad, keyed by the table's ops: only where the name or signature differs, or a convention
+# to pick (the kinks of elu, selu, leaky_relu, hardtanh and clip written with `where`, as the table defines them:
+# MyGrad's selu takes the x >= 0 branch at 0)
 def _mapped() -> dict[Op, Callable[..., Any]]:
     return {
         ops.add: operator.add, ops.sub: operator.sub, ops.mul: operator.mul, ops.div: operator.truediv,
         ops.neg: operator.neg, ops.pow: operator.pow,
         ops.sum: _reduce(mg.sum), ops.mean: _reduce(mg.mean), ops.prod: _reduce(mg.prod),
         ops.max: _reduce(mg.max), ops.min: _reduce(mg.min),
+        ops.var: lambda x, axis=None, keepdims=False, ddof=0: mg.var(
+            x, axis=None if axis is None else normalize_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims),
+        ops.std: lambda x, axis=None, keepdims=False, ddof=0: mg.std(
+            x, axis=None if axis is None else normalize_axes(axis, x.ndim), ddof=ddof, keepdims=keepdims),
         ops.detach: lambda x: mg.tensor(x, constant=True),
-        ops.sign: lambda x: mg.tensor(np.sign(x.data if isinstance(x, mg.Tensor) else x), constant=True),
-        ops.where: lambda c, x, y: mg.where(c.data if isinstance(c, mg.Tensor) else c, x, y),
+        ops.sign: _step(np.sign), ops.floor: _step(np.floor), ops.ceil: _step(np.ceil), ops.round: _step(np.round),
+        ops.where: _where,
+        ops.softplus: lambda x: mg.logaddexp(0.0, x),
+        ops.clip: lambda x, lo, hi: _where((_data(x) > _data(hi)) | (_data(lo) > _data(hi)), hi,
+                                           _where(_data(x) < _data(lo), lo, x)),
+        ops.leaky_relu: lambda x, negative_slope=0.01: _where(_data(x) > 0, x, negative_slope * x),
+        ops.elu: lambda x, alpha=1.0: _where(_data(x) > 0, x, alpha * (mg.exp(_nonpositive(x)) - 1.0)),
+        ops.celu: lambda x, alpha=1.0: _where(_data(x) > 0, x, alpha * (mg.exp(_nonpositive(x) / alpha) - 1.0)),
+        ops.selu: lambda x: ops._SELU_SCALE * _where(_data(x) > 0, x, ops._SELU_ALPHA * (mg.exp(_nonpositive(x)) - 1.0)),
+        ops.hardtanh: lambda x, min_val=-1.0, max_val=1.0: _where(
+            _data(x) <= min_val, min_val, _where(_data(x) >= max_val, max_val, x)),
+        ops.log_softmax: lambda x, axis=-1: mnn.logsoftmax(x, axis=axis),
+        ops.logit: lambda x: mg.log(x / (1.0 - x)),
+        ops.xlogy: lambda x, y: x * mg.log(y),  # inside its domain y > 0
+        ops.copysign: lambda x, y: mg.abs(x) * np.where(np.signbit(_data(y)), -1.0, 1.0),
+        ops.transpose: lambda x, axes=None: mg.transpose(x, *(axes or ())),
+        ops.reshape: lambda x, shape: mg.reshape(x, tuple(shape)),
+        ops.index: lambda x, key: x[ops.decode_key(key)],
+        ops.expand_dims: _expand_dims, ops.flip: _flip,
+        ops.concatenate: lambda x, y, axis=0: mg.concatenate((x, y), axis=axis),
+        ops.stack: lambda x, y, axis=0: mg.stack((x, y), axis=axis),
+        ops.einsum: lambda a, b, subscripts: mg.einsum(subscripts, a, b),
+        ops.trace: lambda a: mg.einsum("ii", a),
     }
 
 
@@ -56,15 +114,11 @@ def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] 
 
 
 # ops MyGrad has no function for, and no composite to run as (skipped with the capability's reason)
-UNSUPPORTED: dict[Op, str] = {ops.erf: "no erf in MyGrad", ops.softplus: "no softplus in MyGrad",
-                              ops.logsumexp: "no logsumexp in MyGrad", ops.hypot: "no hypot in MyGrad"}
-# issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
-# tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
-UNSUPPORTED.update({op: "not mapped for mygrad yet (its same-name function differs from the table's op)"
-                    for op in (ops.ceil, ops.celu, ops.concatenate, ops.copysign, ops.det, ops.digamma, ops.einsum, ops.elu,
-                    ops.erfc, ops.erfinv, ops.flip, ops.floor, ops.gelu, ops.hardtanh, ops.index, ops.inv,
-                    ops.leaky_relu, ops.lgamma, ops.log_softmax, ops.logit, ops.logsigmoid, ops.mish, ops.reshape,
-                    ops.round, ops.solve, ops.stack, ops.trace, ops.xlogy)})
+UNSUPPORTED: dict[Op, str] = {op: f"no {op.name} in MyGrad" for op in (
+    ops.erf, ops.erfc, ops.erfinv, ops.digamma, ops.lgamma, ops.logsumexp, ops.hypot)}
+UNSUPPORTED.update({op: "no det, inv or solve in MyGrad (its linalg has only norm)"
+                    for op in (ops.det, ops.inv, ops.solve)})
+UNSUPPORTED[ops.gelu] = "no erf in MyGrad (gelu is 0.5 x (1 + erf(x / sqrt 2)))"
 
 
 class MygradBackend(TapeBackend):
@@ -83,7 +137,7 @@ class MygradBackend(TapeBackend):
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         fn = self.ops.get(op)
         if fn is None:
-            return self.composite(op, args, params, lambda a: np.asarray(a.data if isinstance(a, mg.Tensor) else a))
+            return self.composite(op, args, params, _data)
         return fn(*args, **params)
 
     def grad(self, output: Any, inputs: list[Any], grad_output: np.ndarray | None,

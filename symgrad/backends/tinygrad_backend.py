@@ -41,16 +41,20 @@ except ImportError:  # pragma: no cover - exercised where tinygrad is missing
     Tensor = None  # type: ignore[assignment,misc]
 
 
+def _axes(x: Any, axis: Any) -> Any:
+    return None if axis is None else normalize_axes(axis, x.ndim)
+
+
 def _reduce(name: str) -> Callable[..., Any]:
-    return lambda x, axis=None: getattr(x, name)(axis=None if axis is None else normalize_axes(axis, x.ndim))
+    return lambda x, axis=None, keepdims=False: getattr(x, name)(axis=_axes(x, axis), keepdim=keepdims)
 
 
-def _logsumexp(x: Any, axis: Any = None) -> Any:
+def _logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     if x.ndim == 0:
         return x + 0.0
     axes = range(x.ndim) if axis is None else normalize_axes(axis, x.ndim)
     for d in sorted(axes, reverse=True):  # tinygrad reduces one axis at a time; LSE over (i, j) = LSE_j(LSE_i)
-        x = x.logsumexp(axis=d)
+        x = x.logsumexp(axis=d, keepdim=keepdims)
     return x
 
 
@@ -58,27 +62,56 @@ def _method(name: str) -> Callable[..., Any]:
     return lambda x, *rest, **kw: getattr(x, name)(*rest, **kw)
 
 
-# the map to tinygrad, keyed by the table's ops: only where the method has another name or signature
+def _nonpositive(x: Any) -> Any:
+    """x where x <= 0, else 0: the argument of the negative branch's exp, which then never overflows
+    (an inf in the unselected branch would make its zero gradient nan)."""
+    return (x > 0).where(0.0, x)
+
+
+def _shaped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A shape op as tinygrad's reshape to the shape numpy's ``fn`` gives (squeeze/expand_dims of several axes)."""
+    return lambda x, axis=None: x.reshape(fn(np.empty(x.shape), axis).shape)
+
+
+# the map to tinygrad, keyed by the table's ops: only where the method has another name or signature,
+# or a convention to pick (tinygrad's leaky_relu, selu and hardtanh take the other branch at a kink; its elu
+# and celu are its own: elu'(0) = 0 is a tinygrad bug, see docs/engine-bugs.md)
 def _mapped() -> dict[Op, Callable[..., Any]]:
     return {
         ops.add: operator.add, ops.sub: operator.sub, ops.mul: operator.mul, ops.div: operator.truediv,
         ops.neg: operator.neg, ops.pow: operator.pow,
         ops.sum: _reduce("sum"), ops.mean: _reduce("mean"), ops.prod: _reduce("prod"),
         ops.max: _reduce("max"), ops.min: _reduce("min"), ops.logsumexp: _logsumexp,
-        ops.transpose: lambda x: x.permute(*reversed(range(x.ndim))),
-        ops.where: lambda c, x, y: c.where(x, y),
+        ops.var: lambda x, axis=None, keepdims=False, ddof=0: x.var(axis=_axes(x, axis), keepdim=keepdims,
+                                                                    correction=ddof),
+        ops.std: lambda x, axis=None, keepdims=False, ddof=0: x.std(axis=_axes(x, axis), keepdim=keepdims,
+                                                                    correction=ddof),
+        ops.transpose: lambda x, axes=None: x.permute(*(reversed(range(x.ndim)) if axes is None else axes)),
+        ops.where: lambda c, x, y: (c != 0).where(x, y),  # tinygrad's condition must be bool
+        ops.leaky_relu: lambda x, negative_slope=0.01: (x > 0).where(x, x * negative_slope),
+        ops.selu: lambda x: (x > 0).where(x, (_nonpositive(x).exp() - 1.0) * ops._SELU_ALPHA) * ops._SELU_SCALE,
+        ops.hardtanh: lambda x, min_val=-1.0, max_val=1.0: (x <= min_val).where(
+            min_val, (x >= max_val).where(max_val, x)),
+        ops.logit: lambda x: (x / (1.0 - x)).log(),
+        ops.xlogy: lambda x, y: x * y.log(),  # inside its domain y > 0
+        ops.index: lambda x, key: x[ops.decode_key(key)],
+        ops.broadcast_to: lambda x, shape: x.reshape((1,) * (len(shape) - x.ndim) + x.shape).expand(*shape),
+        ops.expand_dims: _shaped(np.expand_dims), ops.squeeze: _shaped(np.squeeze),
+        ops.flip: lambda x, axis=None: x.flip(tuple(range(x.ndim)) if axis is None else normalize_axes(axis, x.ndim)),
+        ops.concatenate: lambda x, y, axis=0: x.cat(y, dim=axis),
+        ops.stack: lambda x, y, axis=0: x.stack(y, dim=axis),
+        ops.einsum: lambda a, b, subscripts: Tensor.einsum(subscripts, a, b),
     }
 
 
-# ops the engine has no function for and no composite to run as, with the reason (filled below)
+# ops the engine has no function for and no composite to run as, with the reason
 UNSUPPORTED: dict[Op, str] = {ops.expm1: "no expm1 in tinygrad", ops.log1p: "no log1p in tinygrad",
-                              ops.atan2: "no atan2 in tinygrad", ops.hypot: "no hypot in tinygrad"}
-# issue 15's ops whose same-name engine function differs from the table's op (tuple arguments,
-# tanh-approximate gelu, other conventions) or fails the engine-map test: declared, not guessed
-UNSUPPORTED.update({op: "not mapped for tinygrad yet (its same-name function differs from the table's op)"
-                    for op in (ops.broadcast_to, ops.concatenate, ops.det, ops.digamma, ops.einsum, ops.erfc, ops.erfinv,
-                    ops.expand_dims, ops.flip, ops.gelu, ops.index, ops.inv, ops.lgamma, ops.logit, ops.selu, ops.solve,
-                    ops.squeeze, ops.stack, ops.std, ops.trace, ops.var, ops.xlogy)})
+                              ops.atan2: "no atan2 in tinygrad", ops.hypot: "no hypot in tinygrad",
+                              ops.erfc: "no erfc in tinygrad", ops.erfinv: "no erfinv in tinygrad",
+                              ops.digamma: "no digamma in tinygrad", ops.lgamma: "no lgamma in tinygrad",
+                              ops.trace: "no trace in tinygrad",
+                              ops.gelu: "tinygrad's Tensor.gelu is the tanh approximation, not the table's erf form"}
+UNSUPPORTED.update({op: "no linear algebra (det, inv, solve) in tinygrad" for op in (ops.det, ops.inv, ops.solve)})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, install_hint, runnable_ops
+from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
@@ -157,11 +157,8 @@ class TorchBackend(TapeBackend):
     def __init__(self) -> None:
         if torch is None:
             raise install_hint("torch", "torch")
-        mapped = _mapped()
-        self.ops: dict[Op, Callable[..., Any]] = {
-            op: fn for op in ops.engine_ops() if (fn := resolve(op, mapped)) is not None
-        }
-        self.capabilities = Capabilities(ops=runnable_ops(self.ops, ops.engine_ops()))
+        self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
+        self.capabilities = Capabilities(ops=runnable)
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return torch.tensor(np.array(array), requires_grad=requires_grad)  # keeps float64 / float32

@@ -79,6 +79,9 @@ UNSUPPORTED.update({op: "not mapped for tinygrad yet (its same-name function dif
                     for op in (ops.broadcast_to, ops.concatenate, ops.det, ops.digamma, ops.einsum, ops.erfc, ops.erfinv,
                     ops.expand_dims, ops.flip, ops.gelu, ops.index, ops.inv, ops.lgamma, ops.logit, ops.selu, ops.solve,
                     ops.squeeze, ops.stack, ops.std, ops.trace, ops.var, ops.xlogy)})
+UNSUPPORTED.update({op: "not mapped for tinygrad yet (conditions: no same-name function, bool leaves take no gradient)"
+                    for op in (ops.less, ops.less_equal, ops.greater, ops.greater_equal, ops.equal, ops.not_equal,
+                               ops.logical_and, ops.logical_or, ops.logical_not)})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

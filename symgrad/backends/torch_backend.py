@@ -130,6 +130,8 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         # linear algebra (issue 15, part B)
         ops.einsum: lambda a, b, subscripts: torch.einsum(subscripts, a, b),
         ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: torch.linalg.solve,
+        # conditions (issue 15): torch.equal compares whole tensors, torch.eq elementwise
+        ops.equal: torch.eq,
     }
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import builtins
 import enum
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -467,7 +468,7 @@ where = defop(
     lambda g, ans, c, x, y: where(c, g, 0.0),
     lambda g, ans, c, x, y: where(c, 0.0, g),
     saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
-    sympy=lambda s, c, x, y: s.Piecewise((x, s.Ne(c, 0)), (y, True)),
+    sympy=lambda s, c, x, y: s.Piecewise((x, _truth(s, c)), (y, True)),  # c: a comparison, or c != 0
     kink="gradient to the chosen branch only, 0 to the other; none to the condition",
 )
 sign = defop(
@@ -1455,3 +1456,66 @@ trace = defop(
 )
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+# ---------------------------------------------------------------- conditions (issue 15): comparisons and & | ~
+#
+# Allowed only inside the condition of ``where`` (the parser refuses them anywhere else, with the
+# position).  They return booleans and carry no gradient.  Their sympy forms are sympy booleans
+# (``x < y``), which ``where``'s Piecewise takes as its condition directly; a value used as a
+# condition (an input ``c``) means ``c != 0``, as numpy's ``where``.  A comparison jumps where its
+# two sides are equal: ``kink_at`` is their difference, so a side that rounding puts on the other
+# side of the jump than the exact reference is *at a kink (rounding)*, not compared.
+
+CONDITION = "condition"  # a boolean-valued op: only in where's condition
+
+
+def _truth(s: Any, c: Any) -> Any:
+    """``c`` as a sympy boolean: itself when it is one, else ``c != 0``."""
+    booleans = (s.core.relational.Relational, s.logic.boolalg.BooleanFunction, s.logic.boolalg.BooleanAtom)
+    return c if isinstance(c, booleans) else s.Ne(c, 0)  # not Boolean: a sympy Symbol is one
+
+
+def _operand(text: str) -> str:
+    """A condition's operand, parenthesised unless it is a name or one call (``&`` binds tighter than ``<``)."""
+    if re.fullmatch(r"\w+", text):
+        return text
+    call = re.match(r"\w+\(", text)
+    if call:
+        depth = 0
+        for i, c in enumerate(text[call.end() - 1:], call.end() - 1):
+            depth += (c == "(") - (c == ")")
+            if depth == 0:
+                return text if i == len(text) - 1 else f"({text})"
+    return f"({text})"
+
+
+def _compare(name: str, fn: Callable[..., Any], form: Callable[..., Any], symbol: str) -> Op:
+    return defop(
+        name, lambda x, y: fn(np.asarray(x), np.asarray(y)), None, None, kind=CONDITION,
+        sympy=form, kink_at=lambda ans, x, y: np.asarray(x) - np.asarray(y),
+        printer=lambda texts, precs: f"{texts[0]} {symbol} {texts[1]}",
+        kink="a condition: no gradient; jumps where both sides are equal", domain_note=f"written x {symbol} y",
+    )
+
+
+less = _compare("less", np.less, lambda s, x, y: s.Lt(x, y), "<")
+less_equal = _compare("less_equal", np.less_equal, lambda s, x, y: s.Le(x, y), "<=")
+greater = _compare("greater", np.greater, lambda s, x, y: s.Gt(x, y), ">")
+greater_equal = _compare("greater_equal", np.greater_equal, lambda s, x, y: s.Ge(x, y), ">=")
+equal = _compare("equal", np.equal, lambda s, x, y: s.Eq(x, y), "==")
+not_equal = _compare("not_equal", np.not_equal, lambda s, x, y: s.Ne(x, y), "!=")
+logical_and = defop(
+    "logical_and", np.logical_and, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x & y",
+    printer=lambda texts, precs: f"{_operand(texts[0])} & {_operand(texts[1])}",
+    sympy=lambda s, x, y: s.And(_truth(s, x), _truth(s, y)), kink="a condition: no gradient",
+)
+logical_or = defop(
+    "logical_or", np.logical_or, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x | y",
+    printer=lambda texts, precs: f"{_operand(texts[0])} | {_operand(texts[1])}",
+    sympy=lambda s, x, y: s.Or(_truth(s, x), _truth(s, y)), kink="a condition: no gradient",
+)
+logical_not = defop(
+    "logical_not", np.logical_not, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written ~x",
+    printer=lambda texts, precs: f"~{_operand(texts[0])}",
+    sympy=lambda s, x: s.Not(_truth(s, x)), kink="a condition: no gradient",
+)

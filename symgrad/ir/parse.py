@@ -152,6 +152,11 @@ _REFUSED_NODES: dict[type, str] = {
     ast.JoinedStr: "f-string", ast.FormattedValue: "f-string", ast.List: "list", ast.Tuple: "tuple",
     ast.Set: "set", ast.Dict: "dict", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
 }
+_COMPARE: dict[type, Op] = {
+    ast.Lt: ops.less, ast.LtE: ops.less_equal, ast.Gt: ops.greater, ast.GtE: ops.greater_equal,
+    ast.Eq: ops.equal, ast.NotEq: ops.not_equal,
+}
+_COMPARE_REFUSED = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _TOKEN = re.compile(r"\w+|\*\*|//|<<|>>|[<>=!]=|:=|\S")
 
 
@@ -219,7 +224,8 @@ class _Parser:
     def refuse(self, node: ast.AST) -> ParseError:
         what = _REFUSED_NODES.get(type(node), type(node).__name__)
         token = self.segment(node)
-        return self.fail(node, f"{what} {token!r} is not allowed", token)
+        where = " outside where()'s condition" if isinstance(node, ast.Compare) else ""
+        return self.fail(node, f"{what} {token!r} is not allowed{where}", token)
 
     def const(self, node: ast.Constant, depth: int) -> Expr:
         value = node.value
@@ -257,7 +263,8 @@ class _Parser:
             return self.build(node.operand, depth + 1)  # unary plus adds no node
         if not isinstance(node.op, ast.USub):
             symbol = "not" if isinstance(node.op, ast.Not) else "~"
-            raise self.fail(node, f"operator {symbol!r} is not allowed", symbol)
+            where = " outside where()'s condition" if symbol == "~" else ""
+            raise self.fail(node, f"operator {symbol!r} is not allowed{where}", symbol)
         arg = self.build(node.operand, depth + 1)
         return self.call(node, ops.neg, [arg], {})
 
@@ -266,7 +273,8 @@ class _Parser:
         if op is None:
             symbol = _REFUSED_BINOPS.get(type(node.op), type(node.op).__name__)
             column = self.operator_column(node.left, node.right, symbol) or self.fail(node, "").column
-            raise ParseError(self.text, f"operator {symbol!r} is not allowed", column, symbol)
+            where = " outside where()'s condition" if symbol in "&|" else ""
+            raise ParseError(self.text, f"operator {symbol!r} is not allowed{where}", column, symbol)
         left = self.build(node.left, depth + 1)
         right = self.build(node.right, depth + 1)
         return self.call(node, op, [left, right], {})
@@ -319,8 +327,51 @@ class _Parser:
         missing = [p for p in op.positional if p not in params]
         if missing:
             raise self.fail(node, f"{fname}() needs its {missing[0]!r} argument", fname)
-        args = [self.build(a, depth + 1) for a in rest[:op.arity]]
+        if op.kind == ops.CONDITION:
+            raise self.fail(node, f"{fname}() is a condition, allowed only as where()'s first argument", fname)
+        args = [self.condition(a, depth + 1) if i == 0 and op is ops.where else self.build(a, depth + 1)
+                for i, a in enumerate(rest[:op.arity])]
         return self.call(node, op, args, params)
+
+    def condition(self, node: ast.AST, depth: int) -> Expr:
+        """where()'s first argument: comparisons (chains fold with ``&``), ``&``, ``|`` and ``~`` of
+        conditions, and calls of the condition ops; their operands, and any other value (``c``, read
+        as ``c != 0``), are ordinary expressions, where comparisons are refused again."""
+        if depth > self.limits.max_depth:
+            raise self.limit(node, "max_depth", depth, "nesting depth")
+        if depth > _STACK_DEPTH:
+            raise _too_deep(self.text, self.limits)
+        if isinstance(node, ast.Compare):
+            for o in node.ops:
+                if type(o) not in _COMPARE:
+                    symbol = _COMPARE_REFUSED.get(type(o), type(o).__name__)
+                    raise self.fail(node, f"operator {symbol!r} is not allowed (only < <= > >= == !=)", symbol)
+            sides = [self.build(n, depth + 1) for n in (node.left, *node.comparators)]
+            out: Expr | None = None
+            for o, a, b in zip(node.ops, sides, sides[1:]):
+                part = self.call(node, _COMPARE[type(o)], [a, b], {})
+                out = part if out is None else self.call(node, ops.logical_and, [out, part], {})
+            assert out is not None
+            return out
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            op = ops.logical_and if isinstance(node.op, ast.BitAnd) else ops.logical_or
+            return self.call(node, op, [self.condition(node.left, depth + 1), self.condition(node.right, depth + 1)], {})
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            return self.call(node, ops.logical_not, [self.condition(node.operand, depth + 1)], {})
+        if isinstance(node, ast.BoolOp) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+            symbol = "not" if isinstance(node, ast.UnaryOp) else "and" if isinstance(node.op, ast.And) else "or"
+            hint = {"not": "~", "and": "&", "or": "|"}[symbol]
+            raise self.fail(node, f"operator {symbol!r} is not allowed; write {hint!r} between conditions", symbol)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            op = ops.lookup(node.func.id)
+            if op is not None and op.kind == ops.CONDITION:
+                if node.keywords or len(node.args) != op.arity or any(isinstance(a, ast.Starred) for a in node.args):
+                    s = "" if op.arity == 1 else "s"
+                    raise self.fail(node, f"{op.name}() takes {op.arity} positional argument{s} and no keywords",
+                                    op.name)
+                sub = self.build if op in _COMPARE.values() else self.condition
+                return self.call(node, op, [sub(a, depth + 1) for a in node.args], {})
+        return self.build(node, depth)
 
     def keyword(self, name: str, node: ast.AST) -> object:
         """A keyword argument's value: ``axis=`` (see :meth:`axis`), ``keepdims=True``/``False``,
@@ -654,6 +705,7 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     height: dict[int, int] = {}
     est: dict[int, Est] = {}  # constant subexpressions only
     exact: dict[int, Exact] = {}
+    _check_conditions(expr)
     for node in expr.walk():
         kids = node.args if isinstance(node, Call) else ()
         size[id(node)] = 1 + sum(size[id(a)] for a in kids)
@@ -694,6 +746,24 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     return text
 
 
+def _check_conditions(expr: Expr) -> None:
+    """Conditions (comparisons, & | ~) only as where()'s first argument, or inside another condition's ``&``."""
+    def refuse(node: Call) -> ParseError:
+        return ParseError(node.op.name, f"{node.op.name}() is a condition, allowed only as where()'s first argument",
+                          None, node.op.name)
+
+    if isinstance(expr, Call) and expr.op.kind == ops.CONDITION:
+        raise refuse(expr)
+    logical = (ops.logical_and, ops.logical_or, ops.logical_not)
+    for node in expr.walk():
+        if not isinstance(node, Call):
+            continue
+        for i, a in enumerate(node.args):
+            if isinstance(a, Call) and a.op.kind == ops.CONDITION and not (
+                    (node.op is ops.where and i == 0) or node.op in logical):
+                raise refuse(a)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'sigmoid'?"`` for the closest of ``choices`` (difflib), or ``""``."""
     close = difflib.get_close_matches(str(word), list(choices), n=1)
@@ -702,7 +772,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def _hint(fname: str) -> str:
     """A did-you-mean over every op name and alias."""
-    return did_you_mean(fname, [n for op in ops.public_ops() for n in (op.name, *op.aliases)])
+    return did_you_mean(fname, [n for op in ops.public_ops() if op.kind != ops.CONDITION  # written as operators
+                                for n in (op.name, *op.aliases)])
 
 
 def missing_input(name: str, declared: Iterable[str]) -> str:

@@ -127,7 +127,7 @@ def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
         return _const(node)
 
     def call(node: Call, args: list[Any]) -> sympy.Expr:
-        if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
+        if node.op.kind not in (ops.ELEMENTWISE, ops.CONDITION) or node.op.sympy is None:
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
         folded = _fold(node, args)
         out = folded if folded is not None else _apply(node.op, args, node.kwargs)
@@ -159,7 +159,7 @@ def choose_mode(expr: Expr, mode: str = "auto") -> str:
     if is_elementwise(inner):
         return "elementwise"
     if mode == "elementwise":
-        bad = sorted({n.op.name for n in inner.walk() if isinstance(n, Call) and n.op.kind != ops.ELEMENTWISE})
+        bad = sorted({n.op.name for n in inner.walk() if isinstance(n, Call) and n.op.kind not in (ops.ELEMENTWISE, ops.CONDITION)})
         raise ValueError(
             f"mode 'elementwise' needs elementwise ops only (full sum/mean allowed at the root); "
             f"this expression uses {', '.join(bad)}: use mode 'expanded' or 'auto'"
@@ -351,7 +351,7 @@ def _object_eval(expr: Expr, arrays: dict[str, np.ndarray],
         op, params = node.op, node.kwargs
         if op.sympy is None:
             raise ValueError(f"op {op.name} has no sympy form")
-        if op.kind == ops.ELEMENTWISE:
+        if op.kind in (ops.ELEMENTWISE, ops.CONDITION):
             folded = _fold(node, [a[()] for a in args]) if all(a.shape == () for a in args) else None
             if folded is not None:
                 return _obj(folded)

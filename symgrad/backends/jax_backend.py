@@ -60,6 +60,7 @@ UNSUPPORTED: dict[Op, str] = {}
 UNSUPPORTED.update({op: "not mapped for jax yet (its same-name function differs from the table's op)"
                     for op in (ops.concatenate, ops.det, ops.einsum, ops.gelu, ops.hardtanh, ops.index, ops.inv, ops.solve,
                     ops.stack)})
+UNSUPPORTED[ops.norm] = "not mapped for jax yet (jnp.linalg.norm gives nan, not 0, at the zero vector)"
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -65,6 +65,7 @@ UNSUPPORTED.update({op: "not mapped for mygrad yet (its same-name function diffe
                     ops.erfc, ops.erfinv, ops.flip, ops.floor, ops.gelu, ops.hardtanh, ops.index, ops.inv,
                     ops.leaky_relu, ops.lgamma, ops.log_softmax, ops.logit, ops.logsigmoid, ops.mish, ops.reshape,
                     ops.round, ops.solve, ops.stack, ops.trace, ops.xlogy)})
+UNSUPPORTED[ops.norm] = "not mapped for mygrad yet (no same-name function)"
 
 
 class MygradBackend(TapeBackend):

@@ -82,6 +82,8 @@ UNSUPPORTED.update({op: "not mapped for tinygrad yet (its same-name function dif
 UNSUPPORTED.update({op: "not mapped for tinygrad yet (conditions: no same-name function, bool leaves take no gradient)"
                     for op in (ops.less, ops.less_equal, ops.greater, ops.greater_equal, ops.equal, ops.not_equal,
                                ops.logical_and, ops.logical_or, ops.logical_not)})
+UNSUPPORTED.update({ops.norm: "not mapped for tinygrad yet (no same-name function)",
+                    ops.cumprod: "not mapped for tinygrad yet (its cumprod takes no default axis)"})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -1519,3 +1519,86 @@ logical_not = defop(
     printer=lambda texts, precs: f"~{_operand(texts[0])}",
     sympy=lambda s, x: s.Not(_truth(s, x)), kink="a condition: no gradient",
 )
+
+# ---------------------------------------------------------------- norm and scans (issue 15)
+#
+# norm is the 2-norm over ``axis`` (all axes by default), a reduction.  cumsum and cumprod take one
+# int ``axis``; without it they run over the flattened array, as numpy's (the result is then 1-D).
+
+
+def _norm(x: Any, axis: Any = None) -> Any:
+    x = np.asarray(x)
+    return np.sqrt(np.sum(x * x, axis=axis))
+
+
+norm = defop(
+    # torch.linalg.vector_norm: gradient 0 where the norm is 0 (not 0/0); the guarded power keeps the
+    # unused branch finite, so differentiating again gives 0 there too (torch: nan at order 2)
+    "norm", _keep(_norm),
+    lambda g, ans, x, axis=None, keepdims=False:
+        expand(where(ans == 0, 0.0, g * where(ans == 0, 1.0, ans) ** -1.0), _shape(x), axis) * x,
+    saves=("ans", "x"), kind=REDUCTION, params=_RED, backward_name="LinalgVectorNormBackward0",
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.norm2, keepdims),
+    plain=lambda s, *xs: s.sqrt(s.Add(*[a**2 for a in xs])),
+    kink="gradient 0 where the norm is 0 (as torch.linalg.vector_norm); at order 2 there torch gives nan, symgrad 0",
+    domain_note="the 2-norm; its derivatives at the zero vector are the convention above",
+)
+
+
+def _scan_axis(x: Any, axis: Any) -> int:
+    if axis is not None and not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"a scan takes one integer axis, not {axis!r}")
+    return _axis_of(0 if axis is None else axis, len(_shape(x)))
+
+
+def _scan(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """numpy's cumsum/cumprod, the shape always kept: without ``axis`` only a 1-D array (numpy would flatten)."""
+    def forward(x: Any, axis: Any = None) -> Any:
+        x = np.asarray(x)
+        if x.ndim == 0 or (axis is None and x.ndim != 1):
+            raise ValueError(f"{fn.__name__} of a {x.ndim}-D array needs axis= (an integer; numpy would flatten)")
+        return fn(x, axis=_scan_axis(x, axis))
+
+    return forward
+
+
+def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: Any = None) -> Any:
+    a = _scan_axis(x, axis)
+    return flip(cumsum(flip(g, axis=a), axis=a), axis=a)  # the sum of g over j >= i
+
+
+def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: Any = None) -> Any:
+    """sum over j >= i of g_j * prod_{k <= j, k != i} x_k, exact at zeros (no division): row i of an
+    (n, n) block holds x with x_i replaced by 1, scanned along the other axis, kept where j >= i."""
+    shape = _shape(x)
+    a = _scan_axis(x, axis)
+    n = shape[a]
+    lifted = shape[:a] + (1, n) + shape[a + 1:]
+    block = shape[:a] + (n, n) + shape[a + 1:]
+    rest = (1,) * (len(shape) - a - 1)
+    eye = np.eye(n, dtype=bool).reshape((n, n) + rest)
+    upper = np.triu(np.ones((n, n), dtype=bool)).reshape((n, n) + rest)  # [i, j]: j >= i
+    scans = cumprod(where(eye, 1.0, broadcast_to(reshape(x, shape=lifted), shape=block)), axis=a + 1)
+    gb = broadcast_to(reshape(g, shape=lifted), shape=block)
+    return sum(where(upper, scans * gb, 0.0), axis=a + 1)
+
+
+def _scan_form(s: Any, x: Any, axis: Any, fn: Callable[..., Any]) -> Any:
+    return s.along(x, _scan_axis(x, axis), lambda *v: [fn(*v[:k + 1]) for k in range(len(v))])
+
+
+_SCAN_NOTE = "one integer axis; without it a 1-D array only (numpy would flatten)"
+cumsum = defop(
+    "cumsum", _scan(np.cumsum), _cumsum_vjp,
+    kind=SCAN, params=("axis",), linear=True, backward_name="CumsumBackward0",
+    sympy=lambda s, x, axis=None: _scan_form(s, x, axis, s.Add), domain_note=_SCAN_NOTE,
+    samples=((((3, 4),), {"axis": 1}), (((2, 3),), {"axis": -2}), (((4,),), {})),
+)
+cumprod = defop(
+    # the products of the others, never ans / x: exact at zeros, as torch
+    "cumprod", _scan(np.cumprod), _cumprod_vjp, saves=("x",),
+    kind=SCAN, params=("axis",), backward_name="CumprodBackward0",
+    sympy=lambda s, x, axis=None: _scan_form(s, x, axis, s.Mul), domain_note=_SCAN_NOTE,
+    kink="exact at zeros: element i gets the products without x_i, as torch",
+    samples=((((3, 4),), {"axis": 1}), (((2, 3),), {"axis": -2}), (((4,),), {})),
+)

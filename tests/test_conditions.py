@@ -14,7 +14,7 @@ X = {"x": [-1.5, 0.0, 0.5, 2.0], "y": [1.0, 2.0, 0.5, -3.0]}
 
 
 @pytest.mark.parametrize("symbol, op", [("<", ops.less), ("<=", ops.less_equal), (">", ops.greater),
-                                        (">=", ops.greater_equal), ("==", ops.equal), ("!=", ops.not_equal)])
+                                        (">=", ops.greater_equal), ("==", ops.eq), ("!=", ops.not_equal)])
 def test_each_comparison_parses_to_its_op_and_prints_back(symbol: str, op: ops.Op) -> None:
     text = f"where(x {symbol} y, x, y)"
     e = parse(text)

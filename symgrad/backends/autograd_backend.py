@@ -76,7 +76,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.einsum: lambda a, b, subscripts: anp.einsum(subscripts, a, b),
         ops.det: anp.linalg.det, ops.inv: anp.linalg.inv, ops.solve: anp.linalg.solve,
         # norm and scans (issue 15)
-        ops.norm: _norm, ops.cumprod: _cumprod,
+        ops.norm: _norm, ops.cumprod: _cumprod, ops.eq: anp.equal,
         ops.cumsum: lambda x, axis=None: anp.cumsum(x, axis=0 if axis is None else axis),
     }
 

@@ -50,6 +50,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.sum: _reduce(jnp.sum), ops.mean: _reduce(jnp.mean), ops.prod: _reduce(jnp.prod),
         ops.max: _reduce(jnp.max), ops.min: _reduce(jnp.min), ops.logsumexp: _reduce(jsp.logsumexp),
         ops.detach: lax.stop_gradient,
+        ops.eq: jnp.equal,  # the table's == (issue 15)
     }
 
 

@@ -38,6 +38,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.sum: _reduce(mg.sum), ops.mean: _reduce(mg.mean), ops.prod: _reduce(mg.prod),
         ops.max: _reduce(mg.max), ops.min: _reduce(mg.min),
         ops.detach: lambda x: mg.tensor(x, constant=True),
+        ops.eq: mg.equal,  # the table's == (issue 15)
         ops.sign: lambda x: mg.tensor(np.sign(x.data if isinstance(x, mg.Tensor) else x), constant=True),
         ops.where: lambda c, x, y: mg.where(c.data if isinstance(c, mg.Tensor) else c, x, y),
     }

@@ -80,7 +80,7 @@ UNSUPPORTED.update({op: "not mapped for tinygrad yet (its same-name function dif
                     ops.expand_dims, ops.flip, ops.gelu, ops.index, ops.inv, ops.lgamma, ops.logit, ops.selu, ops.solve,
                     ops.squeeze, ops.stack, ops.std, ops.trace, ops.var, ops.xlogy)})
 UNSUPPORTED.update({op: "not mapped for tinygrad yet (conditions: no same-name function, bool leaves take no gradient)"
-                    for op in (ops.less, ops.less_equal, ops.greater, ops.greater_equal, ops.equal, ops.not_equal,
+                    for op in (ops.less, ops.less_equal, ops.greater, ops.greater_equal, ops.eq, ops.not_equal,
                                ops.logical_and, ops.logical_or, ops.logical_not)})
 UNSUPPORTED.update({ops.norm: "not mapped for tinygrad yet (no same-name function)",
                     ops.cumprod: "not mapped for tinygrad yet (its cumprod takes no default axis)"})

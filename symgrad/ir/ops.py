@@ -1397,6 +1397,46 @@ def _square(a: Any) -> np.ndarray:
     return a
 
 
+def _square_stack(a: Any) -> np.ndarray:
+    """A square matrix or a stack of them, (..., n, n): det and inv take both (as torch.linalg's)."""
+    a = np.asarray(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"a square matrix or a stack of them (..., n, n) is needed, not shape {a.shape}")
+    return a
+
+
+def _mT(x: Any) -> Any:
+    """The last two axes swapped (each matrix of a stack transposed)."""
+    n = len(_shape(x))
+    return transpose(x) if n == 2 else transpose(x, axes=(*range(n - 2), n - 1, n - 2))
+
+
+def _bmm(a: Any, b: Any) -> Any:
+    """Matrix products of two stacks of equal batch shape, as an einsum (its VJPs are einsums again)."""
+    n = len(_shape(a))
+    if n == 2:
+        return matmul(a, b)
+    batch = "abcdefgh"[:n - 2]
+    return einsum(a, b, subscripts=f"{batch}ij,{batch}jk->{batch}ik")
+
+
+def _per_matrix(a: np.ndarray, fn: Callable[[np.ndarray], Any], out_shape: tuple[int, ...]) -> np.ndarray:
+    """``fn`` of each matrix of a stack of object arrays, stacked back: out_shape is one result's shape."""
+    batch = a.shape[:-2]
+    out = np.empty(batch + out_shape, dtype=object)
+    for idx in np.ndindex(*batch):
+        out[idx] = fn(a[idx])
+    return out
+
+
+def _matrix_det(s: Any, a: np.ndarray) -> Any:
+    return _smat(s, a).det(method="berkowitz")
+
+
+def _matrix_inv(s: Any, a: np.ndarray) -> np.ndarray:
+    return np.array((_smat(s, a).adjugate() / _matrix_det(s, a)).tolist(), dtype=object)
+
+
 def _eye_like(x: Any) -> np.ndarray:
     n = _shape(x)[-1]
     return np.eye(n)
@@ -1421,20 +1461,20 @@ def _solve_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
 
 
 det = defop(
-    "det", lambda a: np.linalg.det(_square(a)),
-    lambda g, ans, a: g * ans * transpose(inv(a)),
+    "det", lambda a: np.linalg.det(_square_stack(a)),
+    lambda g, ans, a: reshape(g * ans, shape=_shape(ans) + (1, 1)) * _mT(inv(a)),
     args=("a",), saves=("ans", "a"), kind=LINALG, backward_name="LinalgDetBackward0",
-    sympy=lambda s, a: np.array(_smat(s, a).det(method="berkowitz"), dtype=object),
-    samples=((((3, 3),), {}), (((2, 2),), {})),
-    domain_note="a square 2-D matrix; the VJP needs it nonsingular",
+    sympy=lambda s, a: _per_matrix(a, lambda m: _matrix_det(s, m), ()),
+    samples=((((3, 3),), {}), (((2, 2),), {}), (((2, 3, 3),), {})),
+    domain_note="a square matrix or a stack (..., n, n); the VJP needs them nonsingular",
 )
 inv = defop(
-    "inv", lambda a: np.linalg.inv(_square(a)),
-    lambda g, ans, a: -matmul(transpose(ans), matmul(g, transpose(ans))),
+    "inv", lambda a: np.linalg.inv(_square_stack(a)),
+    lambda g, ans, a: -_bmm(_mT(ans), _bmm(g, _mT(ans))),
     args=("a",), saves=("ans",), kind=LINALG, backward_name="LinalgInvExBackward0",
-    sympy=lambda s, a: np.array((_smat(s, a).adjugate() / _smat(s, a).det(method="berkowitz")).tolist(), dtype=object),
-    samples=((((3, 3),), {}), (((2, 2),), {})),
-    domain_note="a square 2-D nonsingular matrix",
+    sympy=lambda s, a: _per_matrix(a, lambda m: _matrix_inv(s, m), a.shape[-2:]),
+    samples=((((3, 3),), {}), (((2, 2),), {}), (((2, 3, 3),), {})),
+    domain_note="a square nonsingular matrix or a stack of them (..., n, n)",
 )
 solve = defop(
     "solve", lambda a, b: np.linalg.solve(_square(a), b),
@@ -1502,7 +1542,8 @@ less = _compare("less", np.less, lambda s, x, y: s.Lt(x, y), "<")
 less_equal = _compare("less_equal", np.less_equal, lambda s, x, y: s.Le(x, y), "<=")
 greater = _compare("greater", np.greater, lambda s, x, y: s.Gt(x, y), ">")
 greater_equal = _compare("greater_equal", np.greater_equal, lambda s, x, y: s.Ge(x, y), ">=")
-equal = _compare("equal", np.equal, lambda s, x, y: s.Eq(x, y), "==")
+# "eq", not numpy's "equal": symgrad.equal is torch.equal (whole tensors, one bool), a torch-facing function
+eq = _compare("eq", np.equal, lambda s, x, y: s.Eq(x, y), "==")
 not_equal = _compare("not_equal", np.not_equal, lambda s, x, y: s.Ne(x, y), "!=")
 logical_and = defop(
     "logical_and", np.logical_and, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x & y",

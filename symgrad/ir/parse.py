@@ -154,7 +154,7 @@ _REFUSED_NODES: dict[type, str] = {
 }
 _COMPARE: dict[type, Op] = {
     ast.Lt: ops.less, ast.LtE: ops.less_equal, ast.Gt: ops.greater, ast.GtE: ops.greater_equal,
-    ast.Eq: ops.equal, ast.NotEq: ops.not_equal,
+    ast.Eq: ops.eq, ast.NotEq: ops.not_equal,
 }
 _COMPARE_REFUSED = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _TOKEN = re.compile(r"\w+|\*\*|//|<<|>>|[<>=!]=|:=|\S")
@@ -250,7 +250,7 @@ class _Parser:
             out = Const(ops.CONSTANTS[name], name=name)
             self.track(node, out, ops.est_of(ops.CONSTANTS[name]), _PI_E_SIZE)
             return out
-        if ops.lookup(name) is not None:
+        if _is_function(name):
             raise self.fail(node, f"function {name!r} used without calling it", name)
         if self.names is not None and name not in self.names:
             raise self.fail(node, missing_input(name, self.names), name)
@@ -578,7 +578,7 @@ def _check_names(text: str, names: Iterable[str]) -> set[str]:
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ParseError(text, f"input name {name!r} is not a valid identifier", None, str(name))
         name = unicodedata.normalize("NFKC", name)  # as Python's tokenizer reads identifiers
-        if name in ops.CONSTANTS or ops.lookup(name) is not None:
+        if name in ops.CONSTANTS or _is_function(name):
             kind = "constant" if name in ops.CONSTANTS else "function"
             raise ParseError(text, f"input name {name!r} shadows the {kind} {name!r}", None, name)
         declared.add(name)
@@ -746,6 +746,13 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     return text
 
 
+def _is_function(name: str) -> bool:
+    """A name of the table's functions; not the conditions (less, eq ...), written as operators: inputs may
+    be named so."""
+    op = ops.lookup(name)
+    return op is not None and op.kind != ops.CONDITION
+
+
 def _check_conditions(expr: Expr) -> None:
     """Conditions (comparisons, & | ~) only as where()'s first argument, or inside another condition's ``&``."""
     def refuse(node: Call) -> ParseError:
@@ -785,7 +792,7 @@ def _check_ir_name(name: str, declared: set[str] | None) -> None:
     if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
             or (declared is None and name.startswith("__"))):
         raise ParseError(str(name), f"name {name!r} is not allowed", None, str(name))
-    if name in ops.CONSTANTS or ops.lookup(name) is not None:
+    if name in ops.CONSTANTS or _is_function(name):
         kind = "constant" if name in ops.CONSTANTS else "function"
         raise ParseError(name, f"input name {name!r} shadows the {kind} {name!r}", None, name)
     if declared is not None and name not in declared:

@@ -112,6 +112,11 @@ def in_domain(name: str) -> tuple[str, dict[str, Any]]:
         shapes, params = op.samples[0]
         call = to_source(Call(op, tuple(Var(a) for a in op.args), tuple(sorted(params.items()))))
         return call, {a: {"uniform": list(d.sample), "shape": list(s)} for a, d, s in zip(op.args, domains, shapes)}
+    if op.kind == ops.CONDITION:  # a condition is checked inside where(), through the branches' gradients
+        conds = op.args if op in (ops.logical_and, ops.logical_or, ops.logical_not) else ()
+        args = tuple(ops.greater(Var(a), 0.5) if a in conds else Var(a) for a in op.args)
+        call = f"where({to_source(Call(op, args))}, x * {op.args[-1]}, sin(x))"
+        return call, {a: {"uniform": [0.0, 1.0] if a in conds else [-3.0, 3.0], "shape": [5]} for a in op.args}
     shape = [5] if op.kind == ops.ELEMENTWISE else [3, 2]
     call = f"{name}({', '.join(op.args)}{', axis=0' if op.kind == ops.REDUCTION else ''})"
     return call, {a: {"uniform": list(d.sample), "shape": shape} for a, d in zip(op.args, domains)}
@@ -146,7 +151,9 @@ def test_op_tape_agrees_with_sympy(name: str, order: int) -> None:
         assert len(derivs) == sum(len(in_domain(name)[1]) ** j for j in range(1, order + 1))  # orders 1..k
         assert all(c.undefined == 0 for c in r.comparisons), r.table()
         op = ops.lookup(name)
-        assert r.mode == ("elementwise" if op.kind == ops.ELEMENTWISE else "expanded")
+        # x[key] of an input is still elementwise (each piece an input of its own)
+        elementwise = op.kind in (ops.ELEMENTWISE, ops.CONDITION) or op is ops.index
+        assert r.mode == ("elementwise" if elementwise else "expanded")
 
 
 @pytest.mark.parametrize("name", public_names())

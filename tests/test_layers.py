@@ -61,10 +61,6 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
        "each built-in backend's factory imports its adapter when the backend is first asked for: the "
        "optional engines' adapters import torch, jax, ... at module level, and `import symgrad` must not"
        for name in _ADAPTERS},
-    # owned with fuzzing.py by another engineer; to be moved to module level there
-    ("symgrad.fuzzing", "symgrad.checking.cases"): "fuzzing.py: not yet moved to module level",
-    ("symgrad.fuzzing", "symgrad.checking.runner"): "fuzzing.py: not yet moved to module level",
-    ("symgrad.fuzzing", "symgrad.backends"): "fuzzing.py: not yet moved to module level",
 }
 
 

@@ -198,8 +198,8 @@ def test_linalg_grad_fn_names_as_torch() -> None:
 
 
 def test_linalg_forwards_refuse_what_the_vjps_do_not_cover() -> None:
-    with pytest.raises(ValueError, match="square 2-D"):
-        ops.det.forward(np.ones((2, 3, 3)))  # batched: not yet
+    with pytest.raises(ValueError, match=r"square matrix or a stack of them \(\.\.\., n, n\)"):
+        ops.det.forward(np.ones((2, 3, 2)))  # stacks of square matrices only (tests/test_linalg_batched.py)
     with pytest.raises(ValueError, match="einsum subscripts"):
         ops.einsum.forward(np.ones((2, 2)), np.ones((2, 2)), subscripts="ii,jk->k")
     assert ops.det.forward(np.eye(3)) == 1.0

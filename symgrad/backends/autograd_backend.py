@@ -75,7 +75,32 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         # linear algebra (issue 15, part B)
         ops.einsum: lambda a, b, subscripts: anp.einsum(subscripts, a, b),
         ops.det: anp.linalg.det, ops.inv: anp.linalg.inv, ops.solve: anp.linalg.solve,
+        # norm and scans (issue 15)
+        ops.norm: _norm, ops.cumprod: _cumprod, ops.eq: anp.equal,
+        ops.cumsum: lambda x, axis=None: anp.cumsum(x, axis=0 if axis is None else axis),
     }
+
+
+def _norm(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    # autograd's norm divides by the norm (nan at the zero vector): the table's gradient 0 there, with
+    # a where whose unused branch stays finite
+    s = anp.sum(x * x, axis=None if axis is None else tuple(ops.normalize_axes(axis, anp.ndim(x))),
+                keepdims=keepdims)
+    return _where(s == 0, 0.0, anp.sqrt(_where(s == 0, 1.0, s)))
+
+
+def _cumprod(x: Any, axis: Any = None) -> Any:
+    # autograd has no cumprod VJP: a chain of products, exact at zeros (no division)
+    a = ops.normalize_axes(0 if axis is None else axis, anp.ndim(x))[0]
+    n = anp.shape(x)[a]
+
+    def take(k: int) -> Any:
+        return x[(slice(None),) * a + (k,)]
+
+    parts = [take(0)]
+    for k in range(1, n):
+        parts.append(parts[-1] * take(k))
+    return anp.stack(parts, axis=a)
 
 
 def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:

@@ -74,11 +74,13 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.stack: lambda x, y, axis=0: jnp.stack((x, y), axis=axis),
         ops.einsum: lambda a, b, subscripts: jnp.einsum(subscripts, a, b),
         ops.det: jnp.linalg.det, ops.inv: jnp.linalg.inv, ops.solve: jnp.linalg.solve,
+        ops.eq: jnp.equal,  # the table's ==
     }
 
 
 # ops the engine has no function for and no composite to run as, with the reason (none today)
 UNSUPPORTED: dict[Op, str] = {}
+UNSUPPORTED[ops.norm] = "not mapped for jax yet (jnp.linalg.norm gives nan, not 0, at the zero vector)"
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -98,6 +98,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.stack: lambda x, y, axis=0: mg.stack((x, y), axis=axis),
         ops.einsum: lambda a, b, subscripts: mg.einsum(subscripts, a, b),
         ops.trace: lambda a: mg.einsum("ii", a),
+        ops.eq: mg.equal,  # the table's ==
     }
 
 
@@ -119,6 +120,7 @@ UNSUPPORTED: dict[Op, str] = {op: f"no {op.name} in MyGrad" for op in (
 UNSUPPORTED.update({op: "no det, inv or solve in MyGrad (its linalg has only norm)"
                     for op in (ops.det, ops.inv, ops.solve)})
 UNSUPPORTED[ops.gelu] = "no erf in MyGrad (gelu is 0.5 x (1 + erf(x / sqrt 2)))"
+UNSUPPORTED[ops.norm] = "not mapped for mygrad yet (no same-name function)"
 
 
 class MygradBackend(TapeBackend):

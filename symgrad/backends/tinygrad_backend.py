@@ -112,6 +112,11 @@ UNSUPPORTED: dict[Op, str] = {ops.expm1: "no expm1 in tinygrad", ops.log1p: "no 
                               ops.trace: "no trace in tinygrad",
                               ops.gelu: "tinygrad's Tensor.gelu is the tanh approximation, not the table's erf form"}
 UNSUPPORTED.update({op: "no linear algebra (det, inv, solve) in tinygrad" for op in (ops.det, ops.inv, ops.solve)})
+UNSUPPORTED.update({op: "not mapped for tinygrad yet (conditions: no same-name function, bool leaves take no gradient)"
+                    for op in (ops.less, ops.less_equal, ops.greater, ops.greater_equal, ops.eq, ops.not_equal,
+                               ops.logical_and, ops.logical_or, ops.logical_not)})
+UNSUPPORTED.update({ops.norm: "not mapped for tinygrad yet (no same-name function)",
+                    ops.cumprod: "not mapped for tinygrad yet (its cumprod takes no default axis)"})
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

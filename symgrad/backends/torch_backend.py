@@ -130,6 +130,10 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         # linear algebra (issue 15, part B)
         ops.einsum: lambda a, b, subscripts: torch.einsum(subscripts, a, b),
         ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: torch.linalg.solve,
+        # norm and scans (issue 15): vector_norm's gradient is 0 at the zero vector, as the table's
+        ops.norm: lambda x, axis=None, keepdims=False: torch.linalg.vector_norm(x, dim=_dims(x, axis), keepdim=keepdims),
+        ops.cumsum: lambda x, axis=None: torch.cumsum(x, dim=0 if axis is None else axis),
+        ops.cumprod: lambda x, axis=None: torch.cumprod(x, dim=0 if axis is None else axis),
     }
 
 

@@ -143,7 +143,8 @@ def _check(case: Case, opts: Options, report: Report) -> None:
         report.comparisons.append(c)
         return c
 
-    check("value", value, sym.value, np.isnan(np.asarray(sym.value, dtype=float)), "forward", slack=sym.value_slack)
+    check("value", value, sym.value, np.isnan(np.asarray(sym.value, dtype=float)), "forward", slack=sym.value_slack,
+          at_kink=sym.value_at_kink)
     if opts.arrays:
         report.value, report.reference_value = np.asarray(value), np.asarray(sym.value)
     used = set(variables(ir))

@@ -58,6 +58,11 @@ def unchecked(comparisons: Sequence[Comparison], ir: Expr, inputs: dict[str, np.
             _all(sizes.pop()) + " undefined" if len(sizes) == 1 else "every element undefined")
         cause = undefined_cause(ir, inputs) or "the symbolic derivative is nan/zoo there"
         return f"nothing compared: {count} in {', '.join(c.name for c in empty)}: {cause}"
+    kinked = [c for c in comparisons if c.at_kink and c.defined == c.at_kink]
+    if kinked:
+        return (f"nothing compared: every defined element at a kink in {', '.join(c.name for c in kinked)} "
+                f"(rounding decides the branch there: the float forward and the exact value take different "
+                f"sides); choose inputs away from the kink")
     value = np.asarray(forward, dtype=np.float64)
     if value.size and not np.isfinite(value).any():
         cause = undefined_cause(ir, inputs)

@@ -52,6 +52,16 @@ class Expr:
     def __matmul__(self, other: Any) -> Expr: return ops.matmul(self, other)
     def __rmatmul__(self, other: Any) -> Expr: return ops.matmul(other, self)
     def __neg__(self) -> Expr: return ops.neg(self)
+    # conditions, for where(x > 0, ...) in a traced function (== and != stay identity: nodes are dict keys)
+    def __lt__(self, other: Any) -> Expr: return ops.less(self, other)
+    def __le__(self, other: Any) -> Expr: return ops.less_equal(self, other)
+    def __gt__(self, other: Any) -> Expr: return ops.greater(self, other)
+    def __ge__(self, other: Any) -> Expr: return ops.greater_equal(self, other)
+    def __and__(self, other: Any) -> Expr: return ops.logical_and(self, other)
+    def __rand__(self, other: Any) -> Expr: return ops.logical_and(other, self)
+    def __or__(self, other: Any) -> Expr: return ops.logical_or(self, other)
+    def __ror__(self, other: Any) -> Expr: return ops.logical_or(other, self)
+    def __invert__(self) -> Expr: return ops.logical_not(self)
     def __pos__(self) -> Expr: return self
 
     # the tape's methods (x.tanh(), x.sum(axis=0), x.softmax(-1), x.t(), ...): tracing.attach, below
@@ -139,7 +149,7 @@ def variables(expr: Expr) -> list[str]:
 
 
 def is_elementwise(expr: Expr) -> bool:
-    return all(n.op.kind == ops.ELEMENTWISE for n in expr.walk() if isinstance(n, Call))
+    return all(n.op.kind in (ops.ELEMENTWISE, ops.CONDITION) for n in expr.walk() if isinstance(n, Call))
 
 
 def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list[Any]], Any]) -> Any:

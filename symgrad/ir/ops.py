@@ -47,6 +47,7 @@ import builtins
 import difflib
 import enum
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -130,6 +131,9 @@ class Op:
     # array that is 0 exactly there and whose sign picks the branch (abs: x; maximum: x - y).  Plain
     # numpy arithmetic, so that it runs on float arrays and on object arrays of sympy expressions.
     kink_at: Callable[..., Any] | None = None
+    # the value itself jumps where kink_at is 0 (sign, the conditions), not only its derivative: a forward
+    # value that rounding puts on the other side of the jump than the exact one is at a kink too
+    jumps: bool = False
     # one Domain per argument, or one joint member; a single per-argument member applies to every argument
     domain: Any = Domain.REAL
     backward_name: str = ""
@@ -474,11 +478,12 @@ where = defop(
     lambda g, ans, c, x, y: where(c, g, 0.0),
     lambda g, ans, c, x, y: where(c, 0.0, g),
     saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
-    sympy=lambda s, c, x, y: s.Piecewise((x, s.Ne(c, 0)), (y, True)),
+    sympy=lambda s, c, x, y: s.Piecewise((x, _truth(s, c)), (y, True)),  # c: a comparison, or c != 0
     kink="gradient to the chosen branch only, 0 to the other; none to the condition",
 )
 sign = defop(
     "sign", np.sign, None, sympy=lambda s, x: s.sign(x), kink="sign' = 0 everywhere (0 at the jump too)",
+    kink_at=lambda ans, x: x, jumps=True,
 )
 # the derivative of maximum: 1 where x > 0, 1/2 where x == 0, 0 elsewhere
 step = defop("step", lambda x: np.heaviside(x, 0.5), None, kind=INTERNAL)
@@ -880,6 +885,7 @@ hardtanh = defop(
     sympy=lambda s, x, min_val=-1.0, max_val=1.0: s.Piecewise(
         (min_val, x <= min_val), (max_val, x >= max_val), (x, True)),
     kink="gradient where min_val < x < max_val (exclusive, as F.hardtanh): 0 at the bounds",
+    kink_at=lambda ans, x, min_val=-1.0, max_val=1.0: (x - min_val) * (x - max_val),  # < 0 inside, 0 at a bound
 )
 logsigmoid = defop(
     "logsigmoid", lambda x: -_softplus(-np.asarray(x)), lambda g, ans, x: g * sigmoid(-x), saves=("x",),
@@ -908,6 +914,7 @@ clip = defop(
     args=("x", "lo", "hi"), saves=("x", "lo", "hi"), aliases=("clamp",),
     sympy=lambda s, x, lo, hi: s.Piecewise((hi, (x > hi) | (lo > hi)), (lo, x < lo), (x, True)),
     kink="gradient to x where lo <= x <= hi (inclusive, as torch.clamp), to lo where x < lo, to hi where x > hi",
+    kink_at=lambda ans, x, lo, hi: (x - lo) * (x - hi),  # < 0 inside, 0 at a bound
 )
 
 # ---------------------------------------------------------------- reductions
@@ -1403,6 +1410,46 @@ def _square(a: Any) -> np.ndarray:
     return a
 
 
+def _square_stack(a: Any) -> np.ndarray:
+    """A square matrix or a stack of them, (..., n, n): det and inv take both (as torch.linalg's)."""
+    a = np.asarray(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"a square matrix or a stack of them (..., n, n) is needed, not shape {a.shape}")
+    return a
+
+
+def _mT(x: Any) -> Any:
+    """The last two axes swapped (each matrix of a stack transposed)."""
+    n = len(_shape(x))
+    return transpose(x) if n == 2 else transpose(x, axes=(*range(n - 2), n - 1, n - 2))
+
+
+def _bmm(a: Any, b: Any) -> Any:
+    """Matrix products of two stacks of equal batch shape, as an einsum (its VJPs are einsums again)."""
+    n = len(_shape(a))
+    if n == 2:
+        return matmul(a, b)
+    batch = "abcdefgh"[:n - 2]
+    return einsum(a, b, subscripts=f"{batch}ij,{batch}jk->{batch}ik")
+
+
+def _per_matrix(a: np.ndarray, fn: Callable[[np.ndarray], Any], out_shape: tuple[int, ...]) -> np.ndarray:
+    """``fn`` of each matrix of a stack of object arrays, stacked back: out_shape is one result's shape."""
+    batch = a.shape[:-2]
+    out = np.empty(batch + out_shape, dtype=object)
+    for idx in np.ndindex(*batch):
+        out[idx] = fn(a[idx])
+    return out
+
+
+def _matrix_det(s: Any, a: np.ndarray) -> Any:
+    return _smat(s, a).det(method="berkowitz")
+
+
+def _matrix_inv(s: Any, a: np.ndarray) -> np.ndarray:
+    return np.array((_smat(s, a).adjugate() / _matrix_det(s, a)).tolist(), dtype=object)
+
+
 def _eye_like(x: Any) -> np.ndarray:
     n = _shape(x)[-1]
     return np.eye(n)
@@ -1427,20 +1474,20 @@ def _solve_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
 
 
 det = defop(
-    "det", lambda a: np.linalg.det(_square(a)),
-    lambda g, ans, a: g * ans * transpose(inv(a)),
+    "det", lambda a: np.linalg.det(_square_stack(a)),
+    lambda g, ans, a: reshape(g * ans, shape=_shape(ans) + (1, 1)) * _mT(inv(a)),
     args=("a",), saves=("ans", "a"), kind=LINALG, backward_name="LinalgDetBackward0",
-    sympy=lambda s, a: np.array(_smat(s, a).det(method="berkowitz"), dtype=object),
-    samples=((((3, 3),), {}), (((2, 2),), {})),
-    domain_note="a square 2-D matrix; the VJP needs it nonsingular",
+    sympy=lambda s, a: _per_matrix(a, lambda m: _matrix_det(s, m), ()),
+    samples=((((3, 3),), {}), (((2, 2),), {}), (((2, 3, 3),), {})),
+    domain_note="a square matrix or a stack (..., n, n); the VJP needs them nonsingular",
 )
 inv = defop(
-    "inv", lambda a: np.linalg.inv(_square(a)),
-    lambda g, ans, a: -matmul(transpose(ans), matmul(g, transpose(ans))),
+    "inv", lambda a: np.linalg.inv(_square_stack(a)),
+    lambda g, ans, a: -_bmm(_mT(ans), _bmm(g, _mT(ans))),
     args=("a",), saves=("ans",), kind=LINALG, backward_name="LinalgInvExBackward0",
-    sympy=lambda s, a: np.array((_smat(s, a).adjugate() / _smat(s, a).det(method="berkowitz")).tolist(), dtype=object),
-    samples=((((3, 3),), {}), (((2, 2),), {})),
-    domain_note="a square 2-D nonsingular matrix",
+    sympy=lambda s, a: _per_matrix(a, lambda m: _matrix_inv(s, m), a.shape[-2:]),
+    samples=((((3, 3),), {}), (((2, 2),), {}), (((2, 3, 3),), {})),
+    domain_note="a square nonsingular matrix or a stack of them (..., n, n)",
 )
 solve = defop(
     "solve", lambda a, b: np.linalg.solve(_square(a), b),
@@ -1462,3 +1509,150 @@ trace = defop(
 )
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+# ---------------------------------------------------------------- conditions (issue 15): comparisons and & | ~
+#
+# Allowed only inside the condition of ``where`` (the parser refuses them anywhere else, with the
+# position).  They return booleans and carry no gradient.  Their sympy forms are sympy booleans
+# (``x < y``), which ``where``'s Piecewise takes as its condition directly; a value used as a
+# condition (an input ``c``) means ``c != 0``, as numpy's ``where``.  A comparison jumps where its
+# two sides are equal: ``kink_at`` is their difference, so a side that rounding puts on the other
+# side of the jump than the exact reference is *at a kink (rounding)*, not compared.
+
+CONDITION = "condition"  # a boolean-valued op: only in where's condition
+
+
+def _truth(s: Any, c: Any) -> Any:
+    """``c`` as a sympy boolean: itself when it is one, else ``c != 0``."""
+    booleans = (s.core.relational.Relational, s.logic.boolalg.BooleanFunction, s.logic.boolalg.BooleanAtom)
+    return c if isinstance(c, booleans) else s.Ne(c, 0)  # not Boolean: a sympy Symbol is one
+
+
+def _operand(text: str) -> str:
+    """A condition's operand, parenthesised unless it is a name or one call (``&`` binds tighter than ``<``)."""
+    if re.fullmatch(r"\w+", text):
+        return text
+    call = re.match(r"\w+\(", text)
+    if call:
+        depth = 0
+        for i, c in enumerate(text[call.end() - 1:], call.end() - 1):
+            depth += (c == "(") - (c == ")")
+            if depth == 0:
+                return text if i == len(text) - 1 else f"({text})"
+    return f"({text})"
+
+
+def _compare(name: str, fn: Callable[..., Any], form: Callable[..., Any], symbol: str) -> Op:
+    return defop(
+        name, lambda x, y: fn(np.asarray(x), np.asarray(y)), None, None, kind=CONDITION,
+        sympy=form, kink_at=lambda ans, x, y: np.asarray(x) - np.asarray(y), jumps=True,
+        printer=lambda texts, precs: f"{texts[0]} {symbol} {texts[1]}",
+        kink="a condition: no gradient; jumps where both sides are equal", domain_note=f"written x {symbol} y",
+    )
+
+
+less = _compare("less", np.less, lambda s, x, y: s.Lt(x, y), "<")
+less_equal = _compare("less_equal", np.less_equal, lambda s, x, y: s.Le(x, y), "<=")
+greater = _compare("greater", np.greater, lambda s, x, y: s.Gt(x, y), ">")
+greater_equal = _compare("greater_equal", np.greater_equal, lambda s, x, y: s.Ge(x, y), ">=")
+# "eq", not numpy's "equal": symgrad.equal is torch.equal (whole tensors, one bool), a torch-facing function
+eq = _compare("eq", np.equal, lambda s, x, y: s.Eq(x, y), "==")
+not_equal = _compare("not_equal", np.not_equal, lambda s, x, y: s.Ne(x, y), "!=")
+logical_and = defop(
+    "logical_and", np.logical_and, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x & y",
+    printer=lambda texts, precs: f"{_operand(texts[0])} & {_operand(texts[1])}",
+    sympy=lambda s, x, y: s.And(_truth(s, x), _truth(s, y)), kink="a condition: no gradient",
+)
+logical_or = defop(
+    "logical_or", np.logical_or, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x | y",
+    printer=lambda texts, precs: f"{_operand(texts[0])} | {_operand(texts[1])}",
+    sympy=lambda s, x, y: s.Or(_truth(s, x), _truth(s, y)), kink="a condition: no gradient",
+)
+logical_not = defop(
+    "logical_not", np.logical_not, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written ~x",
+    printer=lambda texts, precs: f"~{_operand(texts[0])}",
+    sympy=lambda s, x: s.Not(_truth(s, x)), kink="a condition: no gradient",
+)
+
+# ---------------------------------------------------------------- norm and scans (issue 15)
+#
+# norm is the 2-norm over ``axis`` (all axes by default), a reduction.  cumsum and cumprod take one
+# int ``axis``; without it they run over the flattened array, as numpy's (the result is then 1-D).
+
+
+def _norm(x: Any, axis: Any = None) -> Any:
+    x = np.asarray(x)
+    return np.sqrt(np.sum(x * x, axis=axis))
+
+
+norm = defop(
+    # torch.linalg.vector_norm: gradient 0 where the norm is 0 (not 0/0); the guarded power keeps the
+    # unused branch finite, so differentiating again gives 0 there too (torch: nan at order 2)
+    "norm", _keep(_norm),
+    lambda g, ans, x, axis=None, keepdims=False:
+        expand(where(ans == 0, 0.0, g * where(ans == 0, 1.0, ans) ** -1.0), _shape(x), axis) * x,
+    saves=("ans", "x"), kind=REDUCTION, params=_RED, backward_name="LinalgVectorNormBackward0",
+    sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.norm2, keepdims),
+    plain=lambda s, *xs: s.sqrt(s.Add(*[a**2 for a in xs])),
+    kink="gradient 0 where the norm is 0 (as torch.linalg.vector_norm); at order 2 there torch gives nan, symgrad 0",
+    domain_note="the 2-norm; its derivatives at the zero vector are the convention above",
+)
+
+
+def _scan_axis(x: Any, axis: Any) -> int:
+    if axis is not None and not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"a scan takes one integer axis, not {axis!r}")
+    return _axis_of(0 if axis is None else axis, len(_shape(x)))
+
+
+def _scan(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """numpy's cumsum/cumprod, the shape always kept: without ``axis`` only a 1-D array (numpy would flatten)."""
+    def forward(x: Any, axis: Any = None) -> Any:
+        x = np.asarray(x)
+        if x.ndim == 0 or (axis is None and x.ndim != 1):
+            raise ValueError(f"{fn.__name__} of a {x.ndim}-D array needs axis= (an integer; numpy would flatten)")
+        return fn(x, axis=_scan_axis(x, axis))
+
+    return forward
+
+
+def _cumsum_vjp(g: Any, ans: Any, x: Any, axis: Any = None) -> Any:
+    a = _scan_axis(x, axis)
+    return flip(cumsum(flip(g, axis=a), axis=a), axis=a)  # the sum of g over j >= i
+
+
+def _cumprod_vjp(g: Any, ans: Any, x: Any, axis: Any = None) -> Any:
+    """sum over j >= i of g_j * prod_{k <= j, k != i} x_k, exact at zeros (no division): row i of an
+    (n, n) block holds x with x_i replaced by 1, scanned along the other axis, kept where j >= i."""
+    shape = _shape(x)
+    a = _scan_axis(x, axis)
+    n = shape[a]
+    lifted = shape[:a] + (1, n) + shape[a + 1:]
+    block = shape[:a] + (n, n) + shape[a + 1:]
+    rest = (1,) * (len(shape) - a - 1)
+    eye = np.eye(n, dtype=bool).reshape((n, n) + rest)
+    upper = np.triu(np.ones((n, n), dtype=bool)).reshape((n, n) + rest)  # [i, j]: j >= i
+    scans = cumprod(where(eye, 1.0, broadcast_to(reshape(x, shape=lifted), shape=block)), axis=a + 1)
+    gb = broadcast_to(reshape(g, shape=lifted), shape=block)
+    return sum(where(upper, scans * gb, 0.0), axis=a + 1)
+
+
+def _scan_form(s: Any, x: Any, axis: Any, fn: Callable[..., Any]) -> Any:
+    return s.along(x, _scan_axis(x, axis), lambda *v: [fn(*v[:k + 1]) for k in range(len(v))])
+
+
+_SCAN_NOTE = "one integer axis; without it a 1-D array only (numpy would flatten)"
+cumsum = defop(
+    "cumsum", _scan(np.cumsum), _cumsum_vjp,
+    kind=SCAN, params=("axis",), linear=True, backward_name="CumsumBackward0",
+    sympy=lambda s, x, axis=None: _scan_form(s, x, axis, s.Add), domain_note=_SCAN_NOTE,
+    samples=((((3, 4),), {"axis": 1}), (((2, 3),), {"axis": -2}), (((4,),), {})),
+)
+cumprod = defop(
+    # the products of the others, never ans / x: exact at zeros, as torch
+    "cumprod", _scan(np.cumprod), _cumprod_vjp, saves=("x",),
+    kind=SCAN, params=("axis",), backward_name="CumprodBackward0",
+    sympy=lambda s, x, axis=None: _scan_form(s, x, axis, s.Mul), domain_note=_SCAN_NOTE,
+    kink="exact at zeros: element i gets the products without x_i, as torch",
+    samples=((((3, 4),), {"axis": 1}), (((2, 3),), {"axis": -2}), (((4,),), {})),
+)

@@ -151,6 +151,11 @@ _REFUSED_NODES: dict[type, str] = {
     ast.JoinedStr: "f-string", ast.FormattedValue: "f-string", ast.List: "list", ast.Tuple: "tuple",
     ast.Set: "set", ast.Dict: "dict", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
 }
+_COMPARE: dict[type, Op] = {
+    ast.Lt: ops.less, ast.LtE: ops.less_equal, ast.Gt: ops.greater, ast.GtE: ops.greater_equal,
+    ast.Eq: ops.eq, ast.NotEq: ops.not_equal,
+}
+_COMPARE_REFUSED = {ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _TOKEN = re.compile(r"\w+|\*\*|//|<<|>>|[<>=!]=|:=|\S")
 
 
@@ -218,7 +223,8 @@ class _Parser:
     def refuse(self, node: ast.AST) -> ParseError:
         what = _REFUSED_NODES.get(type(node), type(node).__name__)
         token = self.segment(node)
-        return self.fail(node, f"{what} {token!r} is not allowed", token)
+        where = " outside where()'s condition" if isinstance(node, ast.Compare) else ""
+        return self.fail(node, f"{what} {token!r} is not allowed{where}", token)
 
     def const(self, node: ast.Constant, depth: int) -> Expr:
         value = node.value
@@ -243,7 +249,7 @@ class _Parser:
             out = Const(ops.CONSTANTS[name], name=name)
             self.track(node, out, ops.est_of(ops.CONSTANTS[name]), _PI_E_SIZE)
             return out
-        if ops.lookup(name) is not None:
+        if _is_function(name):
             raise self.fail(node, f"function {name!r} used without calling it", name)
         if self.names is not None and name not in self.names:
             raise self.fail(node, missing_input(name, self.names), name)
@@ -256,7 +262,8 @@ class _Parser:
             return self.build(node.operand, depth + 1)  # unary plus adds no node
         if not isinstance(node.op, ast.USub):
             symbol = "not" if isinstance(node.op, ast.Not) else "~"
-            raise self.fail(node, f"operator {symbol!r} is not allowed", symbol)
+            where = " outside where()'s condition" if symbol == "~" else ""
+            raise self.fail(node, f"operator {symbol!r} is not allowed{where}", symbol)
         arg = self.build(node.operand, depth + 1)
         return self.call(node, ops.neg, [arg], {})
 
@@ -265,7 +272,8 @@ class _Parser:
         if op is None:
             symbol = _REFUSED_BINOPS.get(type(node.op), type(node.op).__name__)
             column = self.operator_column(node.left, node.right, symbol) or self.fail(node, "").column
-            raise ParseError(self.text, f"operator {symbol!r} is not allowed", column, symbol)
+            where = " outside where()'s condition" if symbol in "&|" else ""
+            raise ParseError(self.text, f"operator {symbol!r} is not allowed{where}", column, symbol)
         left = self.build(node.left, depth + 1)
         right = self.build(node.right, depth + 1)
         return self.call(node, op, [left, right], {})
@@ -318,8 +326,51 @@ class _Parser:
         missing = [p for p in op.positional if p not in params]
         if missing:
             raise self.fail(node, f"{fname}() needs its {missing[0]!r} argument", fname)
-        args = [self.build(a, depth + 1) for a in rest[:op.arity]]
+        if op.kind == ops.CONDITION:
+            raise self.fail(node, f"{fname}() is a condition, allowed only as where()'s first argument", fname)
+        args = [self.condition(a, depth + 1) if i == 0 and op is ops.where else self.build(a, depth + 1)
+                for i, a in enumerate(rest[:op.arity])]
         return self.call(node, op, args, params)
+
+    def condition(self, node: ast.AST, depth: int) -> Expr:
+        """where()'s first argument: comparisons (chains fold with ``&``), ``&``, ``|`` and ``~`` of
+        conditions, and calls of the condition ops; their operands, and any other value (``c``, read
+        as ``c != 0``), are ordinary expressions, where comparisons are refused again."""
+        if depth > self.limits.max_depth:
+            raise self.limit(node, "max_depth", depth, "nesting depth")
+        if depth > _STACK_DEPTH:
+            raise _too_deep(self.text, self.limits)
+        if isinstance(node, ast.Compare):
+            for o in node.ops:
+                if type(o) not in _COMPARE:
+                    symbol = _COMPARE_REFUSED.get(type(o), type(o).__name__)
+                    raise self.fail(node, f"operator {symbol!r} is not allowed (only < <= > >= == !=)", symbol)
+            sides = [self.build(n, depth + 1) for n in (node.left, *node.comparators)]
+            out: Expr | None = None
+            for o, a, b in zip(node.ops, sides, sides[1:]):
+                part = self.call(node, _COMPARE[type(o)], [a, b], {})
+                out = part if out is None else self.call(node, ops.logical_and, [out, part], {})
+            assert out is not None
+            return out
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr)):
+            op = ops.logical_and if isinstance(node.op, ast.BitAnd) else ops.logical_or
+            return self.call(node, op, [self.condition(node.left, depth + 1), self.condition(node.right, depth + 1)], {})
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
+            return self.call(node, ops.logical_not, [self.condition(node.operand, depth + 1)], {})
+        if isinstance(node, ast.BoolOp) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)):
+            symbol = "not" if isinstance(node, ast.UnaryOp) else "and" if isinstance(node.op, ast.And) else "or"
+            hint = {"not": "~", "and": "&", "or": "|"}[symbol]
+            raise self.fail(node, f"operator {symbol!r} is not allowed; write {hint!r} between conditions", symbol)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            named = ops.lookup(node.func.id)
+            if named is not None and named.kind == ops.CONDITION:
+                if node.keywords or len(node.args) != named.arity or any(isinstance(a, ast.Starred) for a in node.args):
+                    s = "" if named.arity == 1 else "s"
+                    raise self.fail(node, f"{named.name}() takes {named.arity} positional argument{s} and no keywords",
+                                    named.name)
+                sub = self.build if named in _COMPARE.values() else self.condition
+                return self.call(node, named, [sub(a, depth + 1) for a in node.args], {})
+        return self.build(node, depth)
 
     def keyword(self, name: str, node: ast.AST) -> object:
         """A keyword argument's value: ``axis=`` (see :meth:`axis`), ``keepdims=True``/``False``,
@@ -526,7 +577,7 @@ def _check_names(text: str, names: Iterable[str]) -> set[str]:
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ParseError(text, f"input name {name!r} is not a valid identifier", None, str(name))
         name = unicodedata.normalize("NFKC", name)  # as Python's tokenizer reads identifiers
-        if name in ops.CONSTANTS or ops.lookup(name) is not None:
+        if name in ops.CONSTANTS or _is_function(name):
             kind = "constant" if name in ops.CONSTANTS else "function"
             raise ParseError(text, f"input name {name!r} shadows the {kind} {name!r}", None, name)
         declared.add(name)
@@ -653,6 +704,7 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     height: dict[int, int] = {}
     est: dict[int, Est] = {}  # constant subexpressions only
     exact: dict[int, Exact] = {}
+    _check_conditions(expr)
     for node in expr.walk():
         kids = node.args if isinstance(node, Call) else ()
         size[id(node)] = 1 + sum(size[id(a)] for a in kids)
@@ -693,9 +745,35 @@ def check_ir(expr: Expr, names: Iterable[str] | None = None, limits: Limits = DE
     return text
 
 
+def _is_function(name: str) -> bool:
+    """A name of the table's functions; not the conditions (less, eq ...), written as operators: inputs may
+    be named so."""
+    op = ops.lookup(name)
+    return op is not None and op.kind != ops.CONDITION
+
+
+def _check_conditions(expr: Expr) -> None:
+    """Conditions (comparisons, & | ~) only as where()'s first argument, or inside another condition's ``&``."""
+    def refuse(node: Call) -> ParseError:
+        return ParseError(node.op.name, f"{node.op.name}() is a condition, allowed only as where()'s first argument",
+                          None, node.op.name)
+
+    if isinstance(expr, Call) and expr.op.kind == ops.CONDITION:
+        raise refuse(expr)
+    logical = (ops.logical_and, ops.logical_or, ops.logical_not)
+    for node in expr.walk():
+        if not isinstance(node, Call):
+            continue
+        for i, a in enumerate(node.args):
+            if isinstance(a, Call) and a.op.kind == ops.CONDITION and not (
+                    (node.op is ops.where and i == 0) or node.op in logical):
+                raise refuse(a)
+
+
 def _hint(fname: str) -> str:
     """A did-you-mean over every op name and alias."""
-    return did_you_mean(fname, [n for op in ops.public_ops() for n in (op.name, *op.aliases)])
+    return did_you_mean(fname, [n for op in ops.public_ops() if op.kind != ops.CONDITION  # written as operators
+                                for n in (op.name, *op.aliases)])
 
 
 def missing_input(name: str, declared: Iterable[str]) -> str:
@@ -707,7 +785,7 @@ def _check_ir_name(name: str, declared: set[str] | None) -> None:
     if (not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name)
             or (declared is None and name.startswith("__"))):
         raise ParseError(str(name), f"name {name!r} is not allowed", None, str(name))
-    if name in ops.CONSTANTS or ops.lookup(name) is not None:
+    if name in ops.CONSTANTS or _is_function(name):
         kind = "constant" if name in ops.CONSTANTS else "function"
         raise ParseError(name, f"input name {name!r} shadows the {kind} {name!r}", None, name)
     if declared is not None and name not in declared:

@@ -75,6 +75,7 @@ class SymbolicResult:
     value: np.ndarray  # forward value
     derivatives: dict[Seq, Derivative]
     value_slack: np.ndarray | None = None  # as Derivative.slack, for the forward value
+    value_at_kink: np.ndarray | None = None  # as Derivative.at_kink, for the forward value (at a jump)
 
 
 # ---------------------------------------------------------------- IR -> sympy
@@ -98,15 +99,97 @@ def choose_mode(expr: Expr, mode: str = "auto") -> str:
     if mode == "expanded":
         return mode
     inner, _ = _split_root(expr)
-    if is_elementwise(inner):
+    if is_elementwise(inner) or _indexed_elementwise(inner):
         return "elementwise"
     if mode == "elementwise":
-        bad = sorted({n.op.name for n in inner.walk() if isinstance(n, Call) and n.op.kind != ops.ELEMENTWISE})
+        bad = sorted({n.op.name for n in inner.walk() if isinstance(n, Call) and n.op.kind not in (ops.ELEMENTWISE, ops.CONDITION)})
         raise ValueError(
             f"mode 'elementwise' needs elementwise ops only (full sum/mean allowed at the root); "
             f"this expression uses {', '.join(bad)}: use mode 'expanded' or 'auto'"
         )
     return "expanded"
+
+
+def _indexed_elementwise(expr: Expr) -> bool:
+    """Elementwise but for integer indices and slices of inputs (``sin(x[1:3]) * y[0]``): each indexed
+    input is then an input of its own (see :func:`_unindex`), and the expression elementwise."""
+    calls = [n for n in expr.walk() if isinstance(n, Call)]
+    return any(n.op is ops.index for n in calls) and all(
+        n.op.kind in (ops.ELEMENTWISE, ops.CONDITION) or (n.op is ops.index and isinstance(n.args[0], Var))
+        for n in calls)
+
+
+@dataclass
+class _Piece:
+    source: str  # the input it is a part of
+    key: tuple | None  # its index into that input (None: the whole input)
+    text: str  # how formulas print it: x[1:3]
+
+
+def _unindex(expr: Expr, names: Iterable[str]) -> tuple[Expr, dict[str, _Piece]]:
+    """The expression with each ``x[key]`` of an input replaced by an input of its own (a fresh name)."""
+    taken = set(names)
+    pieces: dict[str, _Piece] = {n: _Piece(n, None, n) for n in names}
+    by_use: dict[tuple, Var] = {}
+
+    def leaf(node: Expr) -> Expr:
+        return node
+
+    def call(node: Call, args: list[Expr]) -> Expr:
+        if node.op is ops.index:
+            key = node.kwargs["key"]
+            source = node.args[0].name  # type: ignore[attr-defined]
+            var = by_use.get((source, key))
+            if var is None:
+                var = by_use[(source, key)] = Var(fresh_name(f"{source}_i{len(by_use)}", taken))
+                pieces[var.name] = _Piece(source, key, f"{source}[{ops.key_source(key)}]")
+            return var
+        return Call(node.op, tuple(args), node.params)
+
+    return evaluate(expr, leaf, call), pieces
+
+
+def _run_indexed(
+    expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
+    grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
+) -> tuple[SymbolicResult, Expr, dict[str, np.ndarray], dict[Seq, list[Seq]], dict[str, _Piece]]:
+    """Elementwise mode for an expression with indexed inputs: each piece ``x[key]`` is an input, and the
+    derivative for a sequence of inputs is the sum over the sequences of their pieces, each scattered
+    into the last input's shape (indexing is linear: the tape's backward of ``x[key]`` does the same)."""
+    flat, pieces = _unindex(expr, variables(expr))
+    parts = {**arrays, **{n: np.array(arrays[p.source][ops.decode_key(p.key)]) for n, p in pieces.items()
+                          if p.key is not None}}
+    of = {n: [m for m, p in pieces.items() if p.source == n and m in variables(flat)] for n in arrays}
+    piece_wrt = tuple(m for n in wrt for m in of.get(n, []))
+    result = _run_elementwise(flat, parts, piece_wrt, order, grad_output, exact, dtype, limits)
+    combos = {seq: [tuple(c) for c in itertools.product(*(of.get(n, []) for n in seq))]
+              for seq in _sequences(wrt, order)}
+    derivatives: dict[Seq, Derivative] = {}
+    for seq, combo in combos.items():
+        value = np.zeros(arrays[seq[-1]].shape)
+        slack = np.zeros(arrays[seq[-1]].shape) if dtype == np.float32 else None
+        formulas = []
+        for q in combo:
+            d = result.derivatives[q]
+            where = pieces[q[-1]].key
+            index = () if where is None else ops.decode_key(where)
+            value[index] = value[index] + d.value  # x[key] of a key without repeats: each element once
+            if slack is not None and d.slack is not None:
+                slack[index] = slack[index] + d.slack
+            if d.formula != "0":
+                formulas.append(_piece_text(d.formula, pieces))
+        formula = " + ".join(formulas) if formulas else "0"
+        derivatives[seq] = _derivative(seq, formula, None, value.astype(dtype))
+        derivatives[seq].slack = slack
+    return (SymbolicResult("elementwise", result.value, derivatives, result.value_slack), _split_root(flat)[0],
+            parts, combos, pieces)
+
+
+def _piece_text(formula: str, pieces: dict[str, _Piece]) -> str:
+    for name in sorted(pieces, key=len, reverse=True):  # longest first: x_i10 before x_i1
+        if pieces[name].key is not None:
+            formula = formula.replace(name, pieces[name].text)
+    return formula
 
 
 def _sequences(wrt: Seq, order: int) -> list[Seq]:
@@ -629,6 +712,8 @@ def differentiate(
     arrays = {n: np.asarray(v, dtype=dt).astype(np.float64, copy=False) for n, v in inputs.items()}
     expr = _round_literals(expr, dt)
     elementwise = choose_mode(expr, mode) == "elementwise"
+    if elementwise and _indexed_elementwise(_split_root(expr)[0]):
+        return _differentiate_indexed(expr, arrays, wrt, order, grad_output, exact, dt, limits)
     run = _run_elementwise if elementwise else _run_expanded
     target = _split_root(expr)[0] if elementwise else expr
     # one written forward serves the nan map and the kinks' branch decisions; these need every node's
@@ -637,9 +722,28 @@ def differentiate(
     if dt == np.float64 and any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk()):
         written = numpy_eval(target, arrays, values=True)
     result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits, written)
-    marks = rounding_kinks(target, arrays, list(result.derivatives), dt, exact, elementwise, written)
+    marks = rounding_kinks(target, arrays, [(), *result.derivatives], dt, exact, elementwise, written)
+    jumped = marks.pop((), None)
+    if jumped is not None:  # a sum or mean at the root: its one value is fed by every element
+        shape = np.shape(result.value)
+        result.value_at_kink = np.broadcast_to(jumped if jumped.shape == shape else jumped.any(), shape)
     for seq, mask in marks.items():
         result.derivatives[seq].at_kink = mask
     return result
 
 
+def _differentiate_indexed(expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int, grad_output: Any,
+                           exact: bool, dt: np.dtype, limits: Limits) -> SymbolicResult:
+    result, inner, parts, combos, pieces = _run_indexed(expr, arrays, wrt, order, grad_output, exact, dt, limits)
+    piece_seqs = sorted({q for c in combos.values() for q in c})
+    marks = rounding_kinks(inner, parts, piece_seqs, dt, exact, True)
+    for seq, combo in combos.items():
+        mask = np.zeros(arrays[seq[-1]].shape, dtype=bool)
+        for q in combo:
+            if q in marks:
+                key = pieces[q[-1]].key
+                index = () if key is None else ops.decode_key(key)
+                mask[index] = mask[index] | marks[q]
+        if mask.any():
+            result.derivatives[seq].at_kink = mask
+    return result

@@ -86,7 +86,7 @@ def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
         return const_form(node)
 
     def call(node: Call, args: list[Any]) -> sympy.Expr:
-        if node.op.kind != ops.ELEMENTWISE or node.op.sympy is None:
+        if node.op.kind not in (ops.ELEMENTWISE, ops.CONDITION) or node.op.sympy is None:
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
         folded = fold(node, args)
         out = folded if folded is not None else apply_op(node.op, args, node.kwargs)
@@ -178,7 +178,7 @@ def object_eval(expr: Expr, arrays: dict[str, np.ndarray],
         op, params = node.op, node.kwargs
         if op.sympy is None:
             raise ValueError(f"op {op.name} has no sympy form")
-        if op.kind == ops.ELEMENTWISE:
+        if op.kind in (ops.ELEMENTWISE, ops.CONDITION):
             folded = fold(node, [a[()] for a in args]) if all(a.shape == () for a in args) else None
             if folded is not None:
                 return object_array(folded)

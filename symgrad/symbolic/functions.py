@@ -233,9 +233,39 @@ ceil_ = _flat("ceil_", np.ceil, mpmath.ceil)
 round_ = _flat("round_", np.round, _mp_round_even)
 
 
+def _np_recip0(r: Any) -> Any:
+    r = np.asarray(r, dtype=float)
+    return np.where(r == 0, 0.0, 1.0 / np.where(r == 0, 1.0, r))
+
+
+class recip0(Function):
+    """1/r, and 0 at r = 0: the masked reciprocal of torch's norm backward (gradient 0 at the zero vector).
+    Its derivative -recip0(r)**2 is 0 there too, as the tape's guarded power."""
+
+    numpy = staticmethod(_np_recip0)
+    mpmath = staticmethod(lambda r: mpmath.mpf(0) if r == 0 else 1 / r)
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return -recip0(self.args[0]) ** 2
+
+
+def _np_norm2(*xs: Any) -> Any:
+    return np.sqrt(np.sum(np.stack([np.square(x) for x in np.broadcast_arrays(*xs)]), axis=0))
+
+
+class norm2(Function):
+    """sqrt(x1**2 + ... + xn**2) with torch.linalg.vector_norm's derivative: x_i / norm, 0 at the zero vector."""
+
+    numpy = staticmethod(_np_norm2)
+    mpmath = staticmethod(lambda *xs: mpmath.sqrt(mpmath.fsum(x * x for x in xs)))
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return self.args[argindex - 1] * recip0(self)
+
+
 CUSTOM: tuple[type, ...] = (
     power, sigmoid, relu, softplus, maximum, minimum, logaddexp, detach,
-    tie_share, maxn, minn, logsumexp, floor_, ceil_, round_,
+    tie_share, maxn, minn, logsumexp, floor_, ceil_, round_, recip0, norm2,
 )
 
 

@@ -49,14 +49,16 @@ Seq = tuple[str, ...]
 
 def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq], dtype: np.dtype,
                    exact: bool, elementwise: bool, floats: dict[int, np.ndarray] | None = None) -> dict[Seq, np.ndarray]:
-    """Per derivative sequence, the elements at a kink (rounding); only sequences with some.
+    """Per derivative sequence, the elements at a kink (rounding); only sequences with some.  The empty
+    sequence ``()``, when asked for, is the forward value: at a jump (``Op.jumps``) rounding moves the
+    value itself, so the elements whose value a marked jump feeds are at a kink too.
 
     ``arrays`` are the inputs already rounded to ``dtype`` (held as float64); ``expr`` is the
     elementwise inner expression (sum/mean chain peeled) or the whole expanded one.  ``floats`` is the
     float forward when the caller has it already (``numpy_eval(expr, typed, values=True)``).
     """
     nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
-    if not nodes or not seqs:
+    if not nodes or not seqs or seqs == [()]:
         return {}
     typed = {n: a.astype(dtype) for n, a in arrays.items()}
     if floats is None:
@@ -159,8 +161,13 @@ def _elementwise_marks(marks: list[tuple[Call, np.ndarray]], shape: tuple[int, .
     """Element k of the output feeds only element k of each (broadcast) input: a derivative is at a
     kink where a kink it differentiates through (one fed by a name of its sequence) is."""
     fed = [(set(variables(node)), np.broadcast_to(at, shape)) for node, at in marks]
-    out = {}
+    out: dict[Seq, np.ndarray] = {}
+    jumped = [np.broadcast_to(at, shape) for node, at in marks if node.op.jumps]
+    if () in seqs and jumped:
+        out[()] = np.logical_or.reduce(jumped)
     for seq in seqs:
+        if not seq:
+            continue
         m = np.zeros(shape, dtype=bool)
         for names, at in fed:
             if names & set(seq):
@@ -184,8 +191,12 @@ def _expanded_marks(marks: list[tuple[Call, np.ndarray]], typed: dict[str, np.nd
                 probe[idx] = np.nan
                 hit = np.isnan(_kink_value(node, numpy_eval(node, {**typed, name: probe}, values=True)))
                 feeds[name][idx] |= bool(np.any(np.broadcast_to(hit, at.shape) & at))
-    out = {}
+    out: dict[Seq, np.ndarray] = {}
+    if () in seqs and any(node.op.jumps for node, _ in marks):  # which outputs a jump feeds: not traced here
+        out[()] = np.ones((), dtype=bool)
     for seq in seqs:
+        if not seq:
+            continue
         if any(feeds[n].any() for n in seq[:-1]):
             out[seq] = np.ones(arrays[seq[-1]].shape, dtype=bool)
         elif feeds[seq[-1]].any():

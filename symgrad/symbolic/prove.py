@@ -30,6 +30,7 @@ def _plain_forms() -> dict[type, Callable[..., sympy.Expr]]:
 
 
 _PLAIN = _plain_forms()
+_PLAIN[s.recip0] = lambda r: 1 / r  # inside norm's derivatives only: its general branch
 _POINTS = 4  # random points for a numeric disproof
 _SIMPLIFY_OPS = 80  # sympy.simplify only below this many operations (it can be slow)
 

@@ -492,9 +492,11 @@ def test_round_trip_twin_keeps_distinct_trees_distinct() -> None:
     assert to_source(parse("(-a)**2")) != to_source(parse("-a**2"))
 
 
-PUBLIC = ops.public_ops()
+PUBLIC = [op for op in ops.public_ops() if op.kind != ops.CONDITION]  # conditions: only in where's, below
 UNARY = [op for op in PUBLIC if op.arity == 1]
 BINARY = [op for op in PUBLIC if op.arity == 2]
+COMPARISONS = [op for op in ops.public_ops() if op.kind == ops.CONDITION and op.arity == 2
+               and op not in (ops.logical_and, ops.logical_or)]
 AXES = st.one_of(
     st.none(), st.integers(-3, 3),
     st.lists(st.integers(-3, 3), unique=True, max_size=3).map(tuple),
@@ -518,6 +520,8 @@ def _extend(children: st.SearchStrategy[Expr]) -> st.SearchStrategy[Expr]:
     return st.one_of(
         st.builds(lambda op, a, axis: _call(op, (a,), axis), st.sampled_from(UNARY), children, AXES),
         st.builds(lambda op, a, b: _call(op, (a, b), None), st.sampled_from(BINARY), children, children),
+        st.builds(lambda op, a, b, c: Call(ops.where, (Call(op, (a, b)), c, a)), st.sampled_from(COMPARISONS),
+                  children, children, children),
     )
 
 

@@ -36,7 +36,7 @@ _INSTEAD: dict[str, str | None] = {
     "dot": "use symgrad.matmul or @", "tensordot": "use symgrad.einsum", "swapaxes": "use symgrad.transpose",
     "moveaxis": "use symgrad.transpose", "ravel": "use symgrad.reshape", "logaddexp2": "use symgrad.logaddexp",
     "sinc": "write sin(pi*x)/(pi*x)",
-    "cumsum": None, "cumprod": None, "sort": None, "argmax": None, "argmin": None, "diff": None,
+    "sort": None, "argmax": None, "argmin": None, "diff": None,
 }
 # numpy keyword -> the op's parameter
 _KEYWORDS = {"axis": "axis", "keepdims": "keepdims", "ddof": "ddof", "correction": "ddof", "axes": "axes",

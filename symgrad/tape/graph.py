@@ -170,6 +170,11 @@ def _unwrap(a: Any) -> Any:
     return a._data if isinstance(a, Tensor) else a
 
 
+# table ops that torch spells with other arguments (torch.norm(t, p, dim), torch.std(t, correction=0)):
+# op -> (the torch-facing method, the keywords only torch's spelling has); filled by tape/reductions.py
+TORCH_SPELLINGS: dict[Op, tuple[Any, set[str]]] = {}
+
+
 def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
     """Apply ``op`` to tensors: numpy forward, plus a graph node when a gradient is wanted."""
     args = tuple(_as_operand(a) for a in args)
@@ -226,6 +231,9 @@ class Tensor:
 
     # -- the op table, through dispatch
     def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
+        spelling = TORCH_SPELLINGS.get(op)
+        if spelling is not None and (len(args) > op.arity or set(params) & spelling[1]):
+            return spelling[0](*args, **params)  # torch.norm(t, 1), torch.std(t, dim=0): as torch reads them
         return _record(op, args, params)
 
     # -- autograd attributes

@@ -15,7 +15,7 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
-from symgrad.tape.graph import Tensor
+from symgrad.tape.graph import TORCH_SPELLINGS, Tensor
 from symgrad.tape.methods import _renamed
 
 
@@ -70,8 +70,12 @@ norm_op = Op("linalg_vector_norm", 1, _norm_forward, (_norm_vjp,), kind=ops.INTE
              params=("ord", "axis", "keepdims"), saves=("ans", "x"), backward_name="LinalgVectorNormBackward0")
 
 
-def norm(self: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
-    """``x.norm(p=2, dim=None, keepdim=False)``: the vector p-norm over ``dim`` (all elements by default)."""
+def norm(self: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None, *,
+         axis: Any = None, keepdims: bool = False) -> Tensor:
+    """``x.norm(p=2, dim=None, keepdim=False)``: the vector p-norm over ``dim`` (all elements by default).
+    With numpy's ``axis=``/``keepdims=`` it is the op table's 2-norm."""
+    if axis is not None or keepdims:
+        return ops.norm(self, axis=axis, keepdims=keepdims)
     if p in ("fro", None):
         p = 2.0
     if isinstance(p, str) or not isinstance(p, (int, float)):
@@ -121,7 +125,11 @@ def _extremum(op: Op, name: str) -> Any:
 
 
 Tensor.norm = norm  # type: ignore[attr-defined]
+TORCH_SPELLINGS[ops.norm] = (norm, {"p", "dim", "keepdim", "dtype"})
 Tensor.std = _spread(ops.std, "StdBackward0")  # type: ignore[attr-defined]
 Tensor.var = _spread(ops.var, "VarBackward0")  # type: ignore[attr-defined]
+# torch.std(t, 0), torch.var(t, correction=0): torch's; plain torch.std(t) stays the table's (ddof 0, see README)
+TORCH_SPELLINGS.update({op: (getattr(Tensor, op.name), {"dim", "unbiased", "keepdim", "correction"})
+                        for op in (ops.std, ops.var)})
 Tensor.amax = _extremum(ops.max, "AmaxBackward0")  # type: ignore[attr-defined]
 Tensor.amin = _extremum(ops.min, "AminBackward0")  # type: ignore[attr-defined]

@@ -199,7 +199,7 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | 
     return report
 
 
-def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any = "torch", grad_output: Any = None,
+def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any = None, grad_output: Any = None,
                    exact: bool | None = None, inputs: dict[str, Any] | None = None,
                    **kwargs: Any) -> Report:
     """Check a user's own function ``fn`` (its value and its gradients) against ``reference``.
@@ -222,8 +222,8 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
     Args:
         fn: the function checked; it takes and returns the backend's tensors.
         reference: the expression ``fn`` should compute (a string or a function of symgrad ops).
-        backend: the engine ``fn`` runs on (default ``"torch"``; ``"symgrad"`` for a function
-            of symgrad ops).
+        backend: the engine ``fn`` runs on (default: ``"symgrad"`` for a function written with
+            symgrad, as ``import symgrad as torch`` or a ``symgrad.autograd.Function``, else ``"torch"``).
         grad_output: the incoming gradient (default: random, from ``seed``).
         exact: ``True`` for the mpmath reference.
         inputs: inputs given as a mapping (for names that collide with a case key).
@@ -253,8 +253,43 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
     if grad_output is None:
         grad_output = _random_grad_output(case)
     case = make_case(reference, inputs, grad_output=_plain(grad_output), **kwargs)
-    wrapped = FunctionBackend(backends.get(backend), fn, names)
+    wrapped = FunctionBackend(backends.get(written_with(fn) if backend is None else backend), fn, names)
     return run_case(case, options=Options(backend=wrapped, exact=exact))
+
+
+def written_with(fn: Callable[..., Any]) -> str:
+    """``"symgrad"`` when ``fn`` is written with symgrad, else ``"torch"``: a function whose code names
+    the symgrad module or one of its objects (``import symgrad as torch`` included), or the ``apply``
+    of a ``symgrad.autograd.Function``."""
+    def ours(value: Any) -> bool:
+        module = value.__name__ if inspect.ismodule(value) else getattr(type(value), "__module__", "")
+        if inspect.isclass(value) or inspect.isfunction(value):
+            module = getattr(value, "__module__", "") or ""
+        return module == "symgrad" or module.startswith("symgrad.")
+
+    if ours(fn):  # symgrad.sin itself
+        return "symgrad"
+    owner = getattr(fn, "__self__", None)  # Function.apply: a method bound to the Function's class
+    if inspect.isclass(owner) and any(ours(c) for c in owner.__mro__[:-1]):
+        return "symgrad"
+    target = inspect.unwrap(fn)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return "torch"
+    cells = {}
+    for name, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
+        try:
+            cells[name] = cell.cell_contents
+        except ValueError:  # a cell not filled yet
+            pass
+    scope = {**getattr(target, "__globals__", {}), **cells}
+    codes = [code]
+    while codes:  # the function's code and the code of the lambdas and functions inside it
+        c = codes.pop()
+        if any(n in scope and ours(scope[n]) for n in (*c.co_names, *c.co_freevars)):
+            return "symgrad"
+        codes.extend(k for k in c.co_consts if inspect.iscode(k))
+    return "torch"
 
 
 def _random_grad_output(case: Case) -> np.ndarray:

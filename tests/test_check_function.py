@@ -313,3 +313,59 @@ def test_autograd_function() -> None:
     assert symgrad.check_function(f, "sin(x) * y", backend="autograd", x=X, y=2.0, order=2)
     r = symgrad.check_function(lambda x: [1.0], "sin(x)", backend="autograd", x=X)
     assert r.status == "error" and "not a numpy array" in r.reason
+
+
+# ---------------------------------------------------------------- the default backend, from the function
+
+
+def test_a_function_of_symgrad_ops_is_checked_on_symgrad_by_default() -> None:
+    import symgrad as tape_torch
+    from symgrad.api import written_with
+
+    def right(x):
+        return tape_torch.sin(x) * x
+
+    def wrong(x):  # the product rule's second term dropped, by detaching x
+        return tape_torch.sin(x) * x.detach()
+
+    assert written_with(right) == "symgrad" and written_with(symgrad.sin) == "symgrad"
+    assert symgrad.check_function(right, "sin(x)*x", x=[0.5, 1.0]).status == "pass"
+    report = symgrad.check_function(wrong, "sin(x)*x", x=[0.5, 1.0])
+    assert report.status == "fail" and "symgrad" in str(report.backend)
+
+
+def test_a_symgrad_autograd_function_is_checked_on_symgrad_by_default() -> None:
+    from symgrad.api import written_with
+
+    class Cube(symgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x ** 2
+
+    class WrongCube(Cube):
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3 * x
+
+    assert written_with(Cube.apply) == "symgrad"
+    assert symgrad.check_function(Cube.apply, "x**3", x=[0.5, 2.0]).status == "pass"
+    assert symgrad.check_function(WrongCube.apply, "x**3", x=[0.5, 2.0]).status == "fail"
+
+
+def test_a_torch_function_still_defaults_to_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from symgrad.api import written_with
+
+    def f(x):
+        return torch.sin(x) * x
+
+    assert written_with(f) == "torch" and written_with(torch.tanh) == "torch"
+    assert symgrad.check_function(f, "sin(x)*x", x=[0.5, 1.0]).status == "pass"
+    assert symgrad.check_function(f, "cos(x)*x", x=[0.5, 1.0]).status == "fail"

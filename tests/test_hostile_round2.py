@@ -341,6 +341,15 @@ def _session_pids(sid: int) -> list[int]:
     return out
 
 
+def _default_sigint() -> None:
+    """In the child: ctrl-C as a terminal delivers it, whatever the test process inherited or set up
+    (a SIGINT ignored or blocked there is ignored or blocked in every child it starts)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _start_slow_run(tmp_path: Path, prelude: str = ""):  # type: ignore[no-untyped-def]
     import subprocess
     import sys
@@ -352,7 +361,7 @@ def _start_slow_run(tmp_path: Path, prelude: str = ""):  # type: ignore[no-untyp
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(tmp_path)]))
     proc = subprocess.Popen([sys.executable, "-c", prelude + "from symgrad.cli import main; main()", "check", "-j", "2",
                              "--timeout", "0", "--backend", "sleepy_backend:SleepyBackend", "slow.yaml"],
-                            cwd=tmp_path, env=env, start_new_session=True,
+                            cwd=tmp_path, env=env, start_new_session=True, preexec_fn=_default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for _ in range(600):  # the run, the fork server, the resource tracker and two busy workers
         if len(_session_pids(proc.pid)) >= 5:

@@ -334,31 +334,6 @@ def test_a_function_of_symgrad_ops_is_checked_on_symgrad_by_default() -> None:
     assert report.status == "fail" and "symgrad" in str(report.backend)
 
 
-def test_a_symgrad_autograd_function_is_checked_on_symgrad_by_default() -> None:
-    from symgrad.api import written_with
-
-    class Cube(symgrad.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x ** 3
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return g * 3 * x ** 2
-
-    class WrongCube(Cube):
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return g * 3 * x
-
-    assert written_with(Cube.apply) == "symgrad"
-    assert symgrad.check_function(Cube.apply, "x**3", x=[0.5, 2.0]).status == "pass"
-    assert symgrad.check_function(WrongCube.apply, "x**3", x=[0.5, 2.0]).status == "fail"
-
-
 def test_a_torch_function_still_defaults_to_torch() -> None:
     torch = pytest.importorskip("torch")
     from symgrad.api import written_with

@@ -471,3 +471,11 @@ def test_functions_errors_and_missing_ops() -> None:
             assert repr(name) in str(exc)
         else:
             assert isinstance(out, symgrad.Tensor)
+
+
+def test_a_symgrad_autograd_function_is_checked_on_symgrad_by_default() -> None:
+    from symgrad.api import written_with
+
+    assert written_with(Cube.apply) == "symgrad"
+    assert symgrad.check_function(Cube.apply, "x**3", x=[0.5, 2.0]).status == "pass"
+    assert symgrad.check_function(WrongCube.apply, "x**3", x=[0.5, 2.0]).status == "fail"

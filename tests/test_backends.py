@@ -93,27 +93,9 @@ def test_every_op_of_the_table_is_mapped(name: str) -> None:
 def test_case_files_pass_on_every_backend(case: Any, backend: str) -> None:
     report = symgrad.run_case(case, backend=engine(backend))
     assert report.backend == backend
-    if backend == "torch" and torch_pow_nan(case, report):
-        pytest.xfail(TORCH_POW_NAN)
     assert report.status in ("pass", "skip", "xfail"), report.table()
     if report.status == "skip":
         assert report.reason
-
-
-TORCH_POW_NAN = ("torch: a second or higher derivative of x**y (tensor exponent) at x = 0 is nan -- "
-                 "pow's backward is a where() whose unselected branch, 0 * x**(y - 2), is differentiated "
-                 "too -- where sympy and symgrad give 0")
-
-
-def torch_pow_nan(case: Any, report: Any) -> bool:
-    """The one known disagreement of torch with symgrad's conventions (a real torch result, not an adapter bug)."""
-    if report.status != "fail" or case.order < 2:
-        return False
-    if not any(getattr(n, "op", None) is ops.pow for n in case.ir.walk()):
-        return False
-    bad = [c for c in report.comparisons if not c.passed]
-    return all(len(c.name.split(",")) >= 2 and c.actual is not None and np.isnan(c.actual)
-               and c.expected is not None and np.isfinite(c.expected) for c in bad)
 
 
 # ---------------------------------------------------------------- op by op, against sympy

@@ -69,13 +69,65 @@ def test_hardtanh_at_a_rounded_bound_is_at_a_kink_in_float32() -> None:
                                   dtype="float32").status == "fail"
 
 
-@pytest.mark.parametrize("op", ["sign", "less", "greater_equal", "eq", "not_equal"])
+@pytest.mark.parametrize("op", ["sign", "less", "greater_equal", "eq", "not_equal", "floor", "ceil", "round"])
 def test_the_value_jumps_are_declared_in_the_op_table(op: str) -> None:
     entry = symgrad.ir.ops.OPS[op]
     assert entry.jumps and entry.kink_at is not None
 
 
-@pytest.mark.parametrize("op", ["abs", "relu", "maximum", "hardtanh", "clip"])
+@pytest.mark.parametrize("op", ["abs", "relu", "maximum", "hardtanh", "clip", "elu", "selu", "leaky_relu"])
 def test_kinks_of_the_derivative_only_are_not_jumps(op: str) -> None:
     entry = symgrad.ir.ops.OPS[op]
     assert not entry.jumps and entry.kink_at is not None
+
+
+# Found by the 10 000-expression fuzz run in float64: logit(AT_HALF) is 0 in floats and 4e-17 to sympy
+@pytest.mark.parametrize("backend", ["symgrad", "torch"])
+def test_ceil_across_a_rounding_jump_is_at_a_kink(backend: str) -> None:
+    # ceil(0) = 0 in floats, ceil(4e-17) = 1 exactly: the value at x = 0 is at a kink, x = 2 is compared
+    report = symgrad.check(f"ceil(logit({AT_HALF})) + x", x=[0.0, 2.0], backend=backend)
+    assert report.status == "pass", report
+    value = next(c for c in report.comparisons if c.name == "value")
+    assert value.at_kink == 1 and value.mismatched == 0
+
+
+def test_a_wrong_ceil_beside_the_rounding_jump_still_fails() -> None:
+    def wrong(x):  # floor where ceil is meant: 1 lower at x = 2, where nothing is at a kink
+        return torch.floor(torch.logit(0.9 * torch.sigmoid(x) + 0.05)) + x
+
+    report = symgrad.check_function(wrong, f"ceil(logit({AT_HALF})) + x", inputs={"x": [0.0, 2.0]})
+    assert report.status == "fail"
+    value = next(c for c in report.comparisons if c.name == "value")
+    assert value.at_kink == 1 and value.mismatched == 1
+
+
+@pytest.mark.parametrize("op", ["elu", "selu", "leaky_relu"])
+def test_an_activation_kink_that_rounding_decides_is_not_a_false_fail(op: str) -> None:
+    # the argument is 0 in floats (the x <= 0 branch) and just positive exactly (the x > 0 branch)
+    report = symgrad.check(f"{op}(logit({AT_HALF})) * x", x=[0.0, 2.0], backend="torch")
+    assert report.status == "pass", report
+    grad = next(c for c in report.comparisons if c.name == "x")
+    assert grad.at_kink == 1 and grad.mismatched == 0
+
+
+def test_a_wrong_activation_gradient_beside_the_kink_still_fails() -> None:
+    class WrongElu(torch.autograd.Function):  # elu's forward, with the negative branch's slope 10% off
+        @staticmethod
+        def forward(ctx, u):
+            ctx.save_for_backward(u)
+            return torch.nn.functional.elu(u)
+
+        @staticmethod
+        def backward(ctx, g):
+            (u,) = ctx.saved_tensors
+            return torch.where(u > 0, g, g * torch.exp(u) * 1.1)
+
+    def wrong(x):
+        return WrongElu.apply(torch.logit(0.9 * torch.sigmoid(x) + 0.05) - 2.0 * x) * x
+
+    expr = f"elu(logit({AT_HALF}) - 2.0 * x) * x"
+    assert symgrad.check(expr, x=[0.0, 2.0], backend="torch").status == "pass"
+    report = symgrad.check_function(wrong, expr, inputs={"x": [0.0, 2.0]})
+    assert report.status == "fail"
+    grad = next(c for c in report.comparisons if c.name == "x")
+    assert grad.at_kink == 1 and grad.mismatched == 1

@@ -186,8 +186,8 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
     """The value of ``expr`` as written, op by op with the op table's numpy forwards.
 
     ``inputs`` maps input names to arrays (used as given: their dtype is kept).  Literals
-    enter as Python floats, so ``2**64`` does not wrap around in int64 and a float32 input
-    stays float32.  Floating-point warnings are silenced: 0/0 is nan, overflow is inf.
+    enter as Python floats, and an op of literals alone gives one, so ``2**64`` does not wrap
+    around in int64 and a float32 input stays float32 in ``-4.0 + x``.  Floating-point warnings are silenced: 0/0 is nan, overflow is inf.
     Returns the root's value as an array (cast to ``dtype`` when given); with ``values``,
     every node's value instead, by ``id(node)`` (the root's under ``id(expr)``).  ``keep``: the nodes
     whose values are wanted besides the root's, by ``id``; their values are stored into it.
@@ -205,7 +205,10 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
         return store(node, inputs[node.name] if isinstance(node, Var) else float(node.value))  # type: ignore[attr-defined]
 
     def call(node: Call, args: list[Any]) -> Any:
-        return store(node, node.op.forward(*args, **node.kwargs))
+        out = node.op.forward(*args, **node.kwargs)
+        if isinstance(out, np.floating) and all(isinstance(a, float) for a in args):
+            out = float(out)  # literals only (the -4.0 of -4.0 + x): stays weak, as the tape keeps it
+        return store(node, out)
 
     with np.errstate(all="ignore"):
         root = evaluate(expr, leaf, call)

@@ -908,7 +908,7 @@ copysign = defop(
     # torch: d/dx = sign(x) * sign(ans) (0 at x = 0), no gradient to y
     "copysign", np.copysign, lambda g, ans, x, y: g * sign(x) * sign(ans), None, saves=(("x", "ans"), ()),
     sympy=lambda s, x, y: s.Abs(x) * s.sign(y), domain=(Domain.REAL, Domain.NONZERO),
-    kink="copysign'(0, y) = 0; no gradient to y",
+    kink="copysign'(0, y) = 0; no gradient to y", kink_at=lambda ans, x, y: x,
 )
 clip = defop(
     # as torch.clamp with tensor bounds: x gets the gradient where lo <= x <= hi (inclusive),

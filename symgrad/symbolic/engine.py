@@ -668,13 +668,17 @@ _JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not co
 
 def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.ndarray], shape: Any) -> list[np.ndarray]:
     """Per output and element, how far an ideal float32 engine can be from the exact value: the
-    larger of the formula evaluated in float32 and the float64 formula at inputs moved by one
-    float32 rounding error (up, then down) - the first sees rounding inside the expression
+    largest of the formula evaluated in float32 (at the inputs and one float32 ulp either side) and
+    the float64 formula at inputs moved by one float32 rounding error (up, then down) - the first
+    sees rounding inside the expression
     (``tan(cosh(x))`` amplifies cosh's), the second the conditioning of the inputs.  A spread that is
     non-finite, or beyond 1% of the value, counts 0: that is a jump (a kink or tie crossed, an
     overflow), not conditioning, and widening there would hide real differences."""
     out = [np.zeros(np.shape(r)) for r in ref]
-    tries: list[list[np.ndarray]] = [[np.asarray(a, dtype=np.float32) for a in args]]
+    f32 = [np.asarray(a, dtype=np.float32) for a in args]
+    tries: list[list[np.ndarray]] = [f32]
+    # the float32 formula one ulp either side too: more samples of where its roundings fall
+    tries += [[np.nextafter(a, np.float32(k * np.inf)) for a in f32] for k in (1, -1)]
     tries += [[np.asarray(a, dtype=np.float64) * (1.0 + k * _EPS32) for a in args] for k in (1, -1)]
     with np.errstate(all="ignore"):
         for t in tries:

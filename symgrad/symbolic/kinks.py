@@ -159,8 +159,9 @@ def _expanded_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray]
 def _elementwise_marks(marks: list[tuple[Call, np.ndarray]], shape: tuple[int, ...],
                        arrays: dict[str, np.ndarray], seqs: Sequence[Seq]) -> dict[Seq, np.ndarray]:
     """Element k of the output feeds only element k of each (broadcast) input: a derivative is at a
-    kink where a kink it differentiates through (one fed by a name of its sequence) is."""
-    fed = [(set(variables(node)), np.broadcast_to(at, shape)) for node, at in marks]
+    kink where a kink it differentiates through (one fed by a name of its sequence) is, or where a
+    jump is (its value may scale any derivative: ``y * sign(x)`` in y, ``where(x > 0, y, 0)``)."""
+    fed = [(set(variables(node)), np.broadcast_to(at, shape), node.op.jumps) for node, at in marks]
     out: dict[Seq, np.ndarray] = {}
     jumped = [np.broadcast_to(at, shape) for node, at in marks if node.op.jumps]
     if () in seqs and jumped:
@@ -169,8 +170,8 @@ def _elementwise_marks(marks: list[tuple[Call, np.ndarray]], shape: tuple[int, .
         if not seq:
             continue
         m = np.zeros(shape, dtype=bool)
-        for names, at in fed:
-            if names & set(seq):
+        for names, at, jumps in fed:
+            if jumps or names & set(seq):
                 m = m | at
         if m.any():
             out[seq] = ops.unbroadcast(m.astype(np.float64), arrays[seq[-1]].shape) > 0
@@ -181,7 +182,8 @@ def _expanded_marks(marks: list[tuple[Call, np.ndarray]], typed: dict[str, np.nd
                     arrays: dict[str, np.ndarray], seqs: Sequence[Seq]) -> dict[Seq, np.ndarray]:
     """Which input elements feed a kink at rounding, found by nan propagation (one float forward of the
     kinked node per input element; expanded mode is small).  A derivative element is at a kink when
-    its own input element feeds one; a higher derivative whose earlier names feed one, everywhere."""
+    its own input element feeds one; a higher derivative whose earlier names feed one, everywhere; any
+    derivative, everywhere, when a jump is at a kink (its value may scale every derivative)."""
     feeds: dict[str, np.ndarray] = {n: np.zeros(a.shape, dtype=bool) for n, a in arrays.items()}
     for node, at in marks:
         for name in variables(node):
@@ -192,12 +194,13 @@ def _expanded_marks(marks: list[tuple[Call, np.ndarray]], typed: dict[str, np.nd
                 hit = np.isnan(_kink_value(node, numpy_eval(node, {**typed, name: probe}, values=True)))
                 feeds[name][idx] |= bool(np.any(np.broadcast_to(hit, at.shape) & at))
     out: dict[Seq, np.ndarray] = {}
-    if () in seqs and any(node.op.jumps for node, _ in marks):  # which outputs a jump feeds: not traced here
+    jumped = any(node.op.jumps for node, _ in marks)
+    if () in seqs and jumped:  # which outputs a jump feeds: not traced here
         out[()] = np.ones((), dtype=bool)
     for seq in seqs:
         if not seq:
             continue
-        if any(feeds[n].any() for n in seq[:-1]):
+        if jumped or any(feeds[n].any() for n in seq[:-1]):
             out[seq] = np.ones(arrays[seq[-1]].shape, dtype=bool)
         elif feeds[seq[-1]].any():
             out[seq] = feeds[seq[-1]].copy()

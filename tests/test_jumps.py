@@ -216,3 +216,14 @@ def test_a_float32_chain_of_tans_gets_its_rounding_allowance() -> None:
         return torch.tan(torch.tan(torch.asin(0.9 * torch.tanh(x)))) * 1.001
 
     assert symgrad.check_function(wrong, expr, inputs={"x": x}, dtype="float32").status == "fail"
+
+
+def test_lgamma_that_sympy_rewrites_as_log_gamma_still_compiles() -> None:
+    # sympy writes loggamma(sign(x)**2 + 1) as log(gamma(...)): the compiled form must get an array gamma
+    expr = "lgamma(sign(x)*sign(x) + 1.0) * x"
+    assert symgrad.check(expr, x=[0.0, 2.0, -1.5]).status == "pass"
+
+    def wrong(x):  # lgamma(2) = 0, so scale the other term: 1% off where x != 0
+        return torch.lgamma(torch.sign(x) * torch.sign(x) + 1.0) * x + 0.01 * x
+
+    assert symgrad.check_function(wrong, expr, inputs={"x": [0.0, 2.0, -1.5]}).status == "fail"

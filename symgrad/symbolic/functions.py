@@ -280,6 +280,7 @@ def namespace(module: str) -> dict[str, Callable[..., Any]]:
         ns["erfc"] = ops._special("erfc")
         ns["erfinv"] = ops._special("erfinv")
         ns["loggamma"] = ops._special("gammaln")
+        ns["gamma"] = ops._special("gamma")  # sympy writes loggamma(1 + u) as log(gamma(1 + u)) for some u
         ns["digamma"] = ops._special("psi")
         ns["polygamma"] = lambda n, x: ops._special("polygamma")(int(n), x)
         ns["DiracDelta"] = lambda x, *k: np.zeros(np.shape(x))

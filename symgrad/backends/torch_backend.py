@@ -128,7 +128,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.concatenate: lambda x, y, axis=0: torch.cat((x, y), dim=axis),
         ops.stack: lambda x, y, axis=0: torch.stack((x, y), dim=axis),
         # linear algebra (issue 15, part B)
-        ops.einsum: lambda a, b, subscripts: torch.einsum(subscripts, a, b),
+        ops.einsum: _einsum,
         ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: torch.linalg.solve,
         # norm and scans (issue 15): vector_norm's gradient is 0 at the zero vector, as the table's
         ops.norm: lambda x, axis=None, keepdims=False: torch.linalg.vector_norm(x, dim=_dims(x, axis), keepdim=keepdims),
@@ -139,6 +139,13 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 
 # ops torch cannot run, with the reason (none today): the case is skipped and says why
 UNSUPPORTED: dict[Op, str] = {}
+
+
+def _einsum(a: Any, b: Any, subscripts: str) -> Any:
+    """torch.einsum takes tensors only: a constant operand (one operand's 1.0, see ops.einsum) becomes one."""
+    like = a if isinstance(a, torch.Tensor) else b
+    a, b = (x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=like.dtype) for x in (a, b))
+    return torch.einsum(subscripts, a, b)
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

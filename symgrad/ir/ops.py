@@ -1590,18 +1590,50 @@ def _smat(s: Any, a: np.ndarray) -> Any:
     return s.Matrix(a.tolist())
 
 
-def _as_column(x: Any) -> Any:
-    return x if len(_shape(x)) == 2 else reshape(x, shape=(_shape(x)[0], 1))
+# solve(a, b) reads b as numpy 2's numpy.linalg.solve does (the language follows numpy): b is one vector
+# (n,) only when it is 1-D, and every b of two or more dimensions is a stack of matrices (..., n, k),
+# whose batch dimensions broadcast against a's (..., n, n).  torch.linalg.solve reads a b of shape
+# a.shape[:-1] as a stack of vectors instead; its adapter broadcasts b first so that torch reads it as
+# numpy does.  A stack of vectors is written as columns, expand_dims(b, axis=-1).
+
+
+def _solve_shapes(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _square_stack(a), np.asarray(b)
+    n = a.shape[-1]
+    if b.ndim == 0 or (b.ndim == 1 and b.shape[0] != n) or (b.ndim >= 2 and b.shape[-2] != n):
+        raise ValueError(f"solve: b of shape {b.shape} does not fit a of shape {a.shape}: b is a vector (n,) "
+                         f"or a stack of matrices (..., n, k), as numpy 2 reads it")
+    np.broadcast_shapes(a.shape[:-2], b.shape[:-2])  # raises when the batch dimensions do not broadcast
+    return a, b
 
 
 def _solve_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    return solve(transpose(a), g)
+    # A^-T g, each matrix of the stack; a vector b: g as columns, and the column taken back
+    if len(_shape(b)) == 1:
+        return squeeze(solve(_mT(a), expand_dims(g, axis=-1)), axis=-1)
+    return solve(_mT(a), g)
 
 
 def _solve_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    # -(A^-T g) x^T, with x = ans; a vector b is a column
-    gb = solve(transpose(a), g)
-    return -matmul(_as_column(gb), transpose(_as_column(ans)))
+    # -(A^-T g) x^T, with x = ans, each matrix of the stack (the tape sums a broadcast back)
+    gb = _solve_db(g, ans, a, b)
+    if len(_shape(b)) == 1:
+        return -(expand_dims(gb, axis=-1) * expand_dims(ans, axis=-2))
+    return -_bmm(gb, _mT(ans))
+
+
+def _solve_form(s: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The exact solve of each matrix of the broadcast stacks: adj(A) B / det(A)."""
+    vector = b.ndim == 1
+    bm = b.reshape(b.shape[0], 1) if vector else b
+    batch = np.broadcast_shapes(a.shape[:-2], bm.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    bm = np.broadcast_to(bm, batch + bm.shape[-2:])
+    out = np.empty(batch + bm.shape[-2:], dtype=object)
+    for idx in np.ndindex(*batch):
+        m = _smat(s, a[idx])
+        out[idx] = np.array((m.adjugate() * _smat(s, bm[idx]) / m.det(method="berkowitz")).tolist(), dtype=object)
+    return out[..., 0] if vector else out
 
 
 det = defop(
@@ -1621,14 +1653,14 @@ inv = defop(
     domain_note="a square nonsingular matrix or a stack of them (..., n, n)",
 )
 solve = defop(
-    "solve", lambda a, b: np.linalg.solve(_square(a), b),
+    "solve", lambda a, b: np.linalg.solve(*_solve_shapes(a, b)),
     _solve_da, _solve_db,
     args=("a", "b"), saves=(("a", "ans"), ("a",)), kind=LINALG, backward_name="LinalgSolveExBackward0",
-    sympy=lambda s, a, b: np.array(
-        (_smat(s, a).adjugate() * _smat(s, b.reshape(b.shape[0], -1)) / _smat(s, a).det(method="berkowitz")).tolist(),
-        dtype=object).reshape(b.shape),
-    samples=((((3, 3), (3,)), {}), (((3, 3), (3, 2)), {})),
-    domain_note="a square 2-D nonsingular matrix a; b a vector or a matrix",
+    sympy=_solve_form,
+    samples=((((3, 3), (3,)), {}), (((3, 3), (3, 2)), {}), (((2, 3, 3), (3,)), {}), (((2, 3, 3), (2, 3, 2)), {}),
+             (((2, 3, 3), (3, 2)), {}), (((3, 3), (2, 3, 1)), {})),
+    domain_note="a nonsingular square matrix or a stack (..., n, n); b a vector (n,) or a stack (..., n, k), "
+                "as numpy 2 reads it",
 )
 trace = defop(
     "trace", lambda a: np.trace(_square(a)),

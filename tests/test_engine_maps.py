@@ -74,11 +74,16 @@ def _engine_grads(name: str, b: Any, op: Op, args: tuple, params: dict, g: np.nd
 
 def check_engine_op(name: str, b: Any, op: Op) -> None:
     """The engine's ``op`` agrees with the table at every example: forward, and the gradient of each argument."""
+    ran = 0
     for k, (args, params) in enumerate(examples(op, seed=5)):
         with np.errstate(all="ignore"):
             ans = np.asarray(op.forward(*args, **params))
             g = np.random.default_rng(k).uniform(0.5, 1.5, ans.shape)
-            value, grads = _engine_grads(name, b, op, args, params, g)
+            try:
+                value, grads = _engine_grads(name, b, op, args, params, g)
+            except Unsupported:  # a form the engine declares it lacks (autograd's einsum with a diagonal)
+                continue
+            ran += 1
             np.testing.assert_allclose(value, ans, rtol=1e-10, atol=1e-12, err_msg=f"{name} {op.name} forward")
             for i, vjp in enumerate(op.vjps):
                 got = grads[i]
@@ -91,6 +96,7 @@ def check_engine_op(name: str, b: Any, op: Op) -> None:
                 assert got is not None, f"{name} {op.name}: no gradient for argument {i}"
                 np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12,
                                            err_msg=f"{name} {op.name} gradient of argument {i}")
+    assert ran, f"{name} {op.name}: the engine refused every example"
 
 
 OPS = ops.engine_ops()

@@ -152,11 +152,19 @@ def test_a_wrong_index_backward_is_caught() -> None:
 @pytest.mark.parametrize("text, column, token", [
     ('einsum("ij,jk->ik;", x, y)', 18, ";"),      # a character outside [a-zA-Z,.>-]
     ('einsum("ij,jk->i k", x, y)', 17, " "),
-    ('einsum("ii,jk->ik", x, y)', 10, "i"),       # a trace inside one operand
-    ('einsum("...j,jk->k", x, y)', 9, "."),       # '...': not supported yet
+    ('einsum("ij,jk,kl->il", x, y)', 9, "i"),     # three operands named, two given
+    ('einsum("ij", x, y)', 9, "i"),
+    ('einsum("...j,jk->k", x, y)', 18, "k"),      # '...' in an operand and not in the output
     ('einsum("i.j,jk->ik", x, y)', 10, "."),
+    ('einsum("i....j,jk->ik", x, y)', 10, "."),
+    ('einsum("i-j,jk->ik", x, y)', 10, "-"),
+    ('einsum("ij,jk->i>k", x, y)', 17, ">"),
+    ('einsum("ij,jk-ik", x, y)', 14, "-"),
     ('einsum("ij,jk->ikz", x, y)', 18, "z"),
-    ('einsum("ij,jk->k", x, y)', 9, "i"),         # summed away in one operand only
+    ('einsum("ij,jk->iki", x, y)', 18, "i"),      # an output index twice
+    ('einsum("ij,jk->i,k", x, y)', 17, ","),
+    ('einsum("...i...,jk->ik", x, y)', 13, "."),
+    ('einsum("ij,jk->...ik", x, y)', 16, "."),    # '...' in the output only
     ('einsum(x, y)', 8, "x"),
     ("einsum(r'ij,jk->ik', x, y)", 8, "r'ij,jk->ik'"),
     ('det("ij")', 5, '"ij"'),                     # strings anywhere else stay refused
@@ -172,6 +180,15 @@ def test_einsum_strings_refused_with_position(text: str, column: int, token: str
     ('einsum("ij,jk->ik", x, y)', lambda a, b: a @ b),
     ("einsum('ij,kj->ik', x, y)", lambda a, b: a @ b.T),
     ('einsum("ij,ij->ji", x, y)', lambda a, b: (a * b).T),
+    ('einsum("ii,jk->ik", x, y)', lambda a, b: np.einsum("ii,jk->ik", a, b)),  # a diagonal inside one operand
+    ('einsum("ii->", x)', lambda a, b: np.trace(a)),
+    ('einsum("ii->i", x)', lambda a, b: np.diagonal(a)),
+    ('einsum("ij,jk", x, y)', lambda a, b: a @ b),                              # implicit output
+    ('einsum("ba", x)', lambda a, b: a.T),
+    ('einsum("ij,jk->k", x, y)', lambda a, b: a.sum(0) @ b),                    # summed in one operand only
+    ('einsum("ij,jk,kl->il", x, y, x)', lambda a, b: a @ b @ a),
+    ('einsum("...j,kj->...k", x, y)', lambda a, b: a @ b.T),
+    ('einsum("i...,i...", x, y)', lambda a, b: (a * b).sum(0)),
     ("det(x)", lambda a, b: np.linalg.det(a)),
     ("inv(x)", lambda a, b: np.linalg.inv(a)),
     ("solve(x, y)", lambda a, b: np.linalg.solve(a, b)),
@@ -201,7 +218,7 @@ def test_linalg_forwards_refuse_what_the_vjps_do_not_cover() -> None:
     with pytest.raises(ValueError, match=r"square matrix or a stack of them \(\.\.\., n, n\)"):
         ops.det.forward(np.ones((2, 3, 2)))  # stacks of square matrices only (tests/test_linalg_batched.py)
     with pytest.raises(ValueError, match="einsum subscripts"):
-        ops.einsum.forward(np.ones((2, 2)), np.ones((2, 2)), subscripts="ii,jk->k")
+        ops.einsum.forward(np.ones((2, 2)), np.ones((2, 2)), subscripts="ii,jk,k->k")
     assert ops.det.forward(np.eye(3)) == 1.0
 
 

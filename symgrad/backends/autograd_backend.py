@@ -73,12 +73,28 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.concatenate: lambda x, y, axis=0: anp.concatenate((x, y), axis=axis),
         ops.stack: lambda x, y, axis=0: anp.stack((x, y), axis=axis),
         # linear algebra (issue 15, part B)
-        ops.einsum: lambda a, b, subscripts: anp.einsum(subscripts, a, b),
-        ops.det: anp.linalg.det, ops.inv: anp.linalg.inv, ops.solve: anp.linalg.solve,
+        ops.einsum: _einsum,
+        ops.det: anp.linalg.det, ops.inv: anp.linalg.inv, ops.solve: _solve,
         # norm and scans (issue 15)
         ops.norm: _norm, ops.cumprod: _cumprod, ops.eq: anp.equal,
         ops.cumsum: lambda x, axis=None: anp.cumsum(x, axis=0 if axis is None else axis),
     }
+
+
+def _einsum(a: Any, b: Any, subscripts: str) -> Any:
+    if ops.einsum_repeats(subscripts):
+        raise Unsupported("op 'einsum' with an index repeated in one operand (a diagonal or a trace): "
+                          "HIPS autograd's einsum VJP refuses it")
+    return anp.einsum(subscripts, a, b)
+
+
+def _solve(a: Any, b: Any) -> Any:
+    if np.ndim(a) > 2 and np.ndim(b) == 1:
+        raise Unsupported("op 'solve' of a stack with one vector b: HIPS autograd's solve reads b as numpy 1 did")
+    if np.ndim(b) >= 2 and np.shape(b)[:-2] != np.shape(a)[:-2]:
+        raise Unsupported("op 'solve' with batch dimensions that broadcast: HIPS autograd's solve VJP "
+                          "gives a and b gradients of the broadcast shape")
+    return anp.linalg.solve(a, b)
 
 
 def _norm(x: Any, axis: Any = None, keepdims: bool = False) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, TapeBackend, adapter_table, install_hint
+from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.ops import Op, normalize_axes
 
@@ -100,7 +100,7 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.flip: lambda x, axis=None: x.flip(tuple(range(x.ndim)) if axis is None else normalize_axes(axis, x.ndim)),
         ops.concatenate: lambda x, y, axis=0: x.cat(y, dim=axis),
         ops.stack: lambda x, y, axis=0: x.stack(y, dim=axis),
-        ops.einsum: lambda a, b, subscripts: Tensor.einsum(subscripts, a, b),
+        ops.einsum: _einsum,
     }
 
 
@@ -117,6 +117,15 @@ UNSUPPORTED.update({op: "not mapped for tinygrad yet (conditions: no same-name f
                                ops.logical_and, ops.logical_or, ops.logical_not)})
 UNSUPPORTED.update({ops.norm: "not mapped for tinygrad yet (no same-name function)",
                     ops.cumprod: "not mapped for tinygrad yet (its cumprod takes no default axis)"})
+
+
+def _einsum(a: Any, b: Any, subscripts: str) -> Any:
+    """Tensor.einsum takes tensors only: a constant operand (one operand's 1.0, see ops.einsum) becomes one."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = (x if isinstance(x, Tensor) else Tensor(np.asarray(x), dtype=like.dtype) for x in (a, b))
+    if ops.einsum_broadcasts(subscripts, (a.shape, b.shape)):
+        raise Unsupported("op 'einsum' broadcasting an index of size 1: tinygrad's einsum needs equal sizes")
+    return Tensor.einsum(subscripts, a, b)
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

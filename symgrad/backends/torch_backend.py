@@ -128,8 +128,8 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
         ops.concatenate: lambda x, y, axis=0: torch.cat((x, y), dim=axis),
         ops.stack: lambda x, y, axis=0: torch.stack((x, y), dim=axis),
         # linear algebra (issue 15, part B)
-        ops.einsum: lambda a, b, subscripts: torch.einsum(subscripts, a, b),
-        ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: torch.linalg.solve,
+        ops.einsum: _einsum,
+        ops.det: torch.linalg.det, ops.inv: torch.linalg.inv, ops.solve: _solve,
         # norm and scans (issue 15): vector_norm's gradient is 0 at the zero vector, as the table's
         ops.norm: lambda x, axis=None, keepdims=False: torch.linalg.vector_norm(x, dim=_dims(x, axis), keepdim=keepdims),
         ops.cumsum: lambda x, axis=None: torch.cumsum(x, dim=0 if axis is None else axis),
@@ -139,6 +139,21 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 
 # ops torch cannot run, with the reason (none today): the case is skipped and says why
 UNSUPPORTED: dict[Op, str] = {}
+
+
+def _einsum(a: Any, b: Any, subscripts: str) -> Any:
+    """torch.einsum takes tensors only: a constant operand (one operand's 1.0, see ops.einsum) becomes one."""
+    like = a if isinstance(a, torch.Tensor) else b
+    a, b = (x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=like.dtype) for x in (a, b))
+    return torch.einsum(subscripts, a, b)
+
+
+def _solve(a: Any, b: Any) -> Any:
+    """torch.linalg.solve as numpy 2 reads b (see ops.solve): a b of two or more dimensions is a stack of
+    matrices, broadcast to the full batch first (torch would read a b of shape a.shape[:-1] as vectors)."""
+    if b.ndim >= 2:
+        b = b.expand(torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:])
+    return torch.linalg.solve(a, b)
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:

@@ -191,11 +191,14 @@ class Op:
             object.__setattr__(self, attr, value)
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        if self.members is not None and len(args) == 1 and isinstance(args[0], (list, tuple)):
+        if self.members is not None and not self.leading and len(args) == 1 and isinstance(args[0], (list, tuple)):
             return self.members(list(args[0]), **params)  # stack((x, y, z)) as the language writes it
         if self.leading and args and isinstance(args[0], str):  # einsum("ij,jk->ik", a, b), as numpy and torch
             params = {self.leading[0]: args[0], **params}
             args = args[1:]
+        if self.leading and self.members is not None and (
+                len(args) != self.arity or "->" not in str(params.get(self.leading[0], "->"))):
+            return self.members(list(args), **params)  # einsum of one or 3+ operands, or an implicit output
         return apply(self, args, params)
 
     def __repr__(self) -> str:
@@ -1334,78 +1337,206 @@ stack = defop(
 
 # ---------------------------------------------------------------- linear algebra (issue 15, part B)
 #
-# det, inv, solve and trace take 2-D square matrices (no batch dimensions); the VJPs are written with
-# the table's ops, so they differentiate again.  einsum takes two operands and an explicit output
-# ("ij,jk->ik"); what its VJPs cannot be written as another einsum of the same kind is refused when
-# parsed: repeated indices in one operand (traces), "...", and an index of one operand that is in
-# neither the other nor the output.
+# det and inv take a square matrix or a stack of them; solve takes stacks too (see _solve_shapes);
+# trace takes one square matrix.  The VJPs are written with the table's ops, so they differentiate again.
+#
+# einsum: one table op of two operands, with numpy's whole subscript language (repeated indices in an
+# operand, indices summed away in one operand only, '...', implicit output).  einsum with one operand is
+# that op with the constant 1.0 as the second ("ii,->"), and three or more operands fold left to right
+# into einsums of two (_fold_einsum), each keeping only the indices that later operands or the output
+# need.  The VJP of an einsum is an einsum again: of the output's gradient with the other operand, to
+# the operand's distinct indices present elsewhere, then, where the operand repeats an index (a
+# diagonal) or has one found nowhere else (broadcast back), one more einsum with a constant of identity
+# matrices and ones that writes the diagonal and spreads the broadcast (_einsum_vjp).
 
 _EINSUM_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,.->")
+_EINSUM_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def einsum_problem(subscripts: str) -> tuple[int, str] | None:
-    """(0-based position, reason) of the first thing in ``subscripts`` symgrad's einsum does not take, or None."""
+def einsum_problem(subscripts: str, operands: int | None = None) -> tuple[int, str] | None:
+    """(0-based position, reason) of the first thing in ``subscripts`` numpy's einsum would refuse
+    (or that symgrad refuses: '...' in the operands and not in an explicit output), or None.
+    ``operands``: how many operands the call gives, when known."""
     for i, c in enumerate(subscripts):
         if c not in _EINSUM_CHARS:
             return i, f"character {c!r} is not allowed in einsum subscripts (letters, ',', '->' and '...')"
-    if "." in subscripts:
-        i = subscripts.index(".")
-        if subscripts[i:i + 3] != "...":
-            return i, "'.' is allowed only as '...'"
-        return i, "'...' in einsum subscripts is not supported by symgrad yet"
-    if subscripts.count("->") != 1 or subscripts.count("-") != 1 or subscripts.count(">") != 1:
-        i = next((j for j, c in enumerate(subscripts) if c in "->"), len(subscripts))
-        return i, "einsum subscripts need exactly one '->' and an explicit output"
-    inputs, out = subscripts.split("->")
+    for m in re.finditer(r"\.+", subscripts):
+        if len(m.group()) != 3:
+            return m.start(), "'.' is allowed only as '...'"
+    arrows = [i for i, c in enumerate(subscripts) if c in "->"]
+    if arrows and (subscripts.count("->") != 1 or len(arrows) != 2):
+        arrow_at = subscripts.find("->")
+        stray = [i for i in arrows if arrow_at < 0 or i not in (arrow_at, arrow_at + 1)]
+        return stray[0], "'-' and '>' are allowed only as one '->' before the output"
+    inputs, arrow, out = subscripts.partition("->")
     terms = inputs.split(",")
-    if len(terms) != 2:
-        return 0, f"einsum takes two operands here, not {len(terms)}"
-    for term, start in ((terms[0], 0), (terms[1], len(terms[0]) + 1), (out, len(inputs) + 2)):
-        for j, c in enumerate(term):
+    start = 0
+    for term in terms:
+        if term.count("...") > 1:
+            return start + term.index("...", term.index("...") + 3), "'...' at most once in an operand"
+        letters = term.replace("...", "")
+        if not letters and "..." not in term and len(terms) == 1 and not arrow:
+            return start, "einsum subscripts name no operand"
+        start += len(term) + 1
+    if operands is not None and len(terms) != operands:
+        return 0, f"einsum subscripts name {len(terms)} operand(s), the call gives {operands}"
+    if arrow:
+        base = len(inputs) + 2
+        for j, c in enumerate(out):
             if c == ",":
-                return start + j, "',' in the output of einsum"
-            if term.index(c) != j:
-                return start + j, f"repeated index {c!r} in one operand (a trace) is not supported by einsum here"
-    a, b = terms
-    for j, c in enumerate(out):
-        if c not in a and c not in b:
-            return len(inputs) + 2 + j, f"output index {c!r} is in no operand"
-    for term, other, start in ((a, b, 0), (b, a, len(a) + 1)):
-        for j, c in enumerate(term):
-            if c not in other and c not in out:
-                return start + j, f"index {c!r} of one operand only, summed away: not supported by einsum here"
+                return base + j, "',' in the output of einsum"
+            if c != "." and out.index(c) != j:
+                return base + j, f"index {c!r} repeated in the output of einsum"
+            if c != "." and c not in inputs:
+                return base + j, f"output index {c!r} is in no operand"
+        if out.count("...") > 1:
+            return base + out.index("...", out.index("...") + 3), "'...' at most once in the output"
+        if "..." in out and "..." not in inputs:
+            return base + out.index("..."), "'...' in the output and in no operand"
+        if "..." in inputs and "..." not in out:
+            return base, "'...' in an operand needs '...' in the output (its dimensions are kept, as numpy)"
     return None
 
 
-def _einsum_parts(subscripts: str) -> tuple[str, str, str]:
-    inputs, out = subscripts.split("->")
-    a, b = inputs.split(",")
-    return a, b, out
-
-
-def _einsum_backward(params: dict[str, Any], shapes: tuple) -> str:
-    a, b, out = _einsum_parts(params["subscripts"])
-    return "ViewBackward0" if set(a + b) - set(out) else "MulBackward0"  # torch: bmm and a view, or a product
-
-
-def _check_einsum(subscripts: str) -> str:
-    problem = einsum_problem(subscripts)
+def _check_einsum(subscripts: str, operands: int) -> str:
+    problem = einsum_problem(subscripts, operands)
     if problem is not None:
         raise ValueError(f"einsum subscripts {subscripts!r}: {problem[1]}")
     return subscripts
 
 
+def einsum_repeats(subscripts: str) -> bool:
+    """True when an operand of ``subscripts`` repeats an index (a diagonal or a trace)."""
+    terms = subscripts.partition("->")[0].replace("...", "").split(",")
+    return any(len(set(t)) != len(t) for t in terms)
+
+
+def einsum_broadcasts(subscripts: str, shapes: tuple) -> bool:
+    """True when an index has size 1 in one operand and another size in another (numpy broadcasts it)."""
+    terms, _, _ = _einsum_letters(subscripts, shapes)
+    seen: dict[str, set[int]] = {}
+    for t, shape in zip(terms, shapes):
+        for c, n in zip(t, shape):
+            seen.setdefault(c, set()).add(n)
+    return any(len(v) > 1 for v in seen.values())
+
+
+def _einsum_explicit(subscripts: str) -> str:
+    """The subscripts with their output written out: numpy's implicit output is '...' (when an operand
+    has it) and then every index that occurs once, in alphabetical order (upper case first, as numpy)."""
+    if "->" in subscripts:
+        return subscripts
+    letters = subscripts.replace("...", "").replace(",", "")
+    once = sorted(c for c in set(letters) if letters.count(c) == 1)
+    return subscripts + "->" + ("..." if "..." in subscripts else "") + "".join(once)
+
+
+def _einsum_letters(subscripts: str, shapes: tuple) -> tuple[list[str], str, dict[str, int]]:
+    """The operands' and the output's indices with '...' written as letters of its own (the operands'
+    '...' right-aligned, as numpy broadcasts), and each index's size (the largest: 1 broadcasts)."""
+    inputs, out = _einsum_explicit(subscripts).split("->")
+    terms = inputs.split(",")
+    spare = [c for c in _EINSUM_LETTERS if c not in subscripts]
+    widths = [len(shape) - len(t.replace("...", "")) for t, shape in zip(terms, shapes) if "..." in t]
+    width = builtins.max(widths, default=0)
+    if width > len(spare):
+        raise ValueError(f"einsum subscripts {subscripts!r}: too many dimensions under '...'")
+    dots = "".join(spare[:width])
+    named = []
+    for t, shape in zip(terms, shapes):
+        n = len(shape) - len(t.replace("...", ""))
+        named.append(t.replace("...", dots[width - n:] if n else ""))
+    sizes: dict[str, int] = {}
+    for t, shape in zip(named, shapes):
+        for c, n in zip(t, shape):
+            sizes[c] = builtins.max(sizes.get(c, 1), n)
+    return named, out.replace("...", dots), sizes
+
+
+def _einsum_vjp(k: int) -> Vjp:
+    def vjp(g: Any, ans: Any, a: Any, b: Any, subscripts: str) -> Any:
+        (ta, tb), out, sizes = _einsum_letters(subscripts, (_shape(a), _shape(b)))
+        target, other, value = (ta, tb, b) if k == 0 else (tb, ta, a)
+        distinct = "".join(dict.fromkeys(target))
+        present = "".join(c for c in distinct if c in out or c in other)
+        t = einsum(g, value, subscripts=f"{out},{other}->{present}")
+        if target == present:
+            return t
+        # the rest: a diagonal for each repeat of an index, ones along an index found only here
+        spare = iter(c for c in _EINSUM_LETTERS if c not in target + other + out)
+        written, pieces, factors = "", [], []
+        for j, c in enumerate(target):
+            if c not in present and c not in target[:j]:
+                written += c
+                pieces.append(c)
+                factors.append(np.ones(sizes[c]))
+            elif c in target[:j]:
+                f = next(spare)
+                written += f
+                pieces.append(c + f)
+                factors.append(np.eye(sizes[c]))
+            else:
+                written += c
+        held = "".join(dict.fromkeys("".join(pieces)))
+        const = np.einsum(",".join(pieces) + "->" + held, *factors)
+        dtype = getattr(g, "dtype", np.float64)
+        const = const.astype(dtype if np.dtype(dtype).kind == "f" else np.float64)
+        return einsum(t, const, subscripts=f"{present},{held}->{written}")
+    return vjp
+
+
+def _fold_einsum(operands: list[Any], subscripts: str) -> Any:
+    """einsum of any number of operands, as the table's einsum of two: one operand takes the constant
+    1.0 as its second; more fold left to right, each step keeping the indices needed later."""
+    _check_einsum(subscripts, len(operands))
+    inputs, out = _einsum_explicit(subscripts).split("->")
+    terms = inputs.split(",")
+    if len(terms) == 1:
+        return einsum(operands[0], 1.0, subscripts=f"{terms[0]},->{out}")
+    acc, left = operands[0], terms[0]
+    for j in range(1, len(terms)):
+        right = terms[j]
+        if j == len(terms) - 1:
+            keep = out
+        else:
+            later = "".join(terms[j + 1:]) + out
+            keep = "".join(c for c in dict.fromkeys((left + right).replace("...", "")) if c in later)
+            if "..." in left + right:
+                keep = "..." + keep
+        acc, left = einsum(acc, operands[j], subscripts=f"{left},{right}->{keep}"), keep
+    return acc
+
+
+def _einsum_source(texts: list[str], precs: Any, subscripts: str) -> str:
+    inputs, _, out = subscripts.partition("->")
+    if inputs.endswith(",") and texts[1] in ("1.0", "1"):  # one operand, as _fold_einsum writes it
+        return f"einsum({inputs[:-1] + '->' + out!r}, {texts[0]})"
+    return f"einsum({subscripts!r}, {', '.join(texts)})"
+
+
+def _einsum_backward(params: dict[str, Any], shapes: tuple) -> str:
+    (ta, tb), out, _ = _einsum_letters(params["subscripts"], shapes)
+    summed = set(ta + tb) - set(out)
+    if not tb and not shapes[1]:  # one operand: torch takes a diagonal (a view), then sums or permutes it
+        return "SumBackward1" if summed else "PermuteBackward0"
+    return "ViewBackward0" if summed else "MulBackward0"  # torch: bmm and a view, or a product
+
+
+def _einsum_forward(a: Any, b: Any, subscripts: str) -> np.ndarray:
+    return np.einsum(_check_einsum(subscripts, 2), a, b)
+
+
 einsum = defop(
-    "einsum",
-    lambda a, b, subscripts: np.einsum(_check_einsum(subscripts), a, b),
-    lambda g, ans, a, b, subscripts: einsum(g, b, subscripts="{2},{1}->{0}".format(*_einsum_parts(subscripts))),
-    lambda g, ans, a, b, subscripts: einsum(a, g, subscripts="{0},{2}->{1}".format(*_einsum_parts(subscripts))),
+    "einsum", _einsum_forward, _einsum_vjp(0), _einsum_vjp(1),
     args=("a", "b"), saves=(("b",), ("a",)), kind=LINALG, params=("subscripts",), leading=("subscripts",),
     sympy=lambda s, a, b, subscripts: np.einsum(subscripts, a, b), backward_of=_einsum_backward,
-    printer=lambda texts, precs, subscripts: f"einsum({subscripts!r}, {', '.join(texts)})",
+    members=_fold_einsum, printer=_einsum_source,
     samples=((((2, 3), (3, 4)), {"subscripts": "ij,jk->ik"}), (((3, 2), (4, 2)), {"subscripts": "ij,kj->ik"}),
-             (((2, 3), (2, 3)), {"subscripts": "ij,ij->ji"}), (((2, 3, 4), (2, 4, 2)), {"subscripts": "bij,bjk->bik"})),
-    domain_note="two operands, explicit output; no traces or '...'",
+             (((2, 3), (2, 3)), {"subscripts": "ij,ij->ji"}), (((2, 3, 4), (2, 4, 2)), {"subscripts": "bij,bjk->bik"}),
+             (((3, 3), ()), {"subscripts": "ii,->"}), (((3, 3), ()), {"subscripts": "ii,->i"}),
+             (((2, 3), (3, 3)), {"subscripts": "ij,kk->jk"}), (((2, 3), (4,)), {"subscripts": "ij,k->j"}),
+             (((2, 1, 3), (4, 3)), {"subscripts": "...j,kj->...k"}), (((2, 3), (3, 2)), {"subscripts": "ij,ji->"})),
+    domain_note="numpy's subscripts: repeated indices, '...', implicit output; one operand or more than two fold",
 )
 
 
@@ -1465,18 +1596,50 @@ def _smat(s: Any, a: np.ndarray) -> Any:
     return s.Matrix(a.tolist())
 
 
-def _as_column(x: Any) -> Any:
-    return x if len(_shape(x)) == 2 else reshape(x, shape=(_shape(x)[0], 1))
+# solve(a, b) reads b as numpy 2's numpy.linalg.solve does (the language follows numpy): b is one vector
+# (n,) only when it is 1-D, and every b of two or more dimensions is a stack of matrices (..., n, k),
+# whose batch dimensions broadcast against a's (..., n, n).  torch.linalg.solve reads a b of shape
+# a.shape[:-1] as a stack of vectors instead; its adapter broadcasts b first so that torch reads it as
+# numpy does.  A stack of vectors is written as columns, expand_dims(b, axis=-1).
+
+
+def _solve_shapes(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _square_stack(a), np.asarray(b)
+    n = a.shape[-1]
+    if b.ndim == 0 or (b.ndim == 1 and b.shape[0] != n) or (b.ndim >= 2 and b.shape[-2] != n):
+        raise ValueError(f"solve: b of shape {b.shape} does not fit a of shape {a.shape}: b is a vector (n,) "
+                         f"or a stack of matrices (..., n, k), as numpy 2 reads it")
+    np.broadcast_shapes(a.shape[:-2], b.shape[:-2])  # raises when the batch dimensions do not broadcast
+    return a, b
 
 
 def _solve_db(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    return solve(transpose(a), g)
+    # A^-T g, each matrix of the stack; a vector b: g as columns, and the column taken back
+    if len(_shape(b)) == 1:
+        return squeeze(solve(_mT(a), expand_dims(g, axis=-1)), axis=-1)
+    return solve(_mT(a), g)
 
 
 def _solve_da(g: Any, ans: Any, a: Any, b: Any) -> Any:
-    # -(A^-T g) x^T, with x = ans; a vector b is a column
-    gb = solve(transpose(a), g)
-    return -matmul(_as_column(gb), transpose(_as_column(ans)))
+    # -(A^-T g) x^T, with x = ans, each matrix of the stack (the tape sums a broadcast back)
+    gb = _solve_db(g, ans, a, b)
+    if len(_shape(b)) == 1:
+        return -(expand_dims(gb, axis=-1) * expand_dims(ans, axis=-2))
+    return -_bmm(gb, _mT(ans))
+
+
+def _solve_form(s: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The exact solve of each matrix of the broadcast stacks: adj(A) B / det(A)."""
+    vector = b.ndim == 1
+    bm = b.reshape(b.shape[0], 1) if vector else b
+    batch = np.broadcast_shapes(a.shape[:-2], bm.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    bm = np.broadcast_to(bm, batch + bm.shape[-2:])
+    out = np.empty(batch + bm.shape[-2:], dtype=object)
+    for idx in np.ndindex(*batch):
+        m = _smat(s, a[idx])
+        out[idx] = np.array((m.adjugate() * _smat(s, bm[idx]) / m.det(method="berkowitz")).tolist(), dtype=object)
+    return out[..., 0] if vector else out
 
 
 det = defop(
@@ -1496,14 +1659,14 @@ inv = defop(
     domain_note="a square nonsingular matrix or a stack of them (..., n, n)",
 )
 solve = defop(
-    "solve", lambda a, b: np.linalg.solve(_square(a), b),
+    "solve", lambda a, b: np.linalg.solve(*_solve_shapes(a, b)),
     _solve_da, _solve_db,
     args=("a", "b"), saves=(("a", "ans"), ("a",)), kind=LINALG, backward_name="LinalgSolveExBackward0",
-    sympy=lambda s, a, b: np.array(
-        (_smat(s, a).adjugate() * _smat(s, b.reshape(b.shape[0], -1)) / _smat(s, a).det(method="berkowitz")).tolist(),
-        dtype=object).reshape(b.shape),
-    samples=((((3, 3), (3,)), {}), (((3, 3), (3, 2)), {})),
-    domain_note="a square 2-D nonsingular matrix a; b a vector or a matrix",
+    sympy=_solve_form,
+    samples=((((3, 3), (3,)), {}), (((3, 3), (3, 2)), {}), (((2, 3, 3), (3,)), {}), (((2, 3, 3), (2, 3, 2)), {}),
+             (((2, 3, 3), (3, 2)), {}), (((3, 3), (2, 3, 1)), {})),
+    domain_note="a nonsingular square matrix or a stack (..., n, n); b a vector (n,) or a stack (..., n, k), "
+                "as numpy 2 reads it",
 )
 trace = defop(
     "trace", lambda a: np.trace(_square(a)),

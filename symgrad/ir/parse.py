@@ -306,7 +306,7 @@ class _Parser:
             value = self.param(kw.arg, kw.value)
             if value is not None:
                 params[kw.arg] = value
-        if op.members is not None:
+        if op.members is not None and not op.leading:
             return self.members(node, op, params, depth)
         lead = node.args[:len(op.leading)]
         for pname, pnode in zip(op.leading, lead):
@@ -314,6 +314,8 @@ class _Parser:
         if len(lead) < len(op.leading):
             raise self.fail(node, f"{fname}() needs its {op.leading[len(lead)]!r} argument first", fname)
         rest = node.args[len(lead):]
+        if op.members is not None:  # einsum: any number of operands, folded by the op
+            return self.operands(node, op, params, rest, depth)
         positional = rest[op.arity:op.arity + len(op.positional)]
         for pname, pnode in zip(op.positional, positional):
             if pname in params:
@@ -446,6 +448,20 @@ class _Parser:
         for _ in members[1:]:
             self.count(node)
         return op.members(members, **params)  # type: ignore[misc]  # the parser calls this only for members ops
+
+    def operands(self, node: ast.Call, op: Op, params: dict[str, object], rest: list, depth: int) -> Expr:
+        """``einsum("ij,jk,kl->il", a, b, c)``: as many operands as the subscripts name, folded by the op."""
+        lead = node.args[0]
+        problem = ops.einsum_problem(str(params["subscripts"]), len(rest))
+        if problem is not None:
+            column = self.column(lead.lineno, lead.col_offset) + 1 + problem[0]
+            raise ParseError(self.text, problem[1], column, str(params["subscripts"])[problem[0]:problem[0] + 1] or None)
+        if not rest:
+            raise self.fail(node, f"{op.name}() needs at least one operand after its subscripts", op.name)
+        args = [self.build(a, depth + 1) for a in rest]
+        for _ in args:
+            self.count(node)
+        return op.members(args, **params)  # type: ignore[misc]  # the parser calls this only for members ops
 
     def subscript(self, node: ast.Subscript, depth: int) -> Expr:
         """``x[1]``, ``x[1:3]``, ``x[:, 0]``, ``x[::2]``, ``x[..., -1]``: integer constants only."""

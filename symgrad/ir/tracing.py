@@ -109,8 +109,8 @@ def array_function(func: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
     params: dict[str, Any] = {}
     if op.name == "einsum":
         operands = given.pop("operands", ())
-        if len(operands) != 3 or not isinstance(operands[0], str):
-            raise TypeError("numpy.einsum on traced values takes a subscript string and two operands, "
+        if len(operands) < 2 or not isinstance(operands[0], str):
+            raise TypeError("numpy.einsum on traced values takes a subscript string and its operands, "
                             "as einsum('ij,jk->ik', x, y)")
         arrays, params["subscripts"] = list(operands[1:]), operands[0]
     elif op.members is not None:

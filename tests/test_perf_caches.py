@@ -70,3 +70,19 @@ def test_repeated_check_keys_on_order_and_dtype() -> None:
     r32 = symgrad.check("sin(x)", x=x, dtype="float32")
     assert r32 and r32.reference_value.dtype == np.float32
     assert symgrad.check("sin(x)", x=x).reference_value.dtype == np.float64
+
+
+def test_scalar_ulp_distance_matches_the_vectorised_one() -> None:
+    from symgrad.checking.compare import _ulp_one, ulp_distance
+
+    rng = np.random.default_rng(3)
+    special = [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e308, 3.5e38, -3.5e38, 1e-45, 1e-40]
+    values = special + list(rng.normal(size=12)) + list(rng.normal(size=6) * 1e-300)
+    for dtype in ("float64", "float32"):
+        got = np.array([[_ulp_one(a, e, dtype) for e in values] for a in values])
+        want = ulp_distance(np.array(values)[:, None], np.array(values)[None, :], dtype)
+        assert np.array_equal(got, want)
+    assert _ulp_one(1.0, float(np.nextafter(1.0, 2.0)), "float64") == 1.0
+    assert _ulp_one(1.0, float(np.nextafter(1.0, 2.0)), "float32") == 0.0  # the twin: rounds to one float32
+    assert _ulp_one(-0.0, 5e-324, "float64") == 1.0
+    assert _ulp_one(np.inf, -np.inf, "float64") == np.inf

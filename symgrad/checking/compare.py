@@ -15,6 +15,7 @@ Pure numpy + stdlib.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -332,7 +333,27 @@ def _errors_at(actual: float, expected: float, dtype: Any) -> tuple[float, float
         else:
             abs_err = math.inf
         rel = 0.0 if abs_err == 0 else float(np.float64(abs_err) / np.abs(e))
-    return abs_err, (math.inf if math.isnan(rel) else rel), float(ulp_distance(a, e, dtype))
+    return abs_err, (math.inf if math.isnan(rel) else rel), _ulp_one(float(a), float(e), dtype)
+
+
+_BITS = {np.dtype(np.float64): ("d", "q", 0x7FFF_FFFF_FFFF_FFFF), np.dtype(np.float32): ("f", "i", 0x7FFF_FFFF)}
+
+
+def _ulp_one(a: float, e: float, dtype: Any) -> float:
+    """:func:`ulp_distance` of two Python floats, without numpy's per-call cost (float32/64)."""
+    dt = np.dtype(dtype)
+    if dt not in _BITS:
+        return float(ulp_distance(a, e, dt))
+    fmt, ifmt, mask = _BITS[dt]
+    if dt == np.float32:
+        with np.errstate(all="ignore"):
+            a, e = float(np.float32(a)), float(np.float32(e))
+    if math.isnan(a) or math.isnan(e) or (math.isinf(a) and math.isinf(e) and a != e):
+        return math.inf
+    ia, ie = (struct.unpack(ifmt, struct.pack(fmt, v))[0] for v in (a, e))
+    oa = -(ia & mask) if ia < 0 else ia & mask
+    oe = -(ie & mask) if ie < 0 else ie & mask
+    return float(abs(oa - oe))
 
 
 def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,

@@ -12,6 +12,7 @@ an engine needs the value of the expression as written.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, overload
@@ -75,6 +76,12 @@ class Expr:
 
     def walk(self) -> Iterator[Expr]:
         """Every node, children before parents (each shared node once)."""
+        order = _WALKS.get(self)  # trees are immutable: the order is computed once per root
+        if order is None:
+            order = _WALKS[self] = tuple(self._walk())
+        return iter(order)
+
+    def _walk(self) -> Iterator[Expr]:
         seen: set[int] = set()
         stack: list[tuple[Expr, bool]] = [(self, False)]
         while stack:
@@ -86,6 +93,10 @@ class Expr:
                 stack.append((node, True))
                 if isinstance(node, Call):
                     stack.extend((a, False) for a in reversed(node.args))
+
+
+# every walked root's node order, while the root lives (Expr hashes by identity)
+_WALKS: weakref.WeakKeyDictionary[Expr, tuple[Expr, ...]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -17,6 +17,7 @@ refused without ever being computed.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import math
 import re
@@ -608,6 +609,20 @@ def parse(text: str, names: Iterable[str] | None = None, limits: Limits = DEFAUL
     becomes a :class:`~symgrad.expr.Var`.
     """
     limits = limits or DEFAULT
+    if isinstance(text, str) and (names is None or isinstance(names, (list, tuple))):
+        try:  # a suite repeats expressions: the (immutable) tree of a text is built once
+            return _parse_cached(text, None if names is None else tuple(names), limits)
+        except TypeError:  # an unhashable name: refused by the uncached path below
+            pass
+    return _parse(text, names, limits)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_cached(text: str, names: tuple | None, limits: Limits) -> Expr:
+    return _parse(text, names, limits)
+
+
+def _parse(text: str, names: Iterable[str] | None, limits: Limits) -> Expr:
     if not isinstance(text, str):
         raise ParseError(repr(text)[:_SHOWN], f"an expression must be a str, not {type(text).__name__}")
     if len(text) > limits.max_length:

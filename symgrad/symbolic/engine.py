@@ -21,6 +21,7 @@ import functools
 import itertools
 import math
 import numbers
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -360,19 +361,33 @@ def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     return _ElementwisePlan(names, f, final, compiled, tuple(shared))
 
 
+# per tree and plan: the first node of each shared pattern (the tree keeps those nodes, and their ids, alive)
+_SHARED_IDS: weakref.WeakKeyDictionary[Expr, dict[tuple, dict[tuple, int]]] = weakref.WeakKeyDictionary()
+
+
+def _shared_ids(inner: Expr, shared: tuple) -> dict[tuple, int]:
+    if not shared:
+        return {}
+    per_tree = _SHARED_IDS.setdefault(inner, {})
+    ids = per_tree.get(shared)
+    if ids is None:
+        ids = {}
+        for node in inner.walk():
+            pattern = _shared_pattern(node)
+            if pattern in shared and pattern not in ids:
+                ids[pattern] = id(node)
+        per_tree[shared] = ids
+    return ids
+
+
 def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray],
                written: dict[int, np.ndarray] | None) -> tuple[list[Any], np.ndarray]:
     """The lambdified formulas at the inputs, and the written forward (float64) of ``inner``, evaluated
     once (or taken from ``written``, every node's value): the values of the plan's shared nodes go into
     the formulas instead of being computed again."""
     args = [arrays[n] for n in plan.names]
-    kept: dict[int, np.ndarray] = {}
-    ids: dict[tuple, int] = {}
-    for node in inner.walk() if plan.shared else ():
-        pattern = _shared_pattern(node)
-        if pattern in plan.shared and pattern not in ids:
-            ids[pattern] = id(node)
-            kept[id(node)] = None  # type: ignore[assignment]
+    ids = _shared_ids(inner, plan.shared)
+    kept: dict[int, np.ndarray] = dict.fromkeys(ids.values())  # type: ignore[arg-type]
     if written is None:
         root = numpy_eval(inner, arrays, np.float64, keep=kept)
     else:

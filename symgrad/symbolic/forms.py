@@ -8,6 +8,7 @@ Below :mod:`symgrad.symbolic.engine` (which differentiates) and :mod:`symgrad.sy
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -97,6 +98,9 @@ def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
     return evaluate(expr, leaf, call)
 
 
+_KEYS: weakref.WeakKeyDictionary[Expr, tuple[str, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+
+
 class Keyed:
     """An expression hashed by its source text, so equal expressions share cached sympy work."""
 
@@ -104,10 +108,13 @@ class Keyed:
 
     def __init__(self, expr: Expr):
         self.expr = expr
-        try:  # the names too: a Var "pi" prints like the constant pi
-            self.key: Any = (to_source(expr), tuple(variables(expr)))
-        except Exception:  # pragma: no cover - unprintable: cache by identity
-            self.key = id(expr)
+        key = _KEYS.get(expr)  # printing costs a walk of the tree: once per tree
+        if key is None:
+            try:  # the names too: a Var "pi" prints like the constant pi
+                key = _KEYS[expr] = (to_source(expr), tuple(variables(expr)))
+            except Exception:  # pragma: no cover - unprintable: cache by identity
+                key = id(expr)
+        self.key: Any = key
 
     def __hash__(self) -> int:
         return hash(self.key)

@@ -1,4 +1,4 @@
-"""symgrad's benchmarks: ``python tests/benchmarks/run.py [--quick] [--only SECTION ...] [--json FILE]``.
+"""symgrad's benchmarks: ``python tests/benchmarks/run.py [--quick] [--repeats N] [--only SECTION ...] [--json FILE]``.
 
 Sections: tape (forward+backward and peak memory against HIPS autograd, PyTorch
 with 1 thread and numpy's forward), check (symgrad.check against
@@ -6,7 +6,8 @@ torch.autograd.gradcheck in fast and default mode, JAX's check_grads and numpy's
 forward, n = 100 to 1e6), cli (start-up time), jobs (suites of 155 to 413 cases at
 -j 1 and -j 2), expanded (expanded mode at growing sizes).  Contenders that are not
 installed are reported as absent.  Timings interleave the contenders and take
-medians; ratios below 1 mean symgrad is faster (or smaller).
+medians; ratios below 1 mean symgrad is faster (or smaller).  ``verdicts.py`` (not a timing)
+records every shipped case's verdict, to diff before and after a performance change.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--json", metavar="FILE", help="also write the raw measurements as JSON")
+    parser.add_argument("--repeats", type=int, metavar="N", help="rounds per figure (default 9; 3 with --quick)")
     args = parser.parse_args()
     quick = args.quick
+    reps = args.repeats or (3 if quick else 9)
     print(environment())
     results: dict[str, object] = {}
     start = time.perf_counter()
@@ -59,7 +62,7 @@ def main() -> int:
         sizes = [10**4, 10**5, 10**6] if quick else [10**4, 10**5, 10**6, 10**7]
         print("\n" + "=" * 8 + " tape")
         print("gradients agree with symgrad's (rtol 1e-12):", tape_bench.agree())
-        times = tape_bench.time_sizes(sizes, 3 if quick else 9)
+        times = tape_bench.time_sizes(sizes, reps)
         mem = tape_bench.memory([10**6] if quick else [10**6, 10**7])
         results["tape"] = {"times": times, "memory": mem}
         print(tape_bench.report(times, mem))
@@ -69,7 +72,7 @@ def main() -> int:
 
         print("\n" + "=" * 8 + " check")
         sizes = [1000, 10**4, 10**5] if quick else [100, 1000, 3000, 10**4, 10**5, 10**6]
-        res = check_bench.run(sizes, 3 if quick else 9)
+        res = check_bench.run(sizes, reps)
         results["check"] = res
         print(check_bench.report(res))
 

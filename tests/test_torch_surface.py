@@ -89,6 +89,78 @@ def test_std_takes_unbiased_or_correction_not_both() -> None:
         symgrad.ones(3).std(0, True, correction=1)
 
 
+# torch's functions as well as its methods: torch.std(t) is torch's (correction 1), whatever the spelling
+FUNCTIONS = [
+    ("torch.std", lambda m, t: m.std(t)), ("torch.var", lambda m, t: m.var(t)),
+    ("torch.std-dim", lambda m, t: m.std(t, 1)), ("torch.var-dim-kw", lambda m, t: m.var(t, dim=0)),
+    ("torch.std-keepdim", lambda m, t: m.std(t, 1, keepdim=True)),
+    ("torch.var-dim-unbiased-keep", lambda m, t: m.var(t, 0, False, True)),
+    ("torch.std-unbiased-false", lambda m, t: m.std(t, unbiased=False)),
+    ("torch.std-unbiased-positional", lambda m, t: m.std(t, False)),
+    ("torch.var-correction", lambda m, t: m.var(t, correction=0)),
+    ("torch.std-dim-correction", lambda m, t: m.std(t, dim=(0, 1), correction=2)),
+    ("torch.var-keepdim-only", lambda m, t: m.var(t, keepdim=True)),
+    ("torch.norm", lambda m, t: m.norm(t)), ("torch.norm-p-dim", lambda m, t: m.norm(t, 1, 0)),
+    ("torch.clamp-min", lambda m, t: m.clamp(t, min=0.5)), ("torch.clamp-max", lambda m, t: m.clamp(t, max=1.0)),
+    ("torch.clamp-positional", lambda m, t: m.clamp(t, 0.0, 2.0)),
+    ("torch.clamp-min-positional", lambda m, t: m.clamp(t, 0.5)),
+    ("torch.clamp-tensor", lambda m, t: m.clamp(t, min=m.zeros(3, dtype=m.double))),
+    ("torch.clip", lambda m, t: m.clip(t, -1.0, 1.0)), ("torch.clip-max", lambda m, t: m.clip(t, max=0.5)),
+    ("torch.clamp_min", lambda m, t: m.clamp_min(t, 0.5)), ("torch.clamp_max", lambda m, t: m.clamp_max(t, 1.0)),
+    ("torch.clamp_min-tensor", lambda m, t: m.clamp_min(t, m.ones(3, dtype=m.double))),
+    ("clip-method", lambda m, t: t.clip(0.0, 2.0)), ("clamp-method-max", lambda m, t: t.clamp(max=1.0)),
+    ("clamp_min-method", lambda m, t: t.clamp_min(0.5)), ("clamp_max-method", lambda m, t: t.clamp_max(1.0)),
+    ("clamp_min_-inplace", lambda m, t: (t * 1).clamp_min_(0.5)),
+    ("clamp_max_-inplace", lambda m, t: (t * 1).clamp_max_(1.0)),
+]
+
+
+def _as(module, call):
+    return _run(module, lambda t: call(module, t))
+
+
+@pytest.mark.parametrize("label, call", FUNCTIONS, ids=[f[0] for f in FUNCTIONS])
+def test_function_spelling_as_torch(label, call) -> None:
+    assert differences(_as(symgrad, call), _as(torch, call)) == []
+
+
+def test_function_spelling_twin_the_tables_std_is_not_torch_std() -> None:
+    """The table's std (numpy's ddof 0), what a case file's ``std(x)`` means, is caught against torch.std(t)."""
+    from symgrad.ir import ops
+    from symgrad.tape.graph import apply_table
+    table = _run(symgrad, lambda t: apply_table(ops.std, (t,), {}))
+    bad = differences(table, _as(torch, lambda m, t: m.std(t)))
+    assert any(b.startswith("value") for b in bad) and any(b.startswith("gradient") for b in bad)
+
+
+def test_function_spelling_twin_clip_named_as_the_table_is_caught() -> None:
+    from symgrad.ir import ops
+    from symgrad.tape.graph import apply_table
+    table = _run(symgrad, lambda t: apply_table(ops.clip, (t, -1.0, 1.0), {}))
+    assert differences(table, _as(torch, lambda m, t: m.clip(t, -1.0, 1.0))) == ["node ClipBackward0 != ClampBackward1"]
+
+
+def test_clamp_min_needs_its_bound_and_clamp_a_bound() -> None:
+    with pytest.raises(TypeError):
+        symgrad.clamp_min(symgrad.ones(2))
+    with pytest.raises(RuntimeError, match="At least one of 'min' or 'max'"):
+        symgrad.clamp(symgrad.ones(2))
+
+
+@pytest.mark.parametrize("expr", ["std(x)", "var(x)", "std(x, keepdims=True)", "var(x, axis=0)"])
+def test_case_files_std_stays_numpys(expr) -> None:
+    """In the expression language std/var keep numpy's ddof 0 on symgrad's tape, as sympy reads them."""
+    x = np.array([[1.0, 2.5, 4.0], [3.0, 0.5, 9.0]])
+    assert symgrad.check(expr, x=x)
+
+
+def test_case_files_std_twin_torchs_spelling_in_the_backend_fails(monkeypatch) -> None:
+    """Had the checking backend called the torch-facing std (correction 1), the check would fail."""
+    from symgrad.backends.symgrad_tape import SymgradBackend
+    monkeypatch.setattr(SymgradBackend, "apply", lambda self, op, args, params: op(*args, **params))
+    assert not symgrad.check("std(x)", x=np.array([1.0, 2.5, 4.0]))
+
+
 PICKS = [
     ("sort", lambda t: t.sort(1).values), ("sort-desc", lambda t: t.sort(dim=0, descending=True).values),
     ("max-dim", lambda t: t.max(dim=1).values), ("min-dim-keep", lambda t: t.min(0, keepdim=True).values),
@@ -381,3 +453,56 @@ def test_std_with_numpys_keywords_is_the_tables() -> None:
     assert np.allclose(x.std(axis=1).detach().numpy(), np.std(DATA, axis=1))  # numpy's ddof 0
     assert np.allclose(x.var(ddof=1).detach().numpy(), np.var(DATA, ddof=1))
     assert not np.allclose(x.std(1).detach().numpy(), np.std(DATA, axis=1))  # torch's dim: correction 1
+
+
+# ---------------------------------------------------------------- a second backward through a freed graph
+
+SECOND_BACKWARD = [
+    ("mul-number", lambda m, x: x * 2), ("number-mul", lambda m, x: 2.5 * x), ("div-number", lambda m, x: x / 2),
+    ("mul-bool", lambda m, x: x * True), ("affine", lambda m, x: x * 1.0 + 1), ("square", lambda m, x: x * x),
+    ("exp", lambda m, x: x.exp()), ("pow", lambda m, x: x ** 2), ("clamp", lambda m, x: x.clamp(0, 1)),
+    ("index-list", lambda m, x: x[[0, 1]]), ("mask", lambda m, x: x[x > 1]), ("max-dim", lambda m, x: x.max(0).values),
+    ("sort", lambda m, x: x.sort().values),
+    # nodes that save nothing: torch runs the second backward and accumulates again
+    ("add-number", lambda m, x: x + 2), ("rsub", lambda m, x: 2 - x), ("neg", lambda m, x: -x),
+    ("mean", lambda m, x: x.mean()), ("view", lambda m, x: x.view(3, 1)), ("select", lambda m, x: x[0]),
+    ("slice", lambda m, x: x[1:]), ("cat", lambda m, x: m.cat([x, x])), ("add-tensor", lambda m, x: x + m.ones(3)),
+]
+
+
+def _backward_twice(module, call) -> tuple[str, list[float] | None]:
+    x = module.tensor([1.0, 2.0, 3.0], dtype=module.double, requires_grad=True)
+    y = call(module, x).sum()
+    y.backward()
+    try:
+        y.backward()
+    except RuntimeError as exc:
+        return str(exc), None
+    return "", x.grad.tolist()
+
+
+@pytest.mark.parametrize("label, call", SECOND_BACKWARD, ids=[c[0] for c in SECOND_BACKWARD])
+def test_second_backward_as_torch(label, call) -> None:
+    assert _backward_twice(symgrad, call) == _backward_twice(torch, call)
+
+
+def test_second_backward_twin_a_node_that_forgets_its_number_is_caught(monkeypatch) -> None:
+    """Had x * 2 saved nothing (as symgrad once did), the second backward would run where torch's raises."""
+    from symgrad.tape import graph
+    monkeypatch.setattr(graph.Node, "free", lambda self: None)
+    call = SECOND_BACKWARD[0][1]
+    ours, theirs = _backward_twice(symgrad, call), _backward_twice(torch, call)
+    assert ours[0] == "" and theirs[0].startswith("Trying to backward through the graph a second time")
+
+
+def test_second_backward_through_a_shared_freed_node_raises_as_torch() -> None:
+    """A new graph on top of a freed node (a = x * 2 used by two losses) fails at that node, as in torch."""
+    def run(m):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        a = x * 2
+        (a * a).sum().backward()
+        b = (a * 3).sum()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            b.backward()
+        return x.grad.tolist()
+    assert run(symgrad) == run(torch)

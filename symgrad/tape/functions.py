@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir import ops
-from symgrad.tape.graph import Tensor
+from symgrad.tape.graph import TORCH_SPELLINGS, Tensor, apply_table
 
 
 def _data(a: Any) -> np.ndarray:
@@ -82,21 +82,36 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
     return _table("log_softmax")(input, axis=dim)
 
 
-def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    """``torch.clamp``: the table's ``clip`` with a missing bound infinite; named as torch (ClampBackward1 for
-    number bounds, whose node lists ``input`` only, ClampBackward0 with a tensor bound)."""
+def clamp(input: Tensor, min: Any = None, max: Any = None, *, _name: str = "Clamp") -> Tensor:
+    """``torch.clamp``/``torch.clip``: the table's ``clip`` with a missing bound infinite; named as torch
+    (ClampBackward1 for number bounds, whose node lists ``input`` only, ClampBackward0 with a tensor bound)."""
     if min is None and max is None:
-        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        raise RuntimeError(f"torch.{_name.lower()}: At least one of 'min' or 'max' must not be None")
     lo, hi = -np.inf if min is None else min, np.inf if max is None else max
-    out = ops.clip(input, lo, hi)
+    out = apply_table(ops.clip, (input, lo, hi), {})
     if isinstance(out, Tensor) and out.grad_fn is not None:
         bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
-        out.grad_fn._name = "ClampBackward0" if bounds else "ClampBackward1"
-        out.grad_fn._slots = (0, 1, 2) if bounds else (0,)
+        if _name == "Clamp":
+            out.grad_fn._name = "ClampBackward0" if bounds else "ClampBackward1"
+            out.grad_fn._slots = (0, 1, 2) if bounds else (0,)
+        else:  # clamp_min / clamp_max: one bound, listed when it is a tensor
+            out.grad_fn._name = f"{_name}Backward{int(bounds)}"
+            out.grad_fn._slots = (0, 1 if min is not None else 2) if bounds else (0,)
     return out
 
 
 clip = clamp
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:
+    return clamp(input, min, None, _name="ClampMin")
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:
+    return clamp(input, None, max, _name="ClampMax")
+
+
+TORCH_SPELLINGS[ops.clip] = (clamp, frozenset())  # torch.clamp(t, min=0), t.clip(0, 1): always torch's
 
 
 # torch's functional forms of Tensor methods the table has no op for (the methods live in

@@ -128,7 +128,9 @@ class Node:
         self.ans = ans if reads[0] else None
         self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) and not keep else a
                             for a, keep in zip(inputs, reads[1:]))
-        self.saves = reads[0] or any(isinstance(a, Tensor) for a in self.inputs)
+        # a number a VJP reads counts as saved: torch wraps it in a tensor it saves (x * 2 cannot backward twice)
+        self.saves = reads[0] or any(isinstance(a, Tensor) or (keep and isinstance(a, (int, float)))
+                                     for a, keep in zip(self.inputs, reads[1:]))
         # the version of each saved tensor: one modified in place before backward is an error, as in torch
         self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
@@ -170,9 +172,18 @@ def _unwrap(a: Any) -> Any:
     return a._data if isinstance(a, Tensor) else a
 
 
-# table ops that torch spells with other arguments (torch.norm(t, p, dim), torch.std(t, correction=0)):
-# op -> (the torch-facing method, the keywords only torch's spelling has); filled by tape/reductions.py
-TORCH_SPELLINGS: dict[Op, tuple[Any, set[str]]] = {}
+# table ops that torch spells with other arguments (torch.norm(t, p, dim), torch.std(t) with correction 1,
+# torch.clamp(t, min=0)): op -> (the torch-facing function, numpy's keywords, which keep the table's op);
+# filled by tape/reductions.py and tape/functions.py.  The checking backend calls apply_table instead.
+TORCH_SPELLINGS: dict[Op, tuple[Any, frozenset[str]]] = {}
+
+
+def apply_table(op: Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    """``op`` on tensors exactly as the op table defines it (``std`` with numpy's ``ddof=0``), never torch's
+    spelling of it: how the checking backend evaluates a case's expression."""
+    if any(isinstance(a, Tensor) for a in args):
+        return _record(op, tuple(args), params)
+    return op(*args, **params)
 
 
 def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
@@ -232,8 +243,8 @@ class Tensor:
     # -- the op table, through dispatch
     def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
         spelling = TORCH_SPELLINGS.get(op)
-        if spelling is not None and (len(args) > op.arity or set(params) & spelling[1]):
-            return spelling[0](*args, **params)  # torch.norm(t, 1), torch.std(t, dim=0): as torch reads them
+        if spelling is not None and not params.keys() & spelling[1]:
+            return spelling[0](*args, **params)  # torch.std(t), torch.norm(t, 1), torch.clamp(t, 0): as torch
         return _record(op, args, params)
 
     # -- autograd attributes

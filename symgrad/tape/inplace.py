@@ -151,6 +151,10 @@ Tensor.div_ = _binary(ops.div, np.true_divide)  # type: ignore[attr-defined]
 Tensor.zero_ = zero_  # type: ignore[attr-defined]
 Tensor.fill_ = fill_  # type: ignore[attr-defined]
 Tensor.clamp_ = Tensor.clip_ = clamp_  # type: ignore[attr-defined]
+Tensor.clamp_min_ = lambda self, min: _apply(  # type: ignore[attr-defined]
+    self, lambda old: functions.clamp_min(old, min), lambda a: np.maximum(a, _data(min)), (min,))
+Tensor.clamp_max_ = lambda self, max: _apply(  # type: ignore[attr-defined]
+    self, lambda old: functions.clamp_max(old, max), lambda a: np.minimum(a, _data(max)), (max,))
 Tensor.__iadd__ = lambda self, o: self.add_(o)  # type: ignore[attr-defined]
 Tensor.__isub__ = lambda self, o: self.sub_(o)  # type: ignore[attr-defined]
 Tensor.__imul__ = lambda self, o: self.mul_(o)  # type: ignore[attr-defined]

@@ -64,7 +64,10 @@ def _put_op(name: str) -> Op:
 
 def take(x: Tensor, flat: np.ndarray, name: str) -> Tensor:
     """The elements of ``x`` at the flat positions ``flat`` (an array of that shape), recorded as ``name``."""
-    return _take_op(name)(x, flat=np.asarray(flat, dtype=np.int64))
+    out = _take_op(name)(x, flat=np.asarray(flat, dtype=np.int64))
+    if out.grad_fn is not None:
+        out.grad_fn.saves = True  # torch saves the indices: a second backward through the node is an error
+    return out
 
 
 def _positions(x: Tensor) -> np.ndarray:

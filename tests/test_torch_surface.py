@@ -506,3 +506,193 @@ def test_second_backward_through_a_shared_freed_node_raises_as_torch() -> None:
             b.backward()
         return x.grad.tolist()
     assert run(symgrad) == run(torch)
+
+
+# ---------------------------------------------------------------- copy_ on tensors in a graph
+
+def _next_names(node) -> list:
+    return [None if f is None else f.name() for f, _ in node.next_functions]
+
+
+COPIES = [
+    ("nonleaf-from-graph", lambda m, x, s: (x * 2).copy_(s * 3)),
+    ("nonleaf-from-constant", lambda m, x, s: (x * 2).copy_(m.tensor([7.0, 8.0, 9.0], dtype=m.double))),
+    ("constant-from-leaf", lambda m, x, s: m.zeros(3, dtype=m.double).copy_(s)),
+    ("nonleaf-from-broadcast-leaf", lambda m, x, s: (x + 1).copy_(s)),
+    ("float32-from-graph", lambda m, x, s: m.zeros(3, dtype=m.float).copy_(x * s)),
+]
+
+
+def _copy(module, call):
+    x = module.tensor([1.0, 2.0, 3.0], dtype=module.double, requires_grad=True)
+    s = module.tensor([5.0], dtype=module.double, requires_grad=True)
+    y = call(module, x, s)
+    loss = (y * module.tensor([1.0, 2.0, 3.0], dtype=y.dtype)).sum()
+    loss.backward()
+    grads = [None if t.grad is None else t.grad.tolist() for t in (x, s)]
+    return y.tolist(), str(y.dtype)[-7:], y.grad_fn.name(), _next_names(y.grad_fn), y._version, grads
+
+
+@pytest.mark.parametrize("label, call", COPIES, ids=[c[0] for c in COPIES])
+def test_copy_into_a_graph_as_torch(label, call) -> None:
+    assert _copy(symgrad, call) == _copy(torch, call)
+
+
+def test_copy_twin_a_gradient_to_the_old_values_is_caught(monkeypatch) -> None:
+    from symgrad.tape import inplace
+    wrong = dataclasses.replace(inplace._copy_op, vjps=(lambda g, ans, old, src: g, lambda g, ans, old, src: g))
+    monkeypatch.setattr(inplace, "_copy_op", wrong)
+    call = COPIES[0][1]
+    ours, theirs = _copy(symgrad, call), _copy(torch, call)
+    assert ours[5][0] == [2.0, 4.0, 6.0] and theirs[5][0] == [0.0, 0.0, 0.0]
+
+
+def test_copy_overwriting_a_saved_output_raises_as_torch() -> None:
+    def run(m):
+        x = m.tensor([1.0, 2.0], dtype=m.double, requires_grad=True)
+        e = x.exp()
+        total = e.sum()
+        e.copy_(m.zeros(2, dtype=m.double))
+        with pytest.raises(RuntimeError) as info:
+            total.backward()
+        return str(info.value)
+    ours = run(symgrad)
+    assert ours == run(torch) and "modified by an inplace operation" in ours
+
+
+@pytest.mark.parametrize("label, call", [
+    ("leaf", lambda m, x: x.copy_(m.ones(3))), ("shape", lambda m, x: (x * 1).copy_(m.ones(4))),
+    ("shape-2d", lambda m, x: (x * 1).copy_(m.ones(2, 3))), ("shape-1-3", lambda m, x: (x * 1).copy_(m.ones(1, 3))),
+    ("shape-inner", lambda m, x: m.ones(2, 3).copy_(m.ones(3, 2))), ("shape-narrow", lambda m, x: m.ones(2, 1).copy_(x)),
+    ("shape-wide", lambda m, x: m.ones(2, 3).copy_(m.ones(4))),
+])
+def test_copy_misuse_raises_torchs_error(label, call) -> None:
+    def run(m):
+        with pytest.raises(RuntimeError) as info:
+            call(m, m.ones(3, requires_grad=True))
+        return str(info.value)
+    assert run(symgrad) == run(torch)
+
+
+def test_copy_without_grad_casts_and_counts_a_version() -> None:
+    def run(m):
+        i = m.zeros(3, dtype=m.int64)
+        i.copy_(m.tensor([1.7, 2.0, -3.5]))
+        x = m.ones(3, requires_grad=True)
+        with m.no_grad():
+            x.copy_(m.tensor([4.0, 5.0, 6.0]))
+        return i.tolist(), x.tolist(), x._version, x.requires_grad, x.is_leaf
+    assert run(symgrad) == run(torch)
+    assert run(symgrad)[0] != [1.7, 2.0, -3.5]  # twin: the values are cast to the int tensor's dtype
+
+
+# ---------------------------------------------------------------- error texts of common misuse, word for word
+
+def _leafs(m):
+    return m.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+
+MISUSE = [
+    ("backward-non-scalar", lambda m: (_leafs(m) * 2).backward()),
+    ("grad-of-non-leaf", lambda m: (_leafs(m) * 2).grad),
+    ("requires-grad-int-constructor", lambda m: m.tensor([1, 2], requires_grad=True)),
+    ("requires-grad-int-ones", lambda m: m.ones(2, dtype=m.long, requires_grad=True)),
+    ("requires-grad-int-arange", lambda m: m.arange(3, requires_grad=True)),
+    ("requires-grad-int-method", lambda m: m.tensor([1, 2]).requires_grad_()),
+    ("requires-grad-int-attribute", lambda m: setattr(m.tensor([1, 2]), "requires_grad", True)),
+    ("requires-grad-false-non-leaf", lambda m: setattr(_leafs(m) * 2, "requires_grad", False)),
+    ("requires-grad-true-non-leaf", lambda m: setattr(_leafs(m) * 2, "requires_grad", True)),
+    ("requires-grad-method-false-non-leaf", lambda m: (_leafs(m) * 2).requires_grad_(False)),
+    ("requires-grad-method-true-non-leaf", lambda m: (_leafs(m) * 2).requires_grad_().grad_fn.name()),
+    ("inplace-on-leaf", lambda m: _leafs(m).add_(1)),
+    ("numpy-requires-grad", lambda m: _leafs(m).numpy()),
+    ("backward-without-grad", lambda m: m.tensor([1.0]).sum().backward()),
+    ("item-of-several", lambda m: _leafs(m).item()),
+    ("float-of-several", lambda m: float(_leafs(m))),
+    ("float-of-one-requiring-grad", lambda m: float(m.ones(1, requires_grad=True))),
+    ("int-of-several", lambda m: int(m.ones(3))),
+    ("grad-non-scalar", lambda m: m.autograd.grad(_leafs(m) * 2, _leafs(m))),
+    ("grad-unused-input", lambda m: m.autograd.grad((_leafs(m) * 2).sum(), [_leafs(m)])),
+    ("grad-unused-second-input", lambda m: (lambda x: m.autograd.grad((x * 2).sum(), [x, _leafs(m)]))(_leafs(m))),
+    ("grad-input-without-grad", lambda m: m.autograd.grad(_leafs(m).sum(), [m.ones(2)])),
+    ("backward-gradient-shape", lambda m: (_leafs(m) * 2).backward(m.ones(2))),
+    ("add-shapes", lambda m: m.ones(2, 3) + m.ones(2, 2)),
+    ("mul-shapes-3d", lambda m: m.ones(4, 3) * m.ones(2, 1, 2)),
+    ("matmul-2d", lambda m: m.ones(2, 3) @ m.ones(2, 3)),
+    ("matmul-1d", lambda m: m.ones(3) @ m.ones(2)),
+    ("matmul-2d-1d", lambda m: m.ones(2, 3) @ m.ones(2)),
+    ("mm-shapes", lambda m: m.mm(m.ones(2, 3), m.ones(2, 3))),
+    ("view-bad", lambda m: m.ones(3).view(2, 2)),
+    ("view-minus-one", lambda m: m.ones(3).view(-1, 2)),
+    ("reshape-bad", lambda m: m.ones(2, 3).reshape(4, 2)),
+    ("retain-grad-without-grad", lambda m: m.ones(2).retain_grad()),
+    ("backward-under-set-grad-enabled", lambda m: (lambda x: [m.set_grad_enabled(False), (x * 2).sum().backward()])(
+        _leafs(m))),
+    ("clamp-no-bounds", lambda m: m.clamp(m.ones(2))),
+]
+
+
+def _outcome(module, call) -> tuple:
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = call(module)
+            result = ("ok", out if isinstance(out, str) else None)
+        except Exception as exc:  # the error's class and text are what is compared
+            result = (type(exc).__name__, str(exc))
+        finally:
+            module.set_grad_enabled(True)
+    # "Converting a tensor with requires_grad=True to a scalar" comes once a process: not compared here
+    return result, [str(w.message) for w in caught
+                    if issubclass(w.category, UserWarning) and not str(w.message).startswith("Converting")]
+
+
+def _torch_words(outcome: tuple) -> tuple:
+    """torch's texts without the C++ location some warnings end with."""
+    (kind, text), warned = outcome
+    return (kind, text), [w.split(" (Triggered internally at")[0] for w in warned]
+
+
+@pytest.mark.parametrize("label, call", MISUSE, ids=[c[0] for c in MISUSE])
+def test_misuse_raises_torchs_words(label, call) -> None:
+    assert _outcome(symgrad, call) == _torch_words(_outcome(torch, call))
+
+
+def test_misuse_twin_the_texts_differ_between_spellings_of_one_mistake() -> None:
+    """torch words the int-dtype mistake three ways; answering all three with one text would be caught."""
+    texts = {_torch_words(_outcome(torch, call))[0][1] for label, call in MISUSE if label.startswith("requires-grad-int")}
+    assert len(texts) == 3
+
+
+def test_misuse_twin_a_shortened_text_is_caught(monkeypatch) -> None:
+    from symgrad.tape import graph
+    monkeypatch.setattr(graph, "_NON_LEAF_HINT", "")
+    call = dict(MISUSE)["requires-grad-false-non-leaf"]
+    assert _outcome(symgrad, call) != _torch_words(_outcome(torch, call))
+
+
+def test_set_grad_enabled_as_a_context_manager_restores_the_mode() -> None:
+    def run(m):
+        x = _leafs(m)
+        with m.set_grad_enabled(False):
+            inside = (x * 2).requires_grad
+        after = (x * 2).requires_grad
+        m.set_grad_enabled(False)
+        off = (x * 2).requires_grad
+        m.set_grad_enabled(True)
+        return inside, after, off
+    assert run(symgrad) == run(torch) == (False, True, False)
+
+
+def test_float_of_a_tensor_requiring_grad_warns_once() -> None:
+    import warnings
+
+    from symgrad.tape import graph
+    graph._WARNED_SCALAR = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert float(symgrad.ones(1, requires_grad=True)) == 1.0
+        float(symgrad.ones(1, requires_grad=True))
+        float(symgrad.ones(1))
+    assert [str(w.message).split()[0] for w in caught] == ["Converting"]

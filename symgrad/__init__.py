@@ -43,7 +43,8 @@ _MODULES = {"autograd": "symgrad.tape.autograd", "optim": "symgrad.tape.optim", 
 
 # torch functions the op table lacks (symgrad.tape.functions): an op of the same name takes precedence
 _FALLBACKS = ("allclose", "equal", "dot", "mm", "bmm", "where", "cat", "stack", "einsum", "softmax", "log_softmax",
-              "clamp", "clip", "clamp_min", "clamp_max", "sort", "argsort", "argmax", "argmin", "norm")
+              "clamp", "clip", "clamp_min", "clamp_max", "sort", "argsort", "argmax", "argmin", "norm", "is_tensor",
+              "numel", "unsqueeze", "flatten", "permute", "t")
 
 
 def _op_names() -> list[str]:

@@ -629,6 +629,10 @@ MISUSE = [
     ("backward-under-set-grad-enabled", lambda m: (lambda x: [m.set_grad_enabled(False), (x * 2).sum().backward()])(
         _leafs(m))),
     ("clamp-no-bounds", lambda m: m.clamp(m.ones(2))),
+    ("index-out-of-range", lambda m: m.ones(2, 3)[5]), ("index-out-of-range-dim-1", lambda m: m.ones(2, 3)[0, 7]),
+    ("sum-dim-out-of-range", lambda m: m.ones(2, 3).sum(3)), ("mean-dim-negative", lambda m: m.ones(2, 3).mean(-3)),
+    ("sum-dim-of-0d", lambda m: m.tensor(1.0).sum(2)),
+    ("sgd-no-params", lambda m: m.optim.SGD([], lr=0.1)), ("adam-no-params", lambda m: m.optim.Adam([], lr=0.1)),
 ]
 
 
@@ -696,3 +700,23 @@ def test_float_of_a_tensor_requiring_grad_warns_once() -> None:
         float(symgrad.ones(1, requires_grad=True))
         float(symgrad.ones(1))
     assert [str(w.message).split()[0] for w in caught] == ["Converting"]
+
+
+@pytest.mark.parametrize("label, call", [
+    ("is_tensor", lambda m, x: (m.is_tensor(x), m.is_tensor(3.0), m.is_tensor([1.0]))),
+    ("numel", lambda m, x: m.numel(x)),
+    ("unsqueeze", lambda m, x: m.unsqueeze(x, 1).grad_fn.name()),
+    ("flatten", lambda m, x: (m.flatten(x).grad_fn.name(), tuple(m.flatten(x, 1).shape))),
+    ("permute", lambda m, x: (m.permute(x, (1, 0)).grad_fn.name(), m.permute(x, (1, 0)).tolist())),
+    ("t", lambda m, x: (m.t(x).grad_fn.name(), m.t(x).tolist())),
+])
+def test_functional_forms_of_methods_as_torch(label, call) -> None:
+    def run(m):
+        return call(m, m.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True))
+    assert run(symgrad) == run(torch)
+
+
+def test_functional_forms_twin_a_wrong_node_name_is_caught() -> None:
+    x = symgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    tx = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert symgrad.t(x).grad_fn.name() != torch.transpose(tx, 0, 1).grad_fn.name()  # TBackward0, TransposeBackward0

@@ -136,3 +136,27 @@ def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     return input.norm(p, dim, keepdim, dtype)  # type: ignore[attr-defined]
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()  # type: ignore[attr-defined]
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    return input.unsqueeze(dim)  # type: ignore[attr-defined]
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return input.flatten(start_dim, end_dim)  # type: ignore[attr-defined]
+
+
+def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
+    return input.permute(*dims)  # type: ignore[attr-defined]
+
+
+def t(input: Tensor) -> Tensor:
+    return input.t()  # type: ignore[attr-defined]

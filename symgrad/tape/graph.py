@@ -192,6 +192,10 @@ def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
     try:
         with np.errstate(all="ignore"):
             out = np.asarray(op.forward(*(_unwrap(a) for a in args), **params))
+    except np.exceptions.AxisError as exc:  # a reduction's dim out of range, in torch's words
+        low, high = (-exc.ndim, exc.ndim - 1) if exc.ndim else (-1, 0)
+        raise DimensionError(f"Dimension out of range (expected to be in range of [{low}, {high}], but got "
+                             f"{exc.axis})") from None
     except ValueError as exc:  # shapes that do not fit: torch's words where it has them
         raise _shape_error(op, [np.shape(_unwrap(a)) for a in args]) or exc from None
     needs_grad = is_grad_enabled() and any(
@@ -223,6 +227,15 @@ class ShapeError(RuntimeError, ValueError):
 
 
 ShapeError.__name__ = ShapeError.__qualname__ = "RuntimeError"
+
+
+class DimensionError(IndexError, ValueError):
+    """A dim out of range: torch's IndexError, and numpy's AxisError was a ValueError too."""
+
+    __module__ = "builtins"
+
+
+DimensionError.__name__ = DimensionError.__qualname__ = "IndexError"
 
 
 def _shape_error(op: Op, shapes: list[tuple[int, ...]]) -> RuntimeError | None:

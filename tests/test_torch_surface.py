@@ -633,6 +633,11 @@ MISUSE = [
     ("sum-dim-out-of-range", lambda m: m.ones(2, 3).sum(3)), ("mean-dim-negative", lambda m: m.ones(2, 3).mean(-3)),
     ("sum-dim-of-0d", lambda m: m.tensor(1.0).sum(2)),
     ("sgd-no-params", lambda m: m.optim.SGD([], lr=0.1)), ("adam-no-params", lambda m: m.optim.Adam([], lr=0.1)),
+    ("cat-sizes", lambda m: m.cat([m.ones(2, 3), m.ones(3, 2)])),
+    ("cat-sizes-dim-1", lambda m: m.cat([m.ones(2, 3), m.ones(3, 2)], 1)),
+    ("cat-sizes-third", lambda m: m.cat([m.ones(2, 3), m.ones(2, 3), m.ones(2, 2)])),
+    ("cat-ranks", lambda m: m.cat([m.ones(2, 3), m.ones(3)])),
+    ("cat-fits", lambda m: str(m.cat([m.ones(2, 3), m.ones(1, 3)], -2).shape)),
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir import ops
-from symgrad.tape.graph import TORCH_SPELLINGS, Tensor, apply_table
+from symgrad.tape.graph import TORCH_SPELLINGS, ShapeError, Tensor, apply_table
 
 
 def _data(a: Any) -> np.ndarray:
@@ -62,11 +62,32 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     return ops.OPS["where"](condition, input, other)
 
 
+def _joinable(tensors: Sequence[Any], dim: int, stacked: bool) -> None:
+    """torch's errors for tensors that cat (or stack) cannot join."""
+    shapes = [tuple(np.shape(_data(t))) for t in tensors]
+    for k, shape in enumerate(shapes[1:], 1):
+        first = shapes[0]
+        if stacked and shape != first:
+            raise ShapeError(f"stack expects each tensor to be equal size, but got {list(first)} at entry 0 and "
+                             f"{list(shape)} at entry {k}")
+        if stacked or not first:
+            continue
+        if len(shape) != len(first):
+            raise ShapeError(f"Tensors must have same number of dimensions: got {len(first)} and {len(shape)}")
+        along = dim % len(first) if -len(first) <= dim < len(first) else dim
+        for i, (a, b) in enumerate(zip(first, shape)):
+            if i != along and a != b:
+                raise ShapeError(f"Sizes of tensors must match except in dimension {along}. Expected size {a} but "
+                                 f"got size {b} for tensor number {k} in the list.")
+
+
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    _joinable(tensors, dim, stacked=False)
     return _table("cat", "concatenate")(list(tensors), axis=dim)
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:  # reached only while the table lacks stack
+    _joinable(tensors, dim, stacked=True)
     return _table("stack")(list(tensors), axis=dim)
 
 

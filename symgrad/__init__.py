@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 _TAPE = ("Size", "Tensor", "arange", "as_tensor", "device", "dtype", "empty", "empty_like", "enable_grad", "eye",
          "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype", "int32", "int64",
          "is_grad_enabled", "linspace", "manual_seed", "no_grad", "ones", "ones_like", "rand", "rand_like",
-         "randint", "randn", "randn_like", "set_default_dtype", "tensor", "zeros", "zeros_like")
+         "randint", "randn", "randn_like", "set_default_dtype", "set_grad_enabled", "tensor", "zeros", "zeros_like")
 _WHERE = {
     **{name: ("symgrad.tape", name) for name in _TAPE},
     "bool": ("symgrad.tape", "bool_"),
@@ -43,7 +43,8 @@ _MODULES = {"autograd": "symgrad.tape.autograd", "optim": "symgrad.tape.optim", 
 
 # torch functions the op table lacks (symgrad.tape.functions): an op of the same name takes precedence
 _FALLBACKS = ("allclose", "equal", "dot", "mm", "bmm", "where", "cat", "stack", "einsum", "softmax", "log_softmax",
-              "clamp", "clip", "sort", "argsort", "argmax", "argmin", "norm")
+              "clamp", "clip", "clamp_min", "clamp_max", "sort", "argsort", "argmax", "argmin", "norm", "is_tensor",
+              "numel", "unsqueeze", "flatten", "permute", "t")
 
 
 def _op_names() -> list[str]:

@@ -189,7 +189,7 @@ def _vjp_and_derivatives(op: Op, vjp: Callable[..., Any], xs: list[np.ndarray], 
     gt = tape.tensor(g, requires_grad=True)
     leaves = [tape.tensor(x, requires_grad=True) for x in xs]
     params = _probe_params(op)
-    ans = op(*leaves, **params)
+    ans = tape.graph.apply_table(op, leaves, params)  # the table's op (std with ddof 0), not torch's
     v = vjp(gt, ans, *leaves, **params)
     v = v if isinstance(v, tape.Tensor) else tape.Tensor._make(np.asarray(v))
     out = [v._data]

@@ -24,8 +24,8 @@ def test_a_node_saves_only_what_its_vjp_reads():
     assert e.grad_fn.ans is not None and isinstance(e.grad_fn.inputs[0], tape._Meta)
     s = torch.sin(a)  # sin's VJP reads its input, not its output
     assert s.grad_fn.ans is None and s.grad_fn.inputs[0] is a
-    m = a * 3.0  # scaling by a number saves nothing
-    assert not m.grad_fn.saves
+    m = a * 3.0  # scaling by a number keeps the number (torch saves it: no second backward), not a's data
+    assert m.grad_fn.saves and m.grad_fn.inputs[1] == 3.0 and isinstance(m.grad_fn.inputs[0], tape._Meta)
     c = torch.tensor([1.0, 1.0])  # mul by a constant tensor: only the VJP of a runs, and it reads c
     p = a * c
     assert p.grad_fn.inputs[1] is c and isinstance(p.grad_fn.inputs[0], tape._Meta)

@@ -89,6 +89,78 @@ def test_std_takes_unbiased_or_correction_not_both() -> None:
         symgrad.ones(3).std(0, True, correction=1)
 
 
+# torch's functions as well as its methods: torch.std(t) is torch's (correction 1), whatever the spelling
+FUNCTIONS = [
+    ("torch.std", lambda m, t: m.std(t)), ("torch.var", lambda m, t: m.var(t)),
+    ("torch.std-dim", lambda m, t: m.std(t, 1)), ("torch.var-dim-kw", lambda m, t: m.var(t, dim=0)),
+    ("torch.std-keepdim", lambda m, t: m.std(t, 1, keepdim=True)),
+    ("torch.var-dim-unbiased-keep", lambda m, t: m.var(t, 0, False, True)),
+    ("torch.std-unbiased-false", lambda m, t: m.std(t, unbiased=False)),
+    ("torch.std-unbiased-positional", lambda m, t: m.std(t, False)),
+    ("torch.var-correction", lambda m, t: m.var(t, correction=0)),
+    ("torch.std-dim-correction", lambda m, t: m.std(t, dim=(0, 1), correction=2)),
+    ("torch.var-keepdim-only", lambda m, t: m.var(t, keepdim=True)),
+    ("torch.norm", lambda m, t: m.norm(t)), ("torch.norm-p-dim", lambda m, t: m.norm(t, 1, 0)),
+    ("torch.clamp-min", lambda m, t: m.clamp(t, min=0.5)), ("torch.clamp-max", lambda m, t: m.clamp(t, max=1.0)),
+    ("torch.clamp-positional", lambda m, t: m.clamp(t, 0.0, 2.0)),
+    ("torch.clamp-min-positional", lambda m, t: m.clamp(t, 0.5)),
+    ("torch.clamp-tensor", lambda m, t: m.clamp(t, min=m.zeros(3, dtype=m.double))),
+    ("torch.clip", lambda m, t: m.clip(t, -1.0, 1.0)), ("torch.clip-max", lambda m, t: m.clip(t, max=0.5)),
+    ("torch.clamp_min", lambda m, t: m.clamp_min(t, 0.5)), ("torch.clamp_max", lambda m, t: m.clamp_max(t, 1.0)),
+    ("torch.clamp_min-tensor", lambda m, t: m.clamp_min(t, m.ones(3, dtype=m.double))),
+    ("clip-method", lambda m, t: t.clip(0.0, 2.0)), ("clamp-method-max", lambda m, t: t.clamp(max=1.0)),
+    ("clamp_min-method", lambda m, t: t.clamp_min(0.5)), ("clamp_max-method", lambda m, t: t.clamp_max(1.0)),
+    ("clamp_min_-inplace", lambda m, t: (t * 1).clamp_min_(0.5)),
+    ("clamp_max_-inplace", lambda m, t: (t * 1).clamp_max_(1.0)),
+]
+
+
+def _as(module, call):
+    return _run(module, lambda t: call(module, t))
+
+
+@pytest.mark.parametrize("label, call", FUNCTIONS, ids=[f[0] for f in FUNCTIONS])
+def test_function_spelling_as_torch(label, call) -> None:
+    assert differences(_as(symgrad, call), _as(torch, call)) == []
+
+
+def test_function_spelling_twin_the_tables_std_is_not_torch_std() -> None:
+    """The table's std (numpy's ddof 0), what a case file's ``std(x)`` means, is caught against torch.std(t)."""
+    from symgrad.ir import ops
+    from symgrad.tape.graph import apply_table
+    table = _run(symgrad, lambda t: apply_table(ops.std, (t,), {}))
+    bad = differences(table, _as(torch, lambda m, t: m.std(t)))
+    assert any(b.startswith("value") for b in bad) and any(b.startswith("gradient") for b in bad)
+
+
+def test_function_spelling_twin_clip_named_as_the_table_is_caught() -> None:
+    from symgrad.ir import ops
+    from symgrad.tape.graph import apply_table
+    table = _run(symgrad, lambda t: apply_table(ops.clip, (t, -1.0, 1.0), {}))
+    assert differences(table, _as(torch, lambda m, t: m.clip(t, -1.0, 1.0))) == ["node ClipBackward0 != ClampBackward1"]
+
+
+def test_clamp_min_needs_its_bound_and_clamp_a_bound() -> None:
+    with pytest.raises(TypeError):
+        symgrad.clamp_min(symgrad.ones(2))
+    with pytest.raises(RuntimeError, match="At least one of 'min' or 'max'"):
+        symgrad.clamp(symgrad.ones(2))
+
+
+@pytest.mark.parametrize("expr", ["std(x)", "var(x)", "std(x, keepdims=True)", "var(x, axis=0)"])
+def test_case_files_std_stays_numpys(expr) -> None:
+    """In the expression language std/var keep numpy's ddof 0 on symgrad's tape, as sympy reads them."""
+    x = np.array([[1.0, 2.5, 4.0], [3.0, 0.5, 9.0]])
+    assert symgrad.check(expr, x=x)
+
+
+def test_case_files_std_twin_torchs_spelling_in_the_backend_fails(monkeypatch) -> None:
+    """Had the checking backend called the torch-facing std (correction 1), the check would fail."""
+    from symgrad.backends.symgrad_tape import SymgradBackend
+    monkeypatch.setattr(SymgradBackend, "apply", lambda self, op, args, params: op(*args, **params))
+    assert not symgrad.check("std(x)", x=np.array([1.0, 2.5, 4.0]))
+
+
 PICKS = [
     ("sort", lambda t: t.sort(1).values), ("sort-desc", lambda t: t.sort(dim=0, descending=True).values),
     ("max-dim", lambda t: t.max(dim=1).values), ("min-dim-keep", lambda t: t.min(0, keepdim=True).values),
@@ -381,3 +453,275 @@ def test_std_with_numpys_keywords_is_the_tables() -> None:
     assert np.allclose(x.std(axis=1).detach().numpy(), np.std(DATA, axis=1))  # numpy's ddof 0
     assert np.allclose(x.var(ddof=1).detach().numpy(), np.var(DATA, ddof=1))
     assert not np.allclose(x.std(1).detach().numpy(), np.std(DATA, axis=1))  # torch's dim: correction 1
+
+
+# ---------------------------------------------------------------- a second backward through a freed graph
+
+SECOND_BACKWARD = [
+    ("mul-number", lambda m, x: x * 2), ("number-mul", lambda m, x: 2.5 * x), ("div-number", lambda m, x: x / 2),
+    ("mul-bool", lambda m, x: x * True), ("affine", lambda m, x: x * 1.0 + 1), ("square", lambda m, x: x * x),
+    ("exp", lambda m, x: x.exp()), ("pow", lambda m, x: x ** 2), ("clamp", lambda m, x: x.clamp(0, 1)),
+    ("index-list", lambda m, x: x[[0, 1]]), ("mask", lambda m, x: x[x > 1]), ("max-dim", lambda m, x: x.max(0).values),
+    ("sort", lambda m, x: x.sort().values),
+    # nodes that save nothing: torch runs the second backward and accumulates again
+    ("add-number", lambda m, x: x + 2), ("rsub", lambda m, x: 2 - x), ("neg", lambda m, x: -x),
+    ("mean", lambda m, x: x.mean()), ("view", lambda m, x: x.view(3, 1)), ("select", lambda m, x: x[0]),
+    ("slice", lambda m, x: x[1:]), ("cat", lambda m, x: m.cat([x, x])), ("add-tensor", lambda m, x: x + m.ones(3)),
+]
+
+
+def _backward_twice(module, call) -> tuple[str, list[float] | None]:
+    x = module.tensor([1.0, 2.0, 3.0], dtype=module.double, requires_grad=True)
+    y = call(module, x).sum()
+    y.backward()
+    try:
+        y.backward()
+    except RuntimeError as exc:
+        return str(exc), None
+    return "", x.grad.tolist()
+
+
+@pytest.mark.parametrize("label, call", SECOND_BACKWARD, ids=[c[0] for c in SECOND_BACKWARD])
+def test_second_backward_as_torch(label, call) -> None:
+    assert _backward_twice(symgrad, call) == _backward_twice(torch, call)
+
+
+def test_second_backward_twin_a_node_that_forgets_its_number_is_caught(monkeypatch) -> None:
+    """Had x * 2 saved nothing (as symgrad once did), the second backward would run where torch's raises."""
+    from symgrad.tape import graph
+    monkeypatch.setattr(graph.Node, "free", lambda self: None)
+    call = SECOND_BACKWARD[0][1]
+    ours, theirs = _backward_twice(symgrad, call), _backward_twice(torch, call)
+    assert ours[0] == "" and theirs[0].startswith("Trying to backward through the graph a second time")
+
+
+def test_second_backward_through_a_shared_freed_node_raises_as_torch() -> None:
+    """A new graph on top of a freed node (a = x * 2 used by two losses) fails at that node, as in torch."""
+    def run(m):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        a = x * 2
+        (a * a).sum().backward()
+        b = (a * 3).sum()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            b.backward()
+        return x.grad.tolist()
+    assert run(symgrad) == run(torch)
+
+
+# ---------------------------------------------------------------- copy_ on tensors in a graph
+
+def _next_names(node) -> list:
+    return [None if f is None else f.name() for f, _ in node.next_functions]
+
+
+COPIES = [
+    ("nonleaf-from-graph", lambda m, x, s: (x * 2).copy_(s * 3)),
+    ("nonleaf-from-constant", lambda m, x, s: (x * 2).copy_(m.tensor([7.0, 8.0, 9.0], dtype=m.double))),
+    ("constant-from-leaf", lambda m, x, s: m.zeros(3, dtype=m.double).copy_(s)),
+    ("nonleaf-from-broadcast-leaf", lambda m, x, s: (x + 1).copy_(s)),
+    ("float32-from-graph", lambda m, x, s: m.zeros(3, dtype=m.float).copy_(x * s)),
+]
+
+
+def _copy(module, call):
+    x = module.tensor([1.0, 2.0, 3.0], dtype=module.double, requires_grad=True)
+    s = module.tensor([5.0], dtype=module.double, requires_grad=True)
+    y = call(module, x, s)
+    loss = (y * module.tensor([1.0, 2.0, 3.0], dtype=y.dtype)).sum()
+    loss.backward()
+    grads = [None if t.grad is None else t.grad.tolist() for t in (x, s)]
+    return y.tolist(), str(y.dtype)[-7:], y.grad_fn.name(), _next_names(y.grad_fn), y._version, grads
+
+
+@pytest.mark.parametrize("label, call", COPIES, ids=[c[0] for c in COPIES])
+def test_copy_into_a_graph_as_torch(label, call) -> None:
+    assert _copy(symgrad, call) == _copy(torch, call)
+
+
+def test_copy_twin_a_gradient_to_the_old_values_is_caught(monkeypatch) -> None:
+    from symgrad.tape import inplace
+    wrong = dataclasses.replace(inplace._copy_op, vjps=(lambda g, ans, old, src: g, lambda g, ans, old, src: g))
+    monkeypatch.setattr(inplace, "_copy_op", wrong)
+    call = COPIES[0][1]
+    ours, theirs = _copy(symgrad, call), _copy(torch, call)
+    assert ours[5][0] == [2.0, 4.0, 6.0] and theirs[5][0] == [0.0, 0.0, 0.0]
+
+
+def test_copy_overwriting_a_saved_output_raises_as_torch() -> None:
+    def run(m):
+        x = m.tensor([1.0, 2.0], dtype=m.double, requires_grad=True)
+        e = x.exp()
+        total = e.sum()
+        e.copy_(m.zeros(2, dtype=m.double))
+        with pytest.raises(RuntimeError) as info:
+            total.backward()
+        return str(info.value)
+    ours = run(symgrad)
+    assert ours == run(torch) and "modified by an inplace operation" in ours
+
+
+@pytest.mark.parametrize("label, call", [
+    ("leaf", lambda m, x: x.copy_(m.ones(3))), ("shape", lambda m, x: (x * 1).copy_(m.ones(4))),
+    ("shape-2d", lambda m, x: (x * 1).copy_(m.ones(2, 3))), ("shape-1-3", lambda m, x: (x * 1).copy_(m.ones(1, 3))),
+    ("shape-inner", lambda m, x: m.ones(2, 3).copy_(m.ones(3, 2))), ("shape-narrow", lambda m, x: m.ones(2, 1).copy_(x)),
+    ("shape-wide", lambda m, x: m.ones(2, 3).copy_(m.ones(4))),
+])
+def test_copy_misuse_raises_torchs_error(label, call) -> None:
+    def run(m):
+        with pytest.raises(RuntimeError) as info:
+            call(m, m.ones(3, requires_grad=True))
+        return str(info.value)
+    assert run(symgrad) == run(torch)
+
+
+def test_copy_without_grad_casts_and_counts_a_version() -> None:
+    def run(m):
+        i = m.zeros(3, dtype=m.int64)
+        i.copy_(m.tensor([1.7, 2.0, -3.5]))
+        x = m.ones(3, requires_grad=True)
+        with m.no_grad():
+            x.copy_(m.tensor([4.0, 5.0, 6.0]))
+        return i.tolist(), x.tolist(), x._version, x.requires_grad, x.is_leaf
+    assert run(symgrad) == run(torch)
+    assert run(symgrad)[0] != [1.7, 2.0, -3.5]  # twin: the values are cast to the int tensor's dtype
+
+
+# ---------------------------------------------------------------- error texts of common misuse, word for word
+
+def _leafs(m):
+    return m.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+
+MISUSE = [
+    ("backward-non-scalar", lambda m: (_leafs(m) * 2).backward()),
+    ("grad-of-non-leaf", lambda m: (_leafs(m) * 2).grad),
+    ("requires-grad-int-constructor", lambda m: m.tensor([1, 2], requires_grad=True)),
+    ("requires-grad-int-ones", lambda m: m.ones(2, dtype=m.long, requires_grad=True)),
+    ("requires-grad-int-arange", lambda m: m.arange(3, requires_grad=True)),
+    ("requires-grad-int-method", lambda m: m.tensor([1, 2]).requires_grad_()),
+    ("requires-grad-int-attribute", lambda m: setattr(m.tensor([1, 2]), "requires_grad", True)),
+    ("requires-grad-false-non-leaf", lambda m: setattr(_leafs(m) * 2, "requires_grad", False)),
+    ("requires-grad-true-non-leaf", lambda m: setattr(_leafs(m) * 2, "requires_grad", True)),
+    ("requires-grad-method-false-non-leaf", lambda m: (_leafs(m) * 2).requires_grad_(False)),
+    ("requires-grad-method-true-non-leaf", lambda m: (_leafs(m) * 2).requires_grad_().grad_fn.name()),
+    ("inplace-on-leaf", lambda m: _leafs(m).add_(1)),
+    ("numpy-requires-grad", lambda m: _leafs(m).numpy()),
+    ("backward-without-grad", lambda m: m.tensor([1.0]).sum().backward()),
+    ("item-of-several", lambda m: _leafs(m).item()),
+    ("float-of-several", lambda m: float(_leafs(m))),
+    ("float-of-one-requiring-grad", lambda m: float(m.ones(1, requires_grad=True))),
+    ("int-of-several", lambda m: int(m.ones(3))),
+    ("grad-non-scalar", lambda m: m.autograd.grad(_leafs(m) * 2, _leafs(m))),
+    ("grad-unused-input", lambda m: m.autograd.grad((_leafs(m) * 2).sum(), [_leafs(m)])),
+    ("grad-unused-second-input", lambda m: (lambda x: m.autograd.grad((x * 2).sum(), [x, _leafs(m)]))(_leafs(m))),
+    ("grad-input-without-grad", lambda m: m.autograd.grad(_leafs(m).sum(), [m.ones(2)])),
+    ("backward-gradient-shape", lambda m: (_leafs(m) * 2).backward(m.ones(2))),
+    ("add-shapes", lambda m: m.ones(2, 3) + m.ones(2, 2)),
+    ("mul-shapes-3d", lambda m: m.ones(4, 3) * m.ones(2, 1, 2)),
+    ("matmul-2d", lambda m: m.ones(2, 3) @ m.ones(2, 3)),
+    ("matmul-1d", lambda m: m.ones(3) @ m.ones(2)),
+    ("matmul-2d-1d", lambda m: m.ones(2, 3) @ m.ones(2)),
+    ("mm-shapes", lambda m: m.mm(m.ones(2, 3), m.ones(2, 3))),
+    ("view-bad", lambda m: m.ones(3).view(2, 2)),
+    ("view-minus-one", lambda m: m.ones(3).view(-1, 2)),
+    ("reshape-bad", lambda m: m.ones(2, 3).reshape(4, 2)),
+    ("retain-grad-without-grad", lambda m: m.ones(2).retain_grad()),
+    ("backward-under-set-grad-enabled", lambda m: (lambda x: [m.set_grad_enabled(False), (x * 2).sum().backward()])(
+        _leafs(m))),
+    ("clamp-no-bounds", lambda m: m.clamp(m.ones(2))),
+    ("index-out-of-range", lambda m: m.ones(2, 3)[5]), ("index-out-of-range-dim-1", lambda m: m.ones(2, 3)[0, 7]),
+    ("sum-dim-out-of-range", lambda m: m.ones(2, 3).sum(3)), ("mean-dim-negative", lambda m: m.ones(2, 3).mean(-3)),
+    ("sum-dim-of-0d", lambda m: m.tensor(1.0).sum(2)),
+    ("sgd-no-params", lambda m: m.optim.SGD([], lr=0.1)), ("adam-no-params", lambda m: m.optim.Adam([], lr=0.1)),
+    ("cat-sizes", lambda m: m.cat([m.ones(2, 3), m.ones(3, 2)])),
+    ("cat-sizes-dim-1", lambda m: m.cat([m.ones(2, 3), m.ones(3, 2)], 1)),
+    ("cat-sizes-third", lambda m: m.cat([m.ones(2, 3), m.ones(2, 3), m.ones(2, 2)])),
+    ("cat-ranks", lambda m: m.cat([m.ones(2, 3), m.ones(3)])),
+    ("cat-fits", lambda m: str(m.cat([m.ones(2, 3), m.ones(1, 3)], -2).shape)),
+]
+
+
+def _outcome(module, call) -> tuple:
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = call(module)
+            result = ("ok", out if isinstance(out, str) else None)
+        except Exception as exc:  # the error's class and text are what is compared
+            result = (type(exc).__name__, str(exc))
+        finally:
+            module.set_grad_enabled(True)
+    # "Converting a tensor with requires_grad=True to a scalar" comes once a process: not compared here
+    return result, [str(w.message) for w in caught
+                    if issubclass(w.category, UserWarning) and not str(w.message).startswith("Converting")]
+
+
+def _torch_words(outcome: tuple) -> tuple:
+    """torch's texts without the C++ location some warnings end with."""
+    (kind, text), warned = outcome
+    return (kind, text), [w.split(" (Triggered internally at")[0] for w in warned]
+
+
+@pytest.mark.parametrize("label, call", MISUSE, ids=[c[0] for c in MISUSE])
+def test_misuse_raises_torchs_words(label, call) -> None:
+    assert _outcome(symgrad, call) == _torch_words(_outcome(torch, call))
+
+
+def test_misuse_twin_the_texts_differ_between_spellings_of_one_mistake() -> None:
+    """torch words the int-dtype mistake three ways; answering all three with one text would be caught."""
+    texts = {_torch_words(_outcome(torch, call))[0][1] for label, call in MISUSE if label.startswith("requires-grad-int")}
+    assert len(texts) == 3
+
+
+def test_misuse_twin_a_shortened_text_is_caught(monkeypatch) -> None:
+    from symgrad.tape import graph
+    monkeypatch.setattr(graph, "_NON_LEAF_HINT", "")
+    call = dict(MISUSE)["requires-grad-false-non-leaf"]
+    assert _outcome(symgrad, call) != _torch_words(_outcome(torch, call))
+
+
+def test_set_grad_enabled_as_a_context_manager_restores_the_mode() -> None:
+    def run(m):
+        x = _leafs(m)
+        with m.set_grad_enabled(False):
+            inside = (x * 2).requires_grad
+        after = (x * 2).requires_grad
+        m.set_grad_enabled(False)
+        off = (x * 2).requires_grad
+        m.set_grad_enabled(True)
+        return inside, after, off
+    assert run(symgrad) == run(torch) == (False, True, False)
+
+
+def test_float_of_a_tensor_requiring_grad_warns_once() -> None:
+    import warnings
+
+    from symgrad.tape import graph
+    graph._WARNED_SCALAR = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert float(symgrad.ones(1, requires_grad=True)) == 1.0
+        float(symgrad.ones(1, requires_grad=True))
+        float(symgrad.ones(1))
+    assert [str(w.message).split()[0] for w in caught] == ["Converting"]
+
+
+@pytest.mark.parametrize("label, call", [
+    ("is_tensor", lambda m, x: (m.is_tensor(x), m.is_tensor(3.0), m.is_tensor([1.0]))),
+    ("numel", lambda m, x: m.numel(x)),
+    ("unsqueeze", lambda m, x: m.unsqueeze(x, 1).grad_fn.name()),
+    ("flatten", lambda m, x: (m.flatten(x).grad_fn.name(), tuple(m.flatten(x, 1).shape))),
+    ("permute", lambda m, x: (m.permute(x, (1, 0)).grad_fn.name(), m.permute(x, (1, 0)).tolist())),
+    ("t", lambda m, x: (m.t(x).grad_fn.name(), m.t(x).tolist())),
+])
+def test_functional_forms_of_methods_as_torch(label, call) -> None:
+    def run(m):
+        return call(m, m.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True))
+    assert run(symgrad) == run(torch)
+
+
+def test_functional_forms_twin_a_wrong_node_name_is_caught() -> None:
+    x = symgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    tx = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert symgrad.t(x).grad_fn.name() != torch.transpose(tx, 0, 1).grad_fn.name()  # TBackward0, TransposeBackward0

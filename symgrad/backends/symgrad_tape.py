@@ -19,7 +19,7 @@ class SymgradBackend(TapeBackend):
         return tape.Tensor._make(array) if not requires_grad else tape.tensor(array, requires_grad=True)
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
-        return op(*args, **params)
+        return tape.graph.apply_table(op, args, params)  # the table's std (ddof 0), not torch.std's
 
     def grad(self, output: Any, inputs: list[Any], grad_output: np.ndarray | None,
              create_graph: bool) -> list[Any | None]:

@@ -40,11 +40,11 @@ from symgrad.tape.dtypes import (
     int64,
     set_default_dtype,
 )
-from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad
+from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from symgrad.tape.graph import AccumulateGrad, Node, Size, Tensor, backward, grad
 
 __all__ = ["DEFAULT_DTYPE", "AccumulateGrad", "Node", "Size", "Tensor", "arange", "as_tensor", "backward",
            "bool_", "device", "dtype", "empty", "empty_like", "enable_grad", "eye", "float32", "float64",
            "from_numpy", "full", "full_like", "get_default_dtype", "grad", "int32", "int64", "is_grad_enabled",
            "linspace", "manual_seed", "no_grad", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
-           "randn_like", "set_default_dtype", "tensor", "zeros", "zeros_like"]
+           "randn_like", "set_default_dtype", "set_grad_enabled", "tensor", "zeros", "zeros_like"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from symgrad.tape import device as _device
 from symgrad.tape import dtypes
-from symgrad.tape.graph import Tensor, _to_array
+from symgrad.tape.graph import Tensor, _leaf_requires_grad, _to_array
 
 _rng = [np.random.default_rng()]
 
@@ -39,7 +39,7 @@ def _shape(shape: tuple) -> tuple[int, ...]:
 def _leaf(arr: np.ndarray, requires_grad: bool, device: Any) -> Tensor:
     _device.check(device)
     t = Tensor._make(arr)
-    t.requires_grad = requires_grad
+    t._requires_grad = _leaf_requires_grad(arr, requires_grad)
     return t
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir import ops
-from symgrad.tape.graph import Tensor
+from symgrad.tape.graph import TORCH_SPELLINGS, ShapeError, Tensor, apply_table
 
 
 def _data(a: Any) -> np.ndarray:
@@ -62,11 +62,32 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     return ops.OPS["where"](condition, input, other)
 
 
+def _joinable(tensors: Sequence[Any], dim: int, stacked: bool) -> None:
+    """torch's errors for tensors that cat (or stack) cannot join."""
+    shapes = [tuple(np.shape(_data(t))) for t in tensors]
+    for k, shape in enumerate(shapes[1:], 1):
+        first = shapes[0]
+        if stacked and shape != first:
+            raise ShapeError(f"stack expects each tensor to be equal size, but got {list(first)} at entry 0 and "
+                             f"{list(shape)} at entry {k}")
+        if stacked or not first:
+            continue
+        if len(shape) != len(first):
+            raise ShapeError(f"Tensors must have same number of dimensions: got {len(first)} and {len(shape)}")
+        along = dim % len(first) if -len(first) <= dim < len(first) else dim
+        for i, (a, b) in enumerate(zip(first, shape)):
+            if i != along and a != b:
+                raise ShapeError(f"Sizes of tensors must match except in dimension {along}. Expected size {a} but "
+                                 f"got size {b} for tensor number {k} in the list.")
+
+
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    _joinable(tensors, dim, stacked=False)
     return _table("cat", "concatenate")(list(tensors), axis=dim)
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:  # reached only while the table lacks stack
+    _joinable(tensors, dim, stacked=True)
     return _table("stack")(list(tensors), axis=dim)
 
 
@@ -82,21 +103,36 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
     return _table("log_softmax")(input, axis=dim)
 
 
-def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    """``torch.clamp``: the table's ``clip`` with a missing bound infinite; named as torch (ClampBackward1 for
-    number bounds, whose node lists ``input`` only, ClampBackward0 with a tensor bound)."""
+def clamp(input: Tensor, min: Any = None, max: Any = None, *, _name: str = "Clamp") -> Tensor:
+    """``torch.clamp``/``torch.clip``: the table's ``clip`` with a missing bound infinite; named as torch
+    (ClampBackward1 for number bounds, whose node lists ``input`` only, ClampBackward0 with a tensor bound)."""
     if min is None and max is None:
-        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        raise RuntimeError(f"torch.{_name.lower()}: At least one of 'min' or 'max' must not be None")
     lo, hi = -np.inf if min is None else min, np.inf if max is None else max
-    out = ops.clip(input, lo, hi)
+    out = apply_table(ops.clip, (input, lo, hi), {})
     if isinstance(out, Tensor) and out.grad_fn is not None:
         bounds = isinstance(min, Tensor) or isinstance(max, Tensor)
-        out.grad_fn._name = "ClampBackward0" if bounds else "ClampBackward1"
-        out.grad_fn._slots = (0, 1, 2) if bounds else (0,)
+        if _name == "Clamp":
+            out.grad_fn._name = "ClampBackward0" if bounds else "ClampBackward1"
+            out.grad_fn._slots = (0, 1, 2) if bounds else (0,)
+        else:  # clamp_min / clamp_max: one bound, listed when it is a tensor
+            out.grad_fn._name = f"{_name}Backward{int(bounds)}"
+            out.grad_fn._slots = (0, 1 if min is not None else 2) if bounds else (0,)
     return out
 
 
 clip = clamp
+
+
+def clamp_min(input: Tensor, min: Any) -> Tensor:
+    return clamp(input, min, None, _name="ClampMin")
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:
+    return clamp(input, None, max, _name="ClampMax")
+
+
+TORCH_SPELLINGS[ops.clip] = (clamp, frozenset())  # torch.clamp(t, min=0), t.clip(0, 1): always torch's
 
 
 # torch's functional forms of Tensor methods the table has no op for (the methods live in
@@ -121,3 +157,27 @@ def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     return input.norm(p, dim, keepdim, dtype)  # type: ignore[attr-defined]
+
+
+def is_tensor(obj: Any) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()  # type: ignore[attr-defined]
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    return input.unsqueeze(dim)  # type: ignore[attr-defined]
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return input.flatten(start_dim, end_dim)  # type: ignore[attr-defined]
+
+
+def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
+    return input.permute(*dims)  # type: ignore[attr-defined]
+
+
+def t(input: Tensor) -> Tensor:
+    return input.t()  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Whether ops record the graph: ``no_grad`` and ``enable_grad``, as context managers and decorators."""
+"""Whether ops record the graph: ``no_grad``, ``enable_grad`` and ``set_grad_enabled``, as context managers and
+decorators."""
 
 from __future__ import annotations
 
@@ -57,3 +58,23 @@ class enable_grad(_GradMode):
 
     enabled = True
 
+
+
+class set_grad_enabled(_GradMode):
+    """``torch.set_grad_enabled(mode)``: sets grad mode at once; as a context manager, until the block ends."""
+
+    def __new__(cls, mode: bool) -> Any:
+        return object.__new__(cls)
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        self.enabled = bool(mode)
+        self.prev = [_grad_enabled]
+        _grad_enabled = self.enabled
+
+    def __enter__(self) -> None:
+        pass  # already set by the call
+
+    def __exit__(self, *exc: Any) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev[0]

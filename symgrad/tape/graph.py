@@ -128,7 +128,9 @@ class Node:
         self.ans = ans if reads[0] else None
         self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) and not keep else a
                             for a, keep in zip(inputs, reads[1:]))
-        self.saves = reads[0] or any(isinstance(a, Tensor) for a in self.inputs)
+        # a number a VJP reads counts as saved: torch wraps it in a tensor it saves (x * 2 cannot backward twice)
+        self.saves = reads[0] or any(isinstance(a, Tensor) or (keep and isinstance(a, (int, float)))
+                                     for a, keep in zip(self.inputs, reads[1:]))
         # the version of each saved tensor: one modified in place before backward is an error, as in torch
         self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
         self.freed = False
@@ -143,7 +145,7 @@ class Node:
         return tuple((self.edges[i], 0) for i in self._slots)
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object at {id(self):#x}>"
+        return f"<{self.name().rpartition('::')[2]} object at {id(self):#x}>"  # CopyBackwards' name has torch's C++ namespace
 
     def free(self) -> None:
         if self.saves:
@@ -170,22 +172,94 @@ def _unwrap(a: Any) -> Any:
     return a._data if isinstance(a, Tensor) else a
 
 
-# table ops that torch spells with other arguments (torch.norm(t, p, dim), torch.std(t, correction=0)):
-# op -> (the torch-facing method, the keywords only torch's spelling has); filled by tape/reductions.py
-TORCH_SPELLINGS: dict[Op, tuple[Any, set[str]]] = {}
+# table ops that torch spells with other arguments (torch.norm(t, p, dim), torch.std(t) with correction 1,
+# torch.clamp(t, min=0)): op -> (the torch-facing function, numpy's keywords, which keep the table's op);
+# filled by tape/reductions.py and tape/functions.py.  The checking backend calls apply_table instead.
+TORCH_SPELLINGS: dict[Op, tuple[Any, frozenset[str]]] = {}
+
+
+def apply_table(op: Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
+    """``op`` on tensors exactly as the op table defines it (``std`` with numpy's ``ddof=0``), never torch's
+    spelling of it: how the checking backend evaluates a case's expression."""
+    if any(isinstance(a, Tensor) for a in args):
+        return _record(op, tuple(args), params)
+    return op(*args, **params)
 
 
 def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
     """Apply ``op`` to tensors: numpy forward, plus a graph node when a gradient is wanted."""
     args = tuple(_as_operand(a) for a in args)
-    with np.errstate(all="ignore"):
-        out = np.asarray(op.forward(*(_unwrap(a) for a in args), **params))
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(op.forward(*(_unwrap(a) for a in args), **params))
+    except np.exceptions.AxisError as exc:  # a reduction's dim out of range, in torch's words
+        low, high = (-exc.ndim, exc.ndim - 1) if exc.ndim else (-1, 0)
+        raise DimensionError(f"Dimension out of range (expected to be in range of [{low}, {high}], but got "
+                             f"{exc.axis})") from None
+    except ValueError as exc:  # shapes that do not fit: torch's words where it has them
+        raise _shape_error(op, [np.shape(_unwrap(a)) for a in args]) or exc from None
     needs_grad = is_grad_enabled() and any(
         isinstance(a, Tensor) and a.requires_grad and op.vjps[i] is not None for i, a in enumerate(args)
     )
     if not needs_grad:
         return Tensor._make(out)
     return Tensor._make(out, Node(op, params, args, out))
+
+
+_WARNED_SCALAR = False
+_NON_LEAF_FLAG = "you can only change requires_grad flags of leaf variables."
+_NON_LEAF_HINT = (" If you want to use a computed variable in a subgraph that doesn't require differentiation use "
+                  "var_no_grad = var.detach().")
+
+
+def _leaf_requires_grad(arr: np.ndarray, requires_grad: bool) -> bool:
+    """A constructor's ``requires_grad=`` (torch.tensor, torch.ones ...), with torch's text for an integer dtype."""
+    if requires_grad and arr.dtype.kind not in "fc":
+        raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+    return bool(requires_grad)
+
+
+class ShapeError(RuntimeError, ValueError):
+    """Shapes that do not fit, in torch's words: a RuntimeError as torch raises, and still the ValueError
+    numpy raised (for code that catches that); printed as plain ``RuntimeError``, as torch's."""
+
+    __module__ = "builtins"
+
+
+ShapeError.__name__ = ShapeError.__qualname__ = "RuntimeError"
+
+
+class DimensionError(IndexError, ValueError):
+    """A dim out of range: torch's IndexError, and numpy's AxisError was a ValueError too."""
+
+    __module__ = "builtins"
+
+
+DimensionError.__name__ = DimensionError.__qualname__ = "IndexError"
+
+
+def _shape_error(op: Op, shapes: list[tuple[int, ...]]) -> RuntimeError | None:
+    """torch's message for operands whose shapes do not broadcast (or multiply); None where it has none here."""
+    if op is ops.matmul and len(shapes) == 2:
+        (a, b), dims = shapes, tuple(len(s) for s in shapes)
+        if dims == (2, 2):
+            return ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({a[0]}x{a[1]} and {b[0]}x{b[1]})")
+        if dims == (1, 1):
+            return ShapeError(f"inconsistent tensor size, expected tensor [{a[0]}] and src [{b[0]}] to have the "
+                                f"same number of elements, but got {a[0]} and {b[0]} elements respectively")
+        if dims == (2, 1):
+            return ShapeError(f"size mismatch, got input ({a[0]}), mat ({a[0]}x{a[1]}), vec ({b[0]})")
+        return None
+    if op.kind != ops.ELEMENTWISE:
+        return None
+    n = max(len(s) for s in shapes)
+    for i in range(1, n + 1):  # from the last dimension, as broadcasting reads them
+        sizes = [s[-i] for s in shapes if i <= len(s) and s[-i] != 1]
+        other = [k for k in sizes if k != sizes[0]]
+        if other:
+            return ShapeError(f"The size of tensor a ({sizes[0]}) must match the size of tensor b ({other[0]}) "
+                                f"at non-singleton dimension {n - i}")
+    return None
 
 
 def _as_operand(a: Any) -> Any:
@@ -219,7 +293,7 @@ class Tensor:
         self._retains_grad = False
         self._requires_grad = False
         self._version = 0  # bumped by every in-place change
-        self.requires_grad = requires_grad
+        self._requires_grad = _leaf_requires_grad(arr, requires_grad)
 
     @classmethod
     def _make(cls, data: np.ndarray, node: Node | None = None) -> Tensor:
@@ -232,8 +306,8 @@ class Tensor:
     # -- the op table, through dispatch
     def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
         spelling = TORCH_SPELLINGS.get(op)
-        if spelling is not None and (len(args) > op.arity or set(params) & spelling[1]):
-            return spelling[0](*args, **params)  # torch.norm(t, 1), torch.std(t, dim=0): as torch reads them
+        if spelling is not None and not params.keys() & spelling[1]:
+            return spelling[0](*args, **params)  # torch.std(t), torch.norm(t, 1), torch.clamp(t, 0): as torch
         return _record(op, args, params)
 
     # -- autograd attributes
@@ -243,16 +317,18 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        # torch's three texts: the attribute, requires_grad_() and a constructor's keyword each word it their way
         if self.grad_fn is not None:
-            raise RuntimeError(
-                "you can only change requires_grad flags of leaf variables."
-                if not value else "requires_grad is already True for a non-leaf tensor"
-            )
+            raise RuntimeError(_NON_LEAF_FLAG if value else _NON_LEAF_FLAG + _NON_LEAF_HINT)
         if value and self._data.dtype.kind not in "fc":
-            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if self.grad_fn is not None and requires_grad:
+            return self  # already requires grad: nothing to change, as torch
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
         return self
 
@@ -266,7 +342,9 @@ class Tensor:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
                 "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
-                "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor.",
+                "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+                "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
+                "github.com/pytorch/pytorch/pull/30531 for more information.",
                 UserWarning, stacklevel=2,
             )
         return self._grad
@@ -371,10 +449,21 @@ class Tensor:
         return bool(self._data.reshape(()))
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._scalar())
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._scalar())
+
+    def _scalar(self) -> Any:
+        """float(t), int(t): torch's ValueError for several elements, its warning for a tensor requiring grad."""
+        global _WARNED_SCALAR
+        if self._requires_grad and not _WARNED_SCALAR:  # once a process, as torch's TORCH_WARN_ONCE
+            _WARNED_SCALAR = True
+            warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected behavior.\n"
+                          "Consider using tensor.detach() first.", UserWarning, stacklevel=3)
+        if self._data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return self.item()
 
     def __hash__(self) -> int:
         return id(self)
@@ -744,11 +833,11 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     edges = {id(e): e for e in (_edge(t) for t in inputs)}
     captured = _run(outputs, grad_outputs, retain_graph, create_graph, capture=edges)
     result, given = [], set()
-    for t in inputs:
+    for index, t in enumerate(inputs):
         entry = captured.get(id(_edge(t)))
         if entry is None and not allow_unused:
             raise RuntimeError(
-                "One of the differentiated Tensors appears to not have been used in the graph. "
+                f"The differentiated Tensor at index {index} appears to not have been used in the graph. "
                 "Set allow_unused=True if this is the desired behavior."
             )
         if entry is not None and not create_graph:

@@ -21,7 +21,7 @@ from symgrad.ir import ops
 from symgrad.ir.ops import Op
 from symgrad.tape import functions
 from symgrad.tape.grad_mode import is_grad_enabled
-from symgrad.tape.graph import Node, Tensor, _Meta, _type_name, modified_message
+from symgrad.tape.graph import Node, ShapeError, Tensor, _Meta, _type_name, modified_message
 
 
 class _Overwritten(_Meta):
@@ -144,13 +144,46 @@ def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
                   lambda a: np.minimum(np.maximum(a, lo), hi), (min, max))
 
 
+def _broadcasts(shape: tuple[int, ...], src: tuple[int, ...]) -> None:
+    """torch's errors when ``src`` cannot be broadcast to ``shape`` (copy_ into a tensor of that shape)."""
+    n = max(len(shape), len(src))
+    for i in range(1, n + 1):
+        a, b = shape[-i] if i <= len(shape) else 1, src[-i] if i <= len(src) else 1
+        if a != b and 1 not in (a, b):
+            raise ShapeError(f"The size of tensor a ({a}) must match the size of tensor b ({b}) at "
+                               f"non-singleton dimension {n - i}")
+    wide = np.broadcast_shapes(shape, src)
+    if wide != shape:
+        raise ShapeError(f"output with shape {list(shape)} doesn't match the broadcast shape {list(wide)}")
+
+
+# copy_ in a graph: the old value gets a zero gradient, the source the gradient (summed to its shape)
+_copy_op = Op("copy_", 2, lambda old, src: np.array(np.broadcast_to(src, np.shape(old)), dtype=np.result_type(old)),
+              (lambda g, ans, old, src: g * 0.0, lambda g, ans, old, src: g),
+              kind=ops.INTERNAL, linear=True, backward_name="torch::autograd::CopyBackwards")  # its name(), as torch
+
+
+def copy_(self: Tensor, src: Any, non_blocking: bool = False) -> Tensor:
+    """Copy ``src``'s values into this tensor (broadcast, cast to its dtype), in place; in a graph
+    (``CopyBackwards``) the gradient flows to ``src`` and none to the old values, as torch."""
+    _broadcasts(self._data.shape, np.shape(_data(src)))
+    if not _needs_graph(self, (src,)) or self._data.dtype.kind not in "fc":
+        return self._inplace(_data(src), lambda a, b, out, casting: np.copyto(out, b, casting="unsafe"))
+    return _apply(self, lambda old: _copy_op(old, src), np.asarray, (src,))
+
+
 Tensor.add_ = _binary(ops.add, np.add)  # type: ignore[attr-defined]
 Tensor.sub_ = _binary(ops.sub, np.subtract)  # type: ignore[attr-defined]
 Tensor.mul_ = _binary(ops.mul, np.multiply)  # type: ignore[attr-defined]
 Tensor.div_ = _binary(ops.div, np.true_divide)  # type: ignore[attr-defined]
 Tensor.zero_ = zero_  # type: ignore[attr-defined]
+Tensor.copy_ = copy_  # type: ignore[attr-defined]
 Tensor.fill_ = fill_  # type: ignore[attr-defined]
 Tensor.clamp_ = Tensor.clip_ = clamp_  # type: ignore[attr-defined]
+Tensor.clamp_min_ = lambda self, min: _apply(  # type: ignore[attr-defined]
+    self, lambda old: functions.clamp_min(old, min), lambda a: np.maximum(a, _data(min)), (min,))
+Tensor.clamp_max_ = lambda self, max: _apply(  # type: ignore[attr-defined]
+    self, lambda old: functions.clamp_max(old, max), lambda a: np.minimum(a, _data(max)), (max,))
 Tensor.__iadd__ = lambda self, o: self.add_(o)  # type: ignore[attr-defined]
 Tensor.__isub__ = lambda self, o: self.sub_(o)  # type: ignore[attr-defined]
 Tensor.__imul__ = lambda self, o: self.mul_(o)  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import numpy as np
 from symgrad.ir import ops
 from symgrad.tape import device as _device
 from symgrad.tape import dtypes, functions, selection
-from symgrad.tape.graph import Tensor
+from symgrad.tape.graph import ShapeError, Tensor
 
 _TYPE_NAMES = {"float32": "torch.FloatTensor", "float64": "torch.DoubleTensor", "int64": "torch.LongTensor",
                "int32": "torch.IntTensor", "bool": "torch.BoolTensor"}
@@ -51,12 +51,6 @@ def _type(self: Tensor, dtype: Any = None) -> Any:
     return _cast(self, _BY_TYPE_NAME.get(dtype, dtype) if isinstance(dtype, str) else dtype)
 
 
-def _copy_(self: Tensor, src: Any) -> Tensor:
-    """Copy ``src``'s values into this tensor (broadcast, cast to its dtype), in place."""
-    values = src._data if isinstance(src, Tensor) else src
-    return self._inplace(values, lambda a, b, out, casting: np.copyto(out, b, casting="unsafe"))
-
-
 def _all(self: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
     return Tensor._make(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
 
@@ -69,7 +63,6 @@ def _device_of(self: Tensor) -> _device.device:
     return _device.CPU
 
 
-Tensor.copy_ = _copy_  # type: ignore[attr-defined]
 Tensor.all = _all  # type: ignore[attr-defined]
 Tensor.any = _any  # type: ignore[attr-defined]
 Tensor.to = _to  # type: ignore[attr-defined]
@@ -102,7 +95,10 @@ def _renamed(t: Tensor, name: str) -> Tensor:
 
 
 def _reshaped(self: Tensor, shape: tuple[int, ...], name: str) -> Tensor:
-    shape = np.empty(self._data.shape, dtype=np.bool_).reshape(shape).shape  # numpy resolves -1 and checks
+    try:
+        shape = np.empty(self._data.shape, dtype=np.bool_).reshape(shape).shape  # numpy resolves -1 and checks
+    except ValueError:
+        raise ShapeError(f"shape '{list(shape)}' is invalid for input of size {self._data.size}") from None
     return _renamed(ops.reshape(self, shape=tuple(shape)), name)
 
 
@@ -207,5 +203,6 @@ Tensor.min = _extreme(ops.min, False)  # type: ignore[attr-defined]
 Tensor.argmax = _argext(np.argmax)  # type: ignore[attr-defined]
 Tensor.argmin = _argext(np.argmin)  # type: ignore[attr-defined]
 Tensor.clamp = Tensor.clip = functions.clamp  # type: ignore[attr-defined]
+Tensor.clamp_min, Tensor.clamp_max = functions.clamp_min, functions.clamp_max  # type: ignore[attr-defined]
 Tensor.softmax = lambda self, dim: _table("softmax")(self, axis=dim)  # type: ignore[attr-defined]
 Tensor.log_softmax = lambda self, dim: _table("log_softmax")(self, axis=dim)  # type: ignore[attr-defined]

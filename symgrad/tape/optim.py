@@ -9,12 +9,19 @@ import numpy as np
 from symgrad.tape.graph import Tensor
 
 
+def _params(params: Iterable[Tensor]) -> list[Tensor]:
+    out = list(params)
+    if not out:
+        raise ValueError("optimizer got an empty parameter list")
+    return out
+
+
 class SGD:
     """Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``."""
 
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, momentum: float = 0.0,
                  weight_decay: float = 0.0):
-        self.params = list(params)
+        self.params = _params(params)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -49,7 +56,7 @@ class Adam:
 
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
-        self.params = list(params)
+        self.params = _params(params)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if eps < 0.0:

@@ -110,7 +110,7 @@ def tensor_repr(t: Any) -> str:
         summarize = a.size > THRESHOLD
         body = _nested(a, indent, summarize, _Formatter(_summarized(a) if summarize else a))
     if t.grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{t.grad_fn.name().rpartition('::')[2]}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
     out = [prefix + body]

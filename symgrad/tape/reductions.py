@@ -125,11 +125,12 @@ def _extremum(op: Op, name: str) -> Any:
 
 
 Tensor.norm = norm  # type: ignore[attr-defined]
-TORCH_SPELLINGS[ops.norm] = (norm, {"p", "dim", "keepdim", "dtype"})
+TORCH_SPELLINGS[ops.norm] = (norm, frozenset({"axis", "keepdims"}))
 Tensor.std = _spread(ops.std, "StdBackward0")  # type: ignore[attr-defined]
 Tensor.var = _spread(ops.var, "VarBackward0")  # type: ignore[attr-defined]
-# torch.std(t, 0), torch.var(t, correction=0): torch's; plain torch.std(t) stays the table's (ddof 0, see README)
-TORCH_SPELLINGS.update({op: (getattr(Tensor, op.name), {"dim", "unbiased", "keepdim", "correction"})
+# torch.std(t), torch.std(t, 0), torch.var(t, correction=0): torch's (correction 1 by default); a call with
+# numpy's axis=/keepdims=/ddof= (and the checking backend, through apply_table) gets the table's (ddof 0)
+TORCH_SPELLINGS.update({op: (getattr(Tensor, op.name), frozenset({"axis", "keepdims", "ddof"}))
                         for op in (ops.std, ops.var)})
 Tensor.amax = _extremum(ops.max, "AmaxBackward0")  # type: ignore[attr-defined]
 Tensor.amin = _extremum(ops.min, "AminBackward0")  # type: ignore[attr-defined]

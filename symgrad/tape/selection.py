@@ -64,7 +64,10 @@ def _put_op(name: str) -> Op:
 
 def take(x: Tensor, flat: np.ndarray, name: str) -> Tensor:
     """The elements of ``x`` at the flat positions ``flat`` (an array of that shape), recorded as ``name``."""
-    return _take_op(name)(x, flat=np.asarray(flat, dtype=np.int64))
+    out = _take_op(name)(x, flat=np.asarray(flat, dtype=np.int64))
+    if out.grad_fn is not None:
+        out.grad_fn.saves = True  # torch saves the indices: a second backward through the node is an error
+    return out
 
 
 def _positions(x: Tensor) -> np.ndarray:
@@ -167,6 +170,13 @@ def _unsqueezed_last(items: tuple, shape: tuple[int, ...]) -> bool:
 def getitem(self: Tensor, index: Any) -> Tensor:
     """``x[...]``: ints, slices and ``...`` as the table's ``index`` op; ``None`` adds a dimension
     (UnsqueezeBackward0); integer arrays, lists and boolean masks pick elements (IndexBackward0)."""
+    try:
+        return _getitem(self, index)
+    except IndexError as exc:  # numpy's "out of bounds for axis 0", in torch's words
+        raise IndexError(str(exc).replace(" for axis ", " for dimension ")) from None
+
+
+def _getitem(self: Tensor, index: Any) -> Tensor:
     index = tuple(_plain(k) for k in index) if isinstance(index, tuple) else _plain(index)
     items = index if isinstance(index, tuple) else (index,)
     try:

@@ -63,3 +63,25 @@ except RuntimeError as err:
 with torch.no_grad():
     x.sub_(1)
 print(x, x._version, x.is_leaf)
+
+# copy_ into a tensor of the graph: the gradient flows to the source, none to the old values
+x.grad = None
+buffer = x * 2
+buffer.copy_(x.exp())
+print(buffer.grad_fn, buffer.grad_fn.next_functions, buffer._version)
+(buffer * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+print("after copy_:", x.grad)
+
+# a second backward through freed saved values fails; through nodes that saved nothing it runs
+s = (x * x).sum()
+s.backward()
+try:
+    s.backward()
+except RuntimeError as err:
+    print(err)
+t = (x + 1).sum()
+t.backward()
+t.backward()
+print("twice:", x.grad)
+with torch.set_grad_enabled(False):
+    print((x * 2).requires_grad)

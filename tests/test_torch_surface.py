@@ -725,3 +725,29 @@ def test_functional_forms_twin_a_wrong_node_name_is_caught() -> None:
     x = symgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     tx = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert symgrad.t(x).grad_fn.name() != torch.transpose(tx, 0, 1).grad_fn.name()  # TBackward0, TransposeBackward0
+
+
+@pytest.mark.parametrize("call", ["stack(ts, 1)", "stack(ts, dim=1)", "stack(ts, dim=-1)", "stack(ts)",
+                                  "cat(ts, 0)", "cat(ts, dim=-1)"])
+def test_stack_and_cat_read_a_dim_as_torch_does(call: str) -> None:
+    real = pytest.importorskip("torch")
+    outs = []
+    for lib in (symgrad, real):
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = lib.tensor([4.0, 5.0, 6.0], requires_grad=True)
+        ts = [a, b]
+        fn = getattr(lib, call.split("(")[0])
+        rest = call[call.index("(") + 4 : -1].lstrip(", ")
+        kwargs = {k: int(v) for k, v in (p.split("=") for p in rest.split(", ") if "=" in p)} if rest else {}
+        args = [int(p) for p in rest.split(", ") if p and "=" not in p]
+        out = fn(ts, *args, **kwargs)
+        weights = lib.arange(out.numel(), dtype=out.dtype).reshape(out.shape)
+        (out * weights).sum().backward()
+        outs.append((tuple(out.shape), out.detach().numpy().tolist(), a.grad.numpy().tolist(), b.grad.numpy().tolist()))
+    assert outs[0] == outs[1]
+
+
+def test_a_stack_dim_is_not_ignored() -> None:  # the twin: dim 1 and dim 0 differ, so the test above can fail
+    ts = [symgrad.ones(3), symgrad.zeros(3)]
+    assert symgrad.stack(ts, 1).shape == (3, 2) and symgrad.stack(ts, dim=1).shape == (3, 2)
+    assert symgrad.stack(ts).shape == (2, 3)

@@ -191,8 +191,13 @@ class Op:
             object.__setattr__(self, attr, value)
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        if self.members is not None and not self.leading and len(args) == 1 and isinstance(args[0], (list, tuple)):
-            return self.members(list(args[0]), **params)  # stack((x, y, z)) as the language writes it
+        if self.members is not None and not self.leading and len(args) in (1, 2) and isinstance(args[0], (list, tuple)):
+            # stack((x, y, z)) as the language writes it; stack(ts, 1) as numpy and torch, stack(ts, dim=1) as torch
+            if len(args) == 2:
+                params = {"axis": args[1], **params}
+            if "dim" in params:
+                params["axis"] = params.pop("dim")
+            return self.members(list(args[0]), **params)
         if self.leading and args and isinstance(args[0], str):  # einsum("ij,jk->ik", a, b), as numpy and torch
             params = {self.leading[0]: args[0], **params}
             args = args[1:]

@@ -281,3 +281,30 @@ def test_bad_device_is_a_case_error(bad):
     with pytest.raises(CaseError, match="device must be cpu, cuda or cuda:N"):
         case(expr="x", inputs={"x": 1.0}, device=bad)
     assert case(expr="x", inputs={"x": 1.0}, device="cuda:0").device == "cuda:0"
+
+
+# ---------------------------------------------------------------- what torch cannot do in 16 bits; the command line
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_torch_linalg_in_a_narrow_format_is_a_skip_with_the_reason(dtype):
+    data = {"expr": "det(a)", "inputs": {"a": [[2.0, 1.0], [0.5, 3.0]]}}
+    r = run({**data, "dtype": dtype})
+    assert r.status == "skip" and f"lacks op 'det' in {dtype}" in r.reason
+    assert run({**data, "dtype": "float32"}).status == "pass"  # its twin: float32 runs
+
+
+def test_cli_dtype_and_device(tmp_path):
+    from click.testing import CliRunner
+
+    from symgrad.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text("cases:\n  - {name: s, expr: sin(x) * x, inputs: {x: [0.5, 1.5]}}\n", encoding="utf-8")
+    ok = CliRunner().invoke(main, ["check", str(path), "--backend", "torch", "--dtype", "float16", "--device", "cpu"])
+    assert ok.exit_code == 0, ok.output
+    assert "1 passed" in ok.output
+    bad = CliRunner().invoke(main, ["check", str(path), "--device", "gpu0"])
+    assert bad.exit_code == 2 and "expected cpu, cuda or cuda:N" in bad.output
+    skip = CliRunner().invoke(main, ["check", str(path), "--backend", "symgrad", "--dtype", "bfloat16"])
+    assert skip.exit_code == 0 and "1 skipped" in skip.output

@@ -141,6 +141,8 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 
 # ops torch cannot run, with the reason (none today): the case is skipped and says why
 UNSUPPORTED: dict[Op, str] = {}
+# ops torch cannot run in float16 / bfloat16 ("Low precision dtypes not supported", no Half LU)
+_NO_NARROW = frozenset((ops.det, ops.inv, ops.solve))
 
 
 def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] | None:
@@ -199,6 +201,9 @@ class TorchBackend(TapeBackend):
         if fn is None:
             return self._composite(op, args, params)
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if op in _NO_NARROW and tensors and tensors[0].dtype in (torch.float16, torch.bfloat16):
+            raise Unsupported(f"op {op.name!r} in {str(tensors[0].dtype).removeprefix('torch.')} "
+                              "(torch.linalg has no 16-bit factorizations)")
         if not tensors:  # constants only (the -0.5 of x**-0.5): fold to a Python float
             return float(fn(*(torch.tensor(a, dtype=torch.float64) for a in args), **params))
         # a folded array constant (stack((1.0, -2.0))) as a tensor: torch's operators refuse a numpy array

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["CaseFile", "CaseItem", "CaseMismatch", "CaseRunError"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "float32", "float16", "bfloat16")  # the 16-bit ones on torch and jax
 DEFAULT_BACKEND = "symgrad"
 
 _OPTIONS = pytest.StashKey["Options"]()

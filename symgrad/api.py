@@ -54,6 +54,7 @@ def make_case(expr: ExprLike, inputs: dict[str, Any] | None = None, **kwargs: An
         grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
             such as ``{"normal": [0, 1]}`` (default ones).
         dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
         rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
@@ -129,6 +130,7 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None
         grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
             such as ``{"normal": [0, 1]}`` (default ones).
         dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
         rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
@@ -178,6 +180,7 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | 
         grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
             such as ``{"normal": [0, 1]}`` (default ones).
         dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
         rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
@@ -234,6 +237,7 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
         expect: ``{name or "x,y": expression string or values}`` the gradients must equal.
         value: the forward output's expected value (expression string or values).
         dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
         rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).

@@ -53,8 +53,9 @@ def make_case(expr: ExprLike, inputs: dict[str, Any] | None = None, **kwargs: An
         value: the forward output's expected value (expression string or values).
         grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
             such as ``{"normal": [0, 1]}`` (default ones).
-        dtype: ``"float64"`` (default) or ``"float32"``.
-        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
@@ -128,8 +129,9 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None
         value: the forward output's expected value (expression string or values).
         grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
             such as ``{"normal": [0, 1]}`` (default ones).
-        dtype: ``"float64"`` (default) or ``"float32"``.
-        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
@@ -177,8 +179,9 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | 
         value: the forward output's expected value (expression string or values).
         grad_output: the ``gradient=`` of ``backward``: values, ``"random"`` or a generator
             such as ``{"normal": [0, 1]}`` (default ones).
-        dtype: ``"float64"`` (default) or ``"float32"``.
-        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
@@ -233,8 +236,9 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
         wrt: the input names to differentiate (default all; the others are constants).
         expect: ``{name or "x,y": expression string or values}`` the gradients must equal.
         value: the forward output's expected value (expression string or values).
-        dtype: ``"float64"`` (default) or ``"float32"``.
-        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32).
+        dtype: ``"float64"`` (default), ``"float32"``, or ``"float16"``/``"bfloat16"`` (torch, jax).
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"`` (torch, jax; skipped without that device).
+        rtol: relative tolerance (default by dtype: 1e-7 for float64, 1.3e-6 for float32, 1e-3 for float16, 1.6e-2 for bfloat16).
         atol: absolute tolerance (default by dtype: 1e-7 for float64, 1e-5 for float32).
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.

@@ -32,6 +32,19 @@ _runner = lazy("symgrad.checking.runner")
 _suite = lazy("symgrad.checking.suite")
 _workers = lazy("symgrad.checking.workers")  # stdlib only: used before numpy is loaded
 
+# symgrad.ir.precision.PRECISIONS (spelled out: --help loads no numpy); float16 and bfloat16 run on
+# the engines that declare them (torch, jax) and are skipped with the reason on the others
+DTYPE_CHOICES = ["float64", "float32", "float16", "bfloat16"]
+
+
+def _device(value: str | None) -> str | None:
+    """A --device value: cpu, cuda or cuda:N (the case key's spelling)."""
+    import re
+
+    if value is not None and not re.fullmatch(r"cpu|cuda(?::[0-9]{1,3})?", value):
+        raise click.BadParameter(f"expected cpu, cuda or cuda:N, got {value!r}", param_hint="--device")
+    return value
+
 EXIT_CODES = """\b
 Exit codes:
   0  every case passed (skips and expected failures allowed)
@@ -171,7 +184,9 @@ def _isatty(stream: Any) -> bool:
               help="Write the report to this file instead of stdout.")
 @click.option("--rtol", type=float, default=None, help="Override every case's rtol.")
 @click.option("--atol", type=float, default=None, help="Override every case's atol.")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None, help="Override every case's dtype.")
+@click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default=None, help="Override every case's dtype.")
+@click.option("--device", default=None, metavar="cpu|cuda|cuda:N", callback=lambda c, p, v: _device(v),
+              help="Override every case's device (torch, jax); without a GPU, cuda cases are skipped.")
 @click.option("--exact", is_flag=True, default=None, help="Reference from mpmath at 50 digits, rounded once.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=N",
               help="Raise a size limit, e.g. --limit max_nodes=10000 (repeatable).")
@@ -179,7 +194,7 @@ def _isatty(stream: Any) -> bool:
 @click.option("-v", "--verbose", is_flag=True, help="Show every case and tracebacks of errors.")
 def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None, tags: tuple[str, ...],
           skip_tags: tuple[str, ...], exitfirst: bool, jobs: int, timeout: float, fmt: str, output: str | None,
-          rtol: float | None, atol: float | None, dtype: str | None, exact: bool | None,
+          rtol: float | None, atol: float | None, dtype: str | None, device: str | None, exact: bool | None,
           limits: tuple[str, ...], no_color: bool, verbose: bool) -> None:
     """Run every case in the case files and folders PATHS (default: cases/).
 
@@ -230,7 +245,8 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
             if text:
                 out_lines.append(f"ERROR {err}")
     cases = _suite.select(cases, keyword, tags, skip)
-    options = [_runner.Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, limits=lim, arrays=False)
+    options = [_runner.Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, device=device, limits=lim,
+                               arrays=False)
                for b in (backends or ("symgrad",))]
     progress = _formats.Progress(len(cases) * len(options), stdout, color=_use_color(no_color, stdout),
                                 enabled=text and tty)
@@ -326,7 +342,7 @@ def _nested_list(text: str) -> Any:
 @click.option("--grad-output", default=None, metavar="V1,V2,...", help="The gradient= passed to backward.")
 @click.option("--backend", default="symgrad", show_default=True, metavar="NAME|MODULE:ATTR",
               help="Backend to check: a name, or module:attr (a Backend instance, class or factory).")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="float64", show_default=True)
 @click.option("--order", type=click.IntRange(1, 3), default=1, show_default=True)
 def grad(expr: str, at: tuple[str, ...], grad_output: str | None, backend: str, dtype: str, order: int) -> None:
     """Print EXPR's value, sympy's derivatives, the tape's gradients and the verdict."""
@@ -429,7 +445,7 @@ def _parse_scalars(values: tuple[str, ...]) -> dict[str, Any]:
               help="Image file (png, svg, pdf by extension).")
 @click.option("--backend", default="symgrad", show_default=True, metavar="NAME|MODULE:ATTR",
               help="Backend to check: a name, or module:attr (a Backend instance, class or factory).")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="float64", show_default=True)
 def plot_command(expr: str, wrt: str, range_: tuple[float, float], at: tuple[str, ...], points: int, output: str,
                  backend: str, dtype: str) -> None:
     """Plot f, sympy's f', the tape's f' and the ULP error over a sweep of one input.
@@ -496,7 +512,9 @@ Exit codes:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="cases/regressions",
               show_default=True, help="Folder for the shrunk failing cases.")
 @click.option("--no-save", is_flag=True, help="Do not write failing cases.")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="float64", show_default=True)
+@click.option("--device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
+              callback=lambda c, p, v: _device(v), help="Where the engine's tensors live (torch, jax).")
 @click.option("--shape", "shape_texts", multiple=True, metavar="SHAPE",
               help="Input shape (repeatable): 'scalar', '3', '2,3'. Default: scalar, 3 and 2,3.")
 @click.option("--max-failures", type=click.IntRange(min=1), default=5, show_default=True,
@@ -513,8 +531,8 @@ Exit codes:
               help="Seconds per check (0: none); a check that times out is listed, not failed.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every checked expression and its verdict.")
 def fuzz(count: int, seed: int, max_depth: int, op_names: str | None, backend: str,
-                 out_dir: str, no_save: bool, dtype: str, shape_texts: tuple[str, ...], max_failures: int,
-                 order: int, range_text: str | None, known_ops: tuple[str, ...], exclude_ops: str | None,
+                 out_dir: str, no_save: bool, dtype: str, device: str, shape_texts: tuple[str, ...],
+                 max_failures: int, order: int, range_text: str | None, known_ops: tuple[str, ...], exclude_ops: str | None,
                  timeout: float, verbose: bool) -> None:
     """Check random expressions from the op table; shrink failures with hypothesis and save them."""
     if importlib.util.find_spec("hypothesis") is None:  # fuzzing needs it: say so before starting
@@ -526,6 +544,8 @@ def fuzz(count: int, seed: int, max_depth: int, op_names: str | None, backend: s
         raise click.BadParameter(str(exc), param_hint="--ops") from None
     shapes = tuple(_parse_shape(t) for t in shape_texts) or _fuzzing.DEFAULT_SHAPES
     extra: dict[str, Any] = {"order": order}
+    if device != "cpu":
+        extra["device"] = device
     for hint, key, text in (("--known", "known_ops", ",".join(known_ops)), ("--exclude-ops", "exclude_ops", exclude_ops)):
         if text:
             try:

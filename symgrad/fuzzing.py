@@ -56,6 +56,7 @@ from symgrad.checking.runner import Options, run_case
 from symgrad.ir import ops as _ops
 from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, numpy_eval, to_source, variables
 from symgrad.ir.ops import Op
+from symgrad.ir.precision import PRECISIONS
 
 __all__ = [
     "DEFAULT_RANGE", "DEFAULT_SHAPES", "Example", "Failure", "FuzzResult", "cause_of", "expressions", "fuzz",
@@ -562,7 +563,8 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
          shapes: Sequence[Shape] = DEFAULT_SHAPES, max_failures: int = 5,
          progress: Callable[[FuzzResult], None] | None = None, known: Sequence[str] = (),
          timeout: float | None = 60.0, order: int = 1, value_range: Sequence[float] = DEFAULT_RANGE,
-         known_ops: str | Iterable[str | Op] = (), exclude_ops: str | Iterable[str | Op] = ()) -> FuzzResult:
+         known_ops: str | Iterable[str | Op] = (), exclude_ops: str | Iterable[str | Op] = (),
+         device: str = "cpu") -> FuzzResult:
     """Check ``count`` random expressions on ``backend``; shrink and save every failure.
 
     ``ops`` restricts the op mix (names or aliases, or a comma-separated string);
@@ -589,8 +591,8 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
         raise ValueError(f"count must be >= 0, got {count}")
     if max_depth < 0:
         raise ValueError(f"max_depth must be >= 0, got {max_depth}")
-    if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    if dtype not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {', '.join(PRECISIONS)}, got {dtype!r}")
     if order not in (1, 2, 3):
         raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
     value_range = check_range(value_range)
@@ -598,7 +600,16 @@ def fuzz(count: int = 100, seed: int = 0, max_depth: int = 4,
     known_names = {op.name for op in resolve_ops(known_ops)} if known_ops else set()
     engine = backends.get(backend)  # unknown backend: BackendUnavailable now, not per case
     name = backend if isinstance(backend, str) else (engine.name or type(engine).__name__)
-    options = Options(backend=backend, arrays=False)  # the failures keep their reports, not the arrays
+    # a dtype or device the engine (or the machine) lacks is a usage error now, not a skip per example
+    lacking = engine.capabilities.lacks((), 1, dtype, device)
+    try:
+        with engine.on_device(device):
+            pass
+    except backends.Unsupported as exc:
+        lacking = lacking or str(exc)
+    if lacking:
+        raise ValueError(f"backend {name!r} cannot fuzz here: it lacks {lacking}")
+    options = Options(backend=backend, arrays=False, device=device)  # the failures keep their reports, not the arrays
     declared = engine.capabilities.ops
     table = tuple(op for op in resolve_ops(ops) if op not in excluded
                   and (declared is None or op in declared))  # only within the backend's declared ops

@@ -51,6 +51,7 @@ _backends = lazy("symgrad.backends")
 _cases = lazy("symgrad.checking.cases")
 _limits = lazy("symgrad.ir.limits")
 _runner = lazy("symgrad.checking.runner")
+_suite = lazy("symgrad.checking.suite")
 
 if TYPE_CHECKING:
     from symgrad.checking.cases import Case, CaseError
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["CaseFile", "CaseItem", "CaseMismatch", "CaseRunError"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "float32", "float16", "bfloat16")  # the 16-bit ones on torch and jax
 DEFAULT_BACKEND = "symgrad"
 
 _OPTIONS = pytest.StashKey["Options"]()
@@ -73,7 +74,7 @@ _MARKERS = pytest.StashKey[set]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("symgrad", "symgrad: gradient checks against sympy")
-    group.addoption("--symgrad-backend", dest="symgrad_backend", default=None, metavar="NAME",
+    group.addoption("--symgrad-backend", dest="symgrad_backend", default=None, metavar="NAME|MODULE:ATTR",
                     help="tape backend the case files and the symgrad_check fixture use "
                          f"(default: ini symgrad_backend, else {DEFAULT_BACKEND!r}).")
     group.addoption("--symgrad-exact", dest="symgrad_exact", action="store_true", default=None,
@@ -118,8 +119,10 @@ def _resolve_options(config: pytest.Config) -> Options:
     if dtype is not None and dtype not in DTYPES:
         raise pytest.UsageError(f"ini symgrad_dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if backend != DEFAULT_BACKEND:  # check the name now: one clear error, not one per case
-
         try:
+            # module:attr (a Backend instance, class or factory) is registered under that spelling, as
+            # `symgrad check --backend module:attr` does; in each xdist worker too (each resolves its options)
+            backend = _suite.resolve_backend(backend)
             _backends.get(backend)
         except _backends.BackendUnavailable as exc:
             raise pytest.UsageError(f"--symgrad-backend: {exc}") from None

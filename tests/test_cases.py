@@ -136,7 +136,7 @@ def test_defaults_merge_under_each_case(tmp_path):
     ("name: x\n", "defaults may not set 'name'"),
     ("expr: x\n", "defaults may not set 'expr'"),
     ("bogus: 1\n", "unknown key 'bogus'"),
-    ("dtype: float16\n", "dtype must be one of float64, float32"),
+    ("dtype: float8\n", "dtype must be one of float64, float32, float16, bfloat16"),
 ])
 def test_bad_defaults_are_a_file_error(tmp_path, defaults, message):
     cases, errors, path = one_case(tmp_path, VALID, defaults=defaults)
@@ -354,7 +354,7 @@ def test_scalar_or_list_where_a_mapping_belongs(tmp_path, key, value):
 
 
 @pytest.mark.parametrize("key, bad, good", [
-    ("order", "4", "3"), ("dtype", "float16", "float32"), ("mode", "fast", "expanded"),
+    ("order", "4", "3"), ("dtype", "float8", "float16"), ("mode", "fast", "expanded"),
     ("reference", "mpmath", "exact"), ("seed", "-1", "12"), ("rtol", "-1e-3", "1e-3"),
     ("atol", "abc", "0"), ("tags", "[1, 2]", "[a, b]"), ("skip", "3", "true"),
     ("wrt", "[c]", "[b]"), ("wrt", "[]", "[a, b]"), ("expect", "{c: 1}", "{a: 3}"),

@@ -239,7 +239,7 @@ def test_invalid_case_file_is_one_collection_error(suite: pytest.Pytester) -> No
 @pytest.mark.parametrize("text, reason", [
     ("cases: 3\n", "'cases' must be a list"),
     ("cases: []\nbogus: 1\n", "unknown key 'bogus'"),
-    ("defaults: {dtype: float16}\ncases:\n  - {name: a, expr: x, inputs: {x: 1.0}}\n", "defaults: dtype"),
+    ("defaults: {dtype: float8}\ncases:\n  - {name: a, expr: x, inputs: {x: 1.0}}\n", "defaults: dtype"),
     ("cases:\n  - !!python/object:os.system {}\n", "not allowed"),
 ])
 def test_invalid_top_level_is_a_collection_error(pytester: pytest.Pytester, text: str, reason: str) -> None:
@@ -487,10 +487,10 @@ def test_bad_ini_values_are_usage_errors(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("cases")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*symgrad_rtol: not a number: 'lots'*"])
-    pytester.makeini("[pytest]\nsymgrad_dtype = float16\n")
+    pytester.makeini("[pytest]\nsymgrad_dtype = float8\n")
     result = pytester.runpytest("cases")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*symgrad_dtype: must be one of float64, float32*"])
+    result.stderr.fnmatch_lines(["*symgrad_dtype: must be one of float64, float32, float16, bfloat16*"])
     assert pytester.runpytest("cases", "--symgrad-rtol", "-1").ret == pytest.ExitCode.USAGE_ERROR
 
 

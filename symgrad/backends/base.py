@@ -46,6 +46,7 @@ import numpy as np
 
 from symgrad.ir.expr import Call, Const, Expr, Var, as_expr, evaluate
 from symgrad.ir.ops import Op, engine_ops
+from symgrad.ir.precision import NARROW
 
 Grads = dict[tuple[str, ...], np.ndarray | None]
 
@@ -84,9 +85,12 @@ class Capabilities:
     wrap_constants: bool = False
     #: why ``max_order`` is what it is, when not that the engine cannot go further
     order_note: str = ""
+    #: the kinds of device its tensors can live on ("cuda": also "cuda:N"); whether one is present is
+    #: asked at run time (:meth:`Backend.on_device`)
+    devices: tuple[str, ...] = ("cpu",)
 
-    def lacks(self, used: Iterable[Op], order: int, dtype: str) -> str | None:
-        """Why a case with ops ``used``, at ``order``, in ``dtype`` cannot run here (None: it can)."""
+    def lacks(self, used: Iterable[Op], order: int, dtype: str, device: str = "cpu") -> str | None:
+        """Why a case with ops ``used``, at ``order``, in ``dtype`` on ``device`` cannot run here (None: it can)."""
         if self.ops is not None:
             missing = sorted({op.name for op in used if op not in self.ops})
             if missing:
@@ -95,6 +99,8 @@ class Capabilities:
             return f"order {order} ({self.order_note or f'it differentiates up to order {self.max_order}'})"
         if dtype not in self.dtypes:
             return f"dtype {dtype} (it computes in {', '.join(self.dtypes)})"
+        if device.split(":")[0] not in self.devices:
+            return f"device {device} (it runs on {', '.join(self.devices)})"
         return None
 
 
@@ -221,6 +227,13 @@ class Backend:
     def is_tensor(self, value: Any) -> bool:
         """Whether ``value`` is one of the engine's tensors (checked on a user's function's output)."""
         return True
+
+    def on_device(self, device: str) -> ContextManager[Any]:
+        """A context in which the engine's tensors are made on ``device`` ("cpu", "cuda", "cuda:0"); raise
+        :class:`Unsupported` (a skip) when the machine has no such device.  The default: cpu only."""
+        if device != "cpu":
+            raise Unsupported(f"device {device} (it runs on cpu only)")
+        return nullcontext()
 
     def __repr__(self) -> str:
         return f"<backend {self.name!r}>"
@@ -352,15 +365,26 @@ def check_gradients(backend: Backend, value: Any, grads: Grads, inputs: dict[str
     A gradient of another shape is left to the comparison, which *fails* it with a note naming both shapes:
     a broadcast gradient not summed back is a real autodiff bug.  The forward value is compared as it comes
     (an engine may compute a float32 reduction in float64, as autograd's ``logsumexp`` does)."""
+    _check_narrow_value(backend, value, inputs)
     for seq, g in grads.items():
         if g is None:
             continue
         x = np.asarray(inputs[seq[-1]])
         g = np.asarray(g)
         label = "d/d" + seq[0] if len(seq) == 1 else "d^%d/d%s" % (len(seq), " d".join(seq))  # noqa: UP031
-        if x.dtype.kind == "f" and g.dtype != x.dtype:
+        if (x.dtype.kind == "f" or x.dtype.name in NARROW) and g.dtype != x.dtype:
             raise BackendError(f"backend {backend.name!r} returned a {g.dtype} gradient {label} for the "
                                f"{x.dtype} input {seq[-1]!r}")
+
+
+def _check_narrow_value(backend: Backend, value: Any, inputs: dict[str, np.ndarray]) -> None:
+    """In a 16-bit case the forward value must come back in the case's format: a float16 value for
+    bfloat16 inputs (or float32 for float16) is an engine computing in another precision than asked."""
+    narrow = [a.dtype for a in map(np.asarray, inputs.values()) if a.dtype.name in NARROW]
+    v = np.asarray(value)
+    if narrow and (v.dtype.kind == "f" or v.dtype.name in NARROW) and v.dtype != narrow[0]:
+        raise BackendError(f"backend {backend.name!r} returned a {v.dtype} forward value for {narrow[0]} inputs "
+                           f"(it computed in another precision than the case's {narrow[0]})")
 
 
 def sequences(wrt: Sequence[str], order: int) -> list[tuple[str, ...]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ContextManager  # noqa: UP035
 
 import numpy as np
 
@@ -105,6 +105,9 @@ class FunctionBackend(TapeBackend):
 
     def is_tensor(self, value: Any) -> bool:
         return self.base.is_tensor(value)
+
+    def on_device(self, device: str) -> ContextManager[Any]:
+        return self.base.on_device(device)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, FunctionalBackend, adapter_table, install_hint
+from symgrad.backends.base import Capabilities, FunctionalBackend, Unsupported, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
@@ -104,7 +104,21 @@ class JaxBackend(FunctionalBackend):
         if jax is None:
             raise install_hint("jax", "jax")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
-        self.capabilities = Capabilities(ops=runnable)
+        self.capabilities = Capabilities(ops=runnable, dtypes=("float64", "float32", "float16", "bfloat16"),
+                                         devices=("cpu", "cuda"))
+
+    @contextmanager
+    def on_device(self, device: str) -> Iterator[None]:
+        kind, _, index = device.partition(":")
+        try:
+            found = jax.devices("gpu" if kind == "cuda" else kind)
+        except RuntimeError:  # no backend of that kind on this machine
+            found = []
+        if int(index or 0) >= len(found):
+            raise Unsupported(f"device {device} (no CUDA device)" if kind == "cuda" and not found else
+                              f"device {device} (this machine has {len(found)} {kind} device(s))")
+        with jax.default_device(found[int(index or 0)]):  # every array of the check is made there
+            yield
 
     @contextmanager
     def session(self) -> Iterator[None]:

@@ -86,7 +86,9 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
                                                                     correction=ddof),
         ops.std: lambda x, axis=None, keepdims=False, ddof=0: x.std(axis=_axes(x, axis), keepdim=keepdims,
                                                                     correction=ddof),
-        ops.transpose: lambda x, axes=None: x.permute(*(reversed(range(x.ndim)) if axes is None else axes)),
+        # numpy's transpose of a 0-d array is itself; tinygrad's permute() wants at least one axis
+        ops.transpose: lambda x, axes=None: x if x.ndim == 0 else x.permute(
+            *(reversed(range(x.ndim)) if axes is None else axes)),
         ops.where: lambda c, x, y: (c != 0).where(x, y),  # tinygrad's condition must be bool
         ops.leaky_relu: lambda x, negative_slope=0.01: (x > 0).where(x, x * negative_slope),
         ops.selu: lambda x: (x > 0).where(x, (_nonpositive(x).exp() - 1.0) * ops._SELU_ALPHA) * ops._SELU_SCALE,

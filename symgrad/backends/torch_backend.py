@@ -1,6 +1,6 @@
 """The ``torch`` backend: PyTorch's autograd, checked against sympy.
 
-Inputs become ``torch.tensor``s of the case's dtype (float64 or float32, CPU);
+Inputs become ``torch.tensor``s of the case's dtype (float64, float32, float16 or bfloat16, CPU);
 every op of the table maps to the torch function of the same meaning (found by the
 op's name unless the map below says otherwise; an op torch lacks runs as its
 composite of other ops, where that agrees with it); gradients
@@ -16,7 +16,8 @@ among tied elements (``torch.max(x, dim)`` would give it all to one index).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from symgrad.backends.base import Capabilities, TapeBackend, Unsupported, adapte
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
+from symgrad.ir.precision import numpy_dtype
 
 try:
     import torch
@@ -139,6 +141,8 @@ def _mapped() -> dict[Op, Callable[..., Any]]:
 
 # ops torch cannot run, with the reason (none today): the case is skipped and says why
 UNSUPPORTED: dict[Op, str] = {}
+# ops torch cannot run in float16 / bfloat16 ("Low precision dtypes not supported", no Half LU)
+_NO_NARROW = frozenset((ops.det, ops.inv, ops.solve))
 
 
 def _einsum(a: Any, b: Any, subscripts: str) -> Any:
@@ -169,6 +173,14 @@ def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] 
     return None
 
 
+def _tensor(array: Any) -> Any:
+    """A fresh torch tensor of a numpy array's dtype, bfloat16 (ml_dtypes' numpy dtype) included."""
+    a = np.array(array)
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.tensor(a)
+
+
 class TorchBackend(TapeBackend):
     name = "torch"
     tensor_name = "torch.Tensor"
@@ -177,24 +189,45 @@ class TorchBackend(TapeBackend):
         if torch is None:
             raise install_hint("torch", "torch")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
-        self.capabilities = Capabilities(ops=runnable)
+        self.capabilities = Capabilities(ops=runnable, dtypes=("float64", "float32", "float16", "bfloat16"),
+                                         devices=("cpu", "cuda"))
+        self.device = torch.device("cpu")
+
+    @contextmanager
+    def on_device(self, device: str) -> Iterator[None]:
+        if device.startswith("cuda"):
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            index = int(device.partition(":")[2] or 0)
+            if index >= count:
+                raise Unsupported(f"device {device} (no CUDA device)" if not count else
+                                  f"device {device} (this machine has {count} CUDA device(s))")
+        old, self.device = self.device, torch.device(device)
+        try:
+            yield
+        finally:
+            self.device = old
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
-        return torch.tensor(np.array(array), requires_grad=requires_grad)  # keeps float64 / float32
+        # keeps float64 / float32 / float16 / bfloat16; on the case's device
+        return _tensor(array).to(self.device).requires_grad_(requires_grad)
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         fn = self.ops.get(op)
         if fn is None:
             return self._composite(op, args, params)
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if op in _NO_NARROW and tensors and tensors[0].dtype in (torch.float16, torch.bfloat16):
+            raise Unsupported(f"op {op.name!r} in {str(tensors[0].dtype).removeprefix('torch.')} "
+                              "(torch.linalg has no 16-bit factorizations)")
         if not tensors:  # constants only (the -0.5 of x**-0.5): fold to a Python float
             return float(fn(*(torch.tensor(a, dtype=torch.float64) for a in args), **params))
         # a folded array constant (stack((1.0, -2.0))) as a tensor: torch's operators refuse a numpy array
-        args = [torch.tensor(a, dtype=tensors[0].dtype) if isinstance(a, np.ndarray) else a for a in args]
+        like = {"dtype": tensors[0].dtype, "device": tensors[0].device}
+        args = [torch.tensor(a, **like) if isinstance(a, np.ndarray) else a for a in args]
         if op.infix is None:
             # torch.maximum, atan2, ... want tensors: a 0-d tensor never promotes a float32 array;
             # Python scalars stay scalars for the operators, as a user writes x ** 2
-            args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=tensors[0].dtype) for a in args]
+            args = [a if isinstance(a, torch.Tensor) else torch.tensor(a, **like) for a in args]
         return fn(*args, **params)
 
     def _composite(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
@@ -202,7 +235,7 @@ class TorchBackend(TapeBackend):
         if op.composite is None:
             reason = UNSUPPORTED.get(op)
             raise Unsupported(f"op {op.name!r}" + (f" ({reason})" if reason else ""))
-        values = [a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a for a in args]
+        values = [self.to_numpy(a) if isinstance(a, torch.Tensor) else a for a in args]
         if not np.all(op.inside(*values)):
             raise Unsupported(f"op {op.name!r} where its derivatives are not all finite ({op.domain_text}): "
                               "torch lacks it, and its composite may differ from its convention there")
@@ -213,7 +246,7 @@ class TorchBackend(TapeBackend):
              create_graph: bool) -> list[Any | None]:
         if not isinstance(output, torch.Tensor) or not output.requires_grad:
             return [None] * len(inputs)  # nothing on the graph: torch would raise
-        seed = None if grad_output is None else torch.as_tensor(np.asarray(grad_output), dtype=output.dtype)
+        seed = None if grad_output is None else _tensor(grad_output).to(dtype=output.dtype, device=output.device)
         if seed is not None:
             seed = seed.expand(output.shape) if seed.shape != output.shape else seed
         return list(torch.autograd.grad(output, inputs, grad_outputs=seed, retain_graph=True,
@@ -224,6 +257,9 @@ class TorchBackend(TapeBackend):
 
     def to_numpy(self, value: Any) -> np.ndarray:
         if isinstance(value, torch.Tensor):
+            if value.dtype == torch.bfloat16:  # numpy's bfloat16 is ml_dtypes': through its bits
+                bits = value.detach().cpu().resolve_conj().resolve_neg().contiguous().view(torch.int16)
+                return bits.numpy(force=True).copy().view(numpy_dtype("bfloat16"))
             return value.detach().cpu().numpy(force=True).copy()  # force: zero tensors of double backward
         return np.asarray(value)
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.ir.precision import numpy_dtype
+
 __all__ = [
     "DEFAULT_TOLERANCES",
     "Comparison",
@@ -34,12 +36,19 @@ __all__ = [
 DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
     "float64": (1e-7, 1e-7),
     "float32": (1.3e-6, 1e-5),
+    # the 16-bit formats: rtol is torch's default, about one and two epsilons of the format (2**-10,
+    # 2**-7; float32's is ~11); atol is one epsilon, the rounding of an intermediate of size 1 (float32's
+    # 1e-5 is ~84; torch's 1e-5 would be a hundredth of a float16 ulp at 1, failing every cancellation).
+    # The conditioning slack (symbolic/engine.py, ``_spread`` with the format's epsilon) widens both
+    # where the expression amplifies rounding, as for float32.
+    "float16": (1e-3, 2.0**-10),
+    "bfloat16": (1.6e-2, 2.0**-7),
 }
 
 
 def _dtype_name(dtype: Any) -> str:
     try:
-        return np.dtype(dtype).name
+        return numpy_dtype(dtype).name
     except TypeError as exc:
         raise ValueError(f"unknown dtype {dtype!r}; supported: {', '.join(DEFAULT_TOLERANCES)}") from exc
 
@@ -94,9 +103,9 @@ def ulp_distance(a: Any, b: Any, dtype: Any = "float64") -> np.ndarray:
     vs ``0.0``), 1 for neighbours (``np.nextafter``), ``inf`` where either is
     ``nan`` or the two are infinities of opposite sign.
     """
-    dt = np.dtype(dtype)
-    if dt.kind != "f" or dt.itemsize not in _INT_FOR_FLOAT:
-        raise ValueError(f"ulp_distance needs a float16/32/64 dtype, got {dt.name}")
+    dt = numpy_dtype(dtype)
+    if (dt.kind != "f" and dt.name != "bfloat16") or dt.itemsize not in _INT_FOR_FLOAT:
+        raise ValueError(f"ulp_distance needs a float16/32/64 or bfloat16 dtype, got {dt.name}")
     itype = _INT_FOR_FLOAT[dt.itemsize]
     with np.errstate(all="ignore"):
         x = np.asarray(a, dtype=np.float64).astype(dt)
@@ -275,7 +284,7 @@ def compare(
         max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
         abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=int(np.count_nonzero(kink)),
         widened=n_wider, widened_by=widened_by,
-        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {np.dtype(dtype).name}, "
+        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {numpy_dtype(dtype).name}, "
              f"up to {widened_by:.3g}x)" if n_wider else "",
     )
 
@@ -397,7 +406,7 @@ def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol:
 def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: Any) -> float:
     """The largest :func:`ulp_distance` over ``where``, for finite or equal elements: between floats of one
     sign it is the difference of their bit patterns; the few pairs of opposite signs take the full route."""
-    dt = np.dtype(dtype)
+    dt = numpy_dtype(dtype)
     itype = _INT_FOR_FLOAT[dt.itemsize]
     with np.errstate(all="ignore"):
         x = np.ascontiguousarray(act, dtype=dt)

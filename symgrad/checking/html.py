@@ -152,7 +152,8 @@ def _mismatch(tape: np.ndarray, ref: np.ndarray, undefined: np.ndarray, c: Compa
 
 
 def _ulp_dtype(tape: np.ndarray) -> str:
-    return "float32" if tape.dtype == np.float32 else "float64"
+    name = tape.dtype.name
+    return name if name in ("float32", "float16", "bfloat16") else "float64"
 
 
 def _sample(n: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from symgrad.checking.report import Gradient, Report
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.ir.expr import Call, Expr, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, Limits, check_derivatives
+from symgrad.ir.precision import is_narrow, numpy_dtype
 from symgrad.symbolic import differentiate, prove_equal, to_sympy
 
 
@@ -39,6 +40,7 @@ class Options:
     rtol: float | None = None  # None: the case's, else the dtype's default
     atol: float | None = None
     dtype: str | None = None
+    device: str | None = None  # None: as the case says (`device:`, default cpu)
     limits: Limits = DEFAULT
     arrays: bool = True  # keep the arrays on the Report (grad, plot, the API); suites turn it off
 
@@ -103,7 +105,8 @@ def _one_line(text: str) -> str:
 def _check(case: Case, opts: Options, report: Report) -> None:
     if opts.dtype and opts.dtype != case.dtype:
         case = replace(case, dtype=opts.dtype)
-    dtype = np.dtype(case.dtype)
+    device = opts.device or case.device
+    dtype = numpy_dtype(case.dtype)
     rtol, atol = tolerances(case.dtype, opts.rtol if opts.rtol is not None else case.rtol,
                             opts.atol if opts.atol is not None else case.atol)
     exact = opts.exact if opts.exact is not None else case.reference == "exact"
@@ -114,17 +117,19 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     assert ir is not None, "case was not validated"
 
     backend = backends.get(opts.backend)
-    lacking = backend.capabilities.lacks({n.op for n in ir.walk() if isinstance(n, Call)}, case.order, case.dtype)
+    lacking = backend.capabilities.lacks({n.op for n in ir.walk() if isinstance(n, Call)}, case.order, case.dtype,
+                                         device)
     if lacking:  # declared by the backend: skipped before the engine runs, with the reason
         raise Unsupported(lacking)
     # the forward shape decides the default grad_output: inferred by the case, else evaluated
-    shape = case.output_shape if case.output_shape is not None else np.shape(numpy_eval(ir, inputs))
+    shape = case.output_shape if case.output_shape is not None else np.shape(numpy_eval(ir, _numpy_computable(inputs)))
     grad_output = case.make_grad_output(shape)
     # order k checks every order 1..k: a wrong first derivative can have a right second one
     levels: dict[int, tuple[Any, dict]] = {}
     value: Any = None
     for j in range(1, case.order + 1):
-        forward, grads = backend.gradients(ir, inputs, wrt, j, grad_output)
+        with backend.on_device(device):  # no such device here: Unsupported, a skip with the reason
+            forward, grads = backend.gradients(ir, inputs, wrt, j, grad_output)
         check_gradients(backend, forward, grads, inputs)
         if j == 1:
             value = forward
@@ -178,10 +183,15 @@ def _check(case: Case, opts: Options, report: Report) -> None:
         report.status, report.reason = "error", reason
 
 
+def _numpy_computable(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The inputs, float16 and bfloat16 widened to float32: numpy's linalg has no 16-bit loops."""
+    return {n: a.astype(np.float32) if is_narrow(a.dtype) else a for n, a in inputs.items()}
+
+
 def _check_expect(case: Case, name: str, raw: Any, inputs: dict[str, np.ndarray], grads: dict, sym: Any,
                   check: Any, grad_output: np.ndarray) -> None:
     """``expect`` is what ``.grad`` must hold: compared with the tape, and proved against sympy."""
-    dtype = np.dtype(case.dtype)
+    dtype = numpy_dtype(case.dtype)
     seq = expect_sequence(name)  # "x" is .grad of x; "x,y" is d/dy of sum(d/dx), and so on
     g = grads.get(seq)
     g = np.zeros(inputs[seq[-1]].shape, dtype=dtype) if g is None else g
@@ -227,5 +237,5 @@ def _join(*notes: str) -> str:
 
 def _expected(ir: Expr | None, raw: Any, inputs: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
     if ir is not None:
-        return numpy_eval(ir, inputs).astype(dtype)
+        return numpy_eval(ir, _numpy_computable(inputs)).astype(dtype)
     return np.asarray(raw, dtype=dtype)

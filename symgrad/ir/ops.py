@@ -859,7 +859,7 @@ elu = defop(
     "elu", _elu, lambda g, ans, x, alpha=1.0: where(x > 0, g, g * (alpha * exp(_neg_part(x)))), saves=("x",),
     sympy=lambda s, x, alpha=1.0: s.Piecewise((x, x > 0), (alpha * (s.exp(x) - 1), True)), params=("alpha",),
     kink="elu'(0) = alpha (the x <= 0 branch, as torch); at order 2 torch gives 0 at 0, symgrad alpha",
-    kink_at=lambda ans, x, **_: x,
+    kink_at=lambda ans, x, alpha=1.0: x,  # a forward rounded across 0 takes the other branch: classified
 )
 selu = defop(
     "selu", lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
@@ -868,7 +868,7 @@ selu = defop(
     sympy=lambda s, x: s.Float("1.0507009873554804934193349852946", 30) * s.Piecewise(
         (x, x > 0), (s.Float("1.6732632423543772848170429916717", 30) * (s.exp(x) - 1), True)),
     kink="selu'(0) = scale * alpha (the x <= 0 branch, as torch); at order 2 torch gives 0 at 0",
-    kink_at=lambda ans, x, **_: x,
+    kink_at=lambda ans, x: x,
 )
 celu = defop(
     "celu", lambda x, alpha=1.0: _elu(np.asarray(x) / alpha, 1.0) * alpha if alpha != 0 else np.maximum(x, 0),
@@ -881,7 +881,7 @@ leaky_relu = defop(
     lambda g, ans, x, negative_slope=0.01: where(x > 0, g, g * negative_slope), saves=("x",),
     sympy=lambda s, x, negative_slope=0.01: s.Piecewise((x, x > 0), (negative_slope * x, True)),
     params=("negative_slope",), kink="leaky_relu'(0) = negative_slope (as torch)",
-    kink_at=lambda ans, x, **_: x,
+    kink_at=lambda ans, x, negative_slope=0.01: x,
 )
 mish = defop(
     "mish", lambda x: np.asarray(x) * np.tanh(_softplus(x)),

@@ -33,6 +33,7 @@ import sympy
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
+from symgrad.ir.precision import PRECISIONS, epsilon, numpy_dtype
 from symgrad.symbolic import functions as s
 from symgrad.symbolic.compile import Compiled, numpy_function
 from symgrad.symbolic.forms import (
@@ -168,7 +169,7 @@ def _run_indexed(
     derivatives: dict[Seq, Derivative] = {}
     for seq, combo in combos.items():
         value = np.zeros(arrays[seq[-1]].shape)
-        slack = np.zeros(arrays[seq[-1]].shape) if dtype == np.float32 else None
+        slack = np.zeros(arrays[seq[-1]].shape) if dtype != np.float64 else None
         formulas = []
         for q in combo:
             d = result.derivatives[q]
@@ -447,14 +448,20 @@ def _expanded_plan(
 # ---------------------------------------------------------------- evaluation helpers
 
 
-_FORMATS = {np.dtype(np.float64): (53, -1022, -1074), np.dtype(np.float32): (24, -126, -149)}
+_FORMATS = {np.dtype(np.float64): (53, -1022, -1074), np.dtype(np.float32): (24, -126, -149),
+            np.dtype(np.float16): (11, -14, -24), "bfloat16": (8, -126, -133)}
+
+
+def _format(dtype: np.dtype) -> tuple[int, int, int]:
+    """(precision, smallest normal exponent, smallest subnormal exponent) of a float format."""
+    return _FORMATS.get(dtype) or _FORMATS[dtype.name]
 
 
 def _round(x: Any, dtype: np.dtype) -> float:
     """Round an mpf once, to nearest-even, to ``dtype`` (subnormals included)."""
     if not mpmath.isfinite(x):
         return float(x)
-    prec, emin, qmin = _FORMATS[dtype]
+    prec, emin, qmin = _format(dtype)
     if x != 0 and abs(x) < mpmath.ldexp(1, emin):
         r = mpmath.ldexp(mpmath.nint(mpmath.ldexp(x, -qmin)), qmin)
     else:
@@ -539,8 +546,8 @@ def _run_elementwise(
                   for i, q in enumerate(plan.derivs)}
         forward = vals[0].sum() / count if chain else vals[0]
     slack: dict[Any, np.ndarray] = {}
-    if dtype == np.float32:
-        spread = _spread(plan.compiled, [arrays[n] for n in plan.names], vals, shape)
+    if dtype != np.float64:
+        spread = _spread(plan.compiled, [arrays[n] for n in plan.names], vals, shape, dtype)
         with np.errstate(all="ignore"):
             slack = {q: ops.unbroadcast(np.abs(weight) * spread[1 + i], arrays[q[-1]].shape)
                      for i, q in enumerate(plan.derivs)}
@@ -605,8 +612,8 @@ def _run_expanded(
         raw = np.array([as_real(v) for v in plan.compiled.numpy(*map(np.float64, args))], dtype=np.float64)
     result: np.ndarray = raw
     spread = None
-    if dtype == np.float32:
-        spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None), dtype=np.float64)
+    if dtype != np.float64:
+        spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None, dtype), dtype=np.float64)
     if exact:
         with mpmath.workdps(EXACT_DPS):
             mp = mp_eval(plan.compiled, [[mpmath.mpf(float(a)) for a in args]], raw.reshape(-1, 1))[:, 0]
@@ -676,31 +683,43 @@ def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
     return evaluate(expr, leaf, lambda node, args: Call(node.op, tuple(args), node.params))
 
 
-_EPS32 = float(np.finfo(np.float32).eps)
 _SAFETY = 2.0  # the spread is one sample of the engine's rounding error, not its bound
 _JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not conditioning
+# ... or beyond this many epsilons of the format: in float16/bfloat16 one rounding error of an input can
+# move a cancelling sum by more than 1% (float32: 64 eps is far below 1%, so its threshold is unchanged)
+_JUMP_EPS = 64.0
 
 
-def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.ndarray], shape: Any) -> list[np.ndarray]:
-    """Per output and element, how far an ideal float32 engine can be from the exact value: the
-    largest of the formula evaluated in float32 (at the inputs and one float32 ulp either side) and
-    the float64 formula at inputs moved by one float32 rounding error (up, then down) - the first
-    sees rounding inside the expression
-    (``tan(cosh(x))`` amplifies cosh's), the second the conditioning of the inputs.  A spread that is
-    non-finite, or beyond 1% of the value, counts 0: that is a jump (a kink or tie crossed, an
-    overflow), not conditioning, and widening there would hide real differences."""
+def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.ndarray], shape: Any,
+            dtype: Any = np.float32) -> list[np.ndarray]:
+    """Per output and element, how far an ideal engine in ``dtype`` (float32, float16, bfloat16) can be
+    from the exact value: the largest of the formula evaluated in ``dtype`` (at the inputs and one ulp
+    either side) and the float64 formula at inputs moved by one rounding error of ``dtype`` (up, then down) - the first sees rounding inside the
+    expression (``tan(cosh(x))`` amplifies cosh's), the second the conditioning of the inputs.  A spread
+    that is non-finite, or beyond 1% of the value (64 epsilons of a 16-bit format), counts 0: that is a
+    jump (a kink or tie crossed, an overflow), not conditioning, and widening there would hide real
+    differences.  A function without
+    a loop in a 16-bit format (scipy's) promotes to float32 there; one that refuses it drops that try."""
     out = [np.zeros(np.shape(r)) for r in ref]
-    f32 = [np.asarray(a, dtype=np.float32) for a in args]
-    tries: list[list[np.ndarray]] = [f32]
-    # the float32 formula one ulp either side too: more samples of where its roundings fall
-    tries += [[np.nextafter(a, np.float32(k * np.inf)) for a in f32] for k in (1, -1)]
-    tries += [[np.asarray(a, dtype=np.float64) * (1.0 + k * _EPS32) for a in args] for k in (1, -1)]
+    eps = epsilon(dtype)
+    jump = max(_JUMP, _JUMP_EPS * eps)
+    typed = [np.asarray(a, dtype=dtype) for a in args]
+    tries: list[list[np.ndarray]] = [typed]
+    try:  # the formula in dtype one ulp either side too: more samples of where its roundings fall
+        tries += [[np.nextafter(a, np.asarray(k * np.inf, dtype=dtype)) for a in typed] for k in (1, -1)]
+    except TypeError:  # a format without nextafter
+        pass
+    tries += [[np.asarray(a, dtype=np.float64) * (1.0 + k * eps) for a in args] for k in (1, -1)]
     with np.errstate(all="ignore"):
         for t in tries:
-            for i, (v, r) in enumerate(zip(compiled.numpy(*t), ref)):
+            try:
+                got = [as_real(v) for v in compiled.numpy(*t)]
+            except (TypeError, ValueError):  # no loop for the format (bfloat16 in some numpy function)
+                continue
+            for i, (v, r) in enumerate(zip(got, ref)):
                 v = np.broadcast_to(as_real(v), shape) if shape is not None else as_real(v)
                 d = np.abs(v - r)
-                out[i] = np.maximum(out[i], np.where(np.isfinite(d) & (d <= _JUMP * np.abs(r)), d, 0.0))
+                out[i] = np.maximum(out[i], np.where(np.isfinite(d) & (d <= jump * np.abs(r)), d, 0.0))
     return [_SAFETY * o for o in out]
 
 
@@ -720,9 +739,9 @@ def differentiate(
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 1:
         raise ValueError(f"order must be a positive integer, got {order!r}")
     order = int(order)
-    dt = np.dtype(dtype)
-    if dt not in _FORMATS:
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    dt = numpy_dtype(dtype)
+    if dt.name not in PRECISIONS:
+        raise ValueError(f"dtype must be one of {', '.join(PRECISIONS)}, got {dt}")
     wrt = tuple(dict.fromkeys(wrt))
     missing = [n for n in (*variables(expr), *wrt) if n not in inputs]
     if missing:

@@ -27,6 +27,7 @@ import sympy
 
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, numpy_eval, variables
+from symgrad.ir.precision import is_narrow, narrow_eval, round_to
 from symgrad.symbolic.compile import Compiled
 from symgrad.symbolic.forms import (
     EXACT_DPS,
@@ -60,9 +61,10 @@ def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq
     nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
     if not nodes or not seqs or seqs == [()]:
         return {}
-    typed = {n: a.astype(dtype) for n, a in arrays.items()}
+    narrow = is_narrow(dtype)  # float16, bfloat16: each op in float32, rounded to the format
+    typed = {n: (round_to(a, dtype) if narrow else a.astype(dtype)) for n, a in arrays.items()}
     if floats is None:
-        floats = numpy_eval(expr, typed, values=True)
+        floats = narrow_eval(expr, typed, dtype) if narrow else numpy_eval(expr, typed, values=True)
     exacts = (_elementwise_exact if elementwise else _expanded_exact)(expr, nodes, arrays, exact)
     marks = []
     for node, e in zip(nodes, exacts, strict=True):

@@ -31,14 +31,17 @@ from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
+from symgrad.ir.precision import PRECISIONS, numpy_dtype
 
 KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
     "atol", "seed", "mode", "tags", "skip", "xfail", "description", "reference",
 )
 REQUIRED = ("name", "expr", "inputs")
+KEYS += ("device",)  # where the engine's tensors live: cpu (default), cuda, cuda:N (torch and jax)
+DEVICE_RE = re.compile(r"cpu|cuda(?::[0-9]{1,3})?")
 FILE_KEYS = ("version", "defaults", "cases")
-DTYPES = ("float64", "float32")
+DTYPES = PRECISIONS  # float16 and bfloat16 on the engines that declare them
 MODES = ("auto", "elementwise", "expanded")
 REFERENCES = ("float", "exact")
 ORDERS = (1, 2, 3)
@@ -89,6 +92,7 @@ class Case:
     xfail_on: dict[str, str] = field(default_factory=dict)
     description: str = ""
     reference: str = "float"
+    device: str = "cpu"
     file: str | None = None
     line: int | None = None  # 1-based line where the case starts in its file
     # set by validation (case_from_dict)
@@ -129,7 +133,7 @@ class Case:
         out: dict[str, np.ndarray] = {}
         for name, spec in self._specs(limits).items():
             _check_shape(spec.shape, f"input {name!r}", ctx, limits)
-            out[name] = np.array(_draw(rng, spec, spec.shape), dtype=self.dtype)  # a fresh copy: callers may write to it
+            out[name] = np.array(_draw(rng, spec, spec.shape), dtype=numpy_dtype(self.dtype))  # a fresh copy: callers may write to it
         return out
 
     def make_grad_output(self, shape: Iterable[int], limits: Limits = DEFAULT) -> np.ndarray:
@@ -140,7 +144,7 @@ class Case:
         """
         shape = tuple(int(n) for n in shape)
         if self.grad_output is None:
-            return np.ones(shape, dtype=self.dtype)
+            return np.ones(shape, dtype=numpy_dtype(self.dtype))
         ctx = _Ctx(self.file, self.line, self.name)
         spec = self.grad_spec or _grad_spec(self.grad_output, ctx, limits)
         if spec.kind == "literal":
@@ -154,7 +158,7 @@ class Case:
             _check_shape(g_shape, "grad_output", ctx, limits, "grad_output")
             g = _draw(rng, spec, g_shape)
         try:
-            return np.array(np.broadcast_to(g, shape), dtype=self.dtype)
+            return np.array(np.broadcast_to(g, shape), dtype=numpy_dtype(self.dtype))
         except ValueError:
             raise ctx.error(f"grad_output of shape {_fmt(np.shape(g))} does not broadcast to the "
                             f"output shape {_fmt(shape)}", "grad_output") from None
@@ -509,6 +513,11 @@ def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
             out[key + "_on"] = by
         else:
             out[key] = _reason(raw, default, key, ctx)
+    if "device" in data:
+        device = data["device"]
+        if not isinstance(device, str) or not DEVICE_RE.fullmatch(device):
+            raise ctx.error(f"device must be cpu, cuda or cuda:N, got {_show(device)}", "device")
+        out["device"] = device
     if "description" in data:
         if not isinstance(data["description"], str):
             raise ctx.error(f"description must be a string, got {_type(data['description'])}", "description")

@@ -1,0 +1,37 @@
+"""What the issue-18 fuzz runs found in symgrad itself (not in the engines), each with its twin."""
+
+from __future__ import annotations
+
+import pytest
+
+import symgrad
+from symgrad.checking.cases import case_from_dict
+from symgrad.checking.runner import run_case
+
+
+def run(data: dict, backend: str = "symgrad"):
+    return run_case(case_from_dict({"name": "c", **data}), backend)
+
+
+# elu, selu and leaky_relu change branch at 0: a float forward rounded onto 0 while the exact value is
+# just above it (logit(0.9*sigmoid(0) + 0.05) is 2.3e-16 exactly, 0.0 in float64) is at a kink, not a
+# mismatch (the fuzzer's false alarm on mygrad: selu(logit(0.9*sigmoid(x) + 0.05)) at x = 0)
+@pytest.mark.parametrize("op", ["selu", "elu", "leaky_relu"])
+def test_rounding_onto_a_branch_point_is_a_kink(op):
+    r = run({"expr": f"{op}(logit(0.9*sigmoid(x) + 0.05))", "inputs": {"x": [0.0, 1.0]}})
+    assert r.status == "pass", r.table()
+    (grad,) = [c for c in r.comparisons if c.name == "x"]
+    assert grad.at_kink == 1 and grad.mismatched == 0
+    # its twin: a wrong expectation at the element off the kink still fails
+    bad = run({"expr": f"{op}(logit(0.9*sigmoid(x) + 0.05))", "inputs": {"x": [0.0, 1.0]}, "expect": {"x": [0.0, 0.0]}})
+    assert bad.status == "fail"
+
+
+def test_tinygrad_transposes_a_0d_tensor():
+    try:
+        symgrad.backends.get("tinygrad")
+    except symgrad.backends.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    r = run({"expr": "transpose(x) * x", "inputs": {"x": 0.5}}, "tinygrad")
+    assert r.status == "pass", r.reason
+    assert run({"expr": "transpose(x) * x", "inputs": {"x": 0.5}, "expect": {"x": 0.5}}, "tinygrad").status == "fail"

@@ -694,12 +694,12 @@ def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.nda
             dtype: Any = np.float32) -> list[np.ndarray]:
     """Per output and element, how far an ideal engine in ``dtype`` (float32, float16, bfloat16) can be
     from the exact value: the largest of the formula evaluated in ``dtype`` (at the inputs and one ulp
-    either side) and the float64 formula at inputs moved by one rounding error of ``dtype`` (up, then down) - the first sees rounding inside the
-    expression (``tan(cosh(x))`` amplifies cosh's), the second the conditioning of the inputs.  A spread
-    that is non-finite, or beyond 1% of the value (64 epsilons of a 16-bit format), counts 0: that is a
-    jump (a kink or tie crossed, an overflow), not conditioning, and widening there would hide real
-    differences.  A function without
-    a loop in a 16-bit format (scipy's) promotes to float32 there; one that refuses it drops that try."""
+    either side) and the float64 formula at inputs moved by one rounding error of ``dtype`` (up, then
+    down) - the first sees rounding inside the expression (``tan(cosh(x))`` amplifies cosh's), the
+    second the conditioning of the inputs.  A spread that is non-finite, or beyond 1% of the value (64
+    epsilons of a 16-bit format), counts 0: that is a jump (a kink or tie crossed, an overflow), not
+    conditioning, and widening there would hide real differences.  A function without a loop in a
+    16-bit format (scipy's) promotes to float32 there; one that refuses it drops that try."""
     out = [np.zeros(np.shape(r)) for r in ref]
     eps = epsilon(dtype)
     jump = max(_JUMP, _JUMP_EPS * eps)

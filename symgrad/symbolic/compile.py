@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
+import keyword
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -126,7 +128,13 @@ def numpy_function(func: Any) -> Any:
 
 
 def _rename(e: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> Any:
-    return e.xreplace(names) if isinstance(e, sympy.Basic) else e
+    return e.xreplace(names) if names and isinstance(e, sympy.Basic) else e
+
+
+def _could_shadow(name: str, ns: dict[str, Any], module: str) -> bool:
+    """Whether an argument called ``name`` could stand for something the generated code calls."""
+    return (not name.isidentifier() or keyword.iskeyword(name) or name in ns or name in vars(builtins)
+            or name.startswith("_") or (module == "mpmath" and hasattr(mpmath, name)))
 
 
 def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
@@ -151,9 +159,10 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[t
         printer = MpmathPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
                                  "user_functions": {k: k for k in ns}, **order})
     # the inputs get names of their own: an input called `select` or `sign` must not shadow the
-    # numpy function the generated code calls by that name
-    safe = {a: sympy.Symbol(f"_arg{i}", **a.assumptions0) for i, a in enumerate(args)}
-    args = [safe[a] for a in args]
+    # numpy function the generated code calls by that name (``stored``: only the names that could)
+    safe = {a: sympy.Symbol(f"_arg{i}", **a.assumptions0) for i, a in enumerate(args)
+            if not stored or _could_shadow(str(a), ns, module)}
+    args = [safe.get(a, a) for a in args]
     if shared and printer is not None:
         printer.shared = {_no_zoo(_rename(e, safe)): f"_w{i}" for i, e in enumerate(shared)}
         args += [sympy.Symbol(f"_w{i}") for i in range(len(shared))]

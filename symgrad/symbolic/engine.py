@@ -433,13 +433,28 @@ def _expanded_plan(
     return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled, n_forward)
 
 
-def _partials(e: sympy.Expr, wanted: Any, diff: _Differentiator) -> dict[sympy.Symbol, sympy.Expr]:
+def _partials(e: sympy.Expr, wanted: Any, diff: _Differentiator,
+              name: sympy.Symbol | None = None) -> dict[sympy.Symbol, sympy.Expr]:
     """``d e / d s`` for each symbol ``s`` of ``wanted`` that ``e`` contains, every other symbol held
     fixed (sympy's rules, node by node: :class:`_Differentiator`).  A sum (times a constant) is
-    differentiated term by term, each term only by the symbols in it."""
+    differentiated term by term, each term only by the symbols in it.  ``name``, the symbol bound to
+    ``e``: a function's derivative that holds the function itself (``exp(z_i - logsumexp(z))``) holds
+    the name instead."""
+    parts: dict[sympy.Symbol, list[sympy.Expr]] = {}
+    if name is not None and isinstance(e, sympy.Function) and not e.is_Piecewise:
+        template = _outer_template(e.func, len(e.args))
+        if template is not None:
+            f, u, outers = template
+            at = {f: name, **dict(zip(u, e.args))}
+            for i, a in enumerate(e.args):
+                inner = [x for x in diff.free(a) if x in wanted]
+                if inner:
+                    outer = _no_delta(outers[i].xreplace(at))
+                    for x in inner:
+                        parts.setdefault(x, []).append(outer * diff(a, x))
+            return {x: sympy.Add(*p) for x, p in parts.items()}
     coeff, rest = e.as_coeff_Mul() if e.is_Mul else (sympy.S.One, e)
     terms = rest.args if rest.is_Add else (rest,)
-    parts: dict[sympy.Symbol, list[sympy.Expr]] = {}
     for term in terms:
         for x in diff.free(term):
             if x in wanted:
@@ -447,6 +462,21 @@ def _partials(e: sympy.Expr, wanted: Any, diff: _Differentiator) -> dict[sympy.S
                 if d != 0:
                     parts.setdefault(x, []).append(d)
     return {x: coeff * sympy.Add(*p) for x, p in parts.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _outer_template(func: Any, n: int) -> tuple[Any, tuple[sympy.Dummy, ...], list[sympy.Expr]] | None:
+    """``(func(u...), u, [d func(u...) / d u_i for each i])`` on real dummies, by the function's own sympy
+    rule: one derivative per function and arity, substituted into each call (sympy building
+    ``exp(z_i - logsumexp(z))`` for every call and argument was most of a softmax's time)."""
+    u = tuple(sympy.Dummy(f"u{k}", real=True) for k in range(n))
+    try:
+        f = func(*u)
+    except Exception:
+        return None
+    if not isinstance(f, func) or f.args != u:  # func evaluated itself away on plain symbols
+        return None
+    return f, u, [_Differentiator._outer(f, i) for i in range(n)]
 
 
 def _reverse_sweep(loss: sympy.Expr, bind: LetBindings, xs: Sequence[sympy.Symbol],
@@ -471,7 +501,7 @@ def _reverse_sweep(loss: sympy.Expr, bind: LetBindings, xs: Sequence[sympy.Symbo
         a = bind(sympy.Add(*adjoint.pop(t)))
         if a == 0:
             continue
-        for x, d in _partials(e, live, diff).items():
+        for x, d in _partials(e, live, diff, t).items():
             adjoint.setdefault(x, []).append(a * d)
     return {x: sympy.Add(*adjoint[x]) for x in targets if x in adjoint}
 

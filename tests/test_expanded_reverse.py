@@ -151,3 +151,14 @@ def test_the_clipped_printer_stops_at_its_budget() -> None:
     text = engine._clipped(t * 2, {t: sympy.Add(*xs)}, 50)
     assert text.startswith("2*(a0 + a1") and len(text) <= 50 + engine._FORMULA_CHARS  # a subtree without names: sympy's text, cut
     assert engine._display(t * 2, {t: sympy.Add(*xs[:3])}) == sympy.sstr(2 * sympy.Add(*xs[:3]))
+
+
+def test_a_chain_too_deep_to_inline_is_printed_with_its_names() -> None:
+    xs = sympy.symbols("x0:3000", real=True)
+    ts = sympy.symbols("_t0:3000", real=True)
+    defs = {ts[0]: xs[0] * xs[1]}
+    for k in range(1, 3000):
+        defs[ts[k]] = ts[k - 1] * xs[k] + xs[k - 1]
+    assert engine._display(2 * ts[-1], defs) == "2*_t2999"  # not a RecursionError
+    assert engine._display(2 * ts[3], defs).startswith("2*")  # a short chain: inlined
+    assert "_t" not in engine._display(2 * ts[3], defs)

@@ -740,9 +740,12 @@ def _display(e: Any, defs: dict[sympy.Symbol, sympy.Expr]) -> str:
             sizes[x] = min(n, _INLINE_NODES + 1)
         return sizes[x]
 
-    if not isinstance(e, sympy.Basic) or size(e) <= _INLINE_NODES:
-        return _short(_inline(e, defs))
-    text = _clipped(e, defs, _FORMULA_CHARS)
+    try:
+        if not isinstance(e, sympy.Basic) or size(e) <= _INLINE_NODES:
+            return _short(_inline(e, defs))
+        text = _clipped(e, defs, _FORMULA_CHARS)
+    except RecursionError:  # a chain of thousands of intermediates (a long cumprod): show the names
+        return _short(e)
     return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
+import keyword
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -126,27 +128,41 @@ def numpy_function(func: Any) -> Any:
 
 
 def _rename(e: Any, names: dict[sympy.Symbol, sympy.Symbol]) -> Any:
-    return e.xreplace(names) if isinstance(e, sympy.Basic) else e
+    return e.xreplace(names) if names and isinstance(e, sympy.Basic) else e
+
+
+def _could_shadow(name: str, ns: dict[str, Any], module: str) -> bool:
+    """Whether an argument called ``name`` could stand for something the generated code calls."""
+    return (not name.isidentifier() or keyword.iskeyword(name) or name in ns or name in vars(builtins)
+            or name.startswith("_") or (module == "mpmath" and hasattr(mpmath, name)))
 
 
 def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
-              shared: Sequence[sympy.Expr] = ()) -> Callable[..., Any]:
+              shared: Sequence[sympy.Expr] = (), stored: bool = False) -> Callable[..., Any]:
     """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first.  ``shared``
     subexpressions (numpy only) are not computed: the function takes their values as further arguments,
     after ``args``, and uses them wherever the subexpression appears as written (not inside another
-    common subexpression that CSE made of a part of it)."""
+    common subexpression that CSE made of a part of it).  ``stored``: no CSE (the defs share already),
+    terms in sympy's stored order (sorting them is most of the printing time of thousands of defs)."""
     ns = s.namespace(module)
     printer = None
+    order = {"order": "none"} if stored else {}
     if module == "numpy":
         printer = _FloatExactPrinter({
             "fully_qualified_modules": False, "inline": True,
-            "allow_unknown_functions": True, "user_functions": {k: k for k in ns},
+            "allow_unknown_functions": True, "user_functions": {k: k for k in ns}, **order,
         })
         ns = {**_numpy_namespace(), **ns}
+    elif stored:
+        from sympy.printing.pycode import MpmathPrinter
+
+        printer = MpmathPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                                 "user_functions": {k: k for k in ns}, **order})
     # the inputs get names of their own: an input called `select` or `sign` must not shadow the
-    # numpy function the generated code calls by that name
-    safe = {a: sympy.Symbol(f"_arg{i}", **a.assumptions0) for i, a in enumerate(args)}
-    args = [safe[a] for a in args]
+    # numpy function the generated code calls by that name (``stored``: only the names that could)
+    safe = {a: sympy.Symbol(f"_arg{i}", **a.assumptions0) for i, a in enumerate(args)
+            if not stored or _could_shadow(str(a), ns, module)}
+    args = [safe.get(a, a) for a in args]
     if shared and printer is not None:
         printer.shared = {_no_zoo(_rename(e, safe)): f"_w{i}" for i, e in enumerate(shared)}
         args += [sympy.Symbol(f"_w{i}") for i in range(len(shared))]
@@ -159,32 +175,34 @@ def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[t
         repl, reduced = sympy.cse(exprs, symbols=fresh, list=False)
         return list(defs) + repl, reduced
 
-    return sympy.lambdify(args, outputs, modules=ns if module == "numpy" else [ns, module], cse=cse, printer=printer)
+    return sympy.lambdify(args, outputs, modules=ns if module == "numpy" else [ns, module],
+                          cse=(lambda exprs: (list(defs), exprs)) if stored else cse, printer=printer)
 
 
 class Compiled:
     """Output expressions of the arguments, lambdified (once, lazily) for numpy and mpmath."""
 
     def __init__(self, args: list[sympy.Symbol], outputs: list[sympy.Expr], defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
-                 shared: Sequence[sympy.Expr] = ()):
+                 shared: Sequence[sympy.Expr] = (), stored: bool = False):
         self.args, self.outputs, self.defs, self.shared = args, outputs, list(defs), list(shared)
+        self.stored = stored  # see _lambdify
         self._single: dict[int, Callable[..., Any]] = {}
 
     @functools.cached_property
     def numpy(self) -> Callable[..., Any]:
-        return _lambdify(self.args, self.outputs, "numpy", self.defs)
+        return _lambdify(self.args, self.outputs, "numpy", self.defs, stored=self.stored)
 
     @functools.cached_property
     def numpy_shared(self) -> Callable[..., Any]:
         """As :attr:`numpy`, with the values of the ``shared`` subexpressions as further arguments."""
-        return _lambdify(self.args, self.outputs, "numpy", self.defs, self.shared)
+        return _lambdify(self.args, self.outputs, "numpy", self.defs, self.shared, stored=self.stored)
 
     @functools.cached_property
     def mpmath(self) -> Callable[..., Any]:
-        return _lambdify(self.args, self.outputs, "mpmath", self.defs)
+        return _lambdify(self.args, self.outputs, "mpmath", self.defs, stored=self.stored)
 
     def mpmath_one(self, k: int) -> Callable[..., Any]:
         if k not in self._single:
-            self._single[k] = _lambdify(self.args, [self.outputs[k]], "mpmath", self.defs)
+            self._single[k] = _lambdify(self.args, [self.outputs[k]], "mpmath", self.defs, stored=self.stored)
         return self._single[k]
 

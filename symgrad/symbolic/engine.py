@@ -406,6 +406,7 @@ class _ExpandedPlan:
     sym_names: dict[str, np.ndarray]  # symbol name per element, per input
     derivs: dict[Seq, np.ndarray]  # object arrays of expressions, shape of the input seq[-1]
     compiled: Compiled  # outputs: forward elements, then each derivative's elements
+    n_forward: int = 0  # compiled.defs[:n_forward] are the forward's intermediates, the rest adjoints
 
 
 @functools.lru_cache(maxsize=64)
@@ -428,21 +429,97 @@ def _expanded_plan(
     active = tuple(n for n in wrt if n in syms)
     losses: dict[Seq, sympy.Expr] = {(): loss}
     derivs: dict[Seq, np.ndarray] = {}
-    diff = _Differentiator(defs)
+    n_forward = len(defs)
+    diff = _Differentiator()  # local partials: a let-bound symbol is a variable of its own there
     for level in range(1, order + 1):
-        for seq in _sequences(active, level):
-            base, x = losses[seq[:-1]], syms[seq[-1]]
-            d = np.empty(x.shape, dtype=object)
-            for idx in np.ndindex(*x.shape):
-                d[idx] = diff(base, x[idx])
-            derivs[seq] = d
-            if level < order:
-                losses[seq] = sympy.Add(*d.ravel())
+        for prefix in _sequences(active, level - 1):
+            grad = _reverse_sweep(losses[prefix], bind, [x for n in active for x in syms[n].ravel()], diff)
+            for n in active:
+                seq = prefix + (n,)
+                d = np.empty(syms[n].shape, dtype=object)
+                for idx in np.ndindex(*d.shape):
+                    d[idx] = grad.get(syms[n][idx], sympy.S.Zero)
+                derivs[seq] = d
+                if level < order:
+                    losses[seq] = sympy.Add(*d.ravel())
     final = {q: d for q, d in derivs.items() if len(q) == order}
     outputs = list(out.ravel()) + [e for d in final.values() for e in d.ravel()]
     sym_names = {n: np.vectorize(str, otypes=[object])(a) if a.size else a for n, a in syms.items()}
-    compiled = Compiled(args, outputs, list(defs.items()))
-    return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled)
+    compiled = Compiled(args, outputs, list(defs.items()), stored=True)
+    return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled, n_forward)
+
+
+def _partials(e: sympy.Expr, wanted: Any, diff: _Differentiator,
+              name: sympy.Symbol | None = None) -> dict[sympy.Symbol, sympy.Expr]:
+    """``d e / d s`` for each symbol ``s`` of ``wanted`` that ``e`` contains, every other symbol held
+    fixed (sympy's rules, node by node: :class:`_Differentiator`).  A sum (times a constant) is
+    differentiated term by term, each term only by the symbols in it.  ``name``, the symbol bound to
+    ``e``: a function's derivative that holds the function itself (``exp(z_i - logsumexp(z))``) holds
+    the name instead."""
+    parts: dict[sympy.Symbol, list[sympy.Expr]] = {}
+    if name is not None and isinstance(e, sympy.Function) and not e.is_Piecewise:
+        template = _outer_template(e.func, len(e.args))
+        if template is not None:
+            f, u, outers = template
+            at = {f: name, **dict(zip(u, e.args))}
+            for i, a in enumerate(e.args):
+                inner = [x for x in diff.free(a) if x in wanted]
+                if inner:
+                    outer = _no_delta(outers[i].xreplace(at))
+                    for x in inner:
+                        parts.setdefault(x, []).append(outer * diff(a, x))
+            return {x: sympy.Add(*p) for x, p in parts.items()}
+    coeff, rest = e.as_coeff_Mul() if e.is_Mul else (sympy.S.One, e)
+    terms = rest.args if rest.is_Add else (rest,)
+    for term in terms:
+        for x in diff.free(term):
+            if x in wanted:
+                d = diff(term, x)
+                if d != 0:
+                    parts.setdefault(x, []).append(d)
+    return {x: coeff * sympy.Add(*p) for x, p in parts.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _outer_template(func: Any, n: int) -> tuple[Any, tuple[sympy.Dummy, ...], list[sympy.Expr]] | None:
+    """``(func(u...), u, [d func(u...) / d u_i for each i])`` on real dummies, by the function's own sympy
+    rule: one derivative per function and arity, substituted into each call (sympy building
+    ``exp(z_i - logsumexp(z))`` for every call and argument was most of a softmax's time)."""
+    u = tuple(sympy.Dummy(f"u{k}", real=True) for k in range(n))
+    try:
+        f = func(*u)
+    except Exception:
+        return None
+    if not isinstance(f, func) or f.args != u:  # func evaluated itself away on plain symbols
+        return None
+    return f, u, [_Differentiator._outer(f, i) for i in range(n)]
+
+
+def _reverse_sweep(loss: sympy.Expr, bind: LetBindings, xs: Sequence[sympy.Symbol],
+                   diff: _Differentiator) -> dict[sympy.Symbol, sympy.Expr]:
+    """The exact gradient of ``loss`` with respect to each of ``xs``, by the chain rule through the
+    let-bound intermediates of ``bind`` (in reverse order of binding): each definition is differentiated
+    by sympy once, by the symbols it uses, and the adjoint of each intermediate (the derivative of
+    ``loss`` by it) is let-bound in turn, so that every use shares it.  The result uses the intermediates
+    and their adjoints (``bind.defs`` grows); inlined, it is the derivative of the loss inlined."""
+    defs = list(bind.defs.items())
+    targets = set(xs)
+    live = set(targets)  # the symbols some x feeds: only their adjoints are needed
+    for t, e in defs:
+        if diff.free(e) & live:
+            live.add(t)
+    adjoint: dict[sympy.Symbol, list[sympy.Expr]] = {}
+    for x, d in _partials(loss, live, diff).items():
+        adjoint.setdefault(x, []).append(d)
+    for t, e in reversed(defs):
+        if t not in adjoint:
+            continue
+        a = bind(sympy.Add(*adjoint.pop(t)))
+        if a == 0:
+            continue
+        for x, d in _partials(e, live, diff, t).items():
+            adjoint.setdefault(x, []).append(a * d)
+    return {x: sympy.Add(*adjoint[x]) for x in targets if x in adjoint}
 
 
 # ---------------------------------------------------------------- evaluation helpers
@@ -624,7 +701,7 @@ def _run_expanded(
     # an output undefined as written (see written_forward) makes every element it depends on undefined
     bad = np.broadcast_to(np.isnan(written_forward(expr, arrays, written)), plan.out_shape)
     tainted: dict[str, np.ndarray] = {}
-    if _has_zoo([*plan.compiled.outputs[:n_out], *(e for _, e in plan.compiled.defs)]):
+    if _has_zoo([*plan.compiled.outputs[:n_out], *(e for _, e in plan.compiled.defs[: plan.n_forward])]):
         forward = np.full(forward.shape, np.nan)
         tainted = {n: np.ones(a.shape, dtype=bool) for n, a in arrays.items()}
     elif bad.any():
@@ -654,7 +731,7 @@ def _expanded_formula(plan: _ExpandedPlan, seq: Seq, exprs: np.ndarray) -> str:
         return "(empty)"
     first = plan.sym_names[seq[-1]].ravel()[0]
     of = "" if len(seq) == 1 else f" of sum(d/d{'.. d/d'.join(seq[:-1])} ...)"
-    return f"d/d{first}{of} = {_short(_inline(exprs.ravel()[0], dict(plan.compiled.defs)))}"
+    return f"d/d{first}{of} = {_display(exprs.ravel()[0], dict(plan.compiled.defs))}"
 
 
 def _inline(e: Any, defs: dict[sympy.Symbol, sympy.Expr]) -> Any:
@@ -664,6 +741,69 @@ def _inline(e: Any, defs: dict[sympy.Symbol, sympy.Expr]) -> Any:
             break
         e = e.xreplace(defs)
     return e
+
+
+_INLINE_NODES = 600  # a formula larger than this, inlined, is printed clipped (see _clipped)
+
+
+def _display(e: Any, defs: dict[sympy.Symbol, sympy.Expr]) -> str:
+    """The text of ``e`` inlined, cut to _FORMULA_CHARS: sympy's own printing when the inlined tree is
+    small, else :func:`_clipped` (printing a tree of millions of nodes to show 200 characters of it
+    took minutes)."""
+    sizes: dict[Any, int] = {}
+
+    def size(x: Any) -> int:
+        n = sizes.get(x)
+        if n is None:
+            if x in defs:
+                n = size(defs[x])
+            else:
+                n = 1 + sum(size(a) for a in getattr(x, "args", ()))
+            sizes[x] = min(n, _INLINE_NODES + 1)
+        return sizes[x]
+
+    try:
+        if not isinstance(e, sympy.Basic) or size(e) <= _INLINE_NODES:
+            return _short(_inline(e, defs))
+        text = _clipped(e, defs, _FORMULA_CHARS)
+    except RecursionError:  # a chain of thousands of intermediates (a long cumprod): show the names
+        return _short(e)
+    return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
+
+
+def _clipped(e: Any, defs: dict[sympy.Symbol, sympy.Expr], budget: int) -> str:
+    """Text of ``e`` with the let-bound symbols inlined, written in sympy's notation (terms and
+    factors in sympy's stored order) and stopped once about ``budget`` characters are written."""
+    if budget <= 0:
+        return "..."
+    if e in defs:
+        return _clipped(defs[e], defs, budget)
+    if not isinstance(e, sympy.Basic) or not e.args or not (e.free_symbols & defs.keys()):
+        return _short(e) if not isinstance(e, sympy.Basic) or e.args else _sstr(e)
+
+    def parts(items: Sequence[Any], sep: str, wrap: Any) -> str:
+        out = ""
+        for i, a in enumerate(items):
+            text = _clipped(a, defs, budget - len(out))
+            if wrap(a):
+                text = f"({text})"
+            out += (sep if i else "") + text
+            if len(out) >= budget:
+                break
+        return out
+
+    def inlined(a: Any) -> Any:
+        while a in defs:
+            a = defs[a]
+        return a
+
+    if e.is_Add:
+        return parts(e.args, " + ", lambda a: False)
+    if e.is_Mul:
+        return parts(e.args, "*", lambda a: inlined(a).is_Add)
+    if e.is_Pow:
+        return parts(e.args, "**", lambda a: not (inlined(a).is_Atom or isinstance(inlined(a), sympy.Function)))
+    return f"{type(e).__name__}({parts(e.args, ', ', lambda a: False)})"
 
 
 def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:

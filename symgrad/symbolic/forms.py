@@ -7,6 +7,7 @@ Below :mod:`symgrad.symbolic.engine` (which differentiates) and :mod:`symgrad.sy
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import sympy
+from sympy.core.parameters import distribute
 
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, numpy_eval, to_source, variables
@@ -155,18 +157,57 @@ def object_array(value: Any) -> np.ndarray:
 class LetBindings:
     """``object_eval``'s ``bind``: each non-atomic element it is given becomes a fresh real symbol
     ``_t<k>`` (a name not in ``taken``, which it extends); ``defs`` maps the symbols to their
-    expressions, in the order bound (each may use the earlier ones)."""
+    expressions, in the order bound (each may use the earlier ones).
+
+    Inside an element, each *wide* subexpression (of ``WIDE`` symbols or more: the sum that a mean
+    divides, the determinant that an inverse divides by) is bound first, innermost first, and an
+    expression bound twice is one symbol; the element's derivatives then go through the names (see
+    the engine's reverse sweep) instead of repeating the whole row in each.  Piecewise subtrees are
+    left as they are."""
+
+    WIDE = 4
 
     def __init__(self, taken: set[str]) -> None:
         self.taken = taken
         self.defs: dict[sympy.Symbol, sympy.Expr] = {}
+        self._bound: dict[sympy.Expr, sympy.Symbol] = {}
+        self._free: dict[sympy.Basic, int] = {}
 
     def __call__(self, e: Any) -> Any:
         if not isinstance(e, sympy.Basic) or e.is_Atom:
             return e
-        t = real_symbol(fresh_name(f"_t{len(self.defs)}", self.taken))
-        self.defs[t] = e
+        return self._symbol(self._hoist(e, {}))
+
+    def _symbol(self, e: sympy.Expr) -> Any:
+        if e.is_Atom:
+            return e
+        t = self._bound.get(e)
+        if t is None:
+            t = self._bound[e] = real_symbol(fresh_name(f"_t{len(self.defs)}", self.taken))
+            self.defs[t] = e
         return t
+
+    def _width(self, e: sympy.Basic) -> int:
+        n = self._free.get(e)
+        if n is None:
+            n = self._free[e] = len(e.free_symbols)
+        return n
+
+    def _hoist(self, e: sympy.Basic, seen: dict[sympy.Basic, sympy.Basic]) -> sympy.Basic:
+        if e.is_Atom or not e.args or e.is_Piecewise:  # a branch stays lazy (mpmath evaluates the chosen one)
+            return e
+        out = seen.get(e)
+        if out is not None:
+            return out
+        args = [self._wide(self._hoist(a, seen)) for a in e.args]
+        out = e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+        seen[e] = out
+        return out
+
+    def _wide(self, e: sympy.Basic) -> sympy.Basic:
+        if isinstance(e, sympy.Expr) and not e.is_Atom and self._width(e) >= self.WIDE:
+            return self._symbol(e)
+        return e
 
 
 def object_eval(expr: Expr, arrays: dict[str, np.ndarray],
@@ -191,7 +232,10 @@ def object_eval(expr: Expr, arrays: dict[str, np.ndarray],
                 return object_array(folded)
             fn = np.frompyfunc(lambda *a: apply_op(op, a, params), op.arity, 1)
             return object_array(fn(*args))
-        out = object_array(op.sympy(s, *args, **params))
+        # expanded mode: sympy must not distribute a reduction's 1/n over its sum (the ``x - sum(x)/n`` of a
+        # variance would hold the whole row), so that the sum is one subexpression that ``bind`` names
+        with distribute(False) if bind is not None else contextlib.nullcontext():
+            out = object_array(op.sympy(s, *args, **params))
         if bind is not None and op is not ops.transpose and op.kind != ops.SHAPE:  # these only move elements
             out = object_array(np.frompyfunc(bind, 1, 1)(out))
         return out

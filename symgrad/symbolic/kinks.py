@@ -150,7 +150,7 @@ def _expanded_exact(expr: Expr, nodes: list[Call], arrays: dict[str, np.ndarray]
     kinks = [np.asarray(k, dtype=object) for k in _kink_forms(nodes, forms, leaf)]
     outputs = [sympy.sympify(e) for k in kinks for e in k.ravel()]
     args = [np.float64(a) for n in names for a in arrays[n].ravel()]
-    vals = _values(Compiled(flat_syms, outputs, list(defs.items())), args, exact, 1)
+    vals = _values(Compiled(flat_syms, outputs, list(defs.items()), stored=True), args, exact, 1)  # as the reference
     out, start = [], 0
     for k in kinks:
         out.append(np.array([v[0] for v in vals[start : start + k.size]]).reshape(k.shape))

@@ -28,6 +28,7 @@ from symgrad.ir.ops import Op, normalize_axes
 
 try:
     import torch
+    import torch.autograd.forward_ad as fwAD
     import torch.nn.functional as F
 except ImportError:  # pragma: no cover - exercised where torch is missing
     torch = None  # type: ignore[assignment]
@@ -154,6 +155,11 @@ def resolve(op: Op, mapped: dict[Op, Callable[..., Any]]) -> Callable[..., Any] 
     return None
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
 class TorchBackend(TapeBackend):
     name = "torch"
     tensor_name = "torch.Tensor"
@@ -162,7 +168,8 @@ class TorchBackend(TapeBackend):
         if torch is None:
             raise install_hint("torch", "torch")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
-        self.capabilities = Capabilities(ops=runnable)
+        self.capabilities = Capabilities(ops=runnable, forward=True,
+                                         forward_note="torch.autograd.forward_ad: dual tensors")
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return torch.tensor(np.array(array), requires_grad=requires_grad)  # keeps float64 / float32
@@ -203,6 +210,26 @@ class TorchBackend(TapeBackend):
             seed = seed.expand(output.shape) if seed.shape != output.shape else seed
         return list(torch.autograd.grad(output, inputs, grad_outputs=seed, retain_graph=True,
                                         create_graph=create_graph, allow_unused=True))
+
+    def forward_jvp(self, fn: Callable[..., Any], primals: list[np.ndarray],
+                    tangents: list[np.ndarray]) -> tuple[Any, Any | None]:
+        # torch's forward AD (dual tensors) rather than torch.func.jvp: it runs an autograd.Function's
+        # `jvp` staticmethod without the functorch-only `setup_context`, as a user's Function is written
+        with fwAD.dual_level():
+            duals = [fwAD.make_dual(torch.tensor(np.array(p)), torch.tensor(np.asarray(t, dtype=p.dtype)))
+                     for p, t in zip(primals, tangents)]
+            try:
+                out = fn(*duals)
+            except NotImplementedError as exc:  # an op (or a Function without `jvp`) lacking forward AD
+                raise Unsupported(f"forward mode here: {_first_line(exc)}") from exc
+            except RuntimeError as exc:
+                if "forward AD" not in str(exc) and "forward-mode" not in str(exc):
+                    raise
+                raise Unsupported(f"forward mode here: {_first_line(exc)}") from exc
+            if not isinstance(out, torch.Tensor):
+                return out, None
+            primal, tangent = fwAD.unpack_dual(out)
+            return primal.detach().clone(), None if tangent is None else tangent.detach().clone()
 
     def sum(self, value: Any) -> Any:
         return value.sum()

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.backends.base import Capabilities, FunctionalBackend, adapter_table, install_hint
+from symgrad.backends.base import Capabilities, FunctionalBackend, Unsupported, adapter_table, install_hint
 from symgrad.ir import ops
 from symgrad.ir.expr import Var, as_expr
 from symgrad.ir.ops import Op, normalize_axes
@@ -136,7 +136,12 @@ class JaxBackend(FunctionalBackend):
 
     def forward_jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> tuple[Any, Any | None]:
         fn(*primals)  # concrete first: a composite checks its domain here, not under tracing
-        return jax.jvp(fn, tuple(primals), tuple(tangents))
+        try:
+            return jax.jvp(fn, tuple(primals), tuple(tangents))
+        except Exception as exc:  # "can't apply forward-mode autodiff (jvp) to a custom_vjp function."
+            if "forward-mode autodiff" not in str(exc):  # (also inside check_function's FunctionError)
+                raise
+            raise Unsupported(f"forward mode here: {str(exc).strip().splitlines()[0]}") from exc
 
     def sum(self, value: Any) -> Any:
         return jnp.sum(value)

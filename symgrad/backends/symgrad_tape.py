@@ -9,8 +9,8 @@ import numpy as np
 
 from symgrad import tape
 from symgrad.backends.base import Capabilities, TapeBackend
-from symgrad.tape.forward import jvp
 from symgrad.ir.ops import Op
+from symgrad.tape.forward import jvp
 
 
 class SymgradBackend(TapeBackend):

@@ -59,6 +59,9 @@ def make_case(expr: ExprLike, inputs: dict[str, Any] | None = None, **kwargs: An
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).
@@ -134,6 +137,9 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).
@@ -183,6 +189,9 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | 
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).
@@ -239,6 +248,9 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).

@@ -26,6 +26,11 @@ say ``wrap_constants``.  The forward pass is :meth:`Backend.evaluate` (the walke
 default), which :func:`symgrad.check_function` replaces by the user's function: an
 adapter's own helpers (an op's composite) call :meth:`Backend.walk`, never ``evaluate``.
 
+Forward mode (``mode_ad: forward|both``): :meth:`Backend.jvp` gives ``(value, J t)`` for
+tangents ``t``; an engine with it says ``capabilities.forward`` and implements
+``forward_jvp(fn, primals, tangents)`` (:func:`jvp_by_function` builds ``fn`` from the IR through
+``evaluate``, so :func:`symgrad.check_function` works in forward mode too).
+
 A backend declares what it can do in :attr:`Backend.capabilities` (ops, highest order,
 dtypes); the runner *skips* what lies outside with the reason, before calling the
 engine.  An op the engine lacks at run time raises :class:`Unsupported` (also a skip);

@@ -95,9 +95,10 @@ def reference_jvp(ir: Expr, inputs: dict[str, np.ndarray], wrt: list[str], tange
                 terms += 1 if axes is None else int(np.size(prod))
             undef = undef | np.isnan(total)
         # a float32 engine's dot product may cancel: its rounding error is bounded by n eps sum |terms|
-        slack = slack + terms * eps * absolute if dt == np.float32 else None
-        return total, undef, kink, slack
+        widened = slack + terms * eps * absolute if dt == np.float32 else None
+        return total, undef, kink, widened
 
+    res: Any
     if not used:  # J t = 0: the output depends on no differentiated input
         res = differentiate(ir, inputs, wrt, grad_output=np.ones(shape, dtype=dt), **kw)
         z = np.zeros(shape, dtype=bool)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.ir import ops
 from symgrad.tape.grad_mode import enable_grad
 from symgrad.tape.graph import Tensor, grad
 
@@ -65,7 +66,7 @@ def jvp(func: Callable[..., Any], primals: Sequence[Any] | Tensor, tangents: Seq
         dot: Tensor | None = None
         for g, t in zip(vjps, ts):
             if g is not None and g.requires_grad:
-                term = (g * t).sum()
+                term = ops.sum(g * t)
                 dot = term if dot is None else dot + term
         if dot is None:  # no VJP depends on u: the backward left the tape (or every VJP is 0)
             return out.detach(), zeros

@@ -36,7 +36,7 @@ KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
     "atol", "seed", "mode", "tags", "skip", "xfail", "description", "reference",
 )
-KEYS = KEYS + ("mode_ad", "tangent")  # forward mode (issue 18)
+KEYS = KEYS + ("mode_ad", "tangent")  # type: ignore[assignment]  # forward mode (issue 18)
 REQUIRED = ("name", "expr", "inputs")
 FILE_KEYS = ("version", "defaults", "cases")
 DTYPES = ("float64", "float32")

@@ -38,7 +38,7 @@ _WHERE = {
     "fuzz": ("symgrad.fuzzing", "fuzz"),
 }
 _MODULES = {"autograd": "symgrad.tape.autograd", "optim": "symgrad.tape.optim", "backends": "symgrad.backends",
-            "nn": "symgrad.nn"}
+            "nn": "symgrad.nn", "func": "symgrad.func"}
 
 
 # torch functions the op table lacks (symgrad.tape.functions): an op of the same name takes precedence

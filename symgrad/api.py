@@ -60,6 +60,9 @@ def make_case(expr: ExprLike, inputs: dict[str, Any] | None = None, **kwargs: An
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).
@@ -136,6 +139,9 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).
@@ -186,6 +192,9 @@ def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | 
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).
@@ -243,6 +252,9 @@ def check_function(fn: Callable[..., Any], reference: ExprLike, *, backend: Any 
         seed: seeds the random inputs and ``grad_output`` (default 0).
         mode: ``"auto"`` (default), ``"elementwise"`` or ``"expanded"``.
         reference: ``"float"`` (default) or ``"exact"`` (mpmath, rounded once).
+        mode_ad: ``"reverse"`` (default: the VJP), ``"forward"`` (the JVP, order 1) or ``"both"``.
+        tangent: forward mode's tangent: values, ``"random"`` (default) or a generator, or
+            ``{name: one of those}``; its shape defaults to the input's.
         name, tags, skip, xfail, description: as in a case file.
         **inputs: every other keyword is an input: a number, nested list, numpy array, tensor,
             or generator (``{"uniform": [-1, 1], "shape": [10]}``).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -188,6 +189,9 @@ def _isatty(stream: Any) -> bool:
 @click.option("--device", default=None, metavar="cpu|cuda|cuda:N", callback=lambda c, p, v: _device(v),
               help="Override every case's device (torch, jax); without a GPU, cuda cases are skipped.")
 @click.option("--exact", is_flag=True, default=None, help="Reference from mpmath at 50 digits, rounded once.")
+@click.option("--ad", type=click.Choice(["reverse", "forward", "both"]), default=None,
+              help="Override every case's mode_ad: check the VJP (reverse), the JVP (forward: order 1; "
+                   "expect and higher orders are not checked) or both. A backend without forward mode skips.")
 @click.option("--limit", "limits", multiple=True, metavar="NAME=N",
               help="Raise a size limit, e.g. --limit max_nodes=10000 (repeatable).")
 @click.option("--no-color", is_flag=True, help="No colour (also: the NO_COLOR environment variable).")
@@ -195,7 +199,7 @@ def _isatty(stream: Any) -> bool:
 def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None, tags: tuple[str, ...],
           skip_tags: tuple[str, ...], exitfirst: bool, jobs: int, timeout: float, fmt: str, output: str | None,
           rtol: float | None, atol: float | None, dtype: str | None, device: str | None, exact: bool | None,
-          limits: tuple[str, ...], no_color: bool, verbose: bool) -> None:
+          limits: tuple[str, ...], no_color: bool, verbose: bool, ad: str | None = None) -> None:
     """Run every case in the case files and folders PATHS (default: cases/).
 
     Text reports print each failure's table and a summary line; --format json
@@ -248,6 +252,8 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
     options = [_runner.Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, device=device, limits=lim,
                                arrays=False)
                for b in (backends or ("symgrad",))]
+    if ad:  # forward mode (issue 18): replaces each case's mode_ad
+        options = [dataclasses.replace(o, ad=ad) for o in options]
     progress = _formats.Progress(len(cases) * len(options), stdout, color=_use_color(no_color, stdout),
                                 enabled=text and tty)
 

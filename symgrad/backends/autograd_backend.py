@@ -186,7 +186,8 @@ class AutogradBackend(Backend):
         if autograd is None:
             raise install_hint("autograd", "autograd")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
-        self.capabilities = Capabilities(ops=runnable)
+        self.capabilities = Capabilities(ops=runnable, forward=True,
+                                         forward_note="autograd.make_jvp: autograd's forward mode")
 
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         fn = self.ops.get(op)
@@ -249,3 +250,22 @@ class AutogradBackend(Backend):
             for n, g in zip(wrt, grads):
                 result[prefix + (n,)] = np.asarray(getval(g))
         return value, result
+
+    def jvp(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
+            tangents: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        wrt = list(wrt)
+        consts = {n: a for n, a in inputs.items() if n not in wrt}
+
+        def f(*w: Any) -> Any:
+            return self.evaluate(expr, {**consts, **dict(zip(wrt, w))})
+
+        w0 = tuple(inputs[n] for n in wrt)
+        seeds = tuple(np.asarray(tangents[n], dtype=inputs[n].dtype) for n in wrt)
+        with np.errstate(all="ignore"):
+            f(*w0)  # concrete first: a composite checks its domain on plain arrays
+            try:
+                out, tangent = autograd.make_jvp(f, argnum=tuple(range(len(wrt))))(*w0)(seeds)
+            except NotImplementedError as exc:  # "JVP of cbrt wrt argnums (0,) not defined"
+                raise Unsupported(f"forward mode here: {str(exc).strip().splitlines()[0]}") from exc
+        value = np.asarray(getval(out))
+        return value, np.broadcast_to(np.asarray(tangent, dtype=value.dtype), value.shape).copy()

@@ -26,6 +26,11 @@ say ``wrap_constants``.  The forward pass is :meth:`Backend.evaluate` (the walke
 default), which :func:`symgrad.check_function` replaces by the user's function: an
 adapter's own helpers (an op's composite) call :meth:`Backend.walk`, never ``evaluate``.
 
+Forward mode (``mode_ad: forward|both``): :meth:`Backend.jvp` gives ``(value, J t)`` for
+tangents ``t``; an engine with it says ``capabilities.forward`` and implements
+``forward_jvp(fn, primals, tangents)`` (:func:`jvp_by_function` builds ``fn`` from the IR through
+``evaluate``, so :func:`symgrad.check_function` works in forward mode too).
+
 A backend declares what it can do in :attr:`Backend.capabilities` (ops, highest order,
 dtypes); the runner *skips* what lies outside with the reason, before calling the
 engine.  An op the engine lacks at run time raises :class:`Unsupported` (also a skip);
@@ -88,6 +93,15 @@ class Capabilities:
     #: the kinds of device its tensors can live on ("cuda": also "cuda:N"); whether one is present is
     #: asked at run time (:meth:`Backend.on_device`)
     devices: tuple[str, ...] = ("cpu",)
+    #: forward mode: the engine computes JVPs (:meth:`Backend.jvp`); ``forward_note`` says how, or why not
+    forward: bool = False
+    forward_note: str = ""
+
+    def lacks_forward(self) -> str | None:
+        """Why a forward-mode (``mode_ad: forward|both``) case cannot run here (None: it can)."""
+        if self.forward:
+            return None
+        return "forward mode" + (f" ({self.forward_note})" if self.forward_note else " (it computes no JVPs)")
 
     def lacks(self, used: Iterable[Op], order: int, dtype: str, device: str = "cpu") -> str | None:
         """Why a case with ops ``used``, at ``order``, in ``dtype`` on ``device`` cannot run here (None: it can)."""
@@ -158,6 +172,13 @@ class Backend:
                   grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
         """``(value, {(name, ...): gradient or None})``, all numpy, for every sequence of ``order`` names."""
         raise NotImplementedError
+
+    def jvp(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
+            tangents: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Forward mode: ``(value, J t)``, numpy, where ``J t = sum over wrt of d expr/d name @ tangents[name]``
+        (each tangent of its input's shape; the result of the forward value's shape).  Inputs not in
+        ``wrt`` are constants.  A backend with forward mode says ``capabilities.forward``."""
+        raise Unsupported("forward mode")
 
     def evaluate(self, expr: Expr, leaves: dict[str, Any]) -> Any:
         """The forward pass on the engine's own values (``leaves``: input name -> value): :meth:`walk`.
@@ -268,6 +289,18 @@ class TapeBackend(Backend):
                   grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
         return gradients_by_tape(self, expr, inputs, wrt, order, grad_output)
 
+    def forward_jvp(self, fn: Callable[..., Any], primals: list[np.ndarray],
+                    tangents: list[np.ndarray]) -> tuple[Any, Any | None]:
+        """Forward mode, for an engine that has it: ``(fn(*leaves), its JVP)`` with the engine's leaves
+        made from ``primals`` and seeded with ``tangents``; the JVP ``None`` where the output depends on
+        no primal.  :func:`jvp_by_function` does the rest."""
+        raise Unsupported("forward mode")
+
+    def jvp(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
+            tangents: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        consts = {n: self.leaf(a, requires_grad=False) for n, a in inputs.items() if n not in wrt}
+        return jvp_by_function(self, expr, inputs, consts, wrt, tangents)
+
 
 def gradients_by_tape(backend: TapeBackend, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
                       order: int, grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
@@ -328,6 +361,20 @@ class FunctionalBackend(Backend):
         with self.session():
             return gradients_by_vjp(self, expr, inputs, wrt, order, grad_output)
 
+    def forward_jvp(self, fn: Callable[..., Any], primals: list[Any],
+                    tangents: list[Any]) -> tuple[Any, Any | None]:
+        """Forward mode, for an engine that has it: ``(fn(*primals), JVP of fn at primals with tangents)``
+        (``jax.jvp``); primals and tangents are the engine's arrays (:meth:`array`)."""
+        raise Unsupported("forward mode")
+
+    def jvp(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
+            tangents: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        with self.session():
+            consts = {n: self.array(a) for n, a in inputs.items() if n not in wrt}
+            arrays = {n: self.array(a) for n, a in inputs.items() if n in wrt}
+            seeds = {n: self.array(np.asarray(t, dtype=inputs[n].dtype)) for n, t in tangents.items()}
+            return jvp_by_function(self, expr, arrays, consts, wrt, seeds)
+
 
 def gradients_by_vjp(backend: FunctionalBackend, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
                      order: int, grad_output: np.ndarray) -> tuple[np.ndarray, Grads]:
@@ -356,6 +403,23 @@ def gradients_by_vjp(backend: FunctionalBackend, expr: Expr, inputs: dict[str, n
         for n, g in zip(wrt, fn(*w0)):
             result[prefix + (n,)] = None if g is None else backend.to_numpy(g)
     return value, result
+
+
+def jvp_by_function(backend: Any, expr: Expr, primals: dict[str, Any], consts: dict[str, Any],
+                    wrt: Sequence[str], tangents: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The expression as a function of the ``wrt`` inputs (through ``evaluate``, so that
+    :func:`symgrad.check_function` puts the user's function there), handed to the backend's
+    ``forward_jvp``; a JVP of ``None`` (the output depends on no input) is zeros."""
+    wrt = list(wrt)
+
+    def f(*w: Any) -> Any:
+        return backend.evaluate(expr, {**consts, **dict(zip(wrt, w))})
+
+    out, tangent = backend.forward_jvp(f, [primals[n] for n in wrt], [tangents[n] for n in wrt])
+    value = backend.to_numpy(out)
+    if tangent is None:
+        return value, np.zeros(np.shape(value), dtype=value.dtype)
+    return value, backend.to_numpy(tangent)
 
 
 def check_gradients(backend: Backend, value: Any, grads: Grads, inputs: dict[str, np.ndarray]) -> None:

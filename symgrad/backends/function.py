@@ -86,6 +86,13 @@ class FunctionBackend(TapeBackend):
         proxy.evaluate = self.evaluate  # type: ignore[method-assign]
         return proxy.gradients(expr, inputs, wrt, order, grad_output)
 
+    def jvp(self, expr: Expr, inputs: dict[str, np.ndarray], wrt: Sequence[str],
+            tangents: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        # forward mode as the base backend runs it (torch's dual tensors run a Function's `jvp`), our forward pass
+        proxy = copy.copy(self.base)
+        proxy.evaluate = self.evaluate  # type: ignore[method-assign]
+        return proxy.jvp(expr, inputs, wrt, tangents)
+
     # -- everything else is the base backend's
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return self.base.leaf(array, requires_grad)  # type: ignore[attr-defined]

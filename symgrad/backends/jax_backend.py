@@ -105,7 +105,8 @@ class JaxBackend(FunctionalBackend):
             raise install_hint("jax", "jax")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
         self.capabilities = Capabilities(ops=runnable, dtypes=("float64", "float32", "float16", "bfloat16"),
-                                         devices=("cpu", "cuda"))
+                                         devices=("cpu", "cuda"), forward=True,
+                                         forward_note="jax.jvp")
 
     @contextmanager
     def on_device(self, device: str) -> Iterator[None]:
@@ -147,6 +148,15 @@ class JaxBackend(FunctionalBackend):
         out, pullback = jax.vjp(fn, *inputs)
         seed = jnp.ones_like(out) if grad_output is None else jnp.asarray(grad_output, dtype=jnp.result_type(out))
         return out, list(pullback(jnp.broadcast_to(seed, jnp.shape(out))))
+
+    def forward_jvp(self, fn: Callable[..., Any], primals: list[Any], tangents: list[Any]) -> tuple[Any, Any | None]:
+        fn(*primals)  # concrete first: a composite checks its domain here, not under tracing
+        try:
+            return jax.jvp(fn, tuple(primals), tuple(tangents))
+        except Exception as exc:  # "can't apply forward-mode autodiff (jvp) to a custom_vjp function."
+            if "forward-mode autodiff" not in str(exc):  # (also inside check_function's FunctionError)
+                raise
+            raise Unsupported(f"forward mode here: {str(exc).strip().splitlines()[0]}") from exc
 
     def sum(self, value: Any) -> Any:
         return jnp.sum(value)

@@ -131,7 +131,7 @@ class MygradBackend(TapeBackend):
         if mg is None:
             raise install_hint("mygrad", "mygrad")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
-        self.capabilities = Capabilities(ops=runnable, max_order=1)
+        self.capabilities = Capabilities(ops=runnable, max_order=1, forward_note="MyGrad has no forward-mode AD")
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return mg.tensor(np.array(array), constant=not requires_grad)

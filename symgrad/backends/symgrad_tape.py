@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from symgrad import tape
-from symgrad.backends.base import TapeBackend
+from symgrad.backends.base import Capabilities, TapeBackend
 from symgrad.ir.ops import Op
+from symgrad.tape.forward import jvp
 
 
 class SymgradBackend(TapeBackend):
     name = "symgrad"
     tensor_name = "symgrad.Tensor"
+    capabilities = Capabilities(forward=True, forward_note="symgrad.func.jvp: the double-VJP trick on the table's VJPs")
 
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return tape.Tensor._make(array) if not requires_grad else tape.tensor(array, requires_grad=True)
@@ -31,6 +34,11 @@ class SymgradBackend(TapeBackend):
         return list(tape.grad(output, inputs, seed, retain_graph=create_graph or seed is None,
                               create_graph=create_graph,
                               allow_unused=True))
+
+    def forward_jvp(self, fn: Callable[..., Any], primals: list[np.ndarray],
+                    tangents: list[np.ndarray]) -> tuple[Any, Any | None]:
+        return jvp(fn, [tape.Tensor._make(p) for p in primals],
+                   [tape.Tensor._make(np.asarray(t, dtype=p.dtype)) for p, t in zip(primals, tangents)])
 
     def sum(self, value: Any) -> Any:
         return value.sum()

@@ -156,7 +156,7 @@ class TinygradBackend(TapeBackend):
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
         interpreted = DEV.device == "PYTHON"
         self.capabilities = Capabilities(
-            ops=runnable, wrap_constants=True,
+            ops=runnable, wrap_constants=True, forward_note="tinygrad has no forward-mode AD",
             max_order=2 if interpreted else None,
             order_note="tinygrad's interpreted DEV=PYTHON device: order 3 takes minutes" if interpreted else "")
 

@@ -16,6 +16,7 @@ among tied elements (``torch.max(x, dim)`` would give it all to one index).
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +31,7 @@ from symgrad.ir.precision import numpy_dtype
 
 try:
     import torch
+    import torch.autograd.forward_ad as fwAD
     import torch.nn.functional as F
 except ImportError:  # pragma: no cover - exercised where torch is missing
     torch = None  # type: ignore[assignment]
@@ -181,6 +183,15 @@ def _tensor(array: Any) -> Any:
     return torch.tensor(a)
 
 
+# what torch says when an op or a Function has no forward-mode formula
+_NO_FORWARD_AD = re.compile(r"forward(?: mode)? AD|forward-mode|jvp function")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
 class TorchBackend(TapeBackend):
     name = "torch"
     tensor_name = "torch.Tensor"
@@ -190,7 +201,8 @@ class TorchBackend(TapeBackend):
             raise install_hint("torch", "torch")
         self.ops, runnable = adapter_table(resolve, _mapped(), UNSUPPORTED)
         self.capabilities = Capabilities(ops=runnable, dtypes=("float64", "float32", "float16", "bfloat16"),
-                                         devices=("cpu", "cuda"))
+                                         devices=("cpu", "cuda"), forward=True,
+                                         forward_note="torch.autograd.forward_ad: dual tensors")
         self.device = torch.device("cpu")
 
     @contextmanager
@@ -251,6 +263,24 @@ class TorchBackend(TapeBackend):
             seed = seed.expand(output.shape) if seed.shape != output.shape else seed
         return list(torch.autograd.grad(output, inputs, grad_outputs=seed, retain_graph=True,
                                         create_graph=create_graph, allow_unused=True))
+
+    def forward_jvp(self, fn: Callable[..., Any], primals: list[np.ndarray],
+                    tangents: list[np.ndarray]) -> tuple[Any, Any | None]:
+        # torch's forward AD (dual tensors) rather than torch.func.jvp: it runs an autograd.Function's
+        # `jvp` staticmethod without the functorch-only `setup_context`, as a user's Function is written
+        with fwAD.dual_level():
+            duals = [fwAD.make_dual(torch.tensor(np.array(p)), torch.tensor(np.asarray(t, dtype=p.dtype)))
+                     for p, t in zip(primals, tangents)]
+            try:
+                out = fn(*duals)
+            except Exception as exc:  # an op, or a Function without `jvp`, that has no forward AD (also
+                if not _NO_FORWARD_AD.search(str(exc)):  # inside check_function's FunctionError): a skip
+                    raise
+                raise Unsupported(f"forward mode here: {_first_line(exc)}") from exc
+            if not isinstance(out, torch.Tensor):
+                return out, None
+            primal, tangent = fwAD.unpack_dual(out)
+            return primal.detach().clone(), None if tangent is None else tangent.detach().clone()
 
     def sum(self, value: Any) -> Any:
         return value.sum()

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from symgrad import backends
-from symgrad.backends.base import Backend, Unsupported, check_gradients
+from symgrad.backends.base import Backend, BackendError, Unsupported, check_gradients
 from symgrad.checking.cases import Case
 from symgrad.checking.cases.schema import expect_sequence
 from symgrad.checking.compare import Comparison, compare, tolerances
+from symgrad.checking.forward import make_tangents, reference_jvp
 from symgrad.checking.report import Gradient, Report
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.ir.expr import Call, Expr, numpy_eval, variables
@@ -43,6 +44,7 @@ class Options:
     device: str | None = None  # None: as the case says (`device:`, default cpu)
     limits: Limits = DEFAULT
     arrays: bool = True  # keep the arrays on the Report (grad, plot, the API); suites turn it off
+    ad: str | None = None  # reverse | forward | both: replaces each case's `mode_ad` (CLI --ad); None: the case's
 
 
 def run_case(case: Case, backend: str | Backend | None = None, *, options: Options | None = None,
@@ -75,7 +77,7 @@ def run_case(case: Case, backend: str | Backend | None = None, *, options: Optio
         report.status, report.reason = "skip", skip
         return report
     try:
-        _check(case, opts, report)
+        _check_ad(case, opts, report)
     except Unsupported as exc:
         report.status, report.reason = "skip", f"backend {name!r} lacks {exc}"
     except (Exception, RecursionError, MemoryError) as exc:  # isolation: the run goes on
@@ -100,6 +102,20 @@ def _message(exc: BaseException) -> str:
 def _one_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return " ".join(lines)[:300] if lines else "(no message)"
+
+
+def _check_ad(case: Case, opts: Options, report: Report) -> None:
+    """Reverse mode (:func:`_check`), forward mode (:func:`_check_forward`) or both, as ``mode_ad`` says."""
+    ad = opts.ad or case.mode_ad
+    if ad == "reverse":
+        _check(case, opts, report)
+        return
+    lacking = backends.get(opts.backend).capabilities.lacks_forward()
+    if lacking:  # before either runs: a case that asks for forward mode never passes without it
+        raise Unsupported(lacking)
+    if ad == "both":
+        _check(case, opts, report)
+    _check_forward(case, opts, report, reverse_ran=ad == "both")
 
 
 def _check(case: Case, opts: Options, report: Report) -> None:
@@ -239,3 +255,64 @@ def _expected(ir: Expr | None, raw: Any, inputs: dict[str, np.ndarray], dtype: n
     if ir is not None:
         return numpy_eval(ir, _numpy_computable(inputs)).astype(dtype)
     return np.asarray(raw, dtype=dtype)
+
+
+def _check_forward(case: Case, opts: Options, report: Report, *, reverse_ran: bool) -> None:
+    """Forward mode for one case: appends the ``jvp`` comparison (and ``value`` when reverse mode did not run)."""
+    if opts.dtype and opts.dtype != case.dtype:
+        case = replace(case, dtype=opts.dtype)
+    dtype = np.dtype(case.dtype)
+    rtol, atol = tolerances(case.dtype, opts.rtol if opts.rtol is not None else case.rtol,
+                            opts.atol if opts.atol is not None else case.atol)
+    exact = opts.exact if opts.exact is not None else case.reference == "exact"
+    inputs = case.make_inputs(opts.limits)
+    wrt = case.wrt_names
+    ir = case.ir
+    assert ir is not None, "case was not validated"
+    backend = backends.get(opts.backend)
+    lacking = (None if reverse_ran else
+               backend.capabilities.lacks({n.op for n in ir.walk() if isinstance(n, Call)}, 1, case.dtype))
+    lacking = lacking or backend.capabilities.lacks_forward()
+    if lacking:
+        raise Unsupported(lacking)
+    tangents = make_tangents(case, inputs, opts.limits)
+    value, jv = backend.jvp(ir, inputs, wrt, tangents)
+    ref = reference_jvp(ir, inputs, wrt, tangents, mode=case.mode, exact=exact, dtype=dtype, limits=opts.limits)
+    if not report.mode:
+        report.mode = ref.mode
+
+    def check(name: str, actual: Any, expected: Any, **kw: Any) -> Comparison:
+        c = compare(name, actual, expected, rtol=rtol, atol=atol, dtype=case.dtype, **kw)
+        report.comparisons.append(c)
+        return c
+
+    new: list[Comparison] = []
+    if not reverse_ran:
+        new.append(check("value", value, ref.value, undefined=np.isnan(np.asarray(ref.value, dtype=float)),
+                         formula="forward"))
+        if opts.arrays:
+            report.value, report.reference_value = np.asarray(value), np.asarray(ref.value)
+    jvp_np = np.asarray(jv)
+    if jvp_np.dtype.kind == "f" and jvp_np.dtype != dtype:
+        raise BackendError(f"backend {backend.name!r} returned a {jvp_np.dtype} JVP for "
+                                         f"{case.dtype} inputs")
+    c = check("jvp", jvp_np, ref.jvp, undefined=ref.undefined, formula=ref.formula, at_kink=ref.at_kink,
+              slack=ref.slack)
+    c.note = "; ".join(p for p in (c.note, f"forward mode: J t with tangent {case.tangent_source()}") if p)
+    skipped = [what for what, on in (("expect", bool(case.expect) and not reverse_ran),
+                                     (f"order {case.order}", case.order > 1)) if on]
+    if skipped and not reverse_ran:
+        c.note += f"; {' and '.join(skipped)} not checked (reverse mode only)"
+    elif case.order > 1:
+        c.note += "; order 1 (higher orders are checked by reverse mode)"
+    new.append(c)
+    if not reverse_ran and case.value is not None:
+        new.append(check("value (expected)", value,
+                         _broadcast(_expected(case.value_ir, case.value, inputs, dtype), np.shape(value)),
+                         undefined=np.isnan(np.asarray(ref.value, dtype=float)), nan_is_undefined=False))
+    if any(not x.passed for x in new):
+        report.status = "fail"
+        return
+    reason = unchecked(new, ir, inputs, ref.value)
+    if reason and report.status == "pass":
+        report.status, report.reason = "error", reason

@@ -37,6 +37,7 @@ KEYS = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
     "atol", "seed", "mode", "tags", "skip", "xfail", "description", "reference",
 )
+KEYS = KEYS + ("mode_ad", "tangent")  # type: ignore[assignment]  # forward mode (issue 18)
 REQUIRED = ("name", "expr", "inputs")
 KEYS += ("device",)  # where the engine's tensors live: cpu (default), cuda, cuda:N (torch and jax)
 DEVICE_RE = re.compile(r"cpu|cuda(?::[0-9]{1,3})?")
@@ -45,13 +46,15 @@ DTYPES = PRECISIONS  # float16 and bfloat16 on the engines that declare them
 MODES = ("auto", "elementwise", "expanded")
 REFERENCES = ("float", "exact")
 ORDERS = (1, 2, 3)
+AD_MODES = ("reverse", "forward", "both")  # mode_ad: which of the engine's modes is checked
+TANGENT_STREAM = 1958  # tangents draw from default_rng([seed, TANGENT_STREAM]): inputs and grad_output keep theirs
 SPEC_KINDS = ("uniform", "normal", "linspace")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 # a number written as text: YAML 1.1 reads ``1e-6`` (no dot) as a string
 NUMBER_RE = re.compile(r"[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?")  # ASCII digits only
 
 Shape = tuple[int, ...]
-_INHERITED_DATA = ("inputs", "grad_output", "expect", "value")  # keys of defaults that hold arrays
+_INHERITED_DATA = ("inputs", "grad_output", "expect", "value", "tangent")  # keys of defaults that hold arrays
 
 
 
@@ -102,6 +105,10 @@ class Case:
     specs: dict[str, InputSpec] = field(default_factory=dict, repr=False, compare=False)
     output_shape: Shape | None = field(default=None, repr=False, compare=False)  # None: unknown
     grad_spec: InputSpec | None = field(default=None, repr=False, compare=False)  # grad_output as a spec
+    # forward mode: `mode_ad` and `tangent` as written; `tangent_specs` per wrt input, set by validation
+    mode_ad: str = "reverse"
+    tangent: Any = None
+    tangent_specs: dict[str, InputSpec] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -162,6 +169,76 @@ class Case:
         except ValueError:
             raise ctx.error(f"grad_output of shape {_fmt(np.shape(g))} does not broadcast to the "
                             f"output shape {_fmt(shape)}", "grad_output") from None
+
+
+    def make_tangents(self, shapes: Mapping[str, Shape], limits: Limits = DEFAULT) -> dict[str, np.ndarray]:
+        """Forward mode's tangent per wrt input (``shapes``: the inputs'), in ``self.dtype``.
+
+        A seeded standard normal of the input's shape unless ``tangent`` says otherwise; drawn from
+        ``default_rng([seed, TANGENT_STREAM])`` in the order of ``wrt``, so a tangent changes no input."""
+        ctx = _Ctx(self.file, self.line, self.name)
+        specs = self.tangent_specs or _tangent_specs(self.tangent, self.wrt_names, ctx, limits)
+        rng = np.random.default_rng([self.seed, TANGENT_STREAM])
+        out: dict[str, np.ndarray] = {}
+        for name in self.wrt_names:
+            spec = specs.get(name) or _TANGENT_DEFAULT
+            shape = tuple(shapes[name])
+            t_shape = shape if spec.of_output else spec.shape
+            _check_shape(t_shape, f"tangent {name!r}", ctx, limits, "tangent")
+            t = _draw(rng, spec, t_shape)
+            try:
+                out[name] = np.array(np.broadcast_to(t, shape), dtype=self.dtype)
+            except ValueError:
+                raise ctx.error(f"tangent of {name!r}: shape {_fmt(np.shape(t))} does not broadcast to the "
+                                f"input's shape {_fmt(shape)}", "tangent") from None
+        return out
+
+    def tangent_source(self) -> str:
+        """How the tangents were made, for the report: ``random (seed 0)``, ``literal``, ..."""
+        raw = self.tangent
+        if raw is None:
+            return f"random (seed {self.seed})"
+        if isinstance(raw, Mapping) and not set(raw) <= {*SPEC_KINDS, "shape"}:
+            return ", ".join(f"{k}: {_source(v, self.seed)}" for k, v in raw.items())
+        return _source(raw, self.seed)
+
+
+def _source(raw: Any, seed: int) -> str:
+    if isinstance(raw, str) and _number(raw) is None:
+        return f"{raw.strip()} (seed {seed})"
+    if isinstance(raw, Mapping):
+        return f"{next((k for k in raw if k != 'shape'), 'generated')} (seed {seed})"
+    return "literal"
+
+
+_TANGENT_DEFAULT = InputSpec("normal", (), (0.0, 1.0), of_output=True)
+
+
+def _tangent_specs(raw: Any, wrt: list[str], ctx: Any, limits: Limits) -> dict[str, InputSpec]:
+    """``tangent``: one spec for every wrt input (a literal, ``random``, a generator), or a map from wrt input
+    names to specs (the others ``random``); a generator's shape defaults to its input's."""
+    if raw is None:
+        return {}
+    if isinstance(raw, Mapping) and not set(raw) <= {*SPEC_KINDS, "shape"}:
+        for name in raw:
+            if name not in wrt:
+                raise ctx.error(f"tangent names {name!r}, which is not differentiated (wrt: {', '.join(wrt)})",
+                                "tangent")
+        return {name: _one_tangent(v, f"tangent of {name!r}", ctx, limits) for name, v in raw.items()}
+    spec = _one_tangent(raw, "tangent", ctx, limits)
+    return {name: spec for name in wrt}
+
+
+def _one_tangent(raw: Any, what: str, ctx: Any, limits: Limits) -> InputSpec:
+    if isinstance(raw, str) and raw.strip() == GRAD_RANDOM:
+        return _TANGENT_DEFAULT
+    if isinstance(raw, str) and _number(raw) is None:
+        raise ctx.error(f"{what}: {_show(raw)} is not a number, a list, '{GRAD_RANDOM}' or a generator "
+                        f"({', '.join(SPEC_KINDS)})", "tangent")
+    spec = _input_spec("tangent", raw, ctx, limits, what=what, key="tangent", shape_optional=True)
+    if spec.data is not None:
+        _no_nan(spec.data, what, ctx, "tangent")
+    return spec
 
 
 def _draw(rng: np.random.Generator, spec: InputSpec, shape: Shape) -> np.ndarray:
@@ -518,6 +595,8 @@ def _scalar_keys(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
         if not isinstance(device, str) or not DEVICE_RE.fullmatch(device):
             raise ctx.error(f"device must be cpu, cuda or cuda:N, got {_show(device)}", "device")
         out["device"] = device
+    if "mode_ad" in data:
+        out["mode_ad"] = _choice(data["mode_ad"], AD_MODES, "mode_ad", ctx)
     if "description" in data:
         if not isinstance(data["description"], str):
             raise ctx.error(f"description must be a string, got {_type(data['description'])}", "description")
@@ -629,6 +708,8 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
             raise ctx.error(f"grad_output of shape {_fmt(grad_spec.shape)} does not broadcast to the "
                             f"output shape {_fmt(out_shape)}", "grad_output")
 
+    tangent_specs = _forward_keys(merged, fields_, targets, shapes, ctx, limits)
+
     expect = merged.get("expect") or {}
     if not isinstance(expect, Mapping):
         raise ctx.error(f"expect must be a mapping of input name to expression or values, got {_type(expect)}", "expect")
@@ -667,9 +748,27 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
         name=name, expr=merged["expr"], inputs=dict(inputs), grad_output=grad_output, wrt=wrt,
         expect=dict(expect), value=value, file=file, line=line, ir=ir, expect_ir=expect_ir,
         value_ir=value_ir, specs=specs, output_shape=tuple(out_shape) if out_shape is not None else None,
-        grad_spec=grad_spec,
+        grad_spec=grad_spec, tangent=merged.get("tangent"), tangent_specs=tangent_specs,
         **fields_,
     )
+
+
+def _forward_keys(merged: Mapping[str, Any], fields_: dict[str, Any], targets: list[str], shapes: dict[str, Shape],
+                  ctx: _Ctx, limits: Limits) -> dict[str, InputSpec]:
+    """``mode_ad`` and ``tangent``: forward mode checks order 1 and no ``expect`` (a ``.grad``); the tangents."""
+    ad = fields_.get("mode_ad", "reverse")
+    if ad == "forward" and fields_.get("order", 1) > 1:
+        raise ctx.error(f"mode_ad forward checks order 1 (a JVP), but the case has order {fields_['order']}: "
+                        "use mode_ad both to check the higher orders in reverse mode", "mode_ad")
+    if ad == "forward" and merged.get("expect"):
+        raise ctx.error("mode_ad forward checks the JVP, but expect names .grad values (reverse mode): "
+                        "use mode_ad both", "expect")
+    specs = _tangent_specs(merged.get("tangent"), targets, ctx, limits)
+    for name, spec in specs.items():
+        if not spec.of_output and not _broadcasts_to(spec.shape, shapes[name]):
+            raise ctx.error(f"tangent of {name!r}: shape {_fmt(spec.shape)} does not broadcast to the input's "
+                            f"shape {_fmt(shapes[name])}", "tangent")
+    return specs
 
 
 def expect_sequence(key: Any) -> tuple[str, ...]:

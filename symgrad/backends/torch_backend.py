@@ -234,7 +234,7 @@ class TorchBackend(TapeBackend):
         if not tensors:  # constants only (the -0.5 of x**-0.5): fold to a Python float
             return float(fn(*(torch.tensor(a, dtype=torch.float64) for a in args), **params))
         # a folded array constant (stack((1.0, -2.0))) as a tensor: torch's operators refuse a numpy array
-        like = {"dtype": tensors[0].dtype, "device": tensors[0].device}
+        like: dict[str, Any] = {"dtype": tensors[0].dtype, "device": tensors[0].device}
         args = [torch.tensor(a, **like) if isinstance(a, np.ndarray) else a for a in args]
         if op.infix is None:
             # torch.maximum, atan2, ... want tensors: a 0-d tensor never promotes a float32 array;

@@ -1469,7 +1469,8 @@ def _einsum_vjp(k: int) -> Vjp:
             return t
         # the rest: a diagonal for each repeat of an index, ones along an index found only here
         spare = iter(c for c in _EINSUM_LETTERS if c not in target + other + out)
-        written, pieces, factors = "", [], []
+        written, pieces = "", []
+        factors: list[np.ndarray] = []  # identity matrices and ones vectors
         for j, c in enumerate(target):
             if c not in present and c not in target[:j]:
                 written += c

@@ -375,7 +375,7 @@ def _shared_ids(inner: Expr, shared: tuple) -> dict[tuple, int]:
         ids = {}
         for node in inner.walk():
             pattern = _shared_pattern(node)
-            if pattern in shared and pattern not in ids:
+            if pattern is not None and pattern in shared and pattern not in ids:
                 ids[pattern] = id(node)
         per_tree[shared] = ids
     return ids
@@ -388,7 +388,7 @@ def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray
     the formulas instead of being computed again."""
     args = [arrays[n] for n in plan.names]
     ids = _shared_ids(inner, plan.shared)
-    kept: dict[int, np.ndarray] = dict.fromkeys(ids.values())  # type: ignore[arg-type]
+    kept: dict[int, Any] = dict.fromkeys(ids.values())
     if written is None:
         root = numpy_eval(inner, arrays, np.float64, keep=kept)
     else:

@@ -110,7 +110,7 @@ class Keyed:
 
     def __init__(self, expr: Expr):
         self.expr = expr
-        key = _KEYS.get(expr)  # printing costs a walk of the tree: once per tree
+        key: Any = _KEYS.get(expr)  # printing costs a walk of the tree: once per tree
         if key is None:
             try:  # the names too: a Var "pi" prints like the constant pi
                 key = _KEYS[expr] = (to_source(expr), tuple(variables(expr)))

@@ -164,7 +164,7 @@ def is_tensor(obj: Any) -> bool:
 
 
 def numel(input: Tensor) -> int:
-    return input.numel()  # type: ignore[attr-defined]
+    return input.numel()
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -180,4 +180,4 @@ def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
 
 
 def t(input: Tensor) -> Tensor:
-    return input.t()  # type: ignore[attr-defined]
+    return input.t()

@@ -33,13 +33,13 @@ from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
 from symgrad.ir.precision import PRECISIONS, numpy_dtype
 
-KEYS = (
+KEYS: tuple[str, ...] = (
     "name", "expr", "inputs", "grad_output", "wrt", "order", "expect", "value", "dtype", "rtol",
     "atol", "seed", "mode", "tags", "skip", "xfail", "description", "reference",
+    "mode_ad", "tangent",  # forward mode (issue 18)
+    "device",  # where the engine's tensors live: cpu (default), cuda, cuda:N (torch and jax)
 )
-KEYS = KEYS + ("mode_ad", "tangent")  # type: ignore[assignment]  # forward mode (issue 18)
 REQUIRED = ("name", "expr", "inputs")
-KEYS += ("device",)  # where the engine's tensors live: cpu (default), cuda, cuda:N (torch and jax)
 DEVICE_RE = re.compile(r"cpu|cuda(?::[0-9]{1,3})?")
 FILE_KEYS = ("version", "defaults", "cases")
 DTYPES = PRECISIONS  # float16 and bfloat16 on the engines that declare them

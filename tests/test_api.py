@@ -47,6 +47,11 @@ class PerturbAll(SymgradBackend):
         with np.errstate(invalid="ignore"):  # inf + inf*... at kinks such as sqrt'(0)
             return value, {k: None if g is None else g + 0.01 * (1 + abs(g)) for k, g in grads.items()}
 
+    def jvp(self, expr, inputs, wrt, tangents):  # forward mode (mode_ad: forward cases) wrong alike
+        value, jt = super().jvp(expr, inputs, wrt, tangents)
+        with np.errstate(invalid="ignore"):
+            return value, jt + 0.01 * (1 + abs(jt))
+
 
 backends.register("api-wrong-b", PerturbB())
 backends.register("api-wrong-all", PerturbAll)  # a factory works too

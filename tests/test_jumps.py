@@ -227,3 +227,20 @@ def test_lgamma_that_sympy_rewrites_as_log_gamma_still_compiles() -> None:
         return torch.lgamma(torch.sign(x) * torch.sign(x) + 1.0) * x + 0.01 * x
 
     assert symgrad.check_function(wrong, expr, inputs={"x": [0.0, 2.0, -1.5]}).status == "fail"
+
+
+def test_autograd_keeps_a_float32_case_in_float32_through_where() -> None:
+    # the autograd adapter's where() padded with float64 zeros: elu(x) became float64 there, so the
+    # float32 tie of maximum(elu(x), c) (c rounds to x) was no tie, and the tie's half went missing
+    pytest.importorskip("autograd")
+    c = 1.948571616842285
+    expr = f"maximum(elu(x), {c!r})"
+    x = np.array([c, 0.5], dtype=np.float32)
+    report = symgrad.check(expr, x=x, dtype="float32", backend="autograd")
+    assert report.status == "pass", report
+    assert symgrad.check(expr, x=x, dtype="float32", backend="symgrad").status == "pass"
+
+    def wrong(x):  # all of a tie's gradient to x, as if x won it
+        return torch.where(torch.nn.functional.elu(x) >= c, torch.nn.functional.elu(x), torch.tensor(c, dtype=x.dtype))
+
+    assert symgrad.check_function(wrong, expr, inputs={"x": x}, dtype="float32").status == "fail"

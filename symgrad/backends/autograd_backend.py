@@ -144,7 +144,10 @@ def _flip(x: Any, axis: Any = None) -> Any:
 
 def _where(c: Any, x: Any, y: Any) -> Any:
     # autograd's where does not sum a broadcast gradient back to x's shape: broadcast before it
-    zero = anp.zeros(np.broadcast_shapes(anp.shape(c), anp.shape(x), anp.shape(y)))
+    # (zeros of the branches' dtype: float64 zeros would turn a float32 case's branches into float64)
+    typed = [a.dtype for a in (x, y) if hasattr(a, "dtype")]
+    zero = anp.zeros(np.broadcast_shapes(anp.shape(c), anp.shape(x), anp.shape(y)),
+                     dtype=np.result_type(*typed) if typed else np.float64)
     return anp.where(c, x + zero, y + zero)
 
 

@@ -308,3 +308,14 @@ def test_cli_dtype_and_device(tmp_path):
     assert bad.exit_code == 2 and "expected cpu, cuda or cuda:N" in bad.output
     skip = CliRunner().invoke(main, ["check", str(path), "--backend", "symgrad", "--dtype", "bfloat16"])
     assert skip.exit_code == 0 and "1 skipped" in skip.output
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_higher_orders_in_a_narrow_format_are_skipped_with_the_reason(dtype):
+    # a correct torch is up to hundreds of ulp off at order 2 in 16 bits: not judged, never a false FAIL
+    r = run({"expr": "sin(x) * x", "inputs": {"x": [0.5, 1.0]}, "order": 2}, dtype=dtype)
+    assert r.status == "skip" and r.reason.startswith(f"order 2 in {dtype} is not checked")
+    # its twin: the same case in float32 is judged, and a wrong second derivative fails there
+    assert run({"expr": "sin(x) * x", "inputs": {"x": [0.5, 1.0]}, "order": 2}, dtype="float32").status == "pass"
+    assert run({"expr": "sin(x) * x", "inputs": {"x": [0.5, 1.0]}, "order": 2,
+                "expect": {"x,x": [0.0, 0.0]}}, dtype="float32").status == "fail"

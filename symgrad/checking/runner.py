@@ -78,6 +78,8 @@ def run_case(case: Case, backend: str | Backend | None = None, *, options: Optio
         return report
     try:
         _check_ad(case, opts, report)
+    except NotJudged as exc:
+        report.status, report.reason = "skip", str(exc)
     except Unsupported as exc:
         report.status, report.reason = "skip", f"backend {name!r} lacks {exc}"
     except (Exception, RecursionError, MemoryError) as exc:  # isolation: the run goes on
@@ -118,9 +120,18 @@ def _check_ad(case: Case, opts: Options, report: Report) -> None:
     _check_forward(case, opts, report, reverse_ran=ad == "both")
 
 
+class NotJudged(Exception):
+    """A case symgrad cannot judge reliably: skipped with the reason, never passed or failed."""
+
+
 def _check(case: Case, opts: Options, report: Report) -> None:
     if opts.dtype and opts.dtype != case.dtype:
         case = replace(case, dtype=opts.dtype)
+    if case.order > 1 and case.dtype in ("float16", "bfloat16"):
+        # measured on the shipped suite: a correct torch is 2 to 346 ulp off at orders 2-3 in 16 bits,
+        # beyond what the sampled allowance sees; a skip says so, where a FAIL would be false
+        raise NotJudged(f"order {case.order} in {case.dtype} is not checked: symgrad's 16-bit tolerances "
+                        "cover order 1 (rounding through a second backward pass is not bounded)")
     device = opts.device or case.device
     dtype = numpy_dtype(case.dtype)
     rtol, atol = tolerances(case.dtype, opts.rtol if opts.rtol is not None else case.rtol,

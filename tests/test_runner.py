@@ -68,6 +68,15 @@ class WrongBackend(SymgradBackend):
         grads[seq] = flat.reshape(g.shape)
         return value, grads
 
+    def jvp(self, expr, inputs, wrt, tangents):  # forward mode (mode_ad cases): the JVP tampered alike
+        value, jt = super().jvp(expr, inputs, wrt, tangents)
+        flat = np.array(jt, copy=True).reshape(-1)
+        sel = slice(None) if self.index is None else self.index
+        if self.index == "first-finite":
+            sel = int(np.flatnonzero(np.isfinite(flat))[0])
+        flat[sel] = flat[sel] * (1 + self.rel) + self.add
+        return value, flat.reshape(np.shape(jt))
+
 
 class RaisingBackend(Backend):
     name = "raising"

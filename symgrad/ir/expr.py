@@ -186,14 +186,17 @@ def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list
 
 @overload
 def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
-               values: Literal[False] = False, keep: dict[int, Any] | None = None) -> np.ndarray: ...
+               values: Literal[False] = False, keep: dict[int, Any] | None = None,
+               each: Callable[[Any], Any] | None = None) -> np.ndarray: ...
 @overload
 def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None, *,
-               values: Literal[True], keep: None = None) -> dict[int, np.ndarray]: ...
+               values: Literal[True], keep: None = None,
+               each: Callable[[Any], Any] | None = None) -> dict[int, np.ndarray]: ...
 
 
 def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
-               values: bool = False, keep: dict[int, Any] | None = None) -> np.ndarray | dict[int, np.ndarray]:
+               values: bool = False, keep: dict[int, Any] | None = None,
+               each: Callable[[Any], Any] | None = None) -> np.ndarray | dict[int, np.ndarray]:
     """The value of ``expr`` as written, op by op with the op table's numpy forwards.
 
     ``inputs`` maps input names to arrays (used as given: their dtype is kept).  Literals
@@ -201,11 +204,14 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
     around in int64 and a float32 input stays float32 in ``-4.0 + x``.  Floating-point warnings are silenced: 0/0 is nan, overflow is inf.
     Returns the root's value as an array (cast to ``dtype`` when given); with ``values``,
     every node's value instead, by ``id(node)`` (the root's under ``id(expr)``).  ``keep``: the nodes
-    whose values are wanted besides the root's, by ``id``; their values are stored into it.
+    whose values are wanted besides the root's, by ``id``; their values are stored into it.  ``each``,
+    when given, is applied to every leaf's and op's value (a 16-bit format's rounding, see precision).
     """
     seen: dict[int, np.ndarray] = {}
 
     def store(node: Expr, value: Any) -> Any:
+        if each is not None:
+            value = each(value)
         if values:
             seen[id(node)] = np.asarray(value)
         elif keep is not None and id(node) in keep:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.ir.expr import Call, Var, evaluate
+from symgrad.ir.expr import numpy_eval
 
 __all__ = ["NARROW", "PRECISIONS", "epsilon", "is_narrow", "narrow_eval", "numpy_dtype", "round_to"]
 
@@ -58,17 +58,4 @@ def narrow_eval(expr: Any, inputs: dict[str, Any], dtype: np.dtype) -> dict[int,
     """Every node's value of ``expr`` as written, by ``id(node)``, as a CPU engine computes a 16-bit
     format: each op's numpy forward in float32, its result rounded to ``dtype`` (inputs and literals
     rounded too).  :func:`symgrad.ir.expr.numpy_eval`'s ``values=True`` for the narrow formats."""
-    seen: dict[int, np.ndarray] = {}
-
-    def leaf(node: Any) -> Any:
-        value = inputs[node.name] if isinstance(node, Var) else float(node.value)
-        out = seen[id(node)] = np.asarray(round_to(value, dtype))
-        return out
-
-    def call(node: Call, args: list[Any]) -> Any:
-        out = seen[id(node)] = np.asarray(round_to(node.op.forward(*args, **node.kwargs), dtype))
-        return out
-
-    with np.errstate(all="ignore"):
-        evaluate(expr, leaf, call)
-    return seen
+    return numpy_eval(expr, inputs, values=True, each=lambda value: np.asarray(round_to(value, dtype)))

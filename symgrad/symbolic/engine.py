@@ -806,7 +806,7 @@ def _clipped(e: Any, defs: dict[sympy.Symbol, sympy.Expr], budget: int) -> str:
     return f"{type(e).__name__}({parts(e.args, ', ', lambda a: False)})"
 
 
-def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
+def round_literals(expr: Expr, dtype: np.dtype) -> Expr:
     """``expr`` with every literal (pi and e too) rounded to ``dtype``, as an engine in that dtype holds
     it: ``maximum(x, 0.6327079177773829)`` ties in float32 at x = float32(0.6327079177773829)."""
     if dtype == np.float64 or not any(isinstance(n, Const) and float(np.asarray(n.value, dtype)) != n.value
@@ -888,7 +888,7 @@ def differentiate(
         raise ValueError(f"no input value for {', '.join(dict.fromkeys(missing))}")
     # inputs are rounded to dtype (as the tape sees them), then computed with in float64; so are literals
     arrays = {n: np.asarray(v, dtype=dt).astype(np.float64, copy=False) for n, v in inputs.items()}
-    expr = _round_literals(expr, dt)
+    expr = round_literals(expr, dt)
     elementwise = choose_mode(expr, mode) == "elementwise"
     if elementwise and _indexed_elementwise(_split_root(expr)[0]):
         return _differentiate_indexed(expr, arrays, wrt, order, grad_output, exact, dt, limits)

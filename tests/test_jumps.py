@@ -8,6 +8,8 @@ the two forwards take different branches there.  Found by the fuzzer as false al
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -18,11 +20,16 @@ torch = pytest.importorskip("torch")
 AT_HALF = "0.9*sigmoid(x) + 0.05"
 
 
+def row(report: symgrad.Report, name: str) -> Any:
+    """The report's comparison of ``name`` ("value", an input)."""
+    return next(c for c in report.comparisons if c.name == name)
+
+
 @pytest.mark.parametrize("backend", ["symgrad", "torch"])
 def test_sign_at_a_rounding_jump_is_at_a_kink_not_a_mismatch(backend: str) -> None:
     report = symgrad.check(f"sign(logit({AT_HALF})) * x + x", x=[0.0, 1.0], backend=backend)
     assert report.status == "pass", report
-    value = next(c for c in report.comparisons if c.name == "value")
+    value = row(report, "value")
     assert value.at_kink == 1 and value.mismatched == 0
 
 
@@ -38,7 +45,7 @@ def test_a_wrong_value_beside_the_jump_still_fails() -> None:
 
     report = symgrad.check_function(wrong, f"sign(logit({AT_HALF})) * x + x", inputs={"x": [0.0, 1.0]})
     assert report.status == "fail"
-    value = next(c for c in report.comparisons if c.name == "value")
+    value = row(report, "value")
     assert value.at_kink == 1 and value.mismatched == 1
 
 
@@ -58,7 +65,7 @@ def test_hardtanh_at_a_rounded_bound_is_at_a_kink_in_float32() -> None:
     expr = f"-hardtanh((abs(1.0) + 0.5)**logit({AT_HALF}))"
     report = symgrad.check(expr, x=[0.0, 0.3], dtype="float32")
     assert report.status == "pass", report
-    grad = next(c for c in report.comparisons if c.name == "x")
+    grad = row(report, "x")
     assert grad.at_kink == 1
 
     def wrong(x):  # the bound inclusive: gradient 1 where x = max_val, and 2% off inside
@@ -87,7 +94,7 @@ def test_ceil_across_a_rounding_jump_is_at_a_kink(backend: str) -> None:
     # ceil(0) = 0 in floats, ceil(4e-17) = 1 exactly: the value at x = 0 is at a kink, x = 2 is compared
     report = symgrad.check(f"ceil(logit({AT_HALF})) + x", x=[0.0, 2.0], backend=backend)
     assert report.status == "pass", report
-    value = next(c for c in report.comparisons if c.name == "value")
+    value = row(report, "value")
     assert value.at_kink == 1 and value.mismatched == 0
 
 
@@ -97,7 +104,7 @@ def test_a_wrong_ceil_beside_the_rounding_jump_still_fails() -> None:
 
     report = symgrad.check_function(wrong, f"ceil(logit({AT_HALF})) + x", inputs={"x": [0.0, 2.0]})
     assert report.status == "fail"
-    value = next(c for c in report.comparisons if c.name == "value")
+    value = row(report, "value")
     assert value.at_kink == 1 and value.mismatched == 1
 
 
@@ -106,7 +113,7 @@ def test_an_activation_kink_that_rounding_decides_is_not_a_false_fail(op: str) -
     # the argument is 0 in floats (the x <= 0 branch) and just positive exactly (the x > 0 branch)
     report = symgrad.check(f"{op}(logit({AT_HALF})) * x", x=[0.0, 2.0], backend="torch")
     assert report.status == "pass", report
-    grad = next(c for c in report.comparisons if c.name == "x")
+    grad = row(report, "x")
     assert grad.at_kink == 1 and grad.mismatched == 0
 
 
@@ -129,7 +136,7 @@ def test_a_wrong_activation_gradient_beside_the_kink_still_fails() -> None:
     assert symgrad.check(expr, x=[0.0, 2.0], backend="torch").status == "pass"
     report = symgrad.check_function(wrong, expr, inputs={"x": [0.0, 2.0]})
     assert report.status == "fail"
-    grad = next(c for c in report.comparisons if c.name == "x")
+    grad = row(report, "x")
     assert grad.at_kink == 1 and grad.mismatched == 1
 
 
@@ -141,7 +148,7 @@ def test_a_jump_value_that_scales_a_derivative_is_at_a_kink_there_too() -> None:
     expr = f"y * sign(logit({AT_HALF})) + x"
     report = symgrad.check(expr, x=[0.0, 1.0], y=[2.0, 3.0], backend="torch")
     assert report.status == "pass", report
-    grad = next(c for c in report.comparisons if c.name == "y")
+    grad = row(report, "y")
     assert grad.at_kink == 1 and grad.mismatched == 0
 
     def wrong(x, y):  # 1% off in y away from the jump
@@ -149,7 +156,7 @@ def test_a_jump_value_that_scales_a_derivative_is_at_a_kink_there_too() -> None:
 
     report = symgrad.check_function(wrong, expr, inputs={"x": [0.0, 1.0], "y": [2.0, 3.0]})
     assert report.status == "fail"
-    assert next(c for c in report.comparisons if c.name == "y").mismatched == 1
+    assert row(report, "y").mismatched == 1
 
 
 def test_a_jump_in_expanded_mode_puts_every_derivative_at_a_kink() -> None:
@@ -170,7 +177,7 @@ def test_copysign_at_a_rounded_zero_is_at_a_kink() -> None:
     expr = f"x - copysign(logit({AT_HALF}), abs(x) + 0.5)"
     report = symgrad.check(expr, x=[0.0, 1.0], backend="torch")
     assert report.status == "pass", report
-    assert next(c for c in report.comparisons if c.name == "x").at_kink == 1
+    assert row(report, "x").at_kink == 1
 
     def wrong(x):  # the sign of the second argument ignored: wrong at x = 1 only if it were negative,
         # so scale instead: 2% off in the copysign term
@@ -178,7 +185,7 @@ def test_copysign_at_a_rounded_zero_is_at_a_kink() -> None:
 
     report = symgrad.check_function(wrong, expr, inputs={"x": [0.0, 1.0]})
     assert report.status == "fail"
-    assert next(c for c in report.comparisons if c.name == "x").mismatched == 1
+    assert row(report, "x").mismatched == 1
 
 
 def test_literals_alone_stay_weak_in_the_float32_forward() -> None:
@@ -194,7 +201,7 @@ def test_a_float32_argument_rounded_onto_a_jump_is_at_a_kink() -> None:
     expr = "exp2(floor(erfc(-4.0 + x))) + x"
     report = symgrad.check(expr, x=[0.0, 1.0], dtype="float32")
     assert report.status == "pass", report
-    value = next(c for c in report.comparisons if c.name == "value")
+    value = row(report, "value")
     assert value.at_kink == 1 and value.mismatched == 0
 
     def wrong(x):  # ceil for floor: 4 where 2 is right at x = 1
@@ -255,7 +262,7 @@ def test_engines_fold_constants_from_literals_rounded_to_the_case_dtype(backend:
     x = np.array([0.0, 1.0], dtype=np.float32)
     report = symgrad.check(expr, x=x, dtype="float32", backend=backend)
     assert report.status == "pass", report
-    assert next(c for c in report.comparisons if c.name == "value").expected == pytest.approx(-1.0)
+    assert row(report, "value").expected == pytest.approx(-1.0)
 
     def folded_in_float64(x):  # the engine that folds from float64's pi: +1 where float32 gives -1
         return x + 1.0

@@ -163,17 +163,18 @@ def _elementwise_marks(marks: list[tuple[Call, np.ndarray]], shape: tuple[int, .
     """Element k of the output feeds only element k of each (broadcast) input: a derivative is at a
     kink where a kink it differentiates through (one fed by a name of its sequence) is, or where a
     jump is (its value may scale any derivative: ``y * sign(x)`` in y, ``where(x > 0, y, 0)``)."""
-    fed = [(set(variables(node)), np.broadcast_to(at, shape), node.op.jumps) for node, at in marks]
+    fed = [(set(variables(node)), np.broadcast_to(at, shape)) for node, at in marks]
     out: dict[Seq, np.ndarray] = {}
-    jumped = [np.broadcast_to(at, shape) for node, at in marks if node.op.jumps]
-    if () in seqs and jumped:
-        out[()] = np.logical_or.reduce(jumped)
+    jumped = np.logical_or.reduce([np.broadcast_to(at, shape) for node, at in marks if node.op.jumps]
+                                  or [np.zeros(shape, dtype=bool)])
+    if () in seqs and jumped.any():
+        out[()] = jumped
     for seq in seqs:
         if not seq:
             continue
-        m = np.zeros(shape, dtype=bool)
-        for names, at, jumps in fed:
-            if jumps or names & set(seq):
+        m = jumped.copy()
+        for names, at in fed:
+            if names & set(seq):
                 m = m | at
         if m.any():
             out[seq] = ops.unbroadcast(m.astype(np.float64), arrays[seq[-1]].shape) > 0

@@ -87,7 +87,10 @@ def reference_jvp(ir: Expr, inputs: dict[str, np.ndarray], wrt: list[str], tange
                 total = total + red(prod)
                 absolute = absolute + red(np.abs(prod))
                 if d.slack is not None:
-                    slack = slack + red(np.abs(np.asarray(d.slack) * weights(n, t64[n])))
+                    # the sampled spread, or the intermediates' first-order rounding where it is larger
+                    bound = d.bound() if d.bound is not None else None
+                    wide = np.asarray(d.slack) if bound is None else np.maximum(d.slack, bound)
+                    slack = slack + red(np.abs(wide * weights(n, t64[n])))
                 undef = undef | (red(_mask(d, "undefined")) > 0 if axes is not None
                                  else np.broadcast_to(_mask(d, "undefined"), at))
                 kink = kink | (red(_mask(d, "at_kink")) > 0 if axes is not None

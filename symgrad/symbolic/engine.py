@@ -22,7 +22,7 @@ import itertools
 import math
 import numbers
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,13 @@ from symgrad.symbolic.forms import (
     mp_eval,
     object_eval,
     real_symbol,
+    rounding_error,
     symbol_arrays,
     to_sympy,
     written_forward,
 )
 from symgrad.symbolic.kinks import rounding_kinks
+from symgrad.symbolic.rounding import first_order_bound
 
 __all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
 
@@ -69,6 +71,9 @@ class Derivative:
     at_kink: np.ndarray | None = None
     # float32: how far an ideal engine in that dtype can be from the exact value, per element (see _spread)
     slack: np.ndarray | None = None
+    # narrow formats, elementwise mode: the first-order bound on the intermediates' rounding, computed
+    # on demand (a comparison that fails within the slack asks for it; see symgrad.symbolic.rounding)
+    bound: Callable[[], np.ndarray | None] | None = None
 
 
 @dataclass
@@ -78,6 +83,7 @@ class SymbolicResult:
     derivatives: dict[Seq, Derivative]
     value_slack: np.ndarray | None = None  # as Derivative.slack, for the forward value
     value_at_kink: np.ndarray | None = None  # as Derivative.at_kink, for the forward value (at a jump)
+    value_bound: Callable[[], np.ndarray | None] | None = None  # as Derivative.bound, for the forward value
 
 
 # ---------------------------------------------------------------- IR -> sympy
@@ -341,6 +347,44 @@ def _shared_nodes(expr: Expr, forms: dict[int, Any], syms: dict[str, sympy.Symbo
         if form is not None and arg is not None and form.func is _plain_function(node.op) and form.args == (arg,):  # type: ignore[attr-defined]
             out[pattern] = form
     return out
+
+
+class _RoundingDifferentiator(_Differentiator):
+    """As :class:`_Differentiator`, with a relative rounding error on each subexpression's derivative:
+    the backward pass rounds its terms independently of the forward (expm1's VJP computes exp(x), not
+    expm1(x) + 1 from the rounded value); see :mod:`symgrad.symbolic.rounding`."""
+
+    def __init__(self, errors: list[sympy.Symbol], taken: set[str]) -> None:
+        super().__init__()
+        self.errors, self.taken = errors, taken
+        self.rounded: dict[tuple[sympy.Expr, sympy.Symbol], sympy.Expr] = {}
+
+    def d(self, e: sympy.Expr, x: sympy.Symbol) -> sympy.Expr:
+        key = (e, x)
+        if key not in self.rounded:
+            self.rounded[key] = rounding_error(super().d(e, x), self.errors, self.taken)
+        return self.rounded[key]
+
+
+@functools.lru_cache(maxsize=256)
+def _rounding_plan(keyed: Keyed, wrt: Seq, order: int) -> tuple[Compiled, int] | None:
+    """The forward and the order-``order`` derivatives (in :func:`_elementwise_plan`'s order) of the
+    expression with every rounded node perturbed (see :mod:`symgrad.symbolic.rounding`), as functions
+    of the inputs and then the nodes' rounding errors; None when nothing is rounded, or too much."""
+    names = variables(keyed.expr)
+    syms = {n: real_symbol(n) for n in names}
+    errors: list[sympy.Symbol] = []
+    f = to_sympy(keyed.expr, syms, rounding=errors)
+    active = tuple(n for n in wrt if n in syms)
+    derivs: dict[Seq, sympy.Expr] = {(): f}
+    diff = _RoundingDifferentiator(errors, set(names) | {e.name for e in errors})
+    for level in range(1, order + 1):
+        for seq in _sequences(active, level):
+            derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
+    if not errors or len(errors) > _MAX_ROUNDINGS:
+        return None
+    outputs = [f, *(d for q, d in derivs.items() if len(q) == order)]
+    return Compiled([*(syms[n] for n in names), *errors], outputs), len(errors)
 
 
 @functools.lru_cache(maxsize=256)
@@ -623,12 +667,14 @@ def _run_elementwise(
                   for i, q in enumerate(plan.derivs)}
         forward = vals[0].sum() / count if chain else vals[0]
     slack: dict[Any, np.ndarray] = {}
+    bounds: dict[Any, Callable[[], np.ndarray | None]] = {}
     if dtype != np.float64:
         spread = _spread(plan.compiled, [arrays[n] for n in plan.names], vals, shape, dtype)
         with np.errstate(all="ignore"):
             slack = {q: ops.unbroadcast(np.abs(weight) * spread[1 + i], arrays[q[-1]].shape)
                      for i, q in enumerate(plan.derivs)}
             slack[()] = spread[0].sum() / count if chain else spread[0]
+        bounds = _lazy_bounds(inner, arrays, wrt, order, shape, dtype, weight, count, bool(chain))
 
     if exact:
         with mpmath.workdps(EXACT_DPS):
@@ -661,8 +707,41 @@ def _run_elementwise(
         sym = d / count if count > 1 else d
         derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))
         derivatives[seq].slack = slack.get(seq)
+        derivatives[seq].bound = bounds.get(seq)
     return SymbolicResult("elementwise", np.asarray(forward, dtype=np.float64).astype(dtype, copy=False), derivatives,
-                          slack.get(()))
+                          slack.get(()), value_bound=bounds.get(()))
+
+
+def _lazy_bounds(inner: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int, shape: Any, dtype: np.dtype,
+                 weight: Any, count: int, chain: bool) -> dict[Any, Callable[[], np.ndarray | None]]:
+    """Per derivative (and ``()``, the value): a function giving its first-order rounding bound, as the
+    slack is scaled (grad_output, a mean's count); all of them computed at the first call, once."""
+    seqs = [q for q in _sequences(tuple(n for n in wrt if n in variables(inner)), order)]
+    memo: dict[Any, np.ndarray] = {}
+
+    def compute() -> None:
+        if memo:
+            return
+        plan = _rounding_plan(Keyed(inner), wrt, order)
+        if plan is None:
+            memo[None] = np.zeros(())
+            return
+        compiled, n_errors = plan
+        jump = max(_JUMP, _JUMP_EPS * epsilon(dtype))
+        got = first_order_bound(compiled.numpy, [arrays[n] for n in variables(inner)], n_errors, shape,
+                                epsilon(dtype), jump)
+        with np.errstate(all="ignore"):
+            memo[()] = got[0].sum() / count if chain else got[0]
+            for i, q in enumerate(seqs):
+                memo[q] = ops.unbroadcast(np.abs(weight) * got[1 + i], arrays[q[-1]].shape)
+
+    def bound_of(q: Any) -> Callable[[], np.ndarray | None]:
+        def bound() -> np.ndarray | None:
+            compute()
+            return memo.get(q)
+        return bound
+
+    return {q: bound_of(q) for q in [(), *seqs]}
 
 
 def _run_expanded(
@@ -823,6 +902,7 @@ def round_literals(expr: Expr, dtype: np.dtype) -> Expr:
     return evaluate(expr, leaf, lambda node, args: Call(node.op, tuple(args), node.params))
 
 
+_MAX_ROUNDINGS = 128  # rounded values a first-order bound perturbs; beyond, only the sampled spread
 _SAFETY = 2.0  # the spread is one sample of the engine's rounding error, not its bound
 _JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not conditioning
 # ... or beyond this many epsilons of the format: in float16/bfloat16 one rounding error of an input can

@@ -24,7 +24,7 @@ from symgrad.symbolic import functions as s
 from symgrad.symbolic.compile import Compiled
 
 __all__ = ["EXACT_DPS", "Keyed", "LetBindings", "apply_op", "as_real", "const_form", "fold", "fresh_name", "mp_eval", "object_array",
-           "object_eval", "real_symbol", "symbol_arrays", "to_sympy", "written_forward"]
+           "object_eval", "real_symbol", "rounding_error", "symbol_arrays", "to_sympy", "written_forward"]
 
 EXACT_DPS = 50  # significant digits of the exact (mpmath) reference
 
@@ -75,10 +75,13 @@ def real_symbol(name: str) -> sympy.Symbol:
 
 
 def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
-             nodes: dict[int, Any] | None = None) -> sympy.Expr:
+             nodes: dict[int, Any] | None = None, rounding: list[sympy.Symbol] | None = None) -> sympy.Expr:
     """The scalar sympy form of an elementwise expression; inputs become real symbols.
-    ``nodes``, when given, receives every call node's form by ``id(node)``."""
+    ``nodes``, when given, receives every call node's form by ``id(node)``.  ``rounding``, when given,
+    receives one symbol ``e`` per value an engine rounds (each op's result, but a jump's), which is then
+    ``value * (1 + e)``: its relative rounding error (see :mod:`symgrad.symbolic.rounding`)."""
     symbols = dict(symbols or {})
+    taken = set(symbols)
 
     def leaf(node: Expr) -> sympy.Expr:
         if isinstance(node, Var):
@@ -93,11 +96,21 @@ def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
         folded = fold(node, args)
         out = folded if folded is not None else apply_op(node.op, args, node.kwargs)
+        if rounding is not None and not node.op.jumps and node.op.kind == ops.ELEMENTWISE:
+            out = rounding_error(out, rounding, taken)
         if nodes is not None:
             nodes[id(node)] = out
         return out
 
     return evaluate(expr, leaf, call)
+
+
+def rounding_error(value: Any, errors: list[sympy.Symbol], taken: set[str]) -> Any:
+    """``value * (1 + e)`` with a fresh symbol ``e`` appended to ``errors``; a constant as it is."""
+    if not isinstance(value, sympy.Expr) or not value.free_symbols:
+        return value
+    errors.append(real_symbol(fresh_name(f"rounding_{len(errors)}", taken)))
+    return value * (1 + errors[-1])
 
 
 _KEYS: weakref.WeakKeyDictionary[Expr, tuple[str, tuple[str, ...]]] = weakref.WeakKeyDictionary()

@@ -268,3 +268,32 @@ def test_engines_fold_constants_from_literals_rounded_to_the_case_dtype(backend:
         return x + 1.0
 
     assert symgrad.check_function(folded_in_float64, expr, inputs={"x": x}, dtype="float32").status == "fail"
+
+
+@pytest.mark.parametrize("expr", ["elu(elu(log1p(exp(minimum(x, -2.0)))))", "elu(elu(exp(maximum(x, 0.5))))",
+                                  "elu(elu(exp(minimum(x, -2.0))))"])
+def test_elu_of_elu_builds_its_reference(expr: str) -> None:
+    # the outer elu's condition holds the inner Piecewise; sympy rewrote it and asked periodicity(),
+    # which recursed without end through im(minimum(...)) until symgrad's own functions said they are real
+    x = [-3.0, 0.5, 1.0]
+    report = symgrad.check(expr, x=x)
+    assert report.status == "pass", report.table()
+
+    # and the reference it builds still catches a 1e-4 error in elu's VJP
+    from symgrad.mutation import Mutant, MutantBackend
+
+    assert symgrad.check(expr, x=x, backend=MutantBackend(Mutant("elu", 0, "scale"))).status == "fail"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_piecewise_inside_a_condition_compiles(dtype: str) -> None:
+    # maximum's tie test holds elu's Piecewise: sympy folds it into an if-then-else of conditions, which
+    # numpy code wrote as a float select() that the outer select() refused ("invalid entry 0 in condlist")
+    from symgrad.mutation import Mutant, MutantBackend
+
+    expr = "prod(maximum(elu(atan(x)), sign(x)))"
+    for x in (0.0, [0.0, 0.5, -1.0]):
+        report = symgrad.check(expr, x=x, dtype=dtype)
+        assert report.status == "pass", report.table()
+    wrong = symgrad.check(expr, x=[0.0, 0.5, -1.0], dtype=dtype, backend=MutantBackend(Mutant("atan", 0, "scale")))
+    assert wrong.status == "fail", wrong.table()

@@ -45,6 +45,13 @@ class _FloatExactPrinter(NumPyPrinter):
                 return f"(({self._print(rest)})*{a!r})*{b!r}"
         return super()._print_Mul(expr)
 
+    def _print_ITE(self, expr: Any) -> str:
+        """A condition's if-then-else (sympy folds a Piecewise inside a condition into one) as logic:
+        NumPyPrinter writes it as a float ``select`` with a nan default, which no outer ``select``
+        takes as a condition."""
+        a, b, c = expr.args
+        return self._print(sympy.Or(sympy.And(a, b), sympy.And(sympy.Not(a), c)))
+
     def __init__(self, settings: dict[str, Any]):
         super().__init__(settings)
         self.shared: dict[Any, str] = {}

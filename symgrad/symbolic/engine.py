@@ -350,9 +350,10 @@ def _shared_nodes(expr: Expr, forms: dict[int, Any], syms: dict[str, sympy.Symbo
 
 
 class _RoundingDifferentiator(_Differentiator):
-    """As :class:`_Differentiator`, with a relative rounding error on each subexpression's derivative:
-    the backward pass rounds its terms independently of the forward (expm1's VJP computes exp(x), not
-    expm1(x) + 1 from the rounded value); see :mod:`symgrad.symbolic.rounding`."""
+    """As :class:`_Differentiator`, with a relative rounding error on each subexpression's derivative
+    (the backward pass rounds its terms independently of the forward: expm1's VJP computes exp(x), not
+    expm1(x) + 1 from the rounded value) and on a function's own value inside its derivative; see
+    :mod:`symgrad.symbolic.rounding`."""
 
     def __init__(self, errors: list[sympy.Symbol], taken: set[str]) -> None:
         super().__init__()
@@ -364,6 +365,12 @@ class _RoundingDifferentiator(_Differentiator):
         if key not in self.rounded:
             self.rounded[key] = rounding_error(super().d(e, x), self.errors, self.taken)
         return self.rounded[key]
+
+    def _outer(self, e: sympy.Expr, i: int) -> sympy.Expr:  # type: ignore[override]
+        # a derivative written with the function's own value (tanh' = 1 - tanh**2, exp' = exp) takes it
+        # rounded, as a VJP from the saved output does: 1 - ans**2 at tanh(9) is mostly rounding
+        out = _Differentiator._outer(e, i)
+        return out.xreplace({e: rounding_error(e, self.errors, self.taken)}) if out.has(e) else out
 
 
 @functools.lru_cache(maxsize=256)
@@ -727,9 +734,8 @@ def _lazy_bounds(inner: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: in
             memo[None] = np.zeros(())
             return
         compiled, n_errors = plan
-        jump = max(_JUMP, _JUMP_EPS * epsilon(dtype))
         got = first_order_bound(compiled.numpy, [arrays[n] for n in variables(inner)], n_errors, shape,
-                                epsilon(dtype), jump)
+                                epsilon(dtype))
         with np.errstate(all="ignore"):
             memo[()] = got[0].sum() / count if chain else got[0]
             for i, q in enumerate(seqs):

@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 import sympy
 from sympy import Eq, Function, Heaviside, Piecewise, Rational, S, exp, log
+from sympy.core.logic import fuzzy_and
 
 from symgrad.ir import ops
 
@@ -25,6 +26,14 @@ HALF = Rational(1, 2)
 
 def __getattr__(name: str) -> Any:  # the namespace falls through to sympy
     return getattr(sympy, name)
+
+
+class _Real(Function):
+    """A function real at real arguments: sympy's assumptions must know it (``im(minimum(x, -2))`` left
+    unevaluated sends ``periodicity``, which a Piecewise's condition calls, into endless recursion)."""
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return fuzzy_and(a.is_extended_real for a in self.args)
 
 
 class power(Function):
@@ -53,7 +62,7 @@ def _mp_sigmoid(x: Any) -> Any:
     return 1 / (1 + mpmath.exp(-x))
 
 
-class sigmoid(Function):
+class sigmoid(_Real):
     numpy = staticmethod(ops._sigmoid)
     mpmath = staticmethod(_mp_sigmoid)
 
@@ -64,7 +73,7 @@ class sigmoid(Function):
         return 1 / (1 + exp(-x))
 
 
-class relu(Function):
+class relu(_Real):
     numpy = staticmethod(lambda x: np.maximum(x, 0))
     mpmath = staticmethod(lambda x: x if x > 0 else mpmath.mpf(0))
 
@@ -75,7 +84,7 @@ class relu(Function):
         return sympy.Max(x, 0)
 
 
-class softplus(Function):
+class softplus(_Real):
     numpy = staticmethod(ops._softplus)
     mpmath = staticmethod(lambda x: mpmath.log1p(mpmath.exp(x)))
 
@@ -86,7 +95,7 @@ class softplus(Function):
         return log(1 + exp(x))
 
 
-class maximum(Function):
+class maximum(_Real):
     numpy = staticmethod(np.maximum)
     mpmath = staticmethod(lambda x, y: x if x >= y else y)
 
@@ -98,7 +107,7 @@ class maximum(Function):
         return sympy.Max(x, y)
 
 
-class minimum(Function):
+class minimum(_Real):
     numpy = staticmethod(np.minimum)
     mpmath = staticmethod(lambda x, y: x if x <= y else y)
 
@@ -119,7 +128,7 @@ def _mp_logaddexp(x: Any, y: Any) -> Any:
     return m + mpmath.log(mpmath.exp(x - m) + mpmath.exp(y - m))
 
 
-class logaddexp(Function):
+class logaddexp(_Real):
     numpy = staticmethod(_np_logaddexp)
     mpmath = staticmethod(_mp_logaddexp)
 

@@ -13,9 +13,11 @@ engine differentiates it as it differentiates the reference.
 
 To first order the error is the sum over the nodes of each one's effect, and the worst case puts
 every ``e_k`` at ``+-eps``: :func:`first_order_bound` moves one ``e_k`` at a time and adds the larger
-change of the two signs.  A change that is not finite, or beyond ``jump`` of the value, is a branch
-crossed (a kink or tie within one rounding), not conditioning: it counts 0, as the kink marks
-classify those elements.  The sampled spread (``_spread`` in the engine) sees the inputs' rounding;
+change of the two signs.  The two changes of a smooth response have opposite signs and sizes within
+a factor of ``_SMOOTH`` of each other, however large they are (``1 - tanh(t)**2`` at t = 9, where one
+float32 rounding of tanh moves it several times over); a change that is not finite, or one-sided, is
+a branch crossed (a kink or tie within one rounding), not conditioning: it counts 0, as the kink
+marks classify those elements.  The sampled spread (``_spread`` in the engine) sees the inputs' rounding;
 this bound sees the intermediates', which sympy's rewritten formulas no longer hold (it folds
 ``1 - (0.9*s + 0.05)`` to ``0.95 - 0.9*s``).
 """
@@ -32,8 +34,11 @@ from symgrad.symbolic.forms import as_real
 __all__ = ["first_order_bound"]
 
 
+_SMOOTH = 4.0  # the two changes of a smooth response: opposite signs, sizes within this factor
+
+
 def first_order_bound(formulas: Callable[..., Sequence[Any]], args: Sequence[np.ndarray], n_errors: int,
-                      shape: Any, eps: float, jump: float) -> list[np.ndarray]:
+                      shape: Any, eps: float) -> list[np.ndarray]:
     """Per output of ``formulas(*args, *errors)`` and per element: the sum over the ``n_errors`` rounding
     errors of the largest change one of them makes at ``+eps`` or ``-eps`` (the others at 0)."""
 
@@ -45,12 +50,14 @@ def first_order_bound(formulas: Callable[..., Sequence[Any]], args: Sequence[np.
         base = at([0.0] * n_errors)
         total = [np.zeros(np.shape(b)) for b in base]
         for k in range(n_errors):
-            worst = [np.zeros(np.shape(b)) for b in base]
-            for sign in (1.0, -1.0):
-                errors = [0.0] * n_errors
-                errors[k] = sign * eps
-                for i, (v, b) in enumerate(zip(at(errors), base)):
-                    d = np.abs(v - b)
-                    worst[i] = np.maximum(worst[i], np.where(np.isfinite(d) & (d <= jump * np.abs(b)), d, 0.0))
-            total = [t + w for t, w in zip(total, worst)]
+            errors = [0.0] * n_errors
+            errors[k] = eps
+            up = at(errors)
+            errors[k] = -eps
+            down = at(errors)
+            for i, (u, d, b) in enumerate(zip(up, down, base)):
+                du, dd = u - b, d - b
+                big, small = np.maximum(np.abs(du), np.abs(dd)), np.minimum(np.abs(du), np.abs(dd))
+                smooth = np.isfinite(big) & (du * dd < 0) & (big <= _SMOOTH * small)
+                total[i] = total[i] + np.where(smooth, big, 0.0)
     return total

@@ -290,14 +290,19 @@ def test_symgrads_functions_are_real_to_sympy(expr: str, x: Any, op: str) -> Non
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_a_piecewise_inside_a_condition_compiles(dtype: str) -> None:
-    # maximum's tie test holds elu's Piecewise: sympy folds it into an if-then-else of conditions, which
-    # numpy code wrote as a float select() that the outer select() refused ("invalid entry 0 in condlist")
+@pytest.mark.parametrize("expr, inputs, op", [
+    ("prod(maximum(elu(atan(x)), sign(x)))", {"x": [0.0, 0.5, -1.0]}, "atan"),
+    ("-maximum(log(abs(sum(x)) + 0.5), sign(y))", {"x": [0.0, 0.7], "y": [0.0, 1.0]}, "log"),
+])
+def test_a_piecewise_inside_a_condition_compiles(dtype: str, expr: str, inputs: dict, op: str) -> None:
+    # maximum's tie test holds a Piecewise (elu's, abs's): sympy folds it into an if-then-else of
+    # conditions, which numpy code wrote as a float select() that the outer select() refused ("invalid
+    # entry 0 in condlist"); found by the fuzzer at all-zero inputs
     from symgrad.mutation import Mutant, MutantBackend
 
-    expr = "prod(maximum(elu(atan(x)), sign(x)))"
-    for x in (0.0, [0.0, 0.5, -1.0]):
-        report = symgrad.check(expr, x=x, dtype=dtype)
+    zeros = {n: 0.0 for n in inputs}
+    for at in (zeros, inputs):
+        report = symgrad.check(expr, dtype=dtype, **at)
         assert report.status == "pass", report.table()
-    wrong = symgrad.check(expr, x=[0.0, 0.5, -1.0], dtype=dtype, backend=MutantBackend(Mutant("atan", 0, "scale")))
+    wrong = symgrad.check(expr, dtype=dtype, backend=MutantBackend(Mutant(op, 0, "scale")), **inputs)
     assert wrong.status == "fail", wrong.table()

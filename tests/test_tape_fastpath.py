@@ -99,3 +99,34 @@ def test_node_names_worked_out_lazily_are_torchs_even_after_the_graph_is_freed(m
     out.sum().backward()  # frees the saved tensors: the name is worked out from what is left
     assert node.name() == name
     assert len(node.next_functions) == slots
+
+
+def _special_values(dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.normal(0, 3, 200), [0.0, -0.0, np.inf, -np.inf, np.nan, 1e300, -1e-300, 1e-320]])
+    g = rng.normal(0, 2, x.size)
+    with np.errstate(over="ignore"):  # 1e300 is inf in float32
+        return x.astype(dtype), g.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("y", [2, 2.0])
+def test_the_square_s_vjp_gives_bit_for_bit_what_the_general_power_rule_gives(dtype: type, y: float) -> None:
+    x, g = _special_values(dtype)
+    with np.errstate(all="ignore"):
+        general = g * y * x ** (y - 1)
+        np.testing.assert_array_equal(ops.pow.vjps[0](g, None, x, y), general, strict=True)
+
+
+def test_twin_a_rewrite_that_rounds_differently_is_caught() -> None:
+    x, g = _special_values(np.float64)
+    with np.errstate(all="ignore"), pytest.raises(AssertionError):
+        np.testing.assert_array_equal(g * 3 * x * x, g * 3 * x ** 2, strict=True)
+
+
+def test_the_square_s_second_derivative_is_unchanged() -> None:
+    x = torch.tensor([-1.5, 0.0, 2.0, 3.25], requires_grad=True)
+    (gx,) = torch.autograd.grad((x ** 2 * torch.sin(x)).sum(), x, create_graph=True)
+    (gxx,) = torch.autograd.grad(gx.sum(), x)
+    v = x.detach().numpy()
+    np.testing.assert_allclose(gxx.numpy(), 2 * np.sin(v) + 4 * v * np.cos(v) - v**2 * np.sin(v), rtol=1e-14)

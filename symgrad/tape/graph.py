@@ -244,6 +244,15 @@ def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
 
 _NUMBERS = (float, int, bool)
 
+
+def _binary(op: Op, a: Any, b: Any) -> Tensor:
+    """An operator's op on a tensor and a tensor or a number, recorded without the dispatch of ``ops.apply``
+    (which would hand it to the tensor's ``__symgrad_apply__`` and on to ``_record``); any other operand goes
+    through the dispatch."""
+    if (isinstance(a, Tensor) or type(a) in _NUMBERS) and (isinstance(b, Tensor) or type(b) in _NUMBERS):
+        return _record(op, (a, b), {})
+    return op(a, b)
+
 # numpy's error state "ignore" around each forward, as np.errstate(all="ignore") sets it but without building
 # the context manager and its state each time (2 us an op): numpy's own context variable, set and reset;
 # np.errstate where this numpy has no such variable
@@ -549,13 +558,14 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     # -- arithmetic (recorded) and comparison (not recorded)
-    def __add__(self, o: Any) -> Tensor: return ops.add(self, o)
-    def __radd__(self, o: Any) -> Tensor: return ops.add(o, self)
-    def __sub__(self, o: Any) -> Tensor: return ops.sub(self, o)
-    def __rsub__(self, o: Any) -> Tensor: return ops.sub(o, self)
-    def __mul__(self, o: Any) -> Tensor: return ops.mul(self, o)
-    def __rmul__(self, o: Any) -> Tensor: return ops.mul(o, self)
-    def __truediv__(self, o: Any) -> Tensor: return ops.div(self, o)
+    # straight to the tape where the operands are tensors and numbers (what ops.apply would pick anyway)
+    def __add__(self, o: Any) -> Tensor: return _binary(ops.add, self, o)
+    def __radd__(self, o: Any) -> Tensor: return _binary(ops.add, o, self)
+    def __sub__(self, o: Any) -> Tensor: return _binary(ops.sub, self, o)
+    def __rsub__(self, o: Any) -> Tensor: return _binary(ops.sub, o, self)
+    def __mul__(self, o: Any) -> Tensor: return _binary(ops.mul, self, o)
+    def __rmul__(self, o: Any) -> Tensor: return _binary(ops.mul, o, self)
+    def __truediv__(self, o: Any) -> Tensor: return _binary(ops.div, self, o)
     def __rtruediv__(self, o: Any) -> Tensor:
         if not isinstance(o, (bool, int, float)):
             return ops.div(o, self)
@@ -565,11 +575,11 @@ class Tensor:
             inv.grad_fn._name = "ReciprocalBackward0"
         return ops.mul(inv, o)
 
-    def __pow__(self, o: Any) -> Tensor: return ops.pow(self, o)
-    def __rpow__(self, o: Any) -> Tensor: return ops.pow(o, self)
+    def __pow__(self, o: Any) -> Tensor: return _binary(ops.pow, self, o)
+    def __rpow__(self, o: Any) -> Tensor: return _binary(ops.pow, o, self)
     def __matmul__(self, o: Any) -> Tensor: return ops.matmul(self, o)
     def __rmatmul__(self, o: Any) -> Tensor: return ops.matmul(o, self)
-    def __neg__(self) -> Tensor: return ops.neg(self)
+    def __neg__(self) -> Tensor: return _record(ops.neg, (self,), {})
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return ops.abs(self)
 
@@ -801,7 +811,8 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
                     break
         if gi.shape != shape:
             gi, owned = ops.unbroadcast(gi, shape), False
-        if gi.dtype != dtype and gi.dtype.kind == "f" and dtype.kind == "f":
+        gtype = gi.dtype
+        if gtype is not dtype and gtype != dtype and gtype.kind == "f" and dtype.kind == "f":
             gi, owned = gi.astype(dtype), True
         if given is not None:
             given.append(gi)

@@ -133,11 +133,15 @@ class Node:
             edges.append(edge)
             needed.append(edge is not None)
         self.edges = tuple(edges)
-        self._name = self._slots = None  # torch's name and next_functions slots: worked out when first asked
+        # torch's name and next_functions slots: worked out when first asked
+        self._name: str | None = None
+        self._slots: tuple[int, ...] | None = None
         # save what the op declares the VJPs of the inputs that get a gradient read; of the rest the shape
         reads = op.saved(tuple(needed))
         self.ans = ans if reads[0] else None
-        kept, versions, saves = [], [], reads[0]
+        kept: list[Any] = []
+        versions: list[int | None] = []
+        saves = reads[0]
         for a, keep in zip(inputs, reads[1:]):
             if isinstance(a, Tensor):
                 if keep:
@@ -158,19 +162,22 @@ class Node:
         self.retained: Tensor | None = None  # a non-leaf output that asked to retain_grad()
         self.hooks: dict | None = None  # its output's tensor hooks (register_hook), by handle id
 
+    def _torch_names(self) -> None:
+        """Fill in torch's node name and slots, each unless already set (the tape's torch spellings set them)."""
+        name, slots = _torch_node(self.op, self.params, self.inputs)
+        self._name = name if self._name is None else self._name
+        self._slots = slots if self._slots is None else self._slots
+
     def name(self) -> str:
         if self._name is None:
-            self._name, slots = _torch_node(self.op, self.params, self.inputs)
-            if self._slots is None:
-                self._slots = slots
-        return self._name
+            self._torch_names()
+        return self._name  # type: ignore[return-value]
 
     @property
     def next_functions(self) -> tuple:
         if self._slots is None:
-            name, self._slots = _torch_node(self.op, self.params, self.inputs)
-            if self._name is None:
-                self._name = name
+            self._torch_names()
+        assert self._slots is not None
         return tuple((self.edges[i], 0) for i in self._slots)
 
     def __repr__(self) -> str:
@@ -257,7 +264,7 @@ def _binary(op: Op, a: Any, b: Any) -> Tensor:
 # the context manager and its state each time (2 us an op): numpy's own context variable, set and reset;
 # np.errstate where this numpy has no such variable
 try:
-    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - another numpy layout
     _extobj_contextvar = None
 _IGNORING: list[Any] = [None, None]  # (the state it was made from, the state with every error ignored)
@@ -744,7 +751,7 @@ def _run(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, retain_g
                     entry = _run_hooks(node.hooks, entry, create_graph)
                 if capture is not None and id(node) in capture:
                     captured[id(node)] = entry
-                if type(node) is AccumulateGrad:
+                if isinstance(node, AccumulateGrad):
                     if capture is None:
                         _deposit(node.variable, *entry, create_graph)
                     continue
@@ -767,6 +774,7 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
             "graph a second time or if you need to access saved tensors after calling backward."
         )
     ans: Any
+    args: tuple[Any, ...]
     op, inputs = node.op, node.inputs
     if create_graph:  # tensors: the output on the graph, so its use in a VJP is differentiated too
         ans = None if node.ans is None else Tensor._make(node.ans, node)

@@ -18,7 +18,7 @@ import numpy as np
 
 from symgrad.ir import ops
 from symgrad.ir.ops import Op
-from symgrad.tape import dtypes, printing
+from symgrad.tape import dtypes, grad_mode, printing
 from symgrad.tape.dtypes import float32, int64
 from symgrad.tape.grad_mode import enable_grad, is_grad_enabled, no_grad
 
@@ -74,7 +74,7 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
     ``x.__rmul__(2)``).
     """
     slots = tuple(range(len(inputs)))
-    scalar = [not isinstance(a, Tensor) for a in inputs]
+    scalar = [not isinstance(a, (Tensor, _Meta)) for a in inputs]  # a node's unsaved tensors are _Meta
     if op.name == "pow":
         if scalar[1]:
             return "PowBackward0", (0,)
@@ -90,17 +90,23 @@ def _torch_node(op: Op, params: dict[str, Any], inputs: tuple) -> tuple[str, tup
     if op.name == "logsumexp":  # a single overload (with dim)
         return "LogsumexpBackward0", slots
     if op.name == "matmul":  # torch.matmul dispatches on the operands' dimensions
-        dims = tuple(np.ndim(_unwrap(a)) for a in inputs)
+        dims = tuple(len(_shape_of(a)) for a in inputs)
         names: dict[tuple[int, ...], str] = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4"}
         name = names.get(dims)
         return name or op.grad_fn_name(params), slots
-    return op.grad_fn_name(params, tuple(np.shape(_unwrap(a)) for a in inputs)), slots
+    return op.grad_fn_name(params, tuple(_shape_of(a) for a in inputs)), slots
+
+
+def _shape_of(a: Any) -> tuple[int, ...]:
+    return tuple(a.shape) if isinstance(a, (Tensor, _Meta)) else np.shape(a)
+
 
 
 class AccumulateGrad:
     """The end of the graph at a leaf: gradients arriving here go into ``leaf.grad``."""
 
     hooks: dict | None = None  # the leaf's tensor hooks (register_hook), by handle id
+    edges: tuple = ()  # the end of the graph: no gradient goes further
 
     def __init__(self, leaf: Tensor):
         self.variable = leaf
@@ -121,27 +127,57 @@ class Node:
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params = op, params
-        self.edges = tuple(_edge(a) if op.vjps[i] is not None else None for i, a in enumerate(inputs))
-        self._name, self._slots = _torch_node(op, params, inputs)
+        edges, needed = [], []
+        for vjp, a in zip(op.vjps, inputs):
+            edge = _edge(a) if vjp is not None else None
+            edges.append(edge)
+            needed.append(edge is not None)
+        self.edges = tuple(edges)
+        # torch's name and next_functions slots: worked out when first asked
+        self._name: str | None = None
+        self._slots: tuple[int, ...] | None = None
         # save what the op declares the VJPs of the inputs that get a gradient read; of the rest the shape
-        reads = op.saved(tuple(edge is not None for edge in self.edges))
+        reads = op.saved(tuple(needed))
         self.ans = ans if reads[0] else None
-        self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) and not keep else a
-                            for a, keep in zip(inputs, reads[1:]))
-        # a number a VJP reads counts as saved: torch wraps it in a tensor it saves (x * 2 cannot backward twice)
-        self.saves = reads[0] or any(isinstance(a, Tensor) or (keep and isinstance(a, (int, float)))
-                                     for a, keep in zip(self.inputs, reads[1:]))
-        # the version of each saved tensor: one modified in place before backward is an error, as in torch
-        self.versions = tuple(a._version if isinstance(a, Tensor) else None for a in self.inputs)
+        kept: list[Any] = []
+        versions: list[int | None] = []
+        saves = reads[0]
+        for a, keep in zip(inputs, reads[1:]):
+            if isinstance(a, Tensor):
+                if keep:
+                    kept.append(a)
+                    versions.append(a._version)  # a saved tensor modified in place before backward: an error
+                    saves = True
+                else:
+                    kept.append(_Meta.of(a))
+                    versions.append(None)
+            else:
+                kept.append(a)
+                versions.append(None)
+                # a number a VJP reads counts as saved: torch wraps it in a tensor it saves (x * 2 cannot
+                # backward twice)
+                saves = saves or (keep and isinstance(a, (int, float)))
+        self.inputs, self.versions, self.saves = tuple(kept), tuple(versions), saves
         self.freed = False
         self.retained: Tensor | None = None  # a non-leaf output that asked to retain_grad()
         self.hooks: dict | None = None  # its output's tensor hooks (register_hook), by handle id
 
+    def _torch_names(self) -> None:
+        """Fill in torch's node name and slots, each unless already set (the tape's torch spellings set them)."""
+        name, slots = _torch_node(self.op, self.params, self.inputs)
+        self._name = name if self._name is None else self._name
+        self._slots = slots if self._slots is None else self._slots
+
     def name(self) -> str:
-        return self._name
+        if self._name is None:
+            self._torch_names()
+        return self._name  # type: ignore[return-value]
 
     @property
     def next_functions(self) -> tuple:
+        if self._slots is None:
+            self._torch_names()
+        assert self._slots is not None
         return tuple((self.edges[i], 0) for i in self._slots)
 
     def __repr__(self) -> str:
@@ -188,22 +224,68 @@ def apply_table(op: Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
 
 def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
     """Apply ``op`` to tensors: numpy forward, plus a graph node when a gradient is wanted."""
-    args = tuple(_as_operand(a) for a in args)
+    for a in args:
+        if not (isinstance(a, Tensor) or type(a) in _NUMBERS):  # np.float64 (a float subclass) is converted
+            args = tuple(_as_operand(a) for a in args)
+            break
+    token = _quiet()
     try:
-        with np.errstate(all="ignore"):
-            out = np.asarray(op.forward(*(_unwrap(a) for a in args), **params))
+        out = op.forward(*[a._data if isinstance(a, Tensor) else a for a in args], **params)
     except np.exceptions.AxisError as exc:  # a reduction's dim out of range, in torch's words
         low, high = (-exc.ndim, exc.ndim - 1) if exc.ndim else (-1, 0)
         raise DimensionError(f"Dimension out of range (expected to be in range of [{low}, {high}], but got "
                              f"{exc.axis})") from None
     except ValueError as exc:  # shapes that do not fit: torch's words where it has them
         raise _shape_error(op, [np.shape(_unwrap(a)) for a in args]) or exc from None
-    needs_grad = is_grad_enabled() and any(
-        isinstance(a, Tensor) and a.requires_grad and op.vjps[i] is not None for i, a in enumerate(args)
-    )
-    if not needs_grad:
-        return Tensor._make(out)
-    return Tensor._make(out, Node(op, params, args, out))
+    finally:
+        _loud(token)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if grad_mode._grad_enabled:
+        vjps = op.vjps
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and a._requires_grad and vjps[i] is not None:
+                return Tensor._make(out, Node(op, params, args, out))
+    return Tensor._make(out)
+
+
+_NUMBERS = (float, int, bool)
+
+
+def _binary(op: Op, a: Any, b: Any) -> Tensor:
+    """An operator's op on a tensor and a tensor or a number, recorded without the dispatch of ``ops.apply``
+    (which would hand it to the tensor's ``__symgrad_apply__`` and on to ``_record``); any other operand goes
+    through the dispatch."""
+    if (isinstance(a, Tensor) or type(a) in _NUMBERS) and (isinstance(b, Tensor) or type(b) in _NUMBERS):
+        return _record(op, (a, b), {})
+    return op(a, b)
+
+# numpy's error state "ignore" around each forward, as np.errstate(all="ignore") sets it but without building
+# the context manager and its state each time (2 us an op): numpy's own context variable, set and reset;
+# np.errstate where this numpy has no such variable
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - another numpy layout
+    _extobj_contextvar = None
+_IGNORING: list[Any] = [None, None]  # (the state it was made from, the state with every error ignored)
+
+
+def _quiet() -> Any:
+    if _extobj_contextvar is None:  # pragma: no cover
+        state = np.errstate(all="ignore")
+        state.__enter__()
+        return state
+    current = _extobj_contextvar.get()
+    if current is not _IGNORING[0] and current is not _IGNORING[1]:
+        _IGNORING[:] = [current, _make_extobj(all="ignore")]  # keeps the caller's buffer size and callback
+    return _extobj_contextvar.set(_IGNORING[1])
+
+
+def _loud(token: Any) -> None:
+    if _extobj_contextvar is None:  # pragma: no cover
+        token.__exit__(None, None, None)
+    else:
+        _extobj_contextvar.reset(token)
 
 
 _WARNED_SCALAR = False
@@ -483,13 +565,14 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     # -- arithmetic (recorded) and comparison (not recorded)
-    def __add__(self, o: Any) -> Tensor: return ops.add(self, o)
-    def __radd__(self, o: Any) -> Tensor: return ops.add(o, self)
-    def __sub__(self, o: Any) -> Tensor: return ops.sub(self, o)
-    def __rsub__(self, o: Any) -> Tensor: return ops.sub(o, self)
-    def __mul__(self, o: Any) -> Tensor: return ops.mul(self, o)
-    def __rmul__(self, o: Any) -> Tensor: return ops.mul(o, self)
-    def __truediv__(self, o: Any) -> Tensor: return ops.div(self, o)
+    # straight to the tape where the operands are tensors and numbers (what ops.apply would pick anyway)
+    def __add__(self, o: Any) -> Tensor: return _binary(ops.add, self, o)
+    def __radd__(self, o: Any) -> Tensor: return _binary(ops.add, o, self)
+    def __sub__(self, o: Any) -> Tensor: return _binary(ops.sub, self, o)
+    def __rsub__(self, o: Any) -> Tensor: return _binary(ops.sub, o, self)
+    def __mul__(self, o: Any) -> Tensor: return _binary(ops.mul, self, o)
+    def __rmul__(self, o: Any) -> Tensor: return _binary(ops.mul, o, self)
+    def __truediv__(self, o: Any) -> Tensor: return _binary(ops.div, self, o)
     def __rtruediv__(self, o: Any) -> Tensor:
         if not isinstance(o, (bool, int, float)):
             return ops.div(o, self)
@@ -499,11 +582,11 @@ class Tensor:
             inv.grad_fn._name = "ReciprocalBackward0"
         return ops.mul(inv, o)
 
-    def __pow__(self, o: Any) -> Tensor: return ops.pow(self, o)
-    def __rpow__(self, o: Any) -> Tensor: return ops.pow(o, self)
+    def __pow__(self, o: Any) -> Tensor: return _binary(ops.pow, self, o)
+    def __rpow__(self, o: Any) -> Tensor: return _binary(ops.pow, o, self)
     def __matmul__(self, o: Any) -> Tensor: return ops.matmul(self, o)
     def __rmatmul__(self, o: Any) -> Tensor: return ops.matmul(o, self)
-    def __neg__(self) -> Tensor: return ops.neg(self)
+    def __neg__(self) -> Tensor: return _record(ops.neg, (self,), {})
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return ops.abs(self)
 
@@ -590,22 +673,21 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
 def _topological(roots: Iterable[Edge]) -> list[Node | AccumulateGrad]:
     """Nodes reachable from ``roots``, each after every node that sends it a gradient."""
     order: list[Node | AccumulateGrad] = []
-    seen: set[int] = set()
+    seen: set[Node | AccumulateGrad] = set()
     for root in roots:
-        if root is None or id(root) in seen:
+        if root is None or root in seen:
             continue
-        seen.add(id(root))
-        stack: list[tuple[Any, int]] = [(root, 0)]
+        seen.add(root)
+        stack = [(root, iter(root.edges))]
         while stack:  # iterative DFS: post-order, so deep graphs do not hit the recursion limit
-            node, i = stack.pop()
-            edges = node.edges if isinstance(node, Node) else ()
-            if i < len(edges):
-                stack.append((node, i + 1))
-                child = edges[i]
-                if child is not None and id(child) not in seen:
-                    seen.add(id(child))
-                    stack.append((child, 0))
+            node, children = stack[-1]
+            for child in children:  # resumes where it left off
+                if child is not None and child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.edges)))
+                    break
             else:
+                stack.pop()
                 order.append(node)
     order.reverse()
     return order
@@ -654,32 +736,36 @@ def _run(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, retain_g
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     retain = create_graph if retain_graph is None else retain_graph
     grads = _make_grads(outputs, grad_outputs)
-    pending: dict[int, tuple[Any, bool]] = {}
+    pending: dict[Edge, tuple[Any, bool]] = {}  # by node: (gradient so far, owned)
     for out, g in zip(outputs, grads):
         _accumulate(pending, _edge(out), g if create_graph else g._data, False)
     captured: dict[int, tuple[Any, bool]] = {}
-    with (enable_grad if create_graph else no_grad)(), np.errstate(all="ignore"):
-        for node in _topological(_edge(o) for o in outputs):
-            entry = pending.pop(id(node), None)
-            if entry is None:
-                continue
-            if node.hooks:
-                entry = _run_hooks(node.hooks, entry, create_graph)
-            if capture is not None and id(node) in capture:
-                captured[id(node)] = entry
-            if isinstance(node, AccumulateGrad):
-                if capture is None:
-                    _deposit(node.variable, *entry, create_graph)
-                continue
-            if node.retained is not None and capture is None:
-                _deposit(node.retained, *entry, create_graph)
-            _propagate(node, entry[0], pending, create_graph)
-            if not retain:
-                node.free()  # its saved tensors go as soon as its VJPs have run
+    token = _quiet()
+    try:
+        with enable_grad() if create_graph else no_grad():
+            for node in _topological(_edge(o) for o in outputs):
+                entry = pending.pop(node, None)
+                if entry is None:
+                    continue
+                if node.hooks:
+                    entry = _run_hooks(node.hooks, entry, create_graph)
+                if capture is not None and id(node) in capture:
+                    captured[id(node)] = entry
+                if isinstance(node, AccumulateGrad):
+                    if capture is None:
+                        _deposit(node.variable, *entry, create_graph)
+                    continue
+                if node.retained is not None and capture is None:
+                    _deposit(node.retained, *entry, create_graph)
+                _propagate(node, entry[0], pending, create_graph)
+                if not retain:
+                    node.free()  # its saved tensors go as soon as its VJPs have run
+    finally:
+        _loud(token)
     return captured
 
 
-def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_graph: bool) -> None:
+def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create_graph: bool) -> None:
     if node.freed:
         raise RuntimeError(
             "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -688,22 +774,29 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
             "graph a second time or if you need to access saved tensors after calling backward."
         )
     ans: Any
+    args: tuple[Any, ...]
+    op, inputs = node.op, node.inputs
     if create_graph:  # tensors: the output on the graph, so its use in a VJP is differentiated too
         ans = None if node.ans is None else Tensor._make(node.ans, node)
-        args = node.inputs
+        args = inputs
     else:  # plain numpy: the table's functions just compute
         ans = node.ans
-        args = tuple(a._data if isinstance(a, Tensor) else a for a in node.inputs)
-    _check_versions(node)
-    given: list[Any] = [g, ans, *args]  # arrays a fresh gradient must not be
+        args = tuple(a._data if isinstance(a, Tensor) else a for a in inputs)
+    for a, saved in zip(inputs, node.versions):
+        if saved is not None and a._version != saved:
+            raise RuntimeError(modified_message(a, a.grad_fn, saved))
+    # a gradient a table VJP returns is fresh unless it is one of these arrays or a view; a VJP of a user's
+    # op (a custom Function, an unregistered Op) may return an array the user holds: never owned
+    given: list[Any] | None = [g, ans, *args] if ops.OPS.get(op.name) is op else None
+    params = node.params
     for i, edge in enumerate(node.edges):
         if edge is None:
             continue
-        vjp = node.op.vjps[i]
+        vjp = op.vjps[i]
         assert vjp is not None  # an edge exists only where a VJP does
-        gi = vjp(g, ans, *args, **node.params)
-        shape, dtype = node.inputs[i].shape, node.inputs[i].dtype
+        gi = vjp(g, ans, *args, **params)
         if create_graph:
+            shape, dtype = inputs[i].shape, inputs[i].dtype
             gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))
             if gi.shape != shape:
                 gi = ops.sum_to(gi, shape=tuple(shape))
@@ -712,13 +805,25 @@ def _propagate(node: Node, g: Any, pending: dict[int, tuple[Any, bool]], create_
                 gi = ops.cast(gi, dtype=dtype) if gi.requires_grad else Tensor._make(gi._data.astype(dtype))
             _accumulate(pending, edge, gi, False)
             continue
-        gi = np.asarray(gi._data if isinstance(gi, Tensor) else gi)
-        owned = gi.base is None and all(gi is not a for a in given)
+        if isinstance(gi, Tensor):
+            gi = gi._data
+        elif type(gi) is not np.ndarray:
+            gi = np.asarray(gi)
+        x = inputs[i]
+        shape, dtype = (x._data.shape, x._data.dtype) if isinstance(x, Tensor) else (x.shape, x.dtype)
+        owned = given is not None and gi.base is None
+        if owned:
+            for a in given:  # type: ignore[union-attr]
+                if a is gi:
+                    owned = False
+                    break
         if gi.shape != shape:
-            gi, owned = ops.unbroadcast(gi, tuple(shape)), False
-        if gi.dtype != dtype and gi.dtype.kind == "f" and dtype.kind == "f":
+            gi, owned = ops.unbroadcast(gi, shape), False
+        gtype = gi.dtype
+        if gtype is not dtype and gtype != dtype and gtype.kind == "f" and dtype.kind == "f":
             gi, owned = gi.astype(dtype), True
-        given.append(gi)
+        if given is not None:
+            given.append(gi)
         _accumulate(pending, edge, gi, owned)
 
 
@@ -748,12 +853,6 @@ def _run_hooks(hooks: dict, entry: tuple[Any, bool], create_graph: bool) -> tupl
     return g, False  # a hook may keep the array it was given: nothing adds into it in place
 
 
-def _check_versions(node: Node) -> None:
-    for a, saved in zip(node.inputs, node.versions):
-        if saved is not None and isinstance(a, Tensor) and a._version != saved:
-            raise RuntimeError(modified_message(a, a.grad_fn, saved))
-
-
 def modified_message(t: Tensor, node: Any, saved_version: int) -> str:
     """torch's text for a saved tensor changed in place; ``node`` the one whose output it is (None: a leaf)."""
     made_by = ""
@@ -766,22 +865,22 @@ def modified_message(t: Tensor, node: Any, saved_version: int) -> str:
             "to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).")
 
 
-def _accumulate(pending: dict[int, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:
+def _accumulate(pending: dict[Edge, tuple[Any, bool]], edge: Edge, g: Any, owned: bool) -> None:
     if edge is None:
         return
-    prev = pending.get(id(edge))
+    prev = pending.get(edge)
     if prev is None:
-        pending[id(edge)] = (g, owned)
+        pending[edge] = (g, owned)
         return
     p, p_owned = prev
     if isinstance(g, Tensor):  # create_graph: the sum is recorded
-        pending[id(edge)] = (p + g, False)
+        pending[edge] = (p + g, False)
     elif p_owned and p.shape == g.shape and p.dtype == g.dtype:
         np.add(p, g, out=p)
     elif owned and p.shape == g.shape and p.dtype == g.dtype:
-        pending[id(edge)] = (np.add(g, p, out=g), True)
+        pending[edge] = (np.add(g, p, out=g), True)
     else:
-        pending[id(edge)] = (np.asarray(p + g), True)
+        pending[edge] = (np.asarray(p + g), True)
 
 
 def _deposit(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
@@ -796,7 +895,9 @@ def _deposit(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
         g, owned = g.astype(t.dtype), True
     if t._grad is None:
         t._grad = Tensor._make(g if owned else np.array(g, copy=True))
-    else:
+    elif t.grad_fn is not None:  # a retained grad: a new tensor each time, the one handed out before stays (torch)
+        t._grad = Tensor._make(t._grad._data + g)
+    else:  # a leaf's .grad accumulates: the same tensor, as torch's (which adds in place)
         t._grad._data = t._grad._data + g
 
 

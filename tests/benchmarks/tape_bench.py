@@ -1,7 +1,10 @@
-"""Tape forward+backward against HIPS autograd, PyTorch (1 thread) and numpy's forward alone.
+"""Tape forward+backward against HIPS autograd, PyTorch (1 thread), numpy's forward alone and the same
+gradients written by hand in numpy (the floor of a tape that computes in numpy, op by op).
 
 Run through ``run.py``; ``python tape_bench.py --mem CONTENDER N`` is the memory
-worker it starts, one fresh process per measurement.
+worker it starts, one fresh process per measurement.  ``python tape_bench.py --cpu``
+times with the process's CPU time instead of the wall clock: on a machine shared with
+other work, the wall clock counts the time the scheduler gives to others.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import harness
 import numpy as np
 
 EXPR = "3*a**3 - b**2 + sin(a)*exp(-b) + tanh(a*b) + log(a+b)"
-CONTENDERS = ("symgrad", "autograd", "torch", "numpy")
+CONTENDERS = ("symgrad", "autograd", "torch", "numpy", "by hand")
 
 
 def inputs(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,14 +73,25 @@ def make(name: str, A: np.ndarray, B: np.ndarray) -> Callable[[], Any] | None:
         return run
     if name == "numpy":  # the forward alone: the floor no tape can go under
         return lambda: 3 * A**3 - B**2 + np.sin(A) * np.exp(-B) + np.tanh(A * B) + np.log(A + B)
+    if name == "by hand":  # forward, then both gradients in numpy as a person would write them
+        return lambda: _by_hand(A, B)
     raise ValueError(name)
+
+
+def _by_hand(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EXPR's value and gradients in plain numpy, sharing what can be shared: the cos of sin's derivative
+    is the one transcendental the backward cannot avoid."""
+    a2, s, e, t, ab = A * A, np.sin(A), np.exp(-B), np.tanh(A * B), A + B
+    (3 * a2 * A - B * B + s * e + t + np.log(ab)).sum()
+    r, dt = 1.0 / ab, 1.0 - t * t
+    return 9 * a2 + np.cos(A) * e + dt * B + r, -2 * B - s * e + dt * A + r
 
 
 def agree(n: int = 1000) -> dict[str, bool]:
     A, B = inputs(n)
     ref = make("symgrad", A, B)()
     out = {}
-    for name in ("autograd", "torch"):
+    for name in ("autograd", "torch", "by hand"):
         fn = make(name, A, B)
         if fn is not None:
             got = fn()
@@ -85,17 +99,33 @@ def agree(n: int = 1000) -> dict[str, bool]:
     return out
 
 
-def time_sizes(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+def time_sizes(sizes: list[int], repeats: int, cpu: bool = False) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
         A, B = inputs(n)
         fns = {name: make(name, A, B) for name in CONTENDERS}
         present = {k: v for k, v in fns.items() if v is not None}
         reps = repeats if n < 10**7 else max(3, repeats // 2)
-        med = harness.alternate(present, reps)
+        med = _cpu_alternate(present, reps) if cpu else harness.alternate(present, reps)
         rows.append({"n": n, "seconds": {k: med.get(k) for k in CONTENDERS}})
         del fns, present
     return rows
+
+
+def _cpu_alternate(contenders: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median CPU seconds of this process per contender (torch runs on 1 thread), interleaved, after a warm-up."""
+    import statistics
+    import time
+
+    for fn in contenders.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            start = time.process_time()
+            fn()
+            times[name].append(time.process_time() - start)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 # ---------------------------------------------------------------- memory
@@ -140,15 +170,17 @@ def memory(sizes: list[int]) -> list[dict[str, Any]]:
 
 
 def report(times: list[dict[str, Any]], mem: list[dict[str, Any]]) -> str:
-    lines = [f"tape forward+backward of {EXPR} (summed), float64, median of interleaved repeats"]
-    hdr = ["n", "symgrad", "autograd", "torch 1 thread", "numpy fwd", "sg/autograd", "sg/torch", "sg/numpy fwd"]
+    lines = [f"tape forward+backward of {EXPR} (summed), float64, median of interleaved repeats; "
+             "by hand: the same gradients in plain numpy"]
+    hdr = ["n", "symgrad", "autograd", "torch 1 thread", "numpy fwd", "by hand", "sg/autograd", "sg/torch",
+           "sg/numpy fwd", "sg/by hand"]
     rows = []
     for r in times:
         s = r["seconds"]
         ratio = lambda k: None if s.get(k) is None else s["symgrad"] / s[k]
         rows.append([f"{r['n']:.0e}", *(harness.fmt_time(s[k]) if s.get(k) is not None else "absent" for k in CONTENDERS),
                      harness.fmt_ratio(ratio("autograd")), harness.fmt_ratio(ratio("torch")),
-                     harness.fmt_ratio(ratio("numpy"))])
+                     harness.fmt_ratio(ratio("numpy")), harness.fmt_ratio(ratio("by hand"))])
     lines.append(harness.table(hdr, rows))
     if mem:
         lines.append("")
@@ -173,4 +205,4 @@ if __name__ == "__main__":
         print(json.dumps(memory_worker(sys.argv[2], int(float(sys.argv[3])))))
     else:
         sizes = [10**4, 10**5, 10**6]
-        print(report(time_sizes(sizes, 5), memory([10**6])))
+        print(report(time_sizes(sizes, 5, cpu="--cpu" in sys.argv), memory([10**6])))

@@ -247,6 +247,21 @@ def test_new_directories_are_private(cache: Path) -> None:
     assert all(p.stat().st_mode & 0o077 == 0 for p in entries(cache))
 
 
+def test_a_full_cache_drops_its_least_recently_used_entries(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diskcache, "_PRUNE_EVERY", 1)
+    compiled([x + 10 * y])
+    (first,) = entries(cache)
+    size = first.stat().st_size
+    monkeypatch.setattr(diskcache, "_MAX_TOTAL", int(size * 2.5))  # room for two entries
+    os.utime(first, (1, 1))  # the oldest
+    compiled([x + 11 * y])
+    assert len(entries(cache)) == 2  # the twin: under the limit, nothing is dropped
+    compiled([x + 12 * y])  # now over it: the oldest goes, the newest stays
+    left = entries(cache)
+    assert first not in left and len(left) < 3
+    assert any(json.loads(p.read_text())["key"] == p.stem for p in left)
+
+
 # ---------------------------------------------------------------- where it lives
 
 

@@ -44,6 +44,8 @@ __all__ = ["cache_dir", "cached_function", "clear", "entry_key", "stats"]
 FORMAT = 1  # of an entry; part of every key
 _SUBDIR = f"lambdify-v{FORMAT}"
 _MAX_BYTES = 256 * 2**20  # a larger file is no entry of ours
+_MAX_TOTAL = 512 * 2**20  # the whole cache: beyond it, the least recently used entries go (see _prune)
+_PRUNE_EVERY = 64  # stores between two looks at the total
 # where the generated code's imported names may come from (lambdify's printers import from these)
 _MODULES = ("numpy", "scipy.special", "math", "mpmath")
 _OFF = ("0", "false", "no", "off")
@@ -236,11 +238,34 @@ def _write(path: Path, data: dict[str, Any]) -> None:
                 json.dump(data, fh)
             os.replace(tmp, path)
             _counts["stores"] += 1
+            if _counts["stores"] % _PRUNE_EVERY == 0:
+                _prune(path.parent, _MAX_TOTAL)
         except BaseException:
             os.unlink(tmp)
             raise
     except (OSError, TypeError, ValueError):  # a full disk or a read-only directory: no entry, no error
         pass
+
+
+def _prune(sub: Path, limit: int) -> None:
+    """Remove the least recently used entries (by mtime: a hit touches its entry) until the folder holds
+    at most three quarters of ``limit`` bytes, when it holds more than ``limit``.  (A fuzzing run compiles
+    thousands of expressions never seen again.)"""
+    try:
+        found = [(p.stat(), p) for p in sub.glob("*.json")]
+    except OSError:
+        return
+    total = sum(st.st_size for st, _ in found)
+    if total <= limit:
+        return
+    for st, p in sorted(found, key=lambda f: f[0].st_mtime):
+        if total <= limit * 3 // 4:
+            break
+        try:
+            p.unlink()
+            total -= st.st_size
+        except OSError:
+            pass
 
 
 def _imports(func: Any, namespace: dict[str, Any]) -> dict[str, list[str]] | None:
@@ -302,6 +327,10 @@ def cached_function(parts: Any, build: Callable[[], Callable[..., Any]],
         func = _load(data, key, namespace())
         if func is not None:
             _counts["hits"] += 1
+            try:
+                os.utime(path)  # recently used: kept when the cache is pruned
+            except OSError:
+                pass
             return func
     _counts["misses"] += 1
     func = build()

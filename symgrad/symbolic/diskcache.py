@@ -335,9 +335,9 @@ def cached_function(parts: Any, build: Callable[[], Callable[..., Any]],
     _counts["misses"] += 1
     func = build()
     code = getattr(func, "__code__", None)
-    lines = linecache.cache.get(code.co_filename) if code is not None else None
-    imports = _imports(func, namespace()) if lines is not None else None
-    if lines is not None and imports is not None:
-        _write(path, {"format": FORMAT, "key": key, "name": code.co_name, "imports": imports,  # type: ignore[union-attr]
-                      "source": "".join(lines[2])})
+    held: Any = linecache.cache.get(code.co_filename) if code is not None else None  # lambdify registers it
+    source = "".join(held[2]) if code is not None and held is not None and len(held) > 2 else None
+    imports = _imports(func, namespace()) if source is not None else None
+    if code is not None and source is not None and imports is not None:
+        _write(path, {"format": FORMAT, "key": key, "name": code.co_name, "imports": imports, "source": source})
     return func

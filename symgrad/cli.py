@@ -158,6 +158,14 @@ def _use_color(no_color: bool, stream: Any) -> bool:
     return _isatty(stream)
 
 
+def _no_disk_cache() -> None:
+    """SYMGRAD_CACHE=0 for this command (symgrad/symbolic/diskcache.py reads it), restored after it."""
+    old = os.environ.get("SYMGRAD_CACHE")
+    os.environ["SYMGRAD_CACHE"] = "0"
+    click.get_current_context().call_on_close(
+        lambda: os.environ.pop("SYMGRAD_CACHE") if old is None else os.environ.update(SYMGRAD_CACHE=old))
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -195,11 +203,12 @@ def _isatty(stream: Any) -> bool:
 @click.option("--limit", "limits", multiple=True, metavar="NAME=N",
               help="Raise a size limit, e.g. --limit max_nodes=10000 (repeatable).")
 @click.option("--no-color", is_flag=True, help="No colour (also: the NO_COLOR environment variable).")
+@click.option("--no-cache", is_flag=True, help="Compile every derivative afresh: no disk cache (also: SYMGRAD_CACHE=0).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every case and tracebacks of errors.")
 def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None, tags: tuple[str, ...],
           skip_tags: tuple[str, ...], exitfirst: bool, jobs: int, timeout: float, fmt: str, output: str | None,
           rtol: float | None, atol: float | None, dtype: str | None, device: str | None, exact: bool | None,
-          limits: tuple[str, ...], no_color: bool, verbose: bool, ad: str | None = None) -> None:
+          limits: tuple[str, ...], no_color: bool, verbose: bool, ad: str | None = None, no_cache: bool = False) -> None:
     """Run every case in the case files and folders PATHS (default: cases/).
 
     Text reports print each failure's table and a summary line; --format json
@@ -208,6 +217,8 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
     Progress and colour appear only on a terminal.
     """
     start = time.perf_counter()
+    if no_cache:  # an environment variable, so that the workers (forked from here) see it too
+        _no_disk_cache()
     _workers.prestart(jobs, timeout, main=True)  # first: the workers' imports overlap with ours and with reading the case files
 
     lim = _parse_limits(limits)

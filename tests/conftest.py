@@ -1,5 +1,9 @@
 """Shared test configuration."""
 
+import atexit
+import os
+import shutil
+import tempfile
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +15,11 @@ pytest_plugins = ["pytester"]
 # tests/data holds fixture files (some of them deliberately broken symgrad case files): data,
 # never tests of this suite, whatever the symgrad pytest plugin would make of them.
 collect_ignore_glob = ["data/*.yaml", "data/*.yml"]
+
+# the disk cache of compiled derivatives (symgrad/symbolic/diskcache.py): a fresh directory per test
+# process (subprocesses inherit it), never the user's ~/.cache/symgrad
+os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
+atexit.register(shutil.rmtree, os.environ["SYMGRAD_CACHE_DIR"], True)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
+from symgrad.symbolic import diskcache
 from symgrad.symbolic import functions as s
 
 
@@ -146,6 +147,17 @@ def _could_shadow(name: str, ns: dict[str, Any], module: str) -> bool:
 
 def _lambdify(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
               shared: Sequence[sympy.Expr] = (), stored: bool = False) -> Callable[..., Any]:
+    """:func:`_compile`, through the disk cache of generated numpy code (:mod:`symgrad.symbolic.diskcache`)."""
+    def build() -> Callable[..., Any]:
+        return _compile(args, outputs, module, defs, shared, stored)
+    if module != "numpy":
+        return build()
+    return diskcache.cached_function(("lambdify", module, stored, args, outputs, list(defs), list(shared)), build,
+                                     lambda: {**_numpy_namespace(), **s.namespace(module)})
+
+
+def _compile(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tuple[sympy.Symbol, sympy.Expr]] = (),
+             shared: Sequence[sympy.Expr] = (), stored: bool = False) -> Callable[..., Any]:
     """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first.  ``shared``
     subexpressions (numpy only) are not computed: the function takes their values as further arguments,
     after ``args``, and uses them wherever the subexpression appears as written (not inside another

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# "cold" means compiling the reference: the disk cache of compiled derivatives would hide it
+os.environ.setdefault("SYMGRAD_CACHE", "0")
 
 
 def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, float]:

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# "cold" means compiling the reference: the disk cache of compiled derivatives would hide it
+os.environ.setdefault("SYMGRAD_CACHE", "0")
 
 
 def _inputs(name: str) -> dict[str, np.ndarray]:

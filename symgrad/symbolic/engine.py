@@ -290,6 +290,7 @@ class _ElementwisePlan:
     # nodes of the expression as written whose numpy value is bitwise the one the formulas compute
     # (see _shared_pattern): their values come from the written forward, in compiled.numpy_shared
     shared: tuple[tuple, ...] = ()
+    zoo: bool = False  # the formula holds zoo: undefined everywhere (see _has_zoo)
 
 
 @functools.cache
@@ -359,7 +360,7 @@ def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     outputs = [f, *final.values()]
     shared = {p: e for p, e in _shared_nodes(keyed.expr, forms, syms).items() if any(o.has(e) for o in outputs)}
     compiled = Compiled([syms[n] for n in names], outputs, shared=list(shared.values()))
-    return _ElementwisePlan(names, f, final, compiled, tuple(shared))
+    return _ElementwisePlan(names, f, final, compiled, tuple(shared), _has_zoo([f]))
 
 
 # per tree and plan: the first node of each shared pattern (the tree keeps those nodes, and their ids, alive)
@@ -591,6 +592,24 @@ def _short(e: Any) -> str:
     return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
 
 
+def _full(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` broadcast to ``shape``: itself when it has that shape already (a writable array, not a view)."""
+    return x if x.shape == shape else np.broadcast_to(x, shape)
+
+
+def _distinct(values: list[np.ndarray], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """``values`` with a copy of each array that is an input or an earlier value (a formula that is an input,
+    two equal formulas): every result owns its memory, as a fresh computation's would."""
+    seen = {id(a) for a in inputs}
+    out = []
+    for v in values:
+        if id(v) in seen and v.flags.writeable:
+            v = v.copy()
+        seen.add(id(v))
+        out.append(v)
+    return out
+
+
 def _derivative(seq: Seq, formula: str, sym: Any, value: np.ndarray) -> Derivative:
     return Derivative(seq, formula, sym, value, np.asarray(np.isnan(value)))
 
@@ -611,15 +630,17 @@ def _run_elementwise(
         raise LimitExceeded("max_elements", size, limits.max_elements, "broadcast result")
     # a full mean at the bottom of the chain divides by the broadcast element count
     count = size if chain and chain[-1] == "mean" else 1
-    g = np.broadcast_to(as_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)),
-                        () if chain else shape)
+    g0 = as_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype))
+    g = np.broadcast_to(g0, () if chain else shape)
     seqs = _sequences(wrt, order)
 
     with np.errstate(all="ignore"):
         raw, written_root = _reference(plan, inner, arrays, written)
-        vals = [np.broadcast_to(as_real(r), shape) for r in raw]
-        weight = g / count
-        values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
+        vals = _distinct([_full(as_real(r), shape) for r in raw], [arrays[n] for n in plan.names])
+        # the default grad_output (None: ones) weighs by a 0-d array, or not at all (times 1 is exact)
+        weight = g0 / count if grad_output is None else g / count
+        unit = grad_output is None and count == 1
+        values = {q: ops.unbroadcast(vals[1 + i] if unit else weight * vals[1 + i], arrays[q[-1]].shape)
                   for i, q in enumerate(plan.derivs)}
         forward = vals[0].sum() / count if chain else vals[0]
     slack: dict[Any, np.ndarray] = {}
@@ -644,9 +665,10 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(written_root) | _has_zoo([plan.f]), shape)
-    if bad.any():
-        forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
+    bad = np.broadcast_to(np.isnan(written_root) | plan.zoo, shape)
+    any_bad = bool(bad.any())
+    if any_bad:
+        forward = np.where(any_bad, np.nan, forward) if chain else np.where(bad, np.nan, forward)
 
     derivatives: dict[Seq, Derivative] = {}
     for seq in seqs:
@@ -656,7 +678,7 @@ def _run_elementwise(
             value = np.zeros(arrays[seq[-1]].shape)
         else:
             value = values[seq]
-        if bad.any():
+        if any_bad:
             value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
         derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))

@@ -99,3 +99,35 @@ def test_one_wrong_element_in_a_million_fails_with_its_index_count_and_ulp():
     assert bad.ulp == C.ulp_distance(a[654_321], e[654_321])[()] and bad.ulp > 1000
     assert bad.rel_err == pytest.approx(1e-6, rel=1e-6)
     assert symgrad.check("x**2", x=e) and not symgrad.check("x**2", x=e, expect={"x": "2*x + where(x > 1.9999, 1e-3, 0.0)"})
+
+
+def test_rounded_literals_are_cached_per_tree_and_dtype():
+    from symgrad.ir.expr import Const
+    from symgrad.ir.parse import parse
+    from symgrad.symbolic import round_literals
+
+    tree = parse("maximum(x, 0.1) * pi")
+    r32 = round_literals(tree, np.dtype(np.float32))
+    assert r32 is round_literals(tree, np.dtype(np.float32))  # a hit: the same tree back
+    consts = sorted(n.value for n in r32.walk() if isinstance(n, Const))
+    assert consts == sorted([float(np.float32(0.1)), float(np.float32(np.pi))])
+    # the twins: float64 keeps the literals, float16 rounds them its own way
+    assert round_literals(tree, np.dtype(np.float64)) is tree
+    r16 = round_literals(tree, np.dtype(np.float16))
+    assert sorted(n.value for n in r16.walk() if isinstance(n, Const)) == sorted(
+        [float(np.float16(0.1)), float(np.float16(np.pi))])
+    plain = parse("x * 0.5")  # exact in float32: the tree itself, every time
+    assert round_literals(plain, np.dtype(np.float32)) is plain
+
+
+def test_mode_facts_are_cached_per_tree_and_mode():
+    x = np.linspace(0.5, 2.0, 6)
+    assert symgrad.check("sum(x * x)", x=x).mode == "elementwise"
+    assert symgrad.check("sum(x * x)", x=x, mode="expanded").mode == "expanded"  # the twin: another mode
+    assert symgrad.check("cumsum(x) * x", x=x).mode == "expanded"
+    for _ in range(2):  # refused every time, never cached as an answer
+        report = symgrad.check("cumsum(x) * x", x=x, mode="elementwise")
+        assert report.status == "error" and "elementwise" in report.reason
+    # a kink in one expression is not carried to another sharing its text prefix
+    assert symgrad.check("abs(x) + x", x=np.array([0.0, 1.0]))
+    assert not symgrad.check("abs(x) + x", x=np.array([0.0, 1.0]), expect={"x": [2.0, 2.0]})

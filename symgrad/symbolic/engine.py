@@ -828,10 +828,27 @@ def _clipped(e: Any, defs: dict[sympy.Symbol, sympy.Expr], budget: int) -> str:
     return f"{type(e).__name__}({parts(e.args, ', ', lambda a: False)})"
 
 
+# per tree and dtype name: its literals rounded (None: the tree itself), so that a repeated check gets the
+# same rounded tree back and every cache keyed by a tree (node orders, shared ids, expression keys) hits
+_ROUNDED: weakref.WeakKeyDictionary[Expr, dict[str, Expr | None]] = weakref.WeakKeyDictionary()
+
+
 def round_literals(expr: Expr, dtype: np.dtype) -> Expr:
     """``expr`` with every literal (pi and e too) rounded to ``dtype``, as an engine in that dtype holds
     it: ``maximum(x, 0.6327079177773829)`` ties in float32 at x = float32(0.6327079177773829)."""
-    if dtype == np.float64 or not any(isinstance(n, Const) and float(np.asarray(n.value, dtype)) != n.value
+    if dtype == np.float64:
+        return expr
+    per_dtype = _ROUNDED.setdefault(expr, {})
+    name = numpy_dtype(dtype).name
+    if name not in per_dtype:
+        rounded = _round_literals(expr, dtype)
+        per_dtype[name] = None if rounded is expr else rounded  # never the key itself: it would live forever
+    out = per_dtype[name]
+    return expr if out is None else out
+
+
+def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
+    if not any(isinstance(n, Const) and float(np.asarray(n.value, dtype)) != n.value
                                       for n in expr.walk()):
         return expr
 
@@ -911,15 +928,15 @@ def differentiate(
     # inputs are rounded to dtype (as the tape sees them), then computed with in float64; so are literals
     arrays = {n: np.asarray(v, dtype=dt).astype(np.float64, copy=False) for n, v in inputs.items()}
     expr = round_literals(expr, dt)
-    elementwise = choose_mode(expr, mode) == "elementwise"
-    if elementwise and _indexed_elementwise(_split_root(expr)[0]):
+    elementwise, indexed, kinked = _facts(expr, mode)
+    if indexed:
         return _differentiate_indexed(expr, arrays, wrt, order, grad_output, exact, dt, limits)
     run = _run_elementwise if elementwise else _run_expanded
     target = _split_root(expr)[0] if elementwise else expr
     # one written forward serves the nan map and the kinks' branch decisions; these need every node's
     # value, in the case's dtype: shared in float64 (where the two forwards are the same computation)
     written = None
-    if dt == np.float64 and any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk()):
+    if dt == np.float64 and kinked:
         written = numpy_eval(target, arrays, values=True)
     result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits, written)
     marks = rounding_kinks(target, arrays, [(), *result.derivatives], dt, exact, elementwise, written)
@@ -930,6 +947,24 @@ def differentiate(
     for seq, mask in marks.items():
         result.derivatives[seq].at_kink = mask
     return result
+
+
+# per tree and mode: (elementwise, indexed elementwise, has a kink) - facts of the immutable tree alone
+_FACTS: weakref.WeakKeyDictionary[Expr, dict[str, tuple[bool, bool, bool]]] = weakref.WeakKeyDictionary()
+
+
+def _facts(expr: Expr, mode: str) -> tuple[bool, bool, bool]:
+    """How :func:`differentiate` treats ``expr`` in ``mode``, found once per tree (choose_mode's errors are
+    raised every time: nothing is stored for them)."""
+    per_mode = _FACTS.setdefault(expr, {})
+    facts = per_mode.get(mode)
+    if facts is None:
+        elementwise = choose_mode(expr, mode) == "elementwise"
+        indexed = elementwise and _indexed_elementwise(_split_root(expr)[0])
+        target = _split_root(expr)[0] if elementwise else expr
+        kinked = any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk())
+        facts = per_mode[mode] = (elementwise, indexed, kinked)
+    return facts
 
 
 def _differentiate_indexed(expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int, grad_output: Any,

@@ -396,8 +396,37 @@ def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray
         root = written_forward(inner, arrays, written)
         kept = {i: written[i] for i in kept}
     if len(ids) == len(plan.shared) and plan.shared:
-        return list(plan.compiled.numpy_shared(*args, *(kept[ids[p]] for p in plan.shared))), root
-    return list(plan.compiled.numpy(*args)), root
+        return _blocks(plan.compiled.numpy_shared, [*args, *(kept[ids[p]] for p in plan.shared)]), root
+    return _blocks(plan.compiled.numpy, args), root
+
+
+_BLOCK = 1 << 14  # elements per block of a large elementwise evaluation: its temporaries stay in the cache
+
+
+def _blocks(fn: Any, args: list[Any]) -> list[Any]:
+    """``fn(*args)`` (lambdified elementwise formulas), block by block when every argument is a contiguous
+    float64 array of one shape and large: each element's value is the same (numpy's loops are elementwise),
+    but a block's intermediates stay in the cache instead of streaming through memory.  The whole call
+    when a block gives anything else than one float64 array of its length per output (a constant
+    formula, a complex value, ...)."""
+    first = args[0] if args else None
+    if (not isinstance(first, np.ndarray) or first.size < 4 * _BLOCK
+            or not all(isinstance(a, np.ndarray) and a.shape == first.shape and a.dtype == np.float64
+                       and a.flags.c_contiguous for a in args)):
+        return list(fn(*args))
+    flat = [a.reshape(-1) for a in args]
+    size = first.size
+    outs: list[np.ndarray] = []
+    for start in range(0, size, _BLOCK):
+        stop = min(start + _BLOCK, size)
+        part = fn(*(a[start:stop] for a in flat))
+        if not all(isinstance(v, np.ndarray) and v.dtype == np.float64 and v.shape == (stop - start,) for v in part):
+            return list(fn(*args))
+        if not outs:
+            outs = [np.empty(size) for _ in part]
+        for out, v in zip(outs, part):
+            out[start:stop] = v
+    return [out.reshape(first.shape) for out in outs]
 
 
 @dataclass

@@ -948,7 +948,7 @@ def differentiate(
         raise ValueError(f"order must be a positive integer, got {order!r}")
     order = int(order)
     dt = numpy_dtype(dtype)
-    if dt.name not in PRECISIONS:
+    if _dtype_name(dt) not in PRECISIONS:
         raise ValueError(f"dtype must be one of {', '.join(PRECISIONS)}, got {dt}")
     wrt = tuple(dict.fromkeys(wrt))
     missing = [n for n in (*variables(expr), *wrt) if n not in inputs]
@@ -968,7 +968,8 @@ def differentiate(
     if dt == np.float64 and kinked:
         written = numpy_eval(target, arrays, values=True)
     result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits, written)
-    marks = rounding_kinks(target, arrays, [(), *result.derivatives], dt, exact, elementwise, written)
+    # no kink, tie or jump in the tree: nothing to mark (rounding_kinks would find no node either)
+    marks = rounding_kinks(target, arrays, [(), *result.derivatives], dt, exact, elementwise, written) if kinked else {}
     jumped = marks.pop((), None)
     if jumped is not None:  # a sum or mean at the root: its one value is fed by every element
         shape = np.shape(result.value)
@@ -976,6 +977,17 @@ def differentiate(
     for seq, mask in marks.items():
         result.derivatives[seq].at_kink = mask
     return result
+
+
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
+def _dtype_name(dt: np.dtype) -> str:
+    """``dt.name``, remembered (numpy computes the name on every access)."""
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = dt.name
+    return name
 
 
 # per tree and mode: (elementwise, indexed elementwise, has a kink) - facts of the immutable tree alone

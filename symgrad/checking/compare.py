@@ -241,8 +241,8 @@ def compare(
     False (an ``expect``ation rather than sympy's reference), only the ``undefined``
     mask marks elements undefined: a nan expected where the mask is clear is a mismatch.
     """
-    rtol = _tolerance_value("rtol", rtol)
-    atol = _tolerance_value("atol", atol)
+    rtol = rtol if type(rtol) is float and 0.0 <= rtol < math.inf else _tolerance_value("rtol", rtol)
+    atol = atol if type(atol) is float and 0.0 <= atol < math.inf else _tolerance_value("atol", atol)
     act = np.asarray(actual, dtype=np.float64)
     exp = np.asarray(expected, dtype=np.float64)
     shape = tuple(int(n) for n in exp.shape)
@@ -256,21 +256,37 @@ def compare(
             abs_err=math.inf, rel_err=math.inf, ulp=math.inf, note=f"shape {tuple(act.shape)} != {shape}",
         )
 
-    undef = np.isnan(exp) if nan_is_undefined else np.zeros(exp.shape, dtype=bool)
+    # the masks: None stands for "no element" (undefined, at a kink) or "every element" (compared)
+    undef = np.isnan(exp) if nan_is_undefined else None
     if undefined is not None:
-        mask = np.broadcast_to(np.asarray(undefined, dtype=bool), exp.shape)
-        undef = undef | mask
-    defined = ~undef
-    kink = np.zeros(exp.shape, dtype=bool)
+        mask = np.asarray(undefined, dtype=bool)
+        if mask.shape != exp.shape:
+            mask = np.broadcast_to(mask, exp.shape)
+        undef = mask if undef is None else undef | mask
+    n_undef = 0 if undef is None else int(np.count_nonzero(undef))
+    if not n_undef:
+        undef = None
+    kink = None
+    n_kink = 0
     if at_kink is not None:
-        kink = defined & np.broadcast_to(np.asarray(at_kink, dtype=bool), exp.shape)
-    compared = defined & ~kink
+        kink = np.asarray(at_kink, dtype=bool)
+        if kink.shape != exp.shape:
+            kink = np.broadcast_to(kink, exp.shape)
+        if undef is not None:
+            kink = kink & ~undef
+        n_kink = int(np.count_nonzero(kink))
+        if not n_kink:
+            kink = None
+    if undef is None and kink is None:
+        compared = None
+    else:
+        compared = ~undef if kink is None else ~kink if undef is None else ~(undef | kink)
 
     stats = _passing_stats(act, exp, compared, rtol, atol, dtype) if slack is None else None
     if stats is None:  # a mismatch (or a slack, or an infinite tolerance): every error, element by element
-        stats = _full_stats(act, exp, compared, rtol, atol, dtype, slack)
+        full = np.ones(exp.shape, dtype=bool) if compared is None else compared
+        stats = _full_stats(act, exp, full, rtol, atol, dtype, slack)
     mismatched, worst_index, max_abs, max_rel, max_ulp, n_wider, widened_by = stats
-    n_undef = int(np.count_nonzero(undef))
     worst_actual = worst_expected = None
     at_abs = at_rel = at_ulp = 0.0
     if worst_index is not None:
@@ -282,7 +298,7 @@ def compare(
         mismatched=mismatched, undefined=n_undef, worst_index=worst_index,
         actual=worst_actual, expected=worst_expected,
         max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
-        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=int(np.count_nonzero(kink)),
+        abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=n_kink,
         widened=n_wider, widened_by=widened_by,
         note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {numpy_dtype(dtype).name}, "
              f"up to {widened_by:.3g}x)" if n_wider else "",
@@ -332,17 +348,22 @@ def _full_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: fl
 
 
 def _errors_at(actual: float, expected: float, dtype: Any) -> tuple[float, float, float]:
-    """Absolute, relative and ULP error of one element, by the rules of :func:`_full_stats`."""
-    a, e = np.float64(actual), np.float64(expected)
-    with np.errstate(all="ignore"):
-        if a == e:
-            abs_err = 0.0
-        elif np.isfinite(a) and np.isfinite(e):
-            abs_err = float(np.abs(a - e))
-        else:
-            abs_err = math.inf
-        rel = 0.0 if abs_err == 0 else float(np.float64(abs_err) / np.abs(e))
-    return abs_err, (math.inf if math.isnan(rel) else rel), _ulp_one(float(a), float(e), dtype)
+    """Absolute, relative and ULP error of one element, by the rules of :func:`_full_stats` (Python floats:
+    ``x / 0`` is inf and ``inf / inf`` nan there, as in numpy)."""
+    a, e = float(actual), float(expected)
+    if a == e:
+        abs_err = 0.0
+    elif math.isfinite(a) and math.isfinite(e):
+        abs_err = abs(a - e)  # beyond the float range: inf, as numpy's
+    else:
+        abs_err = math.inf
+    if abs_err == 0:
+        rel = 0.0
+    elif e == 0:
+        rel = math.inf
+    else:
+        rel = abs_err / abs(e)
+    return abs_err, (math.inf if math.isnan(rel) else rel), _ulp_one(a, e, dtype)
 
 
 _BITS = {np.dtype(np.float64): ("d", "q", 0x7FFF_FFFF_FFFF_FFFF), np.dtype(np.float32): ("f", "i", 0x7FFF_FFFF)}
@@ -365,60 +386,108 @@ def _ulp_one(a: float, e: float, dtype: Any) -> float:
     return float(abs(oa - oe))
 
 
-def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,
+# the fast path works through blocks of this many elements: its handful of passes then stay in the cache
+# (at 1e6 elements, whole-array passes over three float64 arrays were bound by memory bandwidth)
+_BLOCK = 1 << 15
+
+
+def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None, rtol: float, atol: float,
                    dtype: Any) -> _Stats | None:
     """:func:`_full_stats` in a few vectorised passes when every compared element is within tolerance;
     None when one is not (or a tolerance is infinite), for the full path to count and rank the errors.
+    ``compared`` None: every element.
 
     Within tolerance, an element is equal (an infinity too) or finite, so its error is ``|act - exp|``
     and its ULP distance a difference of bit patterns: no per-element special cases are needed."""
     shape = exp.shape
-    act, exp, compared = act.reshape(-1), exp.reshape(-1), compared.reshape(-1)  # 0-d arrays too
+    dtype = numpy_dtype(dtype)
+    act, exp = act.reshape(-1), exp.reshape(-1)  # 0-d arrays too
+    where = None if compared is None else compared.reshape(-1)
+    n = exp.size
+    step = max(1, min(n, _BLOCK))
+    work = np.empty((3, step))
+    max_abs = max_rel = max_ulp = 0.0
+    worst, worst_ratio = -1, -math.inf
     with np.errstate(all="ignore"):
-        diff = np.subtract(act, exp)
-        np.abs(diff, out=diff)  # nan only at equal infinities (or at a nan, which fails)
-        mag = np.abs(exp)
-        allowed = mag * rtol
-        allowed += atol
-        if np.isinf(np.max(allowed, initial=0.0)):
-            return None  # an infinite reference: inf <= inf must not pass a finite tape value
-        ok = diff <= allowed
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            block = _block_stats(act[start:stop], exp[start:stop], None if where is None else where[start:stop],
+                                 rtol, atol, dtype, work[:, : stop - start])
+            if block is None:
+                return None
+            if block is _NOTHING:
+                continue
+            b_abs, b_rel, b_ulp, b_worst, b_ratio = block
+            max_abs, max_rel, max_ulp = max(max_abs, b_abs), max(max_rel, b_rel), max(max_ulp, b_ulp)
+            if b_ratio > worst_ratio:  # strictly: the first of equal ratios, as one argmax would pick
+                worst, worst_ratio = start + b_worst, b_ratio
+    if worst < 0:  # nothing compared
+        return 0, None, 0.0, 0.0, 0.0, 0, 1.0
+    return 0, tuple(int(i) for i in np.unravel_index(worst, shape)), max_abs, max_rel, max_ulp, 0, 1.0
+
+
+_NOTHING = (0.0, 0.0, 0.0, -1, -math.inf)  # a block with no element compared
+
+
+def _block_stats(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, rtol: float, atol: float,
+                 dtype: Any, work: np.ndarray) -> tuple[float, float, float, int, float] | None:
+    """One block of :func:`_passing_stats`: (max abs, max rel, max ulp, worst index, its ratio), None when an
+    element fails (or a tolerance is infinite), ``_NOTHING`` when no element is compared.  ``work``: three
+    scratch rows of the block's length."""
+    within: dict[str, Any] = {} if where is None else {"where": where}
+    diff, mag, allowed = work
+    np.subtract(act, exp, out=diff)
+    np.abs(diff, out=diff)  # nan only at equal infinities (or at a nan, which fails)
+    np.abs(exp, out=mag)
+    np.multiply(mag, rtol, out=allowed)
+    allowed += atol
+    # fmax: a nan (an undefined element) must not hide an infinity elsewhere
+    if np.isinf(np.fmax.reduce(allowed, initial=0.0)):
+        return None  # an infinite reference: inf <= inf must not pass a finite tape value
+    ok = np.less_equal(diff, allowed)
+    equal_infinities = not ok.all(**within)
+    if equal_infinities:  # the only other way to pass: equal (infinite) values
         ok |= act == exp
-        ok |= ~compared
-        if not ok.all():
+        if not ok.all(**within):
             return None
-        if not compared.any():
-            return 0, None, 0.0, 0.0, 0.0, 0, 1.0
-        everywhere = bool(compared.all())
-        within = None if everywhere else compared
-        max_abs = float(np.fmax.reduce(diff, where=within if within is not None else True, initial=0.0))
-        # the worst element: the largest error/tolerance ratio (0 where the error is 0), first of ties
-        ratio = np.divide(diff, allowed, out=mag)  # mag is not needed again
+    if where is not None and not where.any():
+        return _NOTHING
+    max_abs = float(np.fmax.reduce(diff, initial=0.0, **within))
+    # a passing pair of opposite signs has |exp| (1 - rtol) <= atol (its error is at least |exp|): none
+    # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides)
+    same_sign = rtol < 1 and float(np.fmin.reduce(mag, initial=math.inf, **within)) * (1 - rtol) > 2 * atol
+    # the worst element: the largest error/tolerance ratio (0 where the error is 0), first of ties
+    ratio = np.divide(diff, allowed, out=allowed)
+    if atol == 0 or equal_infinities:
         np.fmax(ratio, 0.0, out=ratio)  # 0/0 and the nan of equal infinities: 0
-        if not everywhere:
-            ratio = np.where(compared, ratio, -1.0)
-        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), shape))
-        rel = np.divide(diff, np.abs(exp, out=allowed), out=diff)  # 0/0 (equal zeros) is nan: ignored
-        max_rel = float(np.fmax.reduce(rel, where=within if within is not None else True, initial=0.0))
-    return 0, worst, max_abs, max_rel, _max_ulp(act, exp, within, dtype), 0, 1.0
+    if where is not None:
+        np.copyto(ratio, -1.0, where=~where)
+    worst = int(ratio.argmax())
+    rel = np.divide(diff, mag, out=mag)  # 0/0 (equal zeros) is nan: ignored
+    max_rel = float(np.fmax.reduce(rel, initial=0.0, **within))
+    worst_ratio = float(ratio[worst])
+    return max_abs, max_rel, _max_ulp(act, exp, where, dtype, same_sign, out=diff), worst, worst_ratio
 
 
-def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: Any) -> float:
+def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: Any,
+             same_sign: bool = False, out: np.ndarray | None = None) -> float:
     """The largest :func:`ulp_distance` over ``where``, for finite or equal elements: between floats of one
-    sign it is the difference of their bit patterns; the few pairs of opposite signs take the full route."""
+    sign it is the difference of their bit patterns (it fits the format's own integer type); the few pairs
+    of opposite signs take the full route.  ``same_sign``: the caller knows no pair has opposite signs;
+    ``out``: float64 scratch space of the arrays' length."""
     dt = numpy_dtype(dtype)
     itype = _INT_FOR_FLOAT[dt.itemsize]
-    with np.errstate(all="ignore"):
-        x = np.ascontiguousarray(act, dtype=dt)
-        y = np.ascontiguousarray(exp, dtype=dt)
+    x = np.ascontiguousarray(act, dtype=dt)  # the caller silences the overflow of a cast to float32
+    y = np.ascontiguousarray(exp, dtype=dt)
     ix, iy = x.view(itype), y.view(itype)
-    if itype is not np.int64:
-        ix, iy = ix.astype(np.int64), iy.astype(np.int64)
-    opposite = np.bitwise_xor(ix, iy) < 0
-    split = opposite if where is None else where & opposite
-    dist = np.subtract(ix, iy)
-    np.abs(dist, out=dist)
-    best = float(np.max(dist, where=~opposite if where is None else where & ~opposite, initial=0))
-    if split.any():
-        best = max(best, float(np.max(ulp_distance(x[split], y[split], dt))))
-    return best
+    dist = np.subtract(ix, iy, out=None if out is None else out.view(itype)[: ix.size].reshape(ix.shape))
+    np.abs(dist, out=dist)  # wraps only between opposite signs, which are left out
+    if not same_sign:
+        opposite = np.less(ix, 0)
+        opposite ^= np.less(iy, 0)
+        split = opposite if where is None else where & opposite
+        if split.any():
+            keep = ~opposite if where is None else where & ~opposite
+            best = float(np.max(dist, where=keep, initial=0))
+            return max(best, float(np.max(ulp_distance(x[split], y[split], dt))))
+    return float(np.max(dist, initial=0) if where is None else np.max(dist, where=where, initial=0))

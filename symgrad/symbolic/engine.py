@@ -296,6 +296,7 @@ class _ElementwisePlan:
     # nodes of the expression as written whose numpy value is bitwise the one the formulas compute
     # (see _shared_pattern): their values come from the written forward, in compiled.numpy_shared
     shared: tuple[tuple, ...] = ()
+    zoo: bool = False  # the formula holds zoo: undefined everywhere (see _has_zoo)
 
 
 @functools.cache
@@ -410,7 +411,7 @@ def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     outputs = [f, *final.values()]
     shared = {p: e for p, e in _shared_nodes(keyed.expr, forms, syms).items() if any(o.has(e) for o in outputs)}
     compiled = Compiled([syms[n] for n in names], outputs, shared=list(shared.values()))
-    return _ElementwisePlan(names, f, final, compiled, tuple(shared))
+    return _ElementwisePlan(names, f, final, compiled, tuple(shared), _has_zoo([f]))
 
 
 # per tree and plan: the first node of each shared pattern (the tree keeps those nodes, and their ids, alive)
@@ -446,8 +447,37 @@ def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray
         root = written_forward(inner, arrays, written)
         kept = {i: written[i] for i in kept}
     if len(ids) == len(plan.shared) and plan.shared:
-        return list(plan.compiled.numpy_shared(*args, *(kept[ids[p]] for p in plan.shared))), root
-    return list(plan.compiled.numpy(*args)), root
+        return _blocks(plan.compiled.numpy_shared, [*args, *(kept[ids[p]] for p in plan.shared)]), root
+    return _blocks(plan.compiled.numpy, args), root
+
+
+_BLOCK = 1 << 14  # elements per block of a large elementwise evaluation: its temporaries stay in the cache
+
+
+def _blocks(fn: Any, args: list[Any]) -> list[Any]:
+    """``fn(*args)`` (lambdified elementwise formulas), block by block when every argument is a contiguous
+    float64 array of one shape and large: each element's value is the same (numpy's loops are elementwise),
+    but a block's intermediates stay in the cache instead of streaming through memory.  The whole call
+    when a block gives anything else than one float64 array of its length per output (a constant
+    formula, a complex value, ...)."""
+    first = args[0] if args else None
+    if (not isinstance(first, np.ndarray) or first.size < 4 * _BLOCK
+            or not all(isinstance(a, np.ndarray) and a.shape == first.shape and a.dtype == np.float64
+                       and a.flags.c_contiguous for a in args)):
+        return list(fn(*args))
+    flat = [a.reshape(-1) for a in args]
+    size = first.size
+    outs: list[np.ndarray] = []
+    for start in range(0, size, _BLOCK):
+        stop = min(start + _BLOCK, size)
+        part = fn(*(a[start:stop] for a in flat))
+        if not all(isinstance(v, np.ndarray) and v.dtype == np.float64 and v.shape == (stop - start,) for v in part):
+            return list(fn(*args))
+        if not outs:
+            outs = [np.empty(size) for _ in part]
+        for out, v in zip(outs, part):
+            out[start:stop] = v
+    return [out.reshape(first.shape) for out in outs]
 
 
 @dataclass
@@ -642,6 +672,24 @@ def _short(e: Any) -> str:
     return text if len(text) <= _FORMULA_CHARS else text[: _FORMULA_CHARS - 3] + "..."
 
 
+def _full(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` broadcast to ``shape``: itself when it has that shape already (a writable array, not a view)."""
+    return x if x.shape == shape else np.broadcast_to(x, shape)
+
+
+def _distinct(values: list[np.ndarray], inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """``values`` with a copy of each array that is an input or an earlier value (a formula that is an input,
+    two equal formulas): every result owns its memory, as a fresh computation's would."""
+    seen = {id(a) for a in inputs}
+    out = []
+    for v in values:
+        if id(v) in seen and v.flags.writeable:
+            v = v.copy()
+        seen.add(id(v))
+        out.append(v)
+    return out
+
+
 def _derivative(seq: Seq, formula: str, sym: Any, value: np.ndarray) -> Derivative:
     return Derivative(seq, formula, sym, value, np.asarray(np.isnan(value)))
 
@@ -662,15 +710,17 @@ def _run_elementwise(
         raise LimitExceeded("max_elements", size, limits.max_elements, "broadcast result")
     # a full mean at the bottom of the chain divides by the broadcast element count
     count = size if chain and chain[-1] == "mean" else 1
-    g = np.broadcast_to(as_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype)),
-                        () if chain else shape)
+    g0 = as_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype))
+    g = np.broadcast_to(g0, () if chain else shape)
     seqs = _sequences(wrt, order)
 
     with np.errstate(all="ignore"):
         raw, written_root = _reference(plan, inner, arrays, written)
-        vals = [np.broadcast_to(as_real(r), shape) for r in raw]
-        weight = g / count
-        values = {q: ops.unbroadcast(weight * vals[1 + i], arrays[q[-1]].shape)
+        vals = _distinct([_full(as_real(r), shape) for r in raw], [arrays[n] for n in plan.names])
+        # the default grad_output (None: ones) weighs by a 0-d array, or not at all (times 1 is exact)
+        weight = g0 / count if grad_output is None else g / count
+        unit = grad_output is None and count == 1
+        values = {q: ops.unbroadcast(vals[1 + i] if unit else weight * vals[1 + i], arrays[q[-1]].shape)
                   for i, q in enumerate(plan.derivs)}
         forward = vals[0].sum() / count if chain else vals[0]
     slack: dict[Any, np.ndarray] = {}
@@ -697,9 +747,10 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(written_root) | _has_zoo([plan.f]), shape)
-    if bad.any():
-        forward = np.where(bad.any(), np.nan, forward) if chain else np.where(bad, np.nan, forward)
+    bad = np.broadcast_to(np.isnan(written_root) | plan.zoo, shape)
+    any_bad = bool(bad.any())
+    if any_bad:
+        forward = np.where(any_bad, np.nan, forward) if chain else np.where(bad, np.nan, forward)
 
     derivatives: dict[Seq, Derivative] = {}
     for seq in seqs:
@@ -709,7 +760,7 @@ def _run_elementwise(
             value = np.zeros(arrays[seq[-1]].shape)
         else:
             value = values[seq]
-        if bad.any():
+        if any_bad:
             value = np.where(ops.unbroadcast(bad.astype(float), arrays[seq[-1]].shape) > 0, np.nan, value)
         sym = d / count if count > 1 else d
         derivatives[seq] = _derivative(seq, _sstr(sym), sym, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))
@@ -891,10 +942,27 @@ def _clipped(e: Any, defs: dict[sympy.Symbol, sympy.Expr], budget: int) -> str:
     return f"{type(e).__name__}({parts(e.args, ', ', lambda a: False)})"
 
 
+# per tree and dtype name: its literals rounded (None: the tree itself), so that a repeated check gets the
+# same rounded tree back and every cache keyed by a tree (node orders, shared ids, expression keys) hits
+_ROUNDED: weakref.WeakKeyDictionary[Expr, dict[str, Expr | None]] = weakref.WeakKeyDictionary()
+
+
 def round_literals(expr: Expr, dtype: np.dtype) -> Expr:
     """``expr`` with every literal (pi and e too) rounded to ``dtype``, as an engine in that dtype holds
     it: ``maximum(x, 0.6327079177773829)`` ties in float32 at x = float32(0.6327079177773829)."""
-    if dtype == np.float64 or not any(isinstance(n, Const) and float(np.asarray(n.value, dtype)) != n.value
+    if dtype == np.float64:
+        return expr
+    per_dtype = _ROUNDED.setdefault(expr, {})
+    name = numpy_dtype(dtype).name
+    if name not in per_dtype:
+        rounded = _round_literals(expr, dtype)
+        per_dtype[name] = None if rounded is expr else rounded  # never the key itself: it would live forever
+    out = per_dtype[name]
+    return expr if out is None else out
+
+
+def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
+    if not any(isinstance(n, Const) and float(np.asarray(n.value, dtype)) != n.value
                                       for n in expr.walk()):
         return expr
 
@@ -966,7 +1034,7 @@ def differentiate(
         raise ValueError(f"order must be a positive integer, got {order!r}")
     order = int(order)
     dt = numpy_dtype(dtype)
-    if dt.name not in PRECISIONS:
+    if _dtype_name(dt) not in PRECISIONS:
         raise ValueError(f"dtype must be one of {', '.join(PRECISIONS)}, got {dt}")
     wrt = tuple(dict.fromkeys(wrt))
     missing = [n for n in (*variables(expr), *wrt) if n not in inputs]
@@ -975,18 +1043,19 @@ def differentiate(
     # inputs are rounded to dtype (as the tape sees them), then computed with in float64; so are literals
     arrays = {n: np.asarray(v, dtype=dt).astype(np.float64, copy=False) for n, v in inputs.items()}
     expr = round_literals(expr, dt)
-    elementwise = choose_mode(expr, mode) == "elementwise"
-    if elementwise and _indexed_elementwise(_split_root(expr)[0]):
+    elementwise, indexed, kinked = _facts(expr, mode)
+    if indexed:
         return _differentiate_indexed(expr, arrays, wrt, order, grad_output, exact, dt, limits)
     run = _run_elementwise if elementwise else _run_expanded
     target = _split_root(expr)[0] if elementwise else expr
     # one written forward serves the nan map and the kinks' branch decisions; these need every node's
     # value, in the case's dtype: shared in float64 (where the two forwards are the same computation)
     written = None
-    if dt == np.float64 and any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk()):
+    if dt == np.float64 and kinked:
         written = numpy_eval(target, arrays, values=True)
     result = run(expr, arrays, wrt, order, grad_output, exact, dt, limits, written)
-    marks = rounding_kinks(target, arrays, [(), *result.derivatives], dt, exact, elementwise, written)
+    # no kink, tie or jump in the tree: nothing to mark (rounding_kinks would find no node either)
+    marks = rounding_kinks(target, arrays, [(), *result.derivatives], dt, exact, elementwise, written) if kinked else {}
     jumped = marks.pop((), None)
     if jumped is not None:  # a sum or mean at the root: its one value is fed by every element
         shape = np.shape(result.value)
@@ -994,6 +1063,35 @@ def differentiate(
     for seq, mask in marks.items():
         result.derivatives[seq].at_kink = mask
     return result
+
+
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
+def _dtype_name(dt: np.dtype) -> str:
+    """``dt.name``, remembered (numpy computes the name on every access)."""
+    name = _DTYPE_NAMES.get(dt)
+    if name is None:
+        name = _DTYPE_NAMES[dt] = dt.name
+    return name
+
+
+# per tree and mode: (elementwise, indexed elementwise, has a kink) - facts of the immutable tree alone
+_FACTS: weakref.WeakKeyDictionary[Expr, dict[str, tuple[bool, bool, bool]]] = weakref.WeakKeyDictionary()
+
+
+def _facts(expr: Expr, mode: str) -> tuple[bool, bool, bool]:
+    """How :func:`differentiate` treats ``expr`` in ``mode``, found once per tree (choose_mode's errors are
+    raised every time: nothing is stored for them)."""
+    per_mode = _FACTS.setdefault(expr, {})
+    facts = per_mode.get(mode)
+    if facts is None:
+        elementwise = choose_mode(expr, mode) == "elementwise"
+        indexed = elementwise and _indexed_elementwise(_split_root(expr)[0])
+        target = _split_root(expr)[0] if elementwise else expr
+        kinked = any(isinstance(n, Call) and n.op.kink_at is not None for n in target.walk())
+        facts = per_mode[mode] = (elementwise, indexed, kinked)
+    return facts
 
 
 def _differentiate_indexed(expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int, grad_output: Any,

@@ -13,13 +13,14 @@ engine differentiates it as it differentiates the reference.
 
 To first order the error is the sum over the nodes of each one's effect, and the worst case puts
 every ``e_k`` at ``+-eps``: :func:`first_order_bound` moves one ``e_k`` at a time and adds the larger
-change of the two signs.  The two changes of a smooth response have opposite signs and sizes within
-a factor of ``_SMOOTH`` of each other, however large they are (``1 - tanh(t)**2`` at t = 9, where one
-float32 rounding of tanh moves it several times over); a change that is not finite, or one-sided, is
-a branch crossed (a kink or tie within one rounding), not conditioning: it counts 0, as the kink
-marks classify those elements.  The sampled spread (``_spread`` in the engine) sees the inputs' rounding;
-this bound sees the intermediates', which sympy's rewritten formulas no longer hold (it folds
-``1 - (0.9*s + 0.05)`` to ``0.95 - 0.9*s``).
+change of the two signs.  Only a first-order response counts, however large it is (``1 - tanh(t)**2``
+at t = 9, where one float32 rounding of tanh moves it several times over): the two changes have
+opposite signs, sizes within a factor of ``_SMOOTH`` of each other, and half the error makes about
+half the change.  A change that is not finite, one-sided, or as large at half the error is a branch
+crossed (a kink, tie or jump within one rounding: a tie's half flips to 0 or 1 at any error), not
+conditioning: it counts 0, as the kink marks classify those elements.  The sampled spread
+(``_spread`` in the engine) sees the inputs' rounding; this bound sees the intermediates', which
+sympy's rewritten formulas no longer hold (it folds ``1 - (0.9*s + 0.05)`` to ``0.95 - 0.9*s``).
 """
 
 from __future__ import annotations
@@ -50,14 +51,12 @@ def first_order_bound(formulas: Callable[..., Sequence[Any]], args: Sequence[np.
         base = at([0.0] * n_errors)
         total = [np.zeros(np.shape(b)) for b in base]
         for k in range(n_errors):
-            errors = [0.0] * n_errors
-            errors[k] = eps
-            up = at(errors)
-            errors[k] = -eps
-            down = at(errors)
-            for i, (u, d, b) in enumerate(zip(up, down, base)):
-                du, dd = u - b, d - b
+            up, down, half = (at([sign * eps if j == k else 0.0 for j in range(n_errors)])
+                              for sign in (1.0, -1.0, 0.5))
+            for i, (u, d, h, b) in enumerate(zip(up, down, half, base)):
+                du, dd, dh = u - b, d - b, np.abs(h - b)
                 big, small = np.maximum(np.abs(du), np.abs(dd)), np.minimum(np.abs(du), np.abs(dd))
-                smooth = np.isfinite(big) & (du * dd < 0) & (big <= _SMOOTH * small)
+                linear = (dh >= 0.25 * np.abs(du)) & (dh <= 0.75 * np.abs(du))
+                smooth = np.isfinite(big) & (du * dd < 0) & (big <= _SMOOTH * small) & linear
                 total[i] = total[i] + np.where(smooth, big, 0.0)
     return total

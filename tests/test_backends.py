@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from perturbed import PerturbAll  # noqa: F401  (importing it registers api-wrong-all)
 
 import symgrad
 from symgrad import backends, ops
@@ -96,6 +97,8 @@ def test_case_files_pass_on_every_backend(case: Any, backend: str) -> None:
     assert report.status in ("pass", "skip", "xfail"), report.table()
     if report.status == "skip":
         assert report.reason
+    if backend == "symgrad":  # the twin: on a tape whose every gradient is off, the same case fails
+        assert not symgrad.run_case(case, backend="api-wrong-all")
 
 
 # ---------------------------------------------------------------- op by op, against sympy

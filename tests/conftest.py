@@ -1,5 +1,7 @@
 """Shared test configuration."""
 
+import os
+import sys
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +13,18 @@ pytest_plugins = ["pytester"]
 # tests/data holds fixture files (some of them deliberately broken symgrad case files): data,
 # never tests of this suite, whatever the symgrad pytest plugin would make of them.
 collect_ignore_glob = ["data/*.yaml", "data/*.yml"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """JAX compiles every primitive for every shape it meets, most of a jax test's time: its persistent
+    cache (in pytest's cache folder) keeps those executables between runs, between the xdist workers and
+    for the CLI subprocesses.  An entry is keyed by the HLO, the compile options and jax's version, so a
+    hit is the same executable, never another result.  A cache folder set by the user wins."""
+    cache = getattr(config, "cache", None)
+    if cache is None or "JAX_COMPILATION_CACHE_DIR" in os.environ or "jax" in sys.modules:
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache.mkdir("jax-compilation"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # default 1 s: none of ours
 
 
 @pytest.fixture

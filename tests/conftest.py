@@ -3,6 +3,7 @@
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 import tracemalloc
 from collections.abc import Callable
@@ -20,6 +21,18 @@ collect_ignore_glob = ["data/*.yaml", "data/*.yml"]
 # process (subprocesses inherit it), never the user's ~/.cache/symgrad
 os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
 atexit.register(shutil.rmtree, os.environ["SYMGRAD_CACHE_DIR"], True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """JAX compiles every primitive for every shape it meets, most of a jax test's time: its persistent
+    cache (in pytest's cache folder) keeps those executables between runs, between the xdist workers and
+    for the CLI subprocesses.  An entry is keyed by the HLO, the compile options and jax's version, so a
+    hit is the same executable, never another result.  A cache folder set by the user wins."""
+    cache = getattr(config, "cache", None)
+    if cache is None or "JAX_COMPILATION_CACHE_DIR" in os.environ or "jax" in sys.modules:
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(cache.mkdir("jax-compilation"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # default 1 s: none of ours
 
 
 @pytest.fixture

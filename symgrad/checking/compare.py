@@ -277,10 +277,8 @@ def compare(
         n_kink = int(np.count_nonzero(kink))
         if not n_kink:
             kink = None
-    if undef is None and kink is None:
-        compared = None
-    else:
-        compared = ~undef if kink is None else ~kink if undef is None else ~(undef | kink)
+    skipped = kink if undef is None else undef if kink is None else undef | kink
+    compared = None if skipped is None else ~skipped
 
     stats = _passing_stats(act, exp, compared, rtol, atol, dtype) if slack is None else None
     if stats is None:  # a mismatch (or a slack, or an infinite tolerance): every error, element by element

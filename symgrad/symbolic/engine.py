@@ -374,25 +374,30 @@ class _RoundingDifferentiator(_Differentiator):
         return out.xreplace({e: rounding_error(e, self.errors, self.taken)}) if out.has(e) else out
 
 
+def _final_derivatives(f: sympy.Expr, syms: dict[str, sympy.Symbol], wrt: Seq, order: int,
+                       diff: _Differentiator) -> dict[Seq, sympy.Expr]:
+    """The order-``order`` derivatives of ``f`` for every sequence of the names of ``wrt`` it has."""
+    active = tuple(n for n in wrt if n in syms)
+    derivs: dict[Seq, sympy.Expr] = {(): f}
+    for level in range(1, order + 1):
+        for seq in _sequences(active, level):
+            derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
+    return {q: d for q, d in derivs.items() if len(q) == order}
+
+
 @functools.lru_cache(maxsize=256)
-def _rounding_plan(keyed: Keyed, wrt: Seq, order: int) -> tuple[Compiled, int] | None:
-    """The forward and the order-``order`` derivatives (in :func:`_elementwise_plan`'s order) of the
-    expression with every rounded node perturbed (see :mod:`symgrad.symbolic.rounding`), as functions
-    of the inputs and then the nodes' rounding errors; None when nothing is rounded, or too much."""
+def _rounding_plan(keyed: Keyed, wrt: Seq, order: int) -> tuple[Compiled, int, tuple[Seq, ...]] | None:
+    """The forward and the order-``order`` derivatives (by sequence, as :func:`_elementwise_plan` has
+    them) of the expression with every rounded node perturbed (see :mod:`symgrad.symbolic.rounding`),
+    as functions of the inputs and then the rounding errors; None when nothing is rounded, or too much."""
     names = variables(keyed.expr)
     syms = {n: real_symbol(n) for n in names}
     errors: list[sympy.Symbol] = []
     f = to_sympy(keyed.expr, syms, rounding=errors)
-    active = tuple(n for n in wrt if n in syms)
-    derivs: dict[Seq, sympy.Expr] = {(): f}
-    diff = _RoundingDifferentiator(errors, set(names) | {e.name for e in errors})
-    for level in range(1, order + 1):
-        for seq in _sequences(active, level):
-            derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
+    final = _final_derivatives(f, syms, wrt, order, _RoundingDifferentiator(errors, set(names) | {e.name for e in errors}))
     if not errors or len(errors) > _MAX_ROUNDINGS:
         return None
-    outputs = [f, *(d for q, d in derivs.items() if len(q) == order)]
-    return Compiled([*(syms[n] for n in names), *errors], outputs), len(errors)
+    return Compiled([*(syms[n] for n in names), *errors], [f, *final.values()]), len(errors), tuple(final)
 
 
 @functools.lru_cache(maxsize=256)
@@ -401,13 +406,7 @@ def _elementwise_plan(keyed: Keyed, wrt: Seq, order: int) -> _ElementwisePlan:
     syms = {n: real_symbol(n) for n in names}
     forms: dict[int, Any] = {}
     f = to_sympy(keyed.expr, syms, nodes=forms)
-    active = tuple(n for n in wrt if n in syms)
-    derivs: dict[Seq, sympy.Expr] = {(): f}
-    diff = _Differentiator()
-    for level in range(1, order + 1):
-        for seq in _sequences(active, level):
-            derivs[seq] = diff(derivs[seq[:-1]], syms[seq[-1]])
-    final = {q: d for q, d in derivs.items() if len(q) == order}
+    final = _final_derivatives(f, syms, wrt, order, _Differentiator())
     outputs = [f, *final.values()]
     shared = {p: e for p, e in _shared_nodes(keyed.expr, forms, syms).items() if any(o.has(e) for o in outputs)}
     compiled = Compiled([syms[n] for n in names], outputs, shared=list(shared.values()))
@@ -774,29 +773,23 @@ def _lazy_bounds(inner: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: in
                  weight: Any, count: int, chain: bool) -> dict[Any, Callable[[], np.ndarray | None]]:
     """Per derivative (and ``()``, the value): a function giving its first-order rounding bound, as the
     slack is scaled (grad_output, a mean's count); all of them computed at the first call, once."""
-    seqs = [q for q in _sequences(tuple(n for n in wrt if n in variables(inner)), order)]
-    memo: dict[Any, np.ndarray] = {}
 
-    def compute() -> None:
-        if memo:
-            return
+    @functools.cache
+    def compute() -> dict[Any, np.ndarray]:
         plan = _rounding_plan(Keyed(inner), wrt, order)
         if plan is None:
-            memo[None] = np.zeros(())
-            return
-        compiled, n_errors = plan
+            return {}
+        compiled, n_errors, seqs = plan
         got = first_order_bound(compiled.numpy, [arrays[n] for n in variables(inner)], n_errors, shape,
                                 epsilon(dtype))
         with np.errstate(all="ignore"):
-            memo[()] = got[0].sum() / count if chain else got[0]
-            for i, q in enumerate(seqs):
-                memo[q] = ops.unbroadcast(np.abs(weight) * got[1 + i], arrays[q[-1]].shape)
+            out = {q: ops.unbroadcast(np.abs(weight) * got[1 + i], arrays[q[-1]].shape) for i, q in enumerate(seqs)}
+            out[()] = got[0].sum() / count if chain else got[0]
+        return out
 
+    seqs = _sequences(tuple(n for n in wrt if n in variables(inner)), order)
     def bound_of(q: Any) -> Callable[[], np.ndarray | None]:
-        def bound() -> np.ndarray | None:
-            compute()
-            return memo.get(q)
-        return bound
+        return lambda: compute().get(q)
 
     return {q: bound_of(q) for q in [(), *seqs]}
 

@@ -6,22 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_compare_fast import _both  # the comparison by the fast path and by the reference path
 
 import symgrad
 import symgrad.checking.compare as C
-
-
-def _both(actual, expected, **kw):
-    """The comparison by the fast path and by the reference path (every element's errors)."""
-    kw = {"rtol": 1e-7, "atol": 1e-7, **kw}
-    fast = C.compare("a", actual, expected, **kw)
-    saved = C._passing_stats
-    C._passing_stats = lambda *a, **k: None
-    try:
-        full = C.compare("a", actual, expected, **kw)
-    finally:
-        C._passing_stats = saved
-    return fast, full
 
 
 def _same(fast, full):

@@ -160,9 +160,9 @@ def _compile(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tu
              shared: Sequence[sympy.Expr] = (), stored: bool = False) -> Callable[..., Any]:
     """Compile ``outputs``; ``defs`` (let-bound intermediates, in order) are assigned first.  ``shared``
     subexpressions (numpy only) are not computed: the function takes their values as further arguments,
-    after ``args``, and uses them wherever the subexpression appears as written (not inside another
-    common subexpression that CSE made of a part of it).  ``stored``: no CSE (the defs share already),
-    terms in sympy's stored order (sorting them is most of the printing time of thousands of defs)."""
+    after ``args``, and uses them wherever the subexpression appears, as written or as CSE rewrote it.
+    ``stored``: no CSE (the defs share already), terms in sympy's stored order (sorting them is most of
+    the printing time of thousands of defs)."""
     ns = s.namespace(module)
     printer = None
     order = {"order": "none"} if stored else {}
@@ -192,10 +192,23 @@ def _compile(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tu
     def cse(exprs: list[Any]) -> tuple[Defs, list[Any]]:
         fresh = (sympy.Symbol(f"_c{i}") for i in itertools.count() if f"_c{i}" not in taken)
         repl, reduced = sympy.cse(exprs, symbols=fresh, list=False)
+        if printer is not None and printer.shared:
+            _through_cse(printer.shared, repl)
         return list(defs) + repl, reduced
 
     return sympy.lambdify(args, outputs, modules=ns if module == "numpy" else [ns, module],
                           cse=(lambda exprs: (list(defs), exprs)) if stored else cse, printer=printer)
+
+
+def _through_cse(shared: dict[Any, str], repl: Defs) -> None:
+    """Add each shared subexpression as CSE rewrites it (``log(a + b)`` is ``log(_c0)`` once ``_c0 = a + b``
+    is common): the same computation, which the printer then also takes from its argument."""
+    for e, name in list(shared.items()):
+        reduced = e
+        for sym, rhs in repl:
+            reduced = reduced.xreplace({rhs: sym})
+        if not reduced.is_Symbol:  # CSE named it whole: its definition prints as the argument already
+            shared.setdefault(reduced, name)
 
 
 class Compiled:

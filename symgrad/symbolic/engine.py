@@ -436,42 +436,50 @@ def _reference(plan: _ElementwisePlan, inner: Expr, arrays: dict[str, np.ndarray
                written: dict[int, np.ndarray] | None) -> tuple[list[Any], np.ndarray]:
     """The lambdified formulas at the inputs, and the written forward (float64) of ``inner``, evaluated
     once (or taken from ``written``, every node's value): the values of the plan's shared nodes go into
-    the formulas instead of being computed again."""
-    args = [arrays[n] for n in plan.names]
+    the formulas instead of being computed again.  Both run block by block on large inputs (see
+    :func:`_blocks`)."""
     ids = _shared_ids(inner, plan.shared)
-    kept: dict[int, Any] = dict.fromkeys(ids.values())
-    if written is None:
-        root = numpy_eval(inner, arrays, np.float64, keep=kept)
-    else:
-        root = written_forward(inner, arrays, written)
-        kept = {i: written[i] for i in kept}
-    if len(ids) == len(plan.shared) and plan.shared:
-        return _blocks(plan.compiled.numpy_shared, [*args, *(kept[ids[p]] for p in plan.shared)]), root
-    return _blocks(plan.compiled.numpy, args), root
+    shared = bool(plan.shared) and len(ids) == len(plan.shared)
+    fn = plan.compiled.numpy_shared if shared else plan.compiled.numpy
+
+    def formulas(part: dict[str, np.ndarray], kept: dict[int, Any]) -> list[Any]:
+        return list(fn(*(part[n] for n in plan.names), *(kept[ids[p]] for p in plan.shared if shared)))
+
+    if written is not None:
+        return formulas(arrays, written), written_forward(inner, arrays, written)
+
+    def run(part: dict[str, np.ndarray]) -> list[Any]:
+        kept: dict[int, Any] = dict.fromkeys(ids.values())
+        root = numpy_eval(inner, part, np.float64, keep=kept)
+        return [root, *formulas(part, kept)]
+
+    root, *outs = _blocks(run, {n: arrays[n] for n in plan.names})
+    return outs, root
 
 
 _BLOCK = 1 << 14  # elements per block of a large elementwise evaluation: its temporaries stay in the cache
 
 
-def _blocks(fn: Any, args: list[Any]) -> list[Any]:
-    """``fn(*args)`` (lambdified elementwise formulas), block by block when every argument is a contiguous
-    float64 array of one shape and large: each element's value is the same (numpy's loops are elementwise),
-    but a block's intermediates stay in the cache instead of streaming through memory.  The whole call
-    when a block gives anything else than one float64 array of its length per output (a constant
-    formula, a complex value, ...)."""
+def _blocks(run: Callable[[dict[str, np.ndarray]], list[Any]], arrays: dict[str, np.ndarray]) -> list[Any]:
+    """``run(arrays)`` (elementwise evaluations), block by block when every array is a contiguous float64
+    array of one shape and large: each element's value is the same (numpy's loops are elementwise), but a
+    block's intermediates stay in the cache instead of streaming through memory.  The whole call when a
+    block gives anything else than one float64 array of its length per output (a constant formula, a
+    complex value, ...)."""
+    args = list(arrays.values())
     first = args[0] if args else None
     if (not isinstance(first, np.ndarray) or first.size < 4 * _BLOCK
             or not all(isinstance(a, np.ndarray) and a.shape == first.shape and a.dtype == np.float64
                        and a.flags.c_contiguous for a in args)):
-        return list(fn(*args))
-    flat = [a.reshape(-1) for a in args]
+        return run(arrays)
+    flat = {n: a.reshape(-1) for n, a in arrays.items()}
     size = first.size
     outs: list[np.ndarray] = []
     for start in range(0, size, _BLOCK):
         stop = min(start + _BLOCK, size)
-        part = fn(*(a[start:stop] for a in flat))
+        part = run({n: a[start:stop] for n, a in flat.items()})
         if not all(isinstance(v, np.ndarray) and v.dtype == np.float64 and v.shape == (stop - start,) for v in part):
-            return list(fn(*args))
+            return run(arrays)
         if not outs:
             outs = [np.empty(size) for _ in part]
         for out, v in zip(outs, part):

@@ -86,7 +86,8 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
         if jx is not None:
             contenders["jax check_grads"] = lambda: jx(A, B)
         reps = repeats if n < 10**6 else max(3, repeats // 2 + 1)
-        rows.append({"n": n, "seconds": harness.alternate(contenders, reps, warmup=1)})
+        cpu: dict[str, float] = {}
+        rows.append({"n": n, "seconds": harness.alternate(contenders, reps, warmup=1, cpu=cpu), "cpu": cpu})
     return {"rows": rows}
 
 
@@ -96,10 +97,17 @@ def report(res: dict[str, Any]) -> str:
              "cold: symbolic caches cleared first (sympy differentiates and lambdifies again)",
              "  ratios: contender time / symgrad warm time (above 1: symgrad is faster); "
              "sg/numpy: symgrad warm / numpy's forward alone"]
+    for key, title in (("seconds", "wall clock"), ("cpu", "CPU time of this process (all its threads)")):
+        lines.append(f"{title}:")
+        lines.append(_table(res, key))
+    return "\n".join(lines)
+
+
+def _table(res: dict[str, Any], key: str) -> str:
     hdr = ["n", "symgrad warm", "symgrad cold", "gc fast", "gc fast/sg", "gc default/sg", "jax/sg", "sg/numpy fwd"]
     rows = []
     for r in res["rows"]:
-        s = r["seconds"]
+        s = r[key]
         sg = s["symgrad warm"]
         ratio = lambda k: harness.fmt_ratio(s[k] / sg) if k in s else "absent"
         rows.append([f"{r['n']:.0e}", harness.fmt_time(sg), harness.fmt_time(s["symgrad cold"]),
@@ -107,8 +115,7 @@ def report(res: dict[str, Any]) -> str:
                      ratio("gradcheck fast"),
                      ratio("gradcheck") if r["n"] <= DEFAULT_GRADCHECK_MAX else "not run",
                      ratio("jax check_grads"), harness.fmt_ratio(sg / s["numpy forward"])])
-    lines.append(harness.table(hdr, rows))
-    return "\n".join(lines)
+    return harness.table(hdr, rows)
 
 
 if __name__ == "__main__":

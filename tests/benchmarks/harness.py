@@ -21,19 +21,26 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("SYMGRAD_CACHE", "0")
 
 
-def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per contender, interleaved over ``repeats`` rounds."""
+def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1,
+              cpu: dict[str, float] | None = None) -> dict[str, float]:
+    """Median seconds per contender, interleaved over ``repeats`` rounds.  ``cpu``, when given, receives
+    the median CPU seconds of the same calls (this process, every thread): on a loaded machine wall time
+    also counts the time others held the cores."""
     names = list(contenders)
     for _ in range(warmup):
         for name in names:
             contenders[name]()
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpus: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:
             gc.collect()
-            t = time.perf_counter()
+            c, t = time.process_time(), time.perf_counter()
             contenders[name]()
             times[name].append(time.perf_counter() - t)
+            cpus[name].append(time.process_time() - c)
+    if cpu is not None:
+        cpu.update({n: statistics.median(v) for n, v in cpus.items()})
     return {n: statistics.median(v) for n, v in times.items()}
 
 

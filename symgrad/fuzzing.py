@@ -521,7 +521,9 @@ def _time_limit(seconds: float | None) -> Any:
         raise _Timeout()
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # then again every second: Python drops an exception raised inside a gc callback (hypothesis has
+    # one), and the check would run on unlimited
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
         yield
     finally:

@@ -110,8 +110,8 @@ def run(repeats: int) -> dict[str, Any]:
             os.mkdir(folder)
         op_suite, n_ops = write_op_suite(folders["ops"])
         shutil.copy(op_suite, folders["mixed"])
-        for file in os.listdir(shipped):
-            shutil.copy(os.path.join(shipped, file), folders["mixed"])
+        # the whole tree, sub-folders included, as `symgrad check cases/` collects it
+        shutil.copytree(shipped, folders["mixed"], dirs_exist_ok=True)
         write_suite(folders["repeated"], 200)
         n_shipped = len(collect(shipped)[0])
         res["suites"] = {

@@ -139,7 +139,7 @@ for _cls in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
 
 def _libyaml_version() -> tuple[int, ...]:
     try:
-        return tuple(yaml._yaml.get_version())  # type: ignore[attr-defined]
+        return tuple(yaml._yaml.get_version())
     except (AttributeError, TypeError):  # pragma: no cover - an unusual build
         return (0,)
 

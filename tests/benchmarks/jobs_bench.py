@@ -107,8 +107,11 @@ def alternate(cmd: list[str], suite: str, repeats: int, env: dict[str, str], spi
     summary: dict[str, str] = {}
     tree = Tree()
     runs = {"-j 1": cmd + ["check", suite, "-j", "1"], "-j 2": cmd + ["check", suite, "-j", "2"]}
-    if spin:
-        runs.update({f"spin {j}": [sys.executable, "-c", SPIN, str(j), str(spin)] for j in (1, 2)})
+    if spin:  # (from a file: the forkserver's workers import the function from the script's __main__)
+        script = os.path.join(os.path.dirname(suite), "spin.py")
+        with open(script, "w") as f:
+            f.write(SPIN)
+        runs.update({f"spin {j}": [sys.executable, script, str(j), str(spin)] for j in (1, 2)})
     times = harness.alternate({name: tree.runner(name, argv, env, summary) for name, argv in runs.items()},
                               repeats, warmup=0)
     res = {"j1": times["-j 1"], "j2": times["-j 2"], "ratio": times["-j 1"] / times["-j 2"],
@@ -161,7 +164,9 @@ def report(res: dict[str, Any]) -> str:
     rows = []
     spin = None
     for name, r in res["suites"].items():
-        target = TARGET_LONG if r["j1"] >= 3.0 else TARGET
+        # "a suite of 3 s": its -j 1 CPU time, which is its wall time on an idle machine (load inflates wall)
+        length = r["cpu_j1"] if r["cpu_j1"] == r["cpu_j1"] else r["j1"]
+        target = TARGET_LONG if length >= 3.0 else TARGET
         verdict = "meets" if r["ratio"] >= target else "MISSES"
         spin = r.get("spin_ratio", spin)
         rows.append([name, harness.fmt_time(r["j1"]), harness.fmt_time(r["j2"]),

@@ -1,12 +1,11 @@
-"""``symgrad check -j 2`` against ``-j 1``: wall time of the installed command, on four suites.
+"""``symgrad check -j 2`` against ``-j 1``: wall and CPU time of the installed command, on four suites.
 
-* ``cases/``, the shipped suite (155 cases, a few of them expanded-mode cases
-  that take a few tenths of a second each);
-* the op-table suite: 258 distinct cases written from the op table itself,
-  every op in six contexts (alone, composed, broadcast, reduced, at order 2, in
-  float32), as a team's regression suite tests each op it relies on -- cheap
-  cases, about 8 ms each;
-* both together (413 cases);
+* ``cases/``, the shipped suite with its sub-folders (334 cases at this writing, some of them
+  expanded-mode cases of several seconds each);
+* the op-table suite: one case per op and context written from the op table itself (438 at this
+  writing), every op in six contexts (alone, composed, broadcast, reduced, at order 2, in float32),
+  as a team's regression suite tests each op it relies on -- cheap cases;
+* both together;
 * 200 cases on 20 expressions (cli_bench's suite): cases that share an
   expression share its symbolic work, so the whole suite is about a second.
 

@@ -26,6 +26,7 @@ _html = lazy("symgrad.checking.html")
 _fuzzing = lazy("symgrad.fuzzing")
 _limits = lazy("symgrad.ir.limits")
 _mutation = lazy("symgrad.mutation")
+_options = lazy("symgrad.checking.options")
 _ops = lazy("symgrad.ir.ops")
 _plot = lazy("symgrad.plot")
 _report = lazy("symgrad.checking.report")
@@ -260,7 +261,7 @@ def check(paths: tuple[str, ...], backends: tuple[str, ...], keyword: str | None
             if text:
                 out_lines.append(f"ERROR {err}")
     cases = _suite.select(cases, keyword, tags, skip)
-    options = [_runner.Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, device=device, limits=lim,
+    options = [_options.Options(backend=b, exact=exact, rtol=rtol, atol=atol, dtype=dtype, device=device, limits=lim,
                                arrays=False)
                for b in (backends or ("symgrad",))]
     if ad:  # forward mode (issue 18): replaces each case's mode_ad

@@ -464,7 +464,7 @@ def test_cheap_groups_are_packed_into_fewer_tasks_ending_in_single_ones(tmp_path
     pool.cost[7] = 10_000.0  # a heavy case (expanded mode, say) is a task of its own, first
     assert pool._groups(list(range(len(tasks))), 2)[0] == [7]
     one = _Pool(tasks, 1, None, _Emitter(len(tasks), False, None, None))._groups(list(range(len(tasks))), 1)
-    assert one == [[i] for i in range(40)]  # one worker: input order, one case a task
+    assert one == [list(range(0, 16)), list(range(16, 32)), list(range(32, 40))]  # one worker: runs, input order
 
 
 @pytest.mark.slow

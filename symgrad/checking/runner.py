@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,27 +24,13 @@ from symgrad.checking.cases import Case
 from symgrad.checking.cases.schema import expect_sequence
 from symgrad.checking.compare import Comparison, compare, tolerances
 from symgrad.checking.forward import make_tangents, reference_jvp
+from symgrad.checking.options import Options  # defined apart: the parent of a worker pool needs no sympy
 from symgrad.checking.report import Gradient, Report
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
 from symgrad.ir.expr import Call, Expr, numpy_eval, variables
-from symgrad.ir.limits import DEFAULT, Limits, check_derivatives
+from symgrad.ir.limits import check_derivatives
 from symgrad.ir.precision import is_narrow, numpy_dtype
 from symgrad.symbolic import differentiate, prove_equal, round_literals, to_sympy
-
-
-@dataclass(frozen=True)
-class Options:
-    """Settings a whole run applies to every case (CLI flags, API keywords, pytest options)."""
-
-    backend: str | Backend = "symgrad"
-    exact: bool | None = None  # None: as the case says (`reference:`)
-    rtol: float | None = None  # None: the case's, else the dtype's default
-    atol: float | None = None
-    dtype: str | None = None
-    device: str | None = None  # None: as the case says (`device:`, default cpu)
-    limits: Limits = DEFAULT
-    arrays: bool = True  # keep the arrays on the Report (grad, plot, the API); suites turn it off
-    ad: str | None = None  # reverse | forward | both: replaces each case's `mode_ad` (CLI --ad); None: the case's
 
 
 def run_case(case: Case, backend: str | Backend | None = None, *, options: Options | None = None,

@@ -3,6 +3,7 @@ sequence and key, refuses duplicate keys and tags, and guards nesting depth."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import yaml
@@ -136,29 +137,90 @@ for _cls in (_Loader, _CLoader) if _CLoader is not None else (_Loader,):
     _cls.add_constructor(None, _refuse)  # every tag SafeLoader does not know (!!python/..., !Ref)
 
 
+def _libyaml_version() -> tuple[int, ...]:
+    try:
+        return tuple(yaml._yaml.get_version())
+    except (AttributeError, TypeError):  # pragma: no cover - an unusual build
+        return (0,)
+
+
+# libyaml 0.2.6 and later refuse nesting past 1000 levels (flow and block) while parsing, before the composer
+# recurses; an older one would recurse until the process dies, so its events are checked first (_check_depth)
+_BOUNDED = _CLoader is not None and _libyaml_version() >= (0, 2, 6)
+
+
+def _deeper_than(root: yaml.Node, max_depth: int) -> int | None:
+    """The line of the first collection (in document order) nested deeper than ``max_depth``, or None.
+
+    Walks the composed nodes as _check_depth walks the events: a collection counts one level, an alias
+    (the same node met again) none."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        if depth > max_depth:
+            return _line(node)
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+        stack.extend((child, depth + 1) for child in reversed(children))
+    return None
+
+
 def _loader(text: str, max_depth: int) -> Any:
-    """libyaml's loader when PyYAML has it and the nesting is within ``max_depth``, else PyYAML's own."""
+    """libyaml's loader when PyYAML has it and the nesting is within ``max_depth``, else PyYAML's own.
+
+    With a libyaml that bounds nesting itself (_BOUNDED), the depth is checked on the composed nodes
+    (see _load_with): one parse of the text instead of two."""
     if _CLoader is not None:
         try:
-            _check_depth(text, max_depth)
+            if not _BOUNDED:
+                _check_depth(text, max_depth)
             return _CLoader(text)
         except yaml.MarkedYAMLError as exc:
             if "nesting depth" not in str(exc.problem):
                 raise
-            # libyaml >= 0.2.6 bounds nesting itself (at 1000), scanning ahead of its events: the
-            # pure-Python loader applies max_depth exactly, and names the line
+    return _python_loader(text, max_depth)
+
+
+def _python_loader(text: str, max_depth: int) -> Any:
+    # libyaml >= 0.2.6 bounds nesting itself (at 1000), scanning ahead of its events: the pure-Python
+    # loader applies max_depth exactly, and names the line
     loader = _Loader(text)
     loader.max_depth = max_depth
     return loader
+
+
+def _load_with(loader: Any, text: str, max_depth: int) -> tuple[Any, Any]:
+    """(the loaded document, the loader that loaded it: ``loader`` or the pure-Python one it fell back to)."""
+    if not _BOUNDED or type(loader) is not _CLoader:  # (tests swap _CLoader for None)
+        return loader.get_single_data(), loader
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" not in str(exc.problem):
+            raise
+        loader.dispose()
+        fallback = _python_loader(text, max_depth)
+        return fallback.get_single_data(), fallback
+    if node is None:
+        return None, loader
+    line = _deeper_than(node, max_depth)
+    if line is not None:
+        raise _BadValue(f"nested deeper than the limit max_yaml_depth={max_depth}", line)
+    return loader.construct_document(node), loader
 
 
 def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
     if len(text) > limits.max_file_bytes:
         raise CaseError(str(LimitExceeded("max_file_bytes", len(text), limits.max_file_bytes, "file size")), file)
     loader: Any = None
+    enabled = gc.isenabled()
+    gc.disable()  # what loading builds holds no cycles worth collecting meanwhile; collections cost a fifth
     try:
         loader = _loader(text, limits.max_yaml_depth)
-        data = loader.get_single_data()
+        data, loader = _load_with(loader, text, limits.max_yaml_depth)
     except _BadValue as exc:
         raise CaseError(f"invalid YAML: {exc.reason}", file, exc.line) from None
     except _Refused as exc:
@@ -172,6 +234,8 @@ def _load_yaml(text: str, file: str | None, limits: Limits = DEFAULT) -> Any:
     except (yaml.YAMLError, RecursionError) as exc:
         raise CaseError(f"invalid YAML: {type(exc).__name__}: {exc}", file) from None
     finally:
+        if enabled:
+            gc.enable()
         if loader is not None:
             loader.dispose()
     size = _expanded_size(data)

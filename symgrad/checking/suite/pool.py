@@ -17,7 +17,10 @@ How cases run
   single process.  Cheap groups (small elementwise cases, most of a suite)
   are packed further into tasks of up to ``_PACK`` cases, smaller towards the
   end, so that the parent is not woken for every few milliseconds of work.
-  With one worker, a task is one pair, in input order.  All tasks are
+  With one worker, tasks are runs of up to ``_PACK`` consecutive cases, in
+  input order (a heavy case, or one being run on its own, is a task by
+  itself): one round trip through the parent per run rather than per case,
+  which is most of a small case's cost in a worker.  All tasks are
   submitted up front, the likely costliest first; the executor keeps every
   worker fed.
 * Each worker announces ``(token, pid, start time)`` on a queue when it starts
@@ -60,13 +63,16 @@ from typing import Any
 
 from symgrad import backends
 from symgrad.checking.cases import Case
+from symgrad.checking.options import Options
 from symgrad.checking.report import Report
-from symgrad.checking.runner import Options, run_case
 from symgrad.checking.workers import DEFAULT_TIMEOUT, context, default_jobs, prestart
 from symgrad.checking.workers.lifetime import die_with_parent
 from symgrad.ir.expr import is_elementwise
 
 # the CLI starts the fork server (symgrad.checking.workers, stdlib only) before it imports this module
+# the runner (and with it sympy) is imported where cases run (_run_one): a parent that hands its cases to
+# workers never loads it
+_RUNNER = "symgrad.checking.runner"
 __all__ = ["DEFAULT_TIMEOUT", "SuiteResult", "default_jobs", "prestart", "resolve_backend", "run_suite"]
 
 _POLL = 0.05  # seconds between checks of the start queue and deadlines
@@ -160,7 +166,7 @@ def _run_one(case: Case, options: Any, parent_knows: bool = False) -> Report:
                 ) from None
     except Exception as exc:  # an unloadable module:attr spec is that case's error
         return _error(case, options, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
-    return run_case(case, options=options)
+    return importlib.import_module(_RUNNER).run_case(case, options=options)
 
 
 # ---------------------------------------------------------------- worker side
@@ -319,18 +325,34 @@ class _Pool:
     def _groups(self, indices: list[int], jobs: int) -> list[list[int]]:
         """The wanted ``indices`` as groups sharing (expression, mode, backend), the likely costliest first
         (expanded mode, many elements), so that one big group does not start last and keep one worker busy
-        while the others idle.  With one worker: groups of one, in input order."""
-        size = _GROUP_SIZE if jobs > 1 else 1
+        while the others idle.  With one worker: runs of consecutive cases, in input order (see _runs)."""
+        if jobs == 1:
+            return self._runs(sorted(i for i in indices if self.emitter.wanted(i)))
         by_key: dict[Any, list[int]] = {}
         for i in sorted(i for i in indices if self.emitter.wanted(i)):
             case, opts = self.tasks[i]
-            key = i if size == 1 or i in self.alone else (case.expr, case.mode, _backend_name(opts.backend))
+            key = i if i in self.alone else (case.expr, case.mode, _backend_name(opts.backend))
             by_key.setdefault(key, []).append(i)
+        size = _GROUP_SIZE
         groups = [same[k:k + size] for same in by_key.values() for k in range(0, len(same), size)]
-        if jobs > 1:
-            groups.sort(key=lambda g: (-sum(self.cost[i] for i in g), g[0]))
-            groups = self._packed(groups, jobs)
-        return groups
+        groups.sort(key=lambda g: (-sum(self.cost[i] for i in g), g[0]))
+        return self._packed(groups, jobs)
+
+    def _runs(self, indices: list[int]) -> list[list[int]]:
+        """One worker's tasks: up to ``_PACK`` consecutive cheap cases each, in input order.  A heavy
+        case, and one to be run alone or isolated (see _collect, _lost), is a task of its own."""
+        tasks: list[list[int]] = []
+        run: list[int] = []
+        for i in indices:
+            if self.cost[i] >= _HEAVY or i in self.alone or i in self.isolate:
+                tasks += [run, [i]] if run else [[i]]
+                run = []
+                continue
+            run.append(i)
+            if len(run) == _PACK:
+                tasks.append(run)
+                run = []
+        return tasks + [run] if run else tasks
 
     def _packed(self, groups: list[list[int]], jobs: int) -> list[list[int]]:
         """Cheap groups packed into tasks of up to ``_PACK`` cases, smaller as the end nears (the last

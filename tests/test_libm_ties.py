@@ -168,6 +168,14 @@ def test_every_op_says_whether_it_is_correctly_rounded() -> None:
     assert ops.Op("custom", 1, np.sin, (None,)).correctly_rounded is False  # a user's op: not unless it says so
 
 
+def test_a_float32_tie_of_tanh_is_at_a_kink() -> None:
+    # float32 tanh(arctanh(0.75)) rounds to 0.75: a tie in numpy's float32 forward, not in every libm's
+    x = np.array([np.arctanh(np.float32(0.75)), 0.1], dtype=np.float32)
+    report = symgrad.check("maximum(tanh(x), 0.75)", dtype="float32", x=x)
+    assert report.status == "pass" and kinks(report) == {"x": 1}
+    assert symgrad.check("maximum(tanh(x), 0.75)", dtype="float32", x=x, backend=WrongAt(1)).status == "fail"
+
+
 def test_float32_ties_are_judged_in_float32_ulps() -> None:
     from symgrad.ir.expr import numpy_eval
     from symgrad.ir.parse import parse
@@ -216,3 +224,20 @@ def test_the_cheap_bound_never_drops_a_mark(expr: str, near: str, monkeypatch: p
                 assert np.array_equal(np.zeros(g.shape, dtype=bool) if c is None else c, g)
         if dt == np.float64:  # the data reach the kinks: the comparison is not of two empty sets
             assert any(g is not None and g.any() for g in full)
+
+
+@pytest.mark.parametrize("backend", ["symgrad", "torch"])
+def test_a_jump_on_a_libm_value_is_at_a_kink(backend: str) -> None:
+    # numpy's sign is 0 there, torch's 1 (its x side an ulp above the literal): the value itself
+    expr = f"sign(sinh(erfc(x)) - {NUMPY!r}) + x"
+    report = symgrad.check(expr, backend=engine(backend), x=[-1.0, 0.5])
+    assert report.status == "pass", report.table()
+    assert kinks(report) == {"value": 1, "x": 1}
+
+
+def test_a_jump_away_from_its_jump_stops_the_libm_uncertainty() -> None:
+    # ceil(cbrt(0.5)) is 1 in every libm; the outer ceil at exactly 1 is a jump of an exact value: compared
+    expr = "ceil(ceil(cbrt(abs(x) + 0.5))) * x"
+    report = symgrad.check(expr, x=[0.0, 1.0])
+    assert report.status == "pass" and not kinks(report), report.table()
+    assert symgrad.check(expr, x=[0.0, 1.0], backend=WrongAt(0)).status == "fail"

@@ -137,12 +137,15 @@ def _special(a: Any) -> np.ndarray:
 
 def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """Per node, where its float value may be an ulp or more from another engine's: an op below it or
-    itself is not ``correctly_rounded``, at an element where :func:`_exact` does not fix its result.
+    itself is not ``correctly_rounded``, at an element where :func:`_exact` does not fix its result; not
+    through a jump.
     An op that mixes elements (a sum, ``@``, an index) is uncertain everywhere if anything below it is, or
     if it is not correctly rounded and not exact (each argument special, or one element that it returns)."""
     unc: dict[int, np.ndarray] = {}
     for node in expr.walk():
-        if not isinstance(node, Call):
+        if not isinstance(node, Call) or node.op.jumps:
+            # a jump's value (sign, floor, a condition) changes only where its own argument crosses the jump,
+            # and there this node is marked, with everything its value feeds (see _elementwise_marks)
             unc[id(node)] = np.zeros((), dtype=bool)
             continue
         below = [unc[id(a)] for a in node.args]
@@ -298,7 +301,8 @@ def _corners(node: Call, center: np.ndarray, moves: list[np.ndarray], floats: di
     argument ``center`` or, at a jump, its value.  Only where ``center`` is small enough for that (every
     kink argument in the table is x, x - y, x - ans or (x - lo)*(x - hi): it changes by at most
     ``d*(1 + 2*sum|args|) + d*d`` when its arguments move by ``d`` in all) is the box evaluated."""
-    shape = center.shape
+    shape = np.broadcast_shapes(center.shape, np.shape(floats[id(node)]), *(np.shape(m) for m in moves))
+    center = np.broadcast_to(center, shape)  # copysign(0.0, exp(x)): the kink argument is one number
     vals = [np.broadcast_to(np.asarray(floats[id(a)], dtype=np.float64), shape) for a in node.args]
     moves = [np.broadcast_to(m, shape) for m in moves]
     d = functools.reduce(np.add, moves)
@@ -311,11 +315,12 @@ def _corners(node: Call, center: np.ndarray, moves: list[np.ndarray], floats: di
     assert kink_at is not None
     c, vals, moves = center[near], [v[near] for v in vals], [m[near] for m in moves]
     hit = np.zeros(c.shape, dtype=bool)
+    alone = Call(node.op, tuple(Var(f"arg{i}") for i in range(len(vals))), node.params)  # the op, on the moved values
     for signs in itertools.product((-1.0, 1.0), repeat=len(vals)):
         moved = [v + s * m for v, s, m in zip(vals, signs, moves)]
         hit = hit | (np.sign(np.asarray(kink_at(ans, *moved, **node.kwargs), dtype=np.float64)) != np.sign(c))
         if node.op.jumps:
-            hit = hit | (node.op.forward(*moved, **node.kwargs) != ans)
+            hit = hit | (numpy_eval(alone, {f"arg{i}": m for i, m in enumerate(moved)}) != ans)
     flipped[near] = hit
     return flipped
 

@@ -241,3 +241,12 @@ def test_a_jump_away_from_its_jump_stops_the_libm_uncertainty() -> None:
     report = symgrad.check(expr, x=[0.0, 1.0])
     assert report.status == "pass" and not kinks(report), report.table()
     assert symgrad.check(expr, x=[0.0, 1.0], backend=WrongAt(0)).status == "fail"
+
+
+def test_a_tie_of_one_computation_with_itself_is_compared() -> None:
+    # both sides are the same libm computation: equal in every engine, so the convention (1/2 each) is checked
+    report = symgrad.check("maximum(sin(x), sin(x))", x=[0.3, -1.0])
+    assert report.status == "pass" and not kinks(report), report.table()
+    assert symgrad.check("maximum(sin(x), sin(x))", x=[0.3, -1.0], backend=WrongAt(0)).status == "fail"
+    # a different computation of the same number is not: sin(x) against numpy's folded sin(0.3)
+    assert kinks(symgrad.check("maximum(sin(x), sin(0.3))", x=[0.3, -1.0])) == {"x": 1}

@@ -236,10 +236,13 @@ def _libm_marks(expr: Expr, nodes: list[Call], centers: list[np.ndarray], floats
 def _may_reach(node: Call, center: np.ndarray, floats: dict[int, np.ndarray], dtype: np.dtype,
                memo: dict[int, float]) -> bool:
     """Whether any element of ``node``'s kink argument is close enough to 0 for :func:`_corners` to mark
-    it, bounded cheaply first (most checks have none): nothing below it is a libm op, or each argument's
-    largest move (from a bound on its scale over all elements) cannot reach the kink anywhere."""
+    it, bounded cheaply first (most checks have none): nothing below it is a libm op, its two arguments are
+    the same expression, or each argument's largest move (from a bound on its scale over all elements)
+    cannot reach the kink anywhere."""
     if all(not isinstance(n, Call) or n.op.correctly_rounded for n in node.walk()):
         return False
+    if len(node.args) == 2 and (node.args[0] is node.args[1] or str(node.args[0]) == str(node.args[1])):
+        return False  # maximum(sin(x), sin(x)): one computation twice, a tie in every engine
     if node.op.kind == ops.REDUCTION:  # 0 at the extremum itself: _tie_near counts the others
         return True
     with np.errstate(all="ignore"):

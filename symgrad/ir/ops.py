@@ -134,6 +134,11 @@ class Op:
     # the value itself jumps where kink_at is 0 (sign, the conditions), not only its derivative: a forward
     # value that rounding puts on the other side of the jump than the exact one is at a kink too
     jumps: bool = False
+    # every engine gets the same float result from the same float arguments: IEEE 754 rounds it once
+    # (+ - * / sqrt), or it selects, compares or moves values without arithmetic (maximum, where,
+    # floor, index, ...).  False (libm functions, sums whose order differs, pow): another engine may be
+    # an ulp away, so a tie or kink the float forward finds there is at a kink (rounding), kinks.py
+    correctly_rounded: bool = False
     # one Domain per argument, or one joint member; a single per-argument member applies to every argument
     domain: Any = Domain.REAL
     backward_name: str = ""
@@ -464,6 +469,7 @@ reshape = defop(
     kind=SHAPE, params=("shape",), backward_name="ViewBackward0", linear=True, positional=("shape",),
     sympy=lambda s, x, shape: np.reshape(x, shape),
     samples=((((2, 3),), {"shape": (3, -1)}), (((6,),), {"shape": (2, 3)})),
+    correctly_rounded=True,
 )
 broadcast_to = defop(
     "broadcast_to",
@@ -472,6 +478,7 @@ broadcast_to = defop(
     kind=SHAPE, params=("shape",), backward_name="ExpandBackward0", linear=True, positional=("shape",),
     sympy=lambda s, x, shape: np.broadcast_to(x, shape),
     samples=((((3,),), {"shape": (2, 3)}), (((2, 1),), {"shape": (3, 2, 4)})),
+    correctly_rounded=True,
 )
 sum_to = defop(
     "sum_to",
@@ -488,20 +495,23 @@ where = defop(
     saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
     sympy=lambda s, c, x, y: s.Piecewise((x, _truth(s, c)), (y, True)),  # c: a comparison, or c != 0
     kink="gradient to the chosen branch only, 0 to the other; none to the condition",
+    correctly_rounded=True,
 )
 sign = defop(
     "sign", np.sign, None, sympy=lambda s, x: s.sign(x), kink="sign' = 0 everywhere (0 at the jump too)",
     kink_at=lambda ans, x: x, jumps=True,
+    correctly_rounded=True,
 )
 # the derivative of maximum: 1 where x > 0, 1/2 where x == 0, 0 elsewhere
-step = defop("step", lambda x: np.heaviside(x, 0.5), None, kind=INTERNAL)
-clone = defop("clone", lambda x: np.array(x, copy=True), lambda g, ans, x: g, kind=INTERNAL, linear=True)
+step = defop("step", lambda x: np.heaviside(x, 0.5), None, kind=INTERNAL, correctly_rounded=True)
+clone = defop("clone", lambda x: np.array(x, copy=True), lambda g, ans, x: g, kind=INTERNAL, linear=True, correctly_rounded=True)
 # the tape engine's dtype cast, differentiable so that it can sit in a graph built with create_graph=True
 cast = defop(
     "cast",
     lambda x, dtype: np.asarray(x).astype(dtype),
     lambda g, ans, x, dtype: cast(g, dtype=x.dtype),
     kind=INTERNAL, params=("dtype",), backward_name="ToCopyBackward0", linear=True,
+    correctly_rounded=True,
 )
 
 # ---------------------------------------------------------------- arithmetic
@@ -511,6 +521,7 @@ add = defop(
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: g,
     sympy=lambda s, x, y: x + y, infix="+", linear=True, magnitude=_mag_add,
+    correctly_rounded=True,
 )
 sub = defop(
     "sub", np.subtract,
@@ -518,6 +529,7 @@ sub = defop(
     lambda g, ans, x, y: -g,
     sympy=lambda s, x, y: x - y, infix="-", aliases=("subtract",), linear=True,
     magnitude=lambda a, b: _mag_add(a, b, negate_b=True),
+    correctly_rounded=True,
 )
 mul = defop(
     "mul", np.multiply,
@@ -525,6 +537,7 @@ mul = defop(
     lambda g, ans, x, y: g * x,
     sympy=lambda s, x, y: x * y, infix="*", aliases=("multiply",), saves=(("y",), ("x",)),
     magnitude=_mag_mul,
+    correctly_rounded=True,
 )
 div = defop(
     "div", np.true_divide,
@@ -533,12 +546,14 @@ div = defop(
     sympy=lambda s, x, y: x / y, infix="/", aliases=("divide", "true_divide"),
     saves=(("y",), ("x", "y")), domain=(Domain.REAL, Domain.NONZERO),
     magnitude=lambda a, b: _mag_mul(a, b, divide=True),
+    correctly_rounded=True,
 )
 neg = defop(
     "neg", np.negative,
     lambda g, ans, x: -g,
     sympy=lambda s, x: -x, infix="-", aliases=("negative",), linear=True,
     magnitude=lambda a: (-a[0], a[1]),
+    correctly_rounded=True,
 )
 
 
@@ -597,11 +612,13 @@ sqrt = defop(
     "sqrt", np.sqrt, lambda g, ans, x: g * (0.5 * ans**-1.0), saves=("ans",),
     sympy=lambda s, x: s.sqrt(x), domain=Domain.NONNEGATIVE, kink="sqrt'(0) = +inf",
     kink_at=lambda ans, x: x,
+    correctly_rounded=True,
 )
 abs = defop(
     "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("x",),
     sympy=lambda s, x: s.Abs(x), aliases=("absolute",), kink="abs'(0) = 0",
     kink_at=lambda ans, x: x,
+    correctly_rounded=True,
 )
 cbrt = defop(
     # a constant power, not a division (as sqrt): cbrt's derivatives at 0 are +inf, -inf, +inf at
@@ -689,6 +706,7 @@ relu = defop(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: where(x > 0, g, 0.0), saves=("x",),
     sympy=lambda s, x: s.relu(x), kink="relu'(0) = 0", plain=lambda s, x: s.Max(x, 0),
     kink_at=lambda ans, x: x,
+    correctly_rounded=True,
 )
 softplus = defop(
     "softplus", _softplus, lambda g, ans, x: g * sigmoid(x), saves=("x",),
@@ -702,6 +720,7 @@ detach = defop(
     "detach", lambda x: np.array(x, copy=True), None,
     sympy=lambda s, x: s.detach(x), aliases=("stop_gradient",), plain=lambda s, x: x,
     kink="stop-gradient: derivative 0 everywhere",
+    correctly_rounded=True,
 )
 
 # ---------------------------------------------------------------- elementwise, two arguments
@@ -726,6 +745,7 @@ maximum = defop(
     lambda g, ans, x, y: g * step(y - x),
     saves=("x", "y"), sympy=lambda s, x, y: s.maximum(x, y), plain=lambda s, x, y: s.Max(x, y),
     kink="ties: 1/2 to each argument", kink_at=lambda ans, x, y: x - y,
+    correctly_rounded=True,
 )
 minimum = defop(
     "minimum", np.minimum,
@@ -733,6 +753,7 @@ minimum = defop(
     lambda g, ans, x, y: g * step(x - y),
     saves=("x", "y"), sympy=lambda s, x, y: s.minimum(x, y), plain=lambda s, x, y: s.Min(x, y),
     kink="ties: 1/2 to each argument", kink_at=lambda ans, x, y: x - y,
+    correctly_rounded=True,
 )
 logaddexp = defop(
     "logaddexp", np.logaddexp,
@@ -805,16 +826,19 @@ floor = defop(
     "floor", np.floor, None, sympy=lambda s, x: s.floor_(x), plain=lambda s, x: s.floor(x),
     kink="floor' = 0 everywhere (0 at the jumps too)",
     kink_at=lambda ans, x: x - ans, jumps=True,  # 0 on an integer; its sign says which side
+    correctly_rounded=True,
 )
 ceil = defop(
     "ceil", np.ceil, None, sympy=lambda s, x: s.ceil_(x), plain=lambda s, x: s.ceiling(x),
     kink="ceil' = 0 everywhere (0 at the jumps too)",
     kink_at=lambda ans, x: x - ans, jumps=True,  # 0 on an integer; its sign says which side
+    correctly_rounded=True,
 )
 round = defop(
     "round", np.round, None, sympy=lambda s, x: s.round_(x), plain=lambda s, x: s.floor(x + s.Rational(1, 2)),
     kink="rounds half to even; round' = 0 everywhere (0 at the jumps too)",
     kink_at=lambda ans, x: x - ans, jumps=True,  # +-1/2 either side of a half-integer jump
+    correctly_rounded=True,
 )
 logit = defop(
     "logit", lambda x: np.log(x) - np.log1p(-np.asarray(x)), lambda g, ans, x: g / (x * (1.0 - x)), saves=("x",),
@@ -902,6 +926,7 @@ hardtanh = defop(
         (min_val, x <= min_val), (max_val, x >= max_val), (x, True)),
     kink="gradient where min_val < x < max_val (exclusive, as F.hardtanh): 0 at the bounds",
     kink_at=lambda ans, x, min_val=-1.0, max_val=1.0: (x - min_val) * (x - max_val),  # < 0 inside, 0 at a bound
+    correctly_rounded=True,
 )
 logsigmoid = defop(
     "logsigmoid", lambda x: -_softplus(-np.asarray(x)), lambda g, ans, x: g * sigmoid(-x), saves=("x",),
@@ -919,6 +944,7 @@ copysign = defop(
     "copysign", np.copysign, lambda g, ans, x, y: g * sign(x) * sign(ans), None, saves=(("x", "ans"), ()),
     sympy=lambda s, x, y: s.Abs(x) * s.sign(y), domain=(Domain.REAL, Domain.NONZERO),
     kink="copysign'(0, y) = 0; no gradient to y", kink_at=lambda ans, x, y: x,
+    correctly_rounded=True,
 )
 clip = defop(
     # as torch.clamp with tensor bounds: x gets the gradient where lo <= x <= hi (inclusive),
@@ -931,6 +957,7 @@ clip = defop(
     sympy=lambda s, x, lo, hi: s.Piecewise((hi, (x > hi) | (lo > hi)), (lo, x < lo), (x, True)),
     kink="gradient to x where lo <= x <= hi (inclusive, as torch.clamp), to lo where x < lo, to hi where x > hi",
     kink_at=lambda ans, x, lo, hi: (x - lo) * (x - hi),  # < 0 inside, 0 at a bound
+    correctly_rounded=True,
 )
 
 # ---------------------------------------------------------------- reductions
@@ -1010,6 +1037,7 @@ max = defop(
     sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.maxn, keepdims),
     plain=lambda s, *xs: s.Max(*xs), kind=REDUCTION, params=_RED, aliases=("amax",),
     kink="ties: split evenly among the tied elements", kink_at=_tie_at,
+    correctly_rounded=True,
 )
 min = defop(
     "min", _keep(np.min),
@@ -1018,6 +1046,7 @@ min = defop(
     sympy=lambda s, x, axis=None, keepdims=False: s.reduce(x, axis, s.minn, keepdims),
     plain=lambda s, *xs: s.Min(*xs), kind=REDUCTION, params=_RED, aliases=("amin",),
     kink="ties: split evenly among the tied elements", kink_at=_tie_at,
+    correctly_rounded=True,
 )
 
 
@@ -1122,6 +1151,7 @@ transpose = defop(
     lambda g, ans, x, axes=None: transpose(g, axes=None if axes is None else _inverse_permutation(axes)),
     linear=True, params=("axes",),
     sympy=lambda s, x, axes=None: np.transpose(x, axes), kind=LINALG, backward_name="PermuteBackward0",
+    correctly_rounded=True,
 )
 
 # ---------------------------------------------------------------- shapes and indexing (issue 15, part B)
@@ -1238,6 +1268,7 @@ index = defop(
     samples=((((3, 4),), {"key": (1,)}), (((3, 4),), {"key": ((None, None, 2), -1)}),
              (((2, 3, 4),), {"key": (Ellipsis, (1, 3, None))}), (((4,),), {"key": ((None, None, -1),)})),
     domain_note="integer constants, slices and ... only; numpy's bounds",
+    correctly_rounded=True,
 )
 # the VJP of index: g scattered into zeros of the indexed array's shape; its own VJP is index
 index_put = defop(
@@ -1245,6 +1276,7 @@ index_put = defop(
     lambda g, ans, x, key, shape: index(g, key=key),
     kind=INTERNAL, params=("key", "shape"), linear=True, backward_name="IndexPutBackward0",
     samples=((((2,),), {"key": ((None, None, 2),), "shape": (4,)}), (((3,),), {"key": (1,), "shape": (2, 3)})),
+    correctly_rounded=True,
 )
 
 
@@ -1268,6 +1300,7 @@ expand_dims = defop(
     kind=SHAPE, params=("axis",), linear=True, backward_name="UnsqueezeBackward0",
     sympy=lambda s, x, axis: np.expand_dims(x, axis),
     samples=((((3,),), {"axis": 0}), (((2, 3),), {"axis": -1}), (((2, 3),), {"axis": (0, 2)})),
+    correctly_rounded=True,
 )
 squeeze = defop(
     "squeeze", lambda x, axis=None: np.squeeze(x, axis),
@@ -1276,6 +1309,7 @@ squeeze = defop(
     sympy=lambda s, x, axis=None: np.squeeze(x, axis),
     samples=((((1, 3),), {"axis": 0}), (((2, 1),), {"axis": -1}), (((1, 3, 1),), {})),
     domain_note="the squeezed axes have length 1",
+    correctly_rounded=True,
 )
 flip = defop(
     "flip", lambda x, axis=None: np.flip(x, axis),
@@ -1283,6 +1317,7 @@ flip = defop(
     kind=SHAPE, params=("axis",), linear=True, backward_name="FlipBackward0",
     sympy=lambda s, x, axis=None: np.flip(x, axis),
     samples=((((3,),), {}), (((2, 3),), {"axis": 1}), (((2, 3, 2),), {"axis": (0, -1)})),
+    correctly_rounded=True,
 )
 
 
@@ -1331,6 +1366,7 @@ concatenate = defop(
     printer=lambda texts, precs, **params: _members_source(texts, params, "concatenate"),
     samples=((((2, 3), (1, 3)), {}), (((2, 3), (2, 2)), {"axis": -1})),
     domain_note="equal shapes but along axis; at least 1-D",
+    correctly_rounded=True,
 )
 stack = defop(
     "stack", lambda x, y, axis=0: np.stack((x, y), axis=axis), _stack_vjp(0), _stack_vjp(1),
@@ -1339,6 +1375,7 @@ stack = defop(
     printer=lambda texts, precs, **params: _members_source(texts, params, "stack"),
     samples=((((3,), (3,)), {}), (((2, 3), (2, 3)), {"axis": -1})),
     domain_note="equal shapes",
+    correctly_rounded=True,
 )
 
 
@@ -1725,6 +1762,7 @@ def _compare(name: str, fn: Callable[..., Any], form: Callable[..., Any], symbol
         sympy=form, kink_at=lambda ans, x, y: np.asarray(x) - np.asarray(y), jumps=True,
         printer=lambda texts, precs: f"{texts[0]} {symbol} {texts[1]}",
         kink="a condition: no gradient; jumps where both sides are equal", domain_note=f"written x {symbol} y",
+        correctly_rounded=True,
     )
 
 
@@ -1739,16 +1777,19 @@ logical_and = defop(
     "logical_and", np.logical_and, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x & y",
     printer=lambda texts, precs: f"{_operand(texts[0])} & {_operand(texts[1])}",
     sympy=lambda s, x, y: s.And(_truth(s, x), _truth(s, y)), kink="a condition: no gradient",
+    correctly_rounded=True,
 )
 logical_or = defop(
     "logical_or", np.logical_or, None, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written x | y",
     printer=lambda texts, precs: f"{_operand(texts[0])} | {_operand(texts[1])}",
     sympy=lambda s, x, y: s.Or(_truth(s, x), _truth(s, y)), kink="a condition: no gradient",
+    correctly_rounded=True,
 )
 logical_not = defop(
     "logical_not", np.logical_not, None, kind=CONDITION, domain=Domain.CONDITION, domain_note="written ~x",
     printer=lambda texts, precs: f"~{_operand(texts[0])}",
     sympy=lambda s, x: s.Not(_truth(s, x)), kink="a condition: no gradient",
+    correctly_rounded=True,
 )
 
 # ---------------------------------------------------------------- norm and scans (issue 15)

@@ -13,11 +13,20 @@ The float forward is :func:`numpy_eval` in the case's dtype (inputs and literals
 it); the exact kink argument is the reference's own form, evaluated as the reference is
 (float64, or mpmath for ``reference: exact``).  Both kink arguments equal to zero (``abs'(0)``
 at ``x = 0``) is no rounding: that convention is compared as usual.
+
+That rule assumes an engine rounds every op as numpy does.  It does for the ops IEEE 754 rounds once
+or that only select and move values (``Op.correctly_rounded``), not for libm functions: torch's
+``sinh(erfc(-1.0))`` is an ulp above numpy's, so a tie numpy's forward finds between a tensor's
+``sinh(erfc(x))`` and a constant folded by numpy is no tie in torch.  So where a kink argument built
+from values that another libm may round differently (:func:`_uncertain`) is 0 or within
+``LIBM_ULPS`` ulps of it (:func:`_libm_marks`), the element is at a kink (rounding) as well.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +36,7 @@ import sympy
 
 from symgrad.ir import ops
 from symgrad.ir.expr import Call, Expr, Var, numpy_eval, variables
-from symgrad.ir.precision import is_narrow, narrow_eval, round_to
+from symgrad.ir.precision import epsilon, is_narrow, narrow_eval, round_to
 from symgrad.symbolic.compile import Compiled
 from symgrad.symbolic.forms import (
     EXACT_DPS,
@@ -66,9 +75,13 @@ def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq
     if floats is None:
         floats = narrow_eval(expr, typed, dtype) if narrow else numpy_eval(expr, typed, values=True)
     exacts = (_elementwise_exact if elementwise else _expanded_exact)(expr, nodes, arrays, exact)
+    centers = [_kink_value(node, floats) for node in nodes]
+    libm = _libm_marks(expr, nodes, centers, floats, dtype)
     marks = []
-    for node, e in zip(nodes, exacts, strict=True):
-        at = _disagree(_kink_value(node, floats), e)
+    for node, center, e, near in zip(nodes, centers, exacts, libm, strict=True):
+        at = _disagree(center, e)
+        if near is not None:
+            at = at | near
         if at.any():
             marks.append((node, at))
     if not marks:
@@ -89,6 +102,242 @@ def _disagree(f: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Where the two kink arguments fall on different sides (0 being a side of its own)."""
     with np.errstate(invalid="ignore"):
         return np.asarray((np.sign(f) != np.sign(e)) & ~np.isnan(f) & ~np.isnan(e))
+
+
+# How far (in ulps of the largest term it is built from) a kink argument that depends on libm values may be
+# from 0 and still be put on it, or across it, by another engine: a libm result is within an ulp of
+# numpy's in glibc, SLEEF and the like (torch's own erfc, lgamma, digamma a few), and a chain of two
+# such ops, or the difference of two such values, adds their errors.  4 covers those and nothing
+# wider: an argument 5 ulps from its kink is compared as usual, so a wrong branch there still fails.
+LIBM_ULPS = 4
+
+
+def _exact(value: Any, args: list[Any]) -> np.ndarray:
+    """Where a libm op's result is the same in every engine: it returns one of its arguments (elu or
+    leaky_relu above 0, sin or tanh of a tiny number), or a special value at a special argument."""
+    v = np.asarray(value, dtype=np.float64)
+    out = _special(v)
+    if out.any():  # rarely: a libm value is seldom one of these
+        at_special = np.zeros((), dtype=bool)
+        for a in args:
+            at_special = at_special | _special(a)
+        out = out & at_special
+    for a in args:
+        out = out | (v == a)
+    return np.asarray(out)
+
+
+def _special(a: Any) -> np.ndarray:
+    """Where ``a`` is 0, +-1/2, +-1 or +-inf: the values a libm op returns exactly at arguments among them
+    (sin(0) = 0, exp(0) = 1, log(1) = 0, tanh(inf) = 1, sigmoid(0) = 1/2, pow(x, 0) = 1), as C's Annex F
+    and the ops' definitions fix them in every engine."""
+    m = np.abs(np.asarray(a, dtype=np.float64))
+    return np.asarray((m == 0) | (m == 0.5) | (m == 1) | (m == np.inf))
+
+
+def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Per node, where its float value may be an ulp or more from another engine's: an op below it or
+    itself is not ``correctly_rounded``, at an element where :func:`_exact` does not fix its result; not
+    through a jump.
+    An op that mixes elements (a sum, ``@``, an index) is uncertain everywhere if anything below it is, or
+    if it is not correctly rounded and not exact (each argument special, or one element that it returns)."""
+    unc: dict[int, np.ndarray] = {}
+    for node in expr.walk():
+        if not isinstance(node, Call) or node.op.jumps:
+            # a jump's value (sign, floor, a condition) changes only where its own argument crosses the jump,
+            # and there this node is marked, with everything its value feeds (see _elementwise_marks)
+            unc[id(node)] = np.zeros((), dtype=bool)
+            continue
+        below = [unc[id(a)] for a in node.args]
+        value = floats[id(node)]
+        if node.op.kind in (ops.ELEMENTWISE, ops.CONDITION):
+            m = functools.reduce(np.logical_or, below, np.zeros((), dtype=bool))
+            if not node.op.correctly_rounded and not m.all():
+                with np.errstate(all="ignore"):
+                    m = m | ~_exact(value, [floats[id(a)] for a in node.args])
+        else:  # exact when every argument is: a sum of zeros, of one element
+            args = [np.asarray(floats[id(a)], dtype=np.float64) for a in node.args]
+            v = np.asarray(value, dtype=np.float64)
+            own = not node.op.correctly_rounded and not all(
+                (a.size == 1 and bool(np.all(v == a))) or (_special(a).all() and _special(v).all())
+                for a in args)
+            m = np.full(np.shape(value), own or any(b.any() for b in below))
+        unc[id(node)] = np.asarray(m)
+    return unc
+
+
+def _scales(nodes: list[Call], floats: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Per node below a kink, the size of the largest term its value is built from by sums and products:
+    an ulp of that term is what another libm moves it by (``sinh(erfc(x)) - 3.0775`` is 0 or 4e-16, not
+    an ulp of 0)."""
+    size: dict[int, np.ndarray] = {}
+    out: dict[int, np.ndarray] = {}
+    for root in nodes:
+        for node in root.walk():
+            if id(node) in out:
+                continue
+            v = size[id(node)] = np.abs(np.asarray(floats[id(node)], dtype=np.float64))
+            if isinstance(node, Call) and node.op.kind == ops.ELEMENTWISE:
+                op, a = node.op, [out[id(x)] for x in node.args]
+                f = [size[id(x)] for x in node.args]
+                if op is ops.add or op is ops.sub:
+                    v = np.maximum(v, np.maximum(a[0], a[1]))
+                elif op is ops.neg:
+                    v = a[0]
+                elif op is ops.mul:
+                    v = np.maximum(v, np.maximum(a[0] * f[1], f[0] * a[1]))
+                elif op is ops.div:
+                    v = np.maximum(v, np.maximum(a[0], f[0] * a[1] / f[1]) / f[1])
+                elif op is ops.where:
+                    v = np.where(np.asarray(floats[id(node.args[0])], dtype=bool), a[1], a[2])
+            out[id(node)] = v
+    return out
+
+
+def _ulps(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``LIBM_ULPS`` ulps of ``scale`` in ``dtype`` (the least subnormal's worth at 0, nothing at inf)."""
+    _, exp = np.frexp(scale)
+    ulp = np.ldexp(epsilon(dtype) / 2, exp)
+    return LIBM_ULPS * np.where(scale > 0, ulp, 5e-324) * np.isfinite(scale)  # inf, nan: no value to move
+
+
+def _libm_marks(expr: Expr, nodes: list[Call], centers: list[np.ndarray], floats: dict[int, np.ndarray],
+                dtype: np.dtype) -> list[np.ndarray | None]:
+    """Per kink node, where another engine's libm could put its argument on the other side of the kink or
+    on it (None: nowhere).  Each uncertain argument moves by ``LIBM_ULPS`` ulps of its scale, both ways: an
+    element is marked where a corner of that box changes the kink argument's sign (or, at a jump, the
+    forward value).  A max or min reduction is marked where two or more elements, one uncertain, are
+    that close to the extremum (one alone is the extremum, no tie)."""
+    memo: dict[int, float] = {}
+    todo = [n for n, c in zip(nodes, centers) if _may_reach(n, c, floats, dtype, memo)]
+    if not todo:
+        return [None] * len(nodes)
+    unc = _uncertain(expr, floats)
+    if not any(unc[id(a)].any() for n in todo for a in n.args):
+        return [None] * len(nodes)
+    scales = _scales(todo, floats)
+    out: list[np.ndarray | None] = []
+    with np.errstate(all="ignore"):
+        for node, center in zip(nodes, centers):
+            if node not in todo:
+                out.append(None)
+                continue
+            moves = [np.where(unc[id(a)], _ulps(scales[id(a)], dtype), 0.0) for a in node.args]
+            if not any(m.any() for m in moves):
+                out.append(None)
+                continue
+            if node.op.kind == ops.REDUCTION:
+                out.append(_tie_near(node, center, moves[0], unc[id(node.args[0])], floats))
+                continue
+            out.append(_corners(node, center, moves, floats))
+    return out
+
+
+def _may_reach(node: Call, center: np.ndarray, floats: dict[int, np.ndarray], dtype: np.dtype,
+               memo: dict[int, float]) -> bool:
+    """Whether any element of ``node``'s kink argument is close enough to 0 for :func:`_corners` to mark
+    it, bounded cheaply first (most checks have none): nothing below it is a libm op, its two arguments are
+    the same expression, or each argument's largest move (from a bound on its scale over all elements)
+    cannot reach the kink anywhere."""
+    if all(not isinstance(n, Call) or n.op.correctly_rounded for n in node.walk()):
+        return False
+    if len(node.args) == 2 and (node.args[0] is node.args[1] or str(node.args[0]) == str(node.args[1])):
+        return False  # maximum(sin(x), sin(x)): one computation twice, a tie in every engine
+    if node.op.kind == ops.REDUCTION:  # 0 at the extremum itself: _tie_near counts the others
+        return True
+    with np.errstate(all="ignore"):
+        bounds = [_bound(a, floats, memo) for a in node.args]
+        if not all(math.isfinite(b) for b in bounds):  # overflowed: no cheap answer
+            return True
+        d = sum(float(_ulps(np.float64(b), dtype)) for b in bounds)
+        mag = sum(_largest(floats[id(a)]) for a in node.args)
+        return _smallest(center) <= d * (1.0 + 2.0 * mag) + d * d
+
+
+def _bound(root: Expr, floats: dict[int, np.ndarray], memo: dict[int, float]) -> float:
+    """An upper bound on :func:`_scales` over all elements of ``root``: the same recursion on the largest
+    finite magnitudes (the smallest for a divisor).  ``memo``: the bounds found so far, by node."""
+    for node in root.walk():
+        if id(node) in memo:
+            continue
+        v = _largest(floats[id(node)])
+        if isinstance(node, Call) and node.op.kind == ops.ELEMENTWISE:
+            op, a = node.op, [memo[id(x)] for x in node.args]
+            if op is ops.add or op is ops.sub or op is ops.where:
+                v = max(v, *a)
+            elif op is ops.neg:
+                v = a[0]
+            elif op is ops.mul:
+                v = max(v, a[0] * _largest(floats[id(node.args[1])]), _largest(floats[id(node.args[0])]) * a[1])
+            elif op is ops.div:
+                low = _smallest(floats[id(node.args[1])], nonzero=True)  # x/0 is no finite value: no move
+                v = max(v, max(a[0], _largest(floats[id(node.args[0])]) * a[1] / low) / low)
+        memo[id(node)] = v
+    return memo[id(root)]
+
+
+def _largest(value: np.ndarray) -> float:
+    """The largest finite magnitude in ``value`` (0 if none), without a temporary in the usual case."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    m = max(float(a.max()), -float(a.min()))
+    if math.isfinite(m):
+        return m
+    a = np.abs(a[np.isfinite(a)])
+    return float(a.max()) if a.size else 0.0
+
+
+def _smallest(value: np.ndarray, nonzero: bool = False) -> float:
+    """The smallest magnitude in ``value`` but nan (and 0, with ``nonzero``; 1 if none), without a temporary
+    in the usual case."""
+    a = np.asarray(value, dtype=np.float64)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (1.0, 1.0)
+    if math.isnan(lo) or math.isnan(hi) or (nonzero and lo <= 0 <= hi):
+        a = a[~np.isnan(a) & ((a != 0) if nonzero else True)]
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (1.0, 1.0)
+    return lo if lo > 0 else -hi if hi < 0 else float(np.abs(a).min())
+
+
+def _corners(node: Call, center: np.ndarray, moves: list[np.ndarray], floats: dict[int, np.ndarray]) -> np.ndarray:
+    """Where moving each argument of ``node`` by its ``moves``, either way, changes the sign of its kink
+    argument ``center`` or, at a jump, its value.  Only where ``center`` is small enough for that (every
+    kink argument in the table is x, x - y, x - ans or (x - lo)*(x - hi): it changes by at most
+    ``d*(1 + 2*sum|args|) + d*d`` when its arguments move by ``d`` in all) is the box evaluated."""
+    shape = np.broadcast_shapes(center.shape, np.shape(floats[id(node)]), *(np.shape(m) for m in moves))
+    center = np.broadcast_to(center, shape)  # copysign(0.0, exp(x)): the kink argument is one number
+    vals = [np.broadcast_to(np.asarray(floats[id(a)], dtype=np.float64), shape) for a in node.args]
+    moves = [np.broadcast_to(m, shape) for m in moves]
+    d = functools.reduce(np.add, moves)
+    reach = d * (1.0 + 2.0 * functools.reduce(np.add, [np.abs(v) for v in vals])) + d * d
+    near = np.abs(center) <= reach  # nan: False
+    flipped = np.zeros(shape, dtype=bool)
+    if not near.any():
+        return flipped
+    ans, kink_at = np.broadcast_to(floats[id(node)], shape)[near], node.op.kink_at
+    assert kink_at is not None
+    c, vals, moves = center[near], [v[near] for v in vals], [m[near] for m in moves]
+    hit = np.zeros(c.shape, dtype=bool)
+    alone = Call(node.op, tuple(Var(f"arg{i}") for i in range(len(vals))), node.params)  # the op, on the moved values
+    for signs in itertools.product((-1.0, 1.0), repeat=len(vals)):
+        moved = [v + s * m for v, s, m in zip(vals, signs, moves)]
+        hit = hit | (np.sign(np.asarray(kink_at(ans, *moved, **node.kwargs), dtype=np.float64)) != np.sign(c))
+        if node.op.jumps:
+            hit = hit | (numpy_eval(alone, {f"arg{i}": m for i, m in enumerate(moved)}) != ans)
+    flipped[near] = hit
+    return flipped
+
+
+def _tie_near(node: Call, center: np.ndarray, move: np.ndarray, unc: np.ndarray, floats: dict[int, np.ndarray]) -> np.ndarray:
+    """The elements of a max or min reduction another libm could tie or reorder with its extremum."""
+    x = np.asarray(floats[id(node.args[0])])
+    axes = ops.normalize_axes(node.kwargs.get("axis"), x.ndim)
+    move = np.broadcast_to(move, center.shape)
+    extremum = np.where(center == 0, move, 0.0).max(axis=axes, keepdims=True)  # the extremum moves too
+    near = np.abs(center) <= move + extremum
+    tied = near.sum(axis=axes, keepdims=True) >= 2
+    some = (near & np.broadcast_to(unc, near.shape)).any(axis=axes, keepdims=True)
+    return np.asarray(near & tied & some)
 
 
 def _form(a: Expr, forms: dict[int, Any], leaf: Any) -> Any:

@@ -22,6 +22,13 @@ collect_ignore_glob = ["data/*.yaml", "data/*.yml"]
 os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
 atexit.register(shutil.rmtree, os.environ["SYMGRAD_CACHE_DIR"], True)
 
+# one directory for the whole session, shared by pytest-xdist's workers (they inherit the controller's
+# environment, set here before they start): tests/doc_examples.py keeps there the result of each
+# documented command, run once however many pages show it
+if "SYMGRAD_TEST_SHARED_DIR" not in os.environ:
+    os.environ["SYMGRAD_TEST_SHARED_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-shared-")
+    atexit.register(shutil.rmtree, os.environ["SYMGRAD_TEST_SHARED_DIR"], True)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """JAX compiles every primitive for every shape it meets, most of a jax test's time: its persistent

@@ -6,6 +6,7 @@ lines shown under them; ``print(...)   # -> TEXT`` lines give the text a ```pyth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -19,7 +20,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
+
+try:
+    import fcntl
+except ImportError:  # Windows: every documented command runs for each test that shows it
+    fcntl = None  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -120,11 +125,11 @@ def run_once(argv: list[str], files: dict[str, str] | None = None, in_folder: bo
     session's shared folder (tests/conftest.py), one file per command under a lock, so pytest-xdist's
     workers share them too; without that folder every call runs its command."""
     shared = os.environ.get("SYMGRAD_TEST_SHARED_DIR")
-    if not shared:
+    if not shared or fcntl is None:
         return _run_in(argv, files or {}, in_folder, Path(tempfile.mkdtemp(prefix="symgrad-doc-")))
     key = hashlib.sha256(json.dumps([argv, files, in_folder], sort_keys=True).encode()).hexdigest()[:32]
     result = Path(shared) / f"run-{key}.json"
-    with FileLock(f"{result}.lock"):
+    with _locked(Path(f"{result}.lock")):
         if result.exists():
             got = json.loads(result.read_text(encoding="utf-8"))
             return subprocess.CompletedProcess(argv, got["returncode"], got["stdout"], got["stderr"])
@@ -134,6 +139,17 @@ def run_once(argv: list[str], files: dict[str, str] | None = None, in_folder: bo
         result.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
                                       "stderr": proc.stderr}), encoding="utf-8")
         return proc
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created), held by one process of the session at a time."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _run_in(argv: list[str], files: dict[str, str], in_folder: bool, folder: Path) -> subprocess.CompletedProcess:

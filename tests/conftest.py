@@ -6,6 +6,7 @@ import shutil
 import sys
 import tempfile
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,13 @@ collect_ignore_glob = ["data/*.yaml", "data/*.yml"]
 # process (subprocesses inherit it), never the user's ~/.cache/symgrad
 os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
 atexit.register(shutil.rmtree, os.environ["SYMGRAD_CACHE_DIR"], True)
+
+# one directory for the whole session, shared by pytest-xdist's workers (they inherit the controller's
+# environment, set here before they start): tests/doc_examples.py keeps there the result of each
+# documented command, run once however many pages show it
+if "SYMGRAD_TEST_SHARED_DIR" not in os.environ:
+    os.environ["SYMGRAD_TEST_SHARED_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-shared-")
+    atexit.register(shutil.rmtree, os.environ["SYMGRAD_TEST_SHARED_DIR"], True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,3 +60,17 @@ def peak_bytes() -> Callable[..., tuple[Any, int]]:
             tracemalloc.stop()
 
     return measure
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow tests first, and among them the functions with the fewest parametrizations (a stable
+    sort: the others keep their order).  pytest-xdist hands tests to its workers in this order, so the
+    long single runs (fuzzing, documented commands, subprocesses) start at once, the sweeps split into
+    hundreds of short items (the shipped cases on every engine) follow, and the short tests fill in at
+    the end, keeping both workers busy instead of one finishing a long test alone."""
+    def function(item: pytest.Item) -> tuple[str, str]:
+        return item.nodeid.split("::", 1)[0], getattr(item, "originalname", item.name)
+
+    sizes = Counter(map(function, items))
+    slow = {item.nodeid for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (0, sizes[function(item)]) if item.nodeid in slow else (1, 0))

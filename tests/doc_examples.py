@@ -6,16 +6,25 @@ lines shown under them; ``print(...)   # -> TEXT`` lines give the text a ```pyth
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+try:
+    import fcntl
+except ImportError:  # Windows: every documented command runs for each test that shows it
+    fcntl = None  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 300
@@ -107,6 +116,48 @@ def symgrad(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run(symgrad_exe() + list(args), cwd=cwd)
 
 
+def run_once(argv: list[str], files: dict[str, str] | None = None, in_folder: bool = False
+             ) -> subprocess.CompletedProcess:
+    """``run(argv)`` from the repository root, once per test session: the README and the pages of docs/
+    show some commands and blocks several times, and every test of them reads the exit code and output
+    of the one real run.  ``files`` are written to a fresh folder first (``{folder}`` in ``argv`` is its
+    path); ``in_folder`` runs the command there instead of the root.  The results are kept in the
+    session's shared folder (tests/conftest.py), one file per command under a lock, so pytest-xdist's
+    workers share them too; without that folder every call runs its command."""
+    shared = os.environ.get("SYMGRAD_TEST_SHARED_DIR")
+    if not shared or fcntl is None:
+        return _run_in(argv, files or {}, in_folder, Path(tempfile.mkdtemp(prefix="symgrad-doc-")))
+    key = hashlib.sha256(json.dumps([argv, files, in_folder], sort_keys=True).encode()).hexdigest()[:32]
+    result = Path(shared) / f"run-{key}.json"
+    with _locked(Path(f"{result}.lock")):
+        if result.exists():
+            got = json.loads(result.read_text(encoding="utf-8"))
+            return subprocess.CompletedProcess(argv, got["returncode"], got["stdout"], got["stderr"])
+        folder = Path(shared) / f"files-{key}"
+        folder.mkdir()
+        proc = _run_in(argv, files or {}, in_folder, folder)
+        result.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
+                                      "stderr": proc.stderr}), encoding="utf-8")
+        return proc
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created), held by one process of the session at a time."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_in(argv: list[str], files: dict[str, str], in_folder: bool, folder: Path) -> subprocess.CompletedProcess:
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return run([arg.replace("{folder}", str(folder)) for arg in argv], cwd=folder if in_folder else ROOT)
+
+
 def needs(*modules: str) -> None:
     for mod in modules:
         if importlib.util.find_spec(mod) is None:
@@ -116,22 +167,19 @@ def needs(*modules: str) -> None:
 # ---------------------------------------------------------------- running the examples
 
 
-def run_python_block(code: str, tmp_path: Path, where: str = "") -> None:
+def run_python_block(code: str, where: str = "") -> None:
     """Run a ```python block in a fresh interpreter (under pytest when it defines ``def test_...``,
     with the plugin's fixtures); its ``# needs:`` modules must be installed, its ``# ->`` lines printed."""
     for m in NEEDS.finditer(code):
         needs(*[mod.strip() for mod in m.group(1).split(",") if mod.strip()])
     if re.search(r"^def test_\w+\(", code, re.M):
-        (tmp_path / "test_doc_block.py").write_text(code, encoding="utf-8")
-        proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_doc_block.py"],
-                   cwd=tmp_path)
+        proc = run_once([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_doc_block.py"],
+                        files={"test_doc_block.py": code}, in_folder=True)
         assert proc.returncode == 0, f"{where}\n{proc.stdout}{proc.stderr}"
         n_tests = len(re.findall(r"^def test_", code, re.M))
         assert re.search(rf"\b{n_tests} passed\b", proc.stdout), f"{where}\n{proc.stdout}"
         return
-    script = tmp_path / "doc_block.py"
-    script.write_text(code, encoding="utf-8")
-    proc = run([sys.executable, str(script)])
+    proc = run_once([sys.executable, "{folder}/doc_block.py"], files={"doc_block.py": code})
     assert proc.returncode == 0, f"{where}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     check_prints(code, proc.stdout)
 
@@ -146,12 +194,12 @@ def run_console_command(command: str, output: list[str], where: str = "") -> Non
     if argv[:2] == ["symgrad", "fuzz"]:
         needs("hypothesis")
     if argv[0] == "symgrad":
-        proc = symgrad(*argv[1:])
+        proc = run_once(symgrad_exe() + argv[1:])
     else:
         assert argv[0] == "pytest", command
         if "-n" in argv:
             needs("xdist")
-        proc = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]])
+        proc = run_once([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]])
     want = expected_exit_code(output)
     assert proc.returncode == want, f"{where}: {command}: exit {proc.returncode}, expected {want}\n" \
                                     f"{proc.stdout}{proc.stderr}"

@@ -79,8 +79,8 @@ def test_refused_marker_twin():
 
 @pytest.mark.parametrize("page,code,line", PYTHON, ids=_ids(PYTHON))
 @pytest.mark.slow
-def test_python_block(page, code, line, tmp_path):
-    run_python_block(code, tmp_path, f"{page}:{line}")
+def test_python_block(page, code, line):
+    run_python_block(code, f"{page}:{line}")
 
 
 # ---------------------------------------------------------------- ```console blocks

@@ -27,6 +27,7 @@ import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import doc_examples
 import pytest
 import yaml
 from doc_examples import (
@@ -40,6 +41,7 @@ from doc_examples import (
     print_expectations,
     run,
     run_console_command,
+    run_once,
     run_python_block,
     symgrad,
 )
@@ -99,13 +101,30 @@ def test_print_expectations_twin():
     assert len(print_expectations(PYTHON[0][1])) == 2
 
 
+@pytest.mark.skipif(doc_examples.fcntl is None, reason="without fcntl every call runs its command")
+def test_run_once_runs_each_command_once_and_keeps_its_failure(tmp_path):
+    counter = tmp_path / "runs"
+    touch = [sys.executable, "-c", f"import sys; open({str(counter)!r}, 'a').write('x'); print('one'); sys.exit(3)"]
+    first, again = run_once(touch), run_once(touch)
+    assert (first.returncode, first.stdout) == (again.returncode, again.stdout) == (3, "one\n")
+    assert counter.read_text() == "x"  # the second call read the first one's result
+    # the twin: another command, or the same one over other files, is a run of its own
+    assert run_once([sys.executable, "-c", "print('two')"]).stdout == "two\n"
+    script = [sys.executable, "{folder}/f.py"]
+    assert run_once(script, files={"f.py": "print('a')"}).stdout == "a\n"
+    assert run_once(script, files={"f.py": "print('b')"}).stdout == "b\n"
+    cwd = [sys.executable, "-c", "import os; print(os.getcwd())"]
+    assert run_once(cwd).stdout.strip() == str(ROOT)
+    assert run_once(cwd, files={}, in_folder=True).stdout.strip() != str(ROOT)
+
+
 # ---------------------------------------------------------------- ```python blocks
 
 
 @pytest.mark.parametrize("code,line", [(b, n) for _, b, n in PYTHON], ids=[f"line{n}" for _, _, n in PYTHON])
 @pytest.mark.slow
-def test_python_block(code, line, tmp_path):
-    run_python_block(code, tmp_path, f"README.md:{line}")
+def test_python_block(code, line):
+    run_python_block(code, f"README.md:{line}")
 
 
 # ---------------------------------------------------------------- ```console blocks

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from test_kinks import engine, kinks
 
 import symgrad
 from symgrad.backends.symgrad_tape import SymgradBackend
@@ -32,16 +33,6 @@ CORRECTLY_ROUNDED = {
     "min", "minimum", "mul", "neg", "not_equal", "relu", "reshape", "round", "sign", "sqrt", "squeeze",
     "stack", "step", "sub", "transpose", "where",
 }
-
-
-def engine(name: str) -> str:
-    if name != "symgrad":
-        pytest.importorskip(name)
-    return name
-
-
-def kinks(report: symgrad.Report) -> dict[str, int]:
-    return {c.name: c.at_kink for c in report.comparisons if c.at_kink}
 
 
 class WrongAt(SymgradBackend):

@@ -10,6 +10,7 @@ literals and correctly rounded ops is compared as before, its convention include
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -241,3 +242,51 @@ def test_a_tie_of_one_computation_with_itself_is_compared() -> None:
     assert symgrad.check("maximum(sin(x), sin(x))", x=[0.3, -1.0], backend=WrongAt(0)).status == "fail"
     # a different computation of the same number is not: sin(x) against numpy's folded sin(0.3)
     assert kinks(symgrad.check("maximum(sin(x), sin(0.3))", x=[0.3, -1.0])) == {"x": 1}
+
+
+def _largest_elementwise_and_bound(op: ops.Op, rng: np.random.Generator) -> tuple[float, float]:
+    # one node of ``op`` on random arguments (a condition first for where): the largest size per element,
+    # and the bound over all elements the cheap pre-check uses
+    from symgrad.ir.expr import Var
+    from symgrad.symbolic import kinks as K
+
+    args = [Var(f"x{i}") for i in range(op.arity)]
+    node = op(*args)
+    values = [rng.uniform(-3.0, 3.0, 50) * 10.0 ** rng.integers(-3, 4, 50) for _ in args]
+    if op is ops.where:
+        values[0] = values[0] > 0
+    floats: dict[int, Any] = {id(a): v for a, v in zip(args, values)}
+    floats[id(node)] = op.forward(*values)
+    sizes = rng.uniform(0.0, 5.0, (op.arity, 50))  # what the arguments' own subtrees carried
+    results = []
+    for terms in (K._Terms(floats), K._Bounds(floats)):
+        for a, s in zip(args, sizes):
+            terms.sizes[id(a)] = s if type(terms) is K._Terms else float(s.max())
+        results.append(float(np.max(K._sizes([node], terms)[id(node)])))
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("name", sorted({op.name for op in ops.OPS.values() if op.error_scale is not None}))
+def test_an_error_scale_rule_bounds_itself_over_all_elements(name: str) -> None:
+    # the cheap pre-check (_may_reach) runs each op's error_scale on bounds: it must never come out below
+    # the rule per element, or a mark is dropped
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        each, bound = _largest_elementwise_and_bound(ops.OPS[name], rng)
+        assert each <= bound * (1 + 1e-12), (name, each, bound)
+
+
+def test_a_rule_that_divides_without_over_fails_the_bound() -> None:
+    # the twin: a division by a magnitude (the largest, in the bound) instead of t.over is no bound
+    rule = ops.div.error_scale
+    object.__setattr__(ops.div, "error_scale", lambda t: t.s[0] / t.v[1])
+    try:
+        rng = np.random.default_rng(3)
+        assert any(e > b for e, b in (_largest_elementwise_and_bound(ops.div, rng) for _ in range(20)))
+    finally:
+        object.__setattr__(ops.div, "error_scale", rule)
+
+
+def test_the_ops_with_an_error_scale_rule() -> None:
+    # the arithmetic that carries a term's rounding on; every other op's result is a new term
+    assert {op.name for op in ops.OPS.values() if op.error_scale is not None} == {"add", "sub", "mul", "div", "neg", "where"}

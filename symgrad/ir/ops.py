@@ -139,6 +139,12 @@ class Op:
     # floor, index, ...).  False (libm functions, sums whose order differs, pow): another engine may be
     # an ulp away, so a tie or kink the float forward finds there is at a kink (rounding), kinks.py
     correctly_rounded: bool = False
+    # how another libm's rounding below the op carries into its result (kinks.py): error_scale(t) is the
+    # size of the largest term the result is built from, read from ``t``: per argument the size ``t.s[i]``
+    # and magnitude ``t.v[i]``, the result's magnitude ``t.ans``, ``t.over(x, i)`` (x divided by argument
+    # i's magnitude) and ``t.pick(i, a, b)`` (where on argument i).  Written with np.maximum, the same rule
+    # runs per element and as a bound over all elements.  None: the result's own magnitude
+    error_scale: Callable[[Any], Any] | None = None
     # one Domain per argument, or one joint member; a single per-argument member applies to every argument
     domain: Any = Domain.REAL
     backward_name: str = ""
@@ -495,7 +501,7 @@ where = defop(
     saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
     sympy=lambda s, c, x, y: s.Piecewise((x, _truth(s, c)), (y, True)),  # c: a comparison, or c != 0
     kink="gradient to the chosen branch only, 0 to the other; none to the condition",
-    correctly_rounded=True,
+    correctly_rounded=True, error_scale=lambda t: t.pick(0, t.s[1], t.s[2]),
 )
 sign = defop(
     "sign", np.sign, None, sympy=lambda s, x: s.sign(x), kink="sign' = 0 everywhere (0 at the jump too)",
@@ -521,7 +527,7 @@ add = defop(
     lambda g, ans, x, y: g,
     lambda g, ans, x, y: g,
     sympy=lambda s, x, y: x + y, infix="+", linear=True, magnitude=_mag_add,
-    correctly_rounded=True,
+    correctly_rounded=True, error_scale=lambda t: np.maximum(t.ans, np.maximum(t.s[0], t.s[1])),
 )
 sub = defop(
     "sub", np.subtract,
@@ -529,7 +535,7 @@ sub = defop(
     lambda g, ans, x, y: -g,
     sympy=lambda s, x, y: x - y, infix="-", aliases=("subtract",), linear=True,
     magnitude=lambda a, b: _mag_add(a, b, negate_b=True),
-    correctly_rounded=True,
+    correctly_rounded=True, error_scale=lambda t: np.maximum(t.ans, np.maximum(t.s[0], t.s[1])),
 )
 mul = defop(
     "mul", np.multiply,
@@ -538,6 +544,7 @@ mul = defop(
     sympy=lambda s, x, y: x * y, infix="*", aliases=("multiply",), saves=(("y",), ("x",)),
     magnitude=_mag_mul,
     correctly_rounded=True,
+    error_scale=lambda t: np.maximum(t.ans, np.maximum(t.s[0] * t.v[1], t.v[0] * t.s[1])),
 )
 div = defop(
     "div", np.true_divide,
@@ -547,13 +554,14 @@ div = defop(
     saves=(("y",), ("x", "y")), domain=(Domain.REAL, Domain.NONZERO),
     magnitude=lambda a, b: _mag_mul(a, b, divide=True),
     correctly_rounded=True,
+    error_scale=lambda t: np.maximum(t.ans, t.over(np.maximum(t.s[0], t.over(t.v[0] * t.s[1], 1)), 1)),
 )
 neg = defop(
     "neg", np.negative,
     lambda g, ans, x: -g,
     sympy=lambda s, x: -x, infix="-", aliases=("negative",), linear=True,
     magnitude=lambda a: (-a[0], a[1]),
-    correctly_rounded=True,
+    correctly_rounded=True, error_scale=lambda t: t.s[0],
 )
 
 

@@ -166,32 +166,70 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarra
     return unc
 
 
-def _scales(nodes: list[Call], floats: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """Per node below a kink, the size of the largest term its value is built from by sums and products:
-    an ulp of that term is what another libm moves it by (``sinh(erfc(x)) - 3.0775`` is 0 or 4e-16, not
-    an ulp of 0)."""
-    size: dict[int, np.ndarray] = {}
-    out: dict[int, np.ndarray] = {}
-    for root in nodes:
+class _Terms:
+    """What an op's ``error_scale`` reads, per element: at the node it is :meth:`at`, its arguments'
+    sizes (``s``) and magnitudes (``v``) and its own magnitude (``ans``)."""
+
+    def __init__(self, floats: dict[int, np.ndarray]):
+        self.floats = floats
+        self.mags: dict[int, Any] = {}  # magnitudes, by node: each computed once
+        self.sizes: dict[int, Any] = {}  # what _sizes found, by node
+        self.node: Call | None = None
+        self.ans: Any = None
+        self.s: list[Any] = []
+        self.v: list[Any] = []
+
+    def magnitude(self, node: Expr) -> Any:
+        if id(node) not in self.mags:
+            self.mags[id(node)] = np.abs(np.asarray(self.floats[id(node)], dtype=np.float64))
+        return self.mags[id(node)]
+
+    def at(self, node: Call) -> _Terms:
+        self.node, self.ans = node, self.magnitude(node)
+        self.s = [self.sizes[id(a)] for a in node.args]
+        self.v = [self.magnitude(a) for a in node.args]
+        return self
+
+    def over(self, x: Any, i: int) -> Any:
+        return x / self.v[i]
+
+    def pick(self, i: int, a: Any, b: Any) -> Any:
+        assert self.node is not None
+        return np.where(np.asarray(self.floats[id(self.node.args[i])], dtype=bool), a, b)
+
+
+class _Bounds(_Terms):
+    """The same over all elements at once: the largest finite magnitudes, the smallest nonzero divisor,
+    either branch of a where; an upper bound on what :class:`_Terms` gives at any element."""
+
+    def magnitude(self, node: Expr) -> Any:
+        if id(node) not in self.mags:
+            self.mags[id(node)] = _largest(self.floats[id(node)])
+        return self.mags[id(node)]
+
+    def over(self, x: Any, i: int) -> Any:
+        assert self.node is not None
+        return x / _smallest(self.floats[id(self.node.args[i])], nonzero=True)
+
+    def pick(self, i: int, a: Any, b: Any) -> Any:
+        return np.maximum(a, b)
+
+
+def _sizes(roots: Sequence[Expr], terms: _Terms) -> dict[int, Any]:
+    """Per node below ``roots``, the size of the largest term its value is built from by the ops'
+    ``error_scale`` (sums and products): an ulp of that term is what another libm moves it by
+    (``sinh(erfc(x)) - 3.0775`` is 0 or 4e-16, not an ulp of 0).  Per element with :class:`_Terms`, a bound
+    over all elements with :class:`_Bounds` (each node's found once, kept in ``terms.sizes``)."""
+    sizes = terms.sizes
+    for root in roots:
         for node in root.walk():
-            if id(node) in out:
+            if id(node) in sizes:
                 continue
-            v = size[id(node)] = np.abs(np.asarray(floats[id(node)], dtype=np.float64))
-            if isinstance(node, Call) and node.op.kind == ops.ELEMENTWISE:
-                op, a = node.op, [out[id(x)] for x in node.args]
-                f = [size[id(x)] for x in node.args]
-                if op is ops.add or op is ops.sub:
-                    v = np.maximum(v, np.maximum(a[0], a[1]))
-                elif op is ops.neg:
-                    v = a[0]
-                elif op is ops.mul:
-                    v = np.maximum(v, np.maximum(a[0] * f[1], f[0] * a[1]))
-                elif op is ops.div:
-                    v = np.maximum(v, np.maximum(a[0], f[0] * a[1] / f[1]) / f[1])
-                elif op is ops.where:
-                    v = np.where(np.asarray(floats[id(node.args[0])], dtype=bool), a[1], a[2])
-            out[id(node)] = v
-    return out
+            if isinstance(node, Call) and node.op.error_scale is not None:
+                sizes[id(node)] = node.op.error_scale(terms.at(node))
+            else:
+                sizes[id(node)] = terms.magnitude(node)
+    return sizes
 
 
 def _ulps(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -208,14 +246,14 @@ def _libm_marks(expr: Expr, nodes: list[Call], centers: list[np.ndarray], floats
     element is marked where a corner of that box changes the kink argument's sign (or, at a jump, the
     forward value).  A max or min reduction is marked where two or more elements, one uncertain, are
     that close to the extremum (one alone is the extremum, no tie)."""
-    memo: dict[int, float] = {}
-    todo = [n for n, c in zip(nodes, centers) if _may_reach(n, c, floats, dtype, memo)]
+    bounds = _Bounds(floats)
+    todo = [n for n, c in zip(nodes, centers) if _may_reach(n, c, floats, dtype, bounds)]
     if not todo:
         return [None] * len(nodes)
     unc = _uncertain(expr, floats)
     if not any(unc[id(a)].any() for n in todo for a in n.args):
         return [None] * len(nodes)
-    scales = _scales(todo, floats)
+    scales = _sizes(todo, _Terms(floats))
     out: list[np.ndarray | None] = []
     with np.errstate(all="ignore"):
         for node, center in zip(nodes, centers):
@@ -234,7 +272,7 @@ def _libm_marks(expr: Expr, nodes: list[Call], centers: list[np.ndarray], floats
 
 
 def _may_reach(node: Call, center: np.ndarray, floats: dict[int, np.ndarray], dtype: np.dtype,
-               memo: dict[int, float]) -> bool:
+               bounds: _Bounds) -> bool:
     """Whether any element of ``node``'s kink argument is close enough to 0 for :func:`_corners` to mark
     it, bounded cheaply first (most checks have none): nothing below it is a libm op, its two arguments are
     the same expression, or each argument's largest move (from a bound on its scale over all elements)
@@ -246,34 +284,12 @@ def _may_reach(node: Call, center: np.ndarray, floats: dict[int, np.ndarray], dt
     if node.op.kind == ops.REDUCTION:  # 0 at the extremum itself: _tie_near counts the others
         return True
     with np.errstate(all="ignore"):
-        bounds = [_bound(a, floats, memo) for a in node.args]
-        if not all(math.isfinite(b) for b in bounds):  # overflowed: no cheap answer
+        sizes = [float(_sizes([a], bounds)[id(a)]) for a in node.args]
+        if not all(math.isfinite(b) for b in sizes):  # overflowed: no cheap answer
             return True
-        d = sum(float(_ulps(np.float64(b), dtype)) for b in bounds)
+        d = sum(float(_ulps(np.float64(b), dtype)) for b in sizes)
         mag = sum(_largest(floats[id(a)]) for a in node.args)
         return _smallest(center) <= d * (1.0 + 2.0 * mag) + d * d
-
-
-def _bound(root: Expr, floats: dict[int, np.ndarray], memo: dict[int, float]) -> float:
-    """An upper bound on :func:`_scales` over all elements of ``root``: the same recursion on the largest
-    finite magnitudes (the smallest for a divisor).  ``memo``: the bounds found so far, by node."""
-    for node in root.walk():
-        if id(node) in memo:
-            continue
-        v = _largest(floats[id(node)])
-        if isinstance(node, Call) and node.op.kind == ops.ELEMENTWISE:
-            op, a = node.op, [memo[id(x)] for x in node.args]
-            if op is ops.add or op is ops.sub or op is ops.where:
-                v = max(v, *a)
-            elif op is ops.neg:
-                v = a[0]
-            elif op is ops.mul:
-                v = max(v, a[0] * _largest(floats[id(node.args[1])]), _largest(floats[id(node.args[0])]) * a[1])
-            elif op is ops.div:
-                low = _smallest(floats[id(node.args[1])], nonzero=True)  # x/0 is no finite value: no move
-                v = max(v, max(a[0], _largest(floats[id(node.args[0])]) * a[1] / low) / low)
-        memo[id(node)] = v
-    return memo[id(root)]
 
 
 def _largest(value: np.ndarray) -> float:

@@ -96,3 +96,74 @@ def test_a_large_random_array_agrees():
     fast, full = _both(a, e)
     assert fast.passed and fast.max_ulp > 0
     _same(fast, full)
+
+
+# ------------------------------------------------ the ratio route: one largest error/tolerance decides a block
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 16, 17, 100, 3000, C._BLOCK])
+def test_numpy_argmax_returns_the_first_nan(n):
+    # the fast route reads only the largest ratio: a nan (a nan or infinity on either side) must win it
+    for pos in sorted({0, n // 2, n - 1}):
+        r = np.linspace(0.0, 1.0, n)
+        r[pos] = np.nan
+        assert int(r.argmax()) == pos
+        if pos + 1 < n:
+            r[pos + 1] = np.nan  # the first of two
+            assert int(r.argmax()) == pos
+    r = np.linspace(0.0, 1.0, n)  # twin: without a nan, the largest
+    assert int(r.argmax()) == n - 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_elements_at_the_boundary_pass_exactly_when_within_tolerance(dtype):
+    # |act - exp| and atol + rtol*|exp| one or two floats apart, around 1, huge, tiny and subnormal values
+    # (the ratio <= 1 rule against diff <= allowed, element by element, each in a comparison of its own)
+    rng = np.random.default_rng(5)
+    rtol, atol = (1e-7, 1e-7) if dtype == "float64" else (1.3e-6, 1e-5)
+    verdicts = set()
+    for exp in [1.0, 3.0, -7.5, 1e300, -1e-300, 1e-310, 0.0, *rng.normal(size=6) * 10.0 ** rng.integers(-8, 8, 6)]:
+        allowed = atol + rtol * abs(exp)
+        for steps in (-2, -1, 0, 1, 2):
+            d = allowed
+            for _ in range(abs(steps)):
+                d = float(np.nextafter(d, np.inf if steps > 0 else 0.0))
+            for act in (exp + d, exp - d):
+                if not np.isfinite(act):
+                    continue
+                within = abs(act - exp) <= allowed
+                fast, full = _both(np.array([act, exp]), np.array([exp, exp]), rtol=rtol, atol=atol)
+                assert fast.passed == full.passed == within, (exp, act)
+                _same(fast, full)
+                verdicts.add(within)
+    assert verdicts == {True, False}  # the twin: some of these pairs fail
+
+
+def test_zero_tolerance_at_equal_zeros_and_a_nan_actual():
+    fast, full = _both(np.array([0.0, 1.0, -0.0]), np.array([0.0, 1.0, 0.0]), atol=0.0)  # 0/0 ratios
+    assert fast.passed and fast.max_abs == 0.0
+    _same(fast, full)
+    fast, full = _both(np.array([0.0, np.nan, 0.0]), np.array([0.0, 1.0, 0.0]), atol=0.0)  # twin
+    assert not fast.passed and fast.worst_index == (1,)
+    _same(fast, full)
+
+
+def test_an_infinite_reference_where_not_compared_and_where_compared():
+    a, e = np.array([1.0, 5.0, 2.0]), np.array([1.0, np.inf, 2.0 + 1e-9])
+    fast, full = _both(a, e, at_kink=np.array([False, True, False]))  # the infinity is not compared
+    assert fast.passed and fast.at_kink == 1 and fast.worst_index == (2,)
+    _same(fast, full)
+    fast, full = _both(a, e)  # twin: compared, a finite tape value against inf fails
+    assert not fast.passed and fast.worst_index == (1,)
+    _same(fast, full)
+
+
+def test_a_tolerance_that_overflows():
+    # rtol > 1 makes atol + rtol*|exp| infinite for a finite reference: every finite tape value is within
+    a, e = np.array([1e308, 3.0]), np.array([1.5e308, 3.0])
+    fast, full = _both(a, e, rtol=10.0)
+    assert fast.passed
+    _same(fast, full)
+    fast, full = _both(np.array([np.inf, 3.0]), e, rtol=10.0)  # twin: an infinite tape value is not
+    assert not fast.passed and fast.worst_index == (0,)
+    _same(fast, full)

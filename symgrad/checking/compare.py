@@ -245,8 +245,7 @@ def compare(
     atol = atol if type(atol) is float and 0.0 <= atol < math.inf else _tolerance_value("atol", atol)
     act = np.asarray(actual, dtype=np.float64)
     exp = np.asarray(expected, dtype=np.float64)
-    shape = tuple(int(n) for n in exp.shape)
-    size = int(exp.size)
+    shape, size = exp.shape, exp.size  # Python ints already
 
     if act.shape != exp.shape:
         return Comparison(
@@ -262,7 +261,10 @@ def compare(
         mask = np.asarray(undefined, dtype=bool)
         if mask.shape != exp.shape:
             mask = np.broadcast_to(mask, exp.shape)
-        undef = mask if undef is None else undef | mask
+        if undef is None:
+            undef = mask
+        else:
+            undef |= mask  # in place: isnan's own fresh array
     n_undef = 0 if undef is None else int(np.count_nonzero(undef))
     if not n_undef:
         undef = None
@@ -364,7 +366,9 @@ def _errors_at(actual: float, expected: float, dtype: Any) -> tuple[float, float
     return abs_err, (math.inf if math.isnan(rel) else rel), _ulp_one(a, e, dtype)
 
 
-_BITS = {np.dtype(np.float64): ("d", "q", 0x7FFF_FFFF_FFFF_FFFF), np.dtype(np.float32): ("f", "i", 0x7FFF_FFFF)}
+# a pair of floats packed in the format, read back as a pair of signed integers, and the magnitude bits
+_BITS = {np.dtype(np.float64): (struct.Struct("<2d"), struct.Struct("<2q"), 0x7FFF_FFFF_FFFF_FFFF),
+         np.dtype(np.float32): (struct.Struct("<2f"), struct.Struct("<2i"), 0x7FFF_FFFF)}
 
 
 def _ulp_one(a: float, e: float, dtype: Any) -> float:
@@ -372,13 +376,13 @@ def _ulp_one(a: float, e: float, dtype: Any) -> float:
     dt = np.dtype(dtype)
     if dt not in _BITS:
         return float(ulp_distance(a, e, dt))
-    fmt, ifmt, mask = _BITS[dt]
+    floats, ints, mask = _BITS[dt]
     if dt == np.float32:
         with np.errstate(all="ignore"):
             a, e = float(np.float32(a)), float(np.float32(e))
     if math.isnan(a) or math.isnan(e) or (math.isinf(a) and math.isinf(e) and a != e):
         return math.inf
-    ia, ie = (struct.unpack(ifmt, struct.pack(fmt, v))[0] for v in (a, e))
+    ia, ie = ints.unpack(floats.pack(a, e))
     oa = -(ia & mask) if ia < 0 else ia & mask
     oe = -(ie & mask) if ie < 0 else ie & mask
     return float(abs(oa - oe))
@@ -403,14 +407,14 @@ def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None
     where = None if compared is None else compared.reshape(-1)
     n = exp.size
     step = max(1, min(n, _BLOCK))
-    work = np.empty((3, step))
+    work = np.empty((4, step))
     max_abs = max_rel = max_ulp = 0.0
     worst, worst_ratio = -1, -math.inf
     with np.errstate(all="ignore"):
         for start in range(0, n, step):
-            stop = min(start + step, n)
+            stop = start + step
             block = _block_stats(act[start:stop], exp[start:stop], None if where is None else where[start:stop],
-                                 rtol, atol, dtype, work[:, : stop - start])
+                                 rtol, atol, dtype, work if stop <= n else work[:, : n - start])
             if block is None:
                 return None
             if block is _NOTHING:
@@ -421,7 +425,16 @@ def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None
                 worst, worst_ratio = start + b_worst, b_ratio
     if worst < 0:  # nothing compared
         return 0, None, 0.0, 0.0, 0.0, 0, 1.0
-    return 0, tuple(int(i) for i in np.unravel_index(worst, shape)), max_abs, max_rel, max_ulp, 0, 1.0
+    return 0, _unravel(worst, shape), max_abs, max_rel, max_ulp, 0, 1.0
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.unravel_index`` of one flat index into a C-ordered shape, as Python ints (without its per-call cost)."""
+    index = []
+    for n in reversed(shape):
+        flat, i = divmod(flat, n)
+        index.append(i)
+    return tuple(reversed(index))
 
 
 _NOTHING = (0.0, 0.0, 0.0, -1, -math.inf)  # a block with no element compared
@@ -430,40 +443,47 @@ _NOTHING = (0.0, 0.0, 0.0, -1, -math.inf)  # a block with no element compared
 def _block_stats(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, rtol: float, atol: float,
                  dtype: Any, work: np.ndarray) -> tuple[float, float, float, int, float] | None:
     """One block of :func:`_passing_stats`: (max abs, max rel, max ulp, worst index, its ratio), None when an
-    element fails (or a tolerance is infinite), ``_NOTHING`` when no element is compared.  ``work``: three
+    element fails (or a tolerance is infinite), ``_NOTHING`` when no element is compared.  ``work``: four
     scratch rows of the block's length."""
     within: dict[str, Any] = {} if where is None else {"where": where}
-    diff, mag, allowed = work
+    diff, mag, allowed, ratio = work
     np.subtract(act, exp, out=diff)
     np.abs(diff, out=diff)  # nan only at equal infinities (or at a nan, which fails)
     np.abs(exp, out=mag)
     np.multiply(mag, rtol, out=allowed)
     allowed += atol
-    # fmax: a nan (an undefined element) must not hide an infinity elsewhere
-    if np.isinf(np.fmax.reduce(allowed, initial=0.0)):
-        return None  # an infinite reference: inf <= inf must not pass a finite tape value
-    ok = np.less_equal(diff, allowed)
-    equal_infinities = not ok.all(**within)
-    if equal_infinities:  # the only other way to pass: equal (infinite) values
-        ok |= act == exp
-        if not ok.all(**within):
-            return None
-    if where is not None and not where.any():
+    # the worst element: the largest error/tolerance ratio, first of ties; -1 where not compared
+    np.divide(diff, allowed, out=ratio)
+    if where is not None:
+        np.copyto(ratio, -1.0, where=~where)
+    worst = int(ratio.argmax())  # argmax returns the first nan, if there is one
+    worst_ratio = float(ratio[worst])
+    # For allowed > 0 finite, fl(diff / allowed) <= 1 exactly when diff <= allowed (a float above allowed is
+    # at least allowed * (1 + 2**-53), strictly, and the quotient rounds up to 1 + 2**-52): a largest ratio
+    # <= 1 passes every element.  An infinity or a nan on either side gives a nan or an infinite ratio, and
+    # so does a zero tolerance at a zero: those blocks take the element checks below.
+    if not worst_ratio <= 1.0:
+        # fmax: a nan (an undefined element) must not hide an infinity elsewhere
+        if np.isinf(np.fmax.reduce(allowed, initial=0.0)):
+            return None  # an infinite reference: inf <= inf must not pass a finite tape value
+        ok = np.less_equal(diff, allowed)
+        if not ok.all(**within):  # the only other way to pass: equal (infinite) values
+            ok |= act == exp
+            if not ok.all(**within):
+                return None
+        np.fmax(ratio, 0.0, out=ratio)  # passing, so a nan ratio is 0/0 or equal infinities: 0
+        if where is not None:
+            np.copyto(ratio, -1.0, where=~where)
+        worst = int(ratio.argmax())
+        worst_ratio = float(ratio[worst])
+    if worst_ratio < 0:
         return _NOTHING
     max_abs = float(np.fmax.reduce(diff, initial=0.0, **within))
     # a passing pair of opposite signs has |exp| (1 - rtol) <= atol (its error is at least |exp|): none
     # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides)
     same_sign = rtol < 1 and float(np.fmin.reduce(mag, initial=math.inf, **within)) * (1 - rtol) > 2 * atol
-    # the worst element: the largest error/tolerance ratio (0 where the error is 0), first of ties
-    ratio = np.divide(diff, allowed, out=allowed)
-    if atol == 0 or equal_infinities:
-        np.fmax(ratio, 0.0, out=ratio)  # 0/0 and the nan of equal infinities: 0
-    if where is not None:
-        np.copyto(ratio, -1.0, where=~where)
-    worst = int(ratio.argmax())
     rel = np.divide(diff, mag, out=mag)  # 0/0 (equal zeros) is nan: ignored
     max_rel = float(np.fmax.reduce(rel, initial=0.0, **within))
-    worst_ratio = float(ratio[worst])
     return max_abs, max_rel, _max_ulp(act, exp, where, dtype, same_sign, out=diff), worst, worst_ratio
 
 
@@ -480,12 +500,13 @@ def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: 
     ix, iy = x.view(itype), y.view(itype)
     dist = np.subtract(ix, iy, out=None if out is None else out.view(itype)[: ix.size].reshape(ix.shape))
     np.abs(dist, out=dist)  # wraps only between opposite signs, which are left out
+    within: dict[str, Any] = {} if where is None else {"where": where}
     if not same_sign:
         opposite = np.less(ix, 0)
         opposite ^= np.less(iy, 0)
         split = opposite if where is None else where & opposite
         if split.any():
             keep = ~opposite if where is None else where & ~opposite
-            best = float(np.max(dist, where=keep, initial=0))
+            best = float(np.maximum.reduce(dist, where=keep, initial=0))
             return max(best, float(np.max(ulp_distance(x[split], y[split], dt))))
-    return float(np.max(dist, initial=0) if where is None else np.max(dist, where=where, initial=0))
+    return float(np.maximum.reduce(dist, initial=0, **within))

@@ -167,3 +167,52 @@ def test_a_tolerance_that_overflows():
     fast, full = _both(np.array([np.inf, 3.0]), e, rtol=10.0)  # twin: an infinite tape value is not
     assert not fast.passed and fast.worst_index == (0,)
     _same(fast, full)
+
+
+# ------------------------------------------------ a slack (float32's conditioning allowance) on the fast path
+
+
+def _slacked(n=3 * C._BLOCK + 17, seed=6):
+    """float32-like errors, some beyond the default tolerance but within a slack that has nan and inf
+    entries (no estimate: 0); several blocks and a ragged last one."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=n) * 10.0 ** rng.integers(-3, 3, size=n)
+    a = e * (1 + 1e-7 * rng.normal(size=n))
+    slack = np.abs(e) * 1e-4 * rng.random(n)
+    slack[::97] = np.nan
+    slack[5::89] = np.inf
+    return a, e, slack
+
+
+def test_a_slack_widens_on_the_fast_path_as_on_the_full_one():
+    a, e, slack = _slacked()
+    fast, full = _both(a, e, dtype="float32", rtol=1.3e-6, atol=1e-5, slack=slack)
+    assert fast.passed and fast.widened > 0 and fast.widened_by > 1 and "widened" in fast.note
+    _same(fast, full)
+    undefined = np.zeros(a.shape, dtype=bool)
+    undefined[::7] = True
+    fast, full = _both(a, e, dtype="float32", rtol=1.3e-6, atol=1e-5, slack=slack, undefined=undefined)
+    assert fast.passed and 0 < fast.widened < full.size - fast.undefined
+    _same(fast, full)
+
+
+def test_twin_an_element_beyond_its_slack_fails():
+    a, e, slack = _slacked()
+    i = 2 * C._BLOCK + 11
+    a[i] = e[i] + 2 * max(slack[i] if np.isfinite(slack[i]) else 0.0, 1e-5 + 1.3e-6 * abs(e[i]))
+    fast, full = _both(a, e, dtype="float32", rtol=1.3e-6, atol=1e-5, slack=slack)
+    assert not fast.passed and fast.mismatched == 1 and fast.worst_index == (i,)
+    _same(fast, full)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_opposite_signs_far_from_zero_within_a_slack_count_their_ulps(dtype):
+    # a slack lets values of opposite signs pass at any size: no same-sign shortcut for the ULPs
+    a, e = np.array([-0.5, 3.0, 2.0]), np.array([1.0, 3.0, 2.0])
+    fast, full = _both(a, e, dtype=dtype, slack=np.array([2.0, 0.0, 0.0]))
+    assert fast.passed and fast.widened == 1
+    assert fast.max_ulp == float(C.ulp_distance(-0.5, 1.0, dtype)) > 1e9
+    _same(fast, full)
+    fast, full = _both(a, e, dtype=dtype, slack=np.array([1.0, 0.0, 0.0]))  # twin: 1.5 is beyond 1.0
+    assert not fast.passed
+    _same(fast, full)

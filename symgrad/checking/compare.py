@@ -282,10 +282,11 @@ def compare(
     skipped = kink if undef is None else undef if kink is None else undef | kink
     compared = None if skipped is None else ~skipped
 
-    stats = _passing_stats(act, exp, compared, rtol, atol, dtype) if slack is None else None
-    if stats is None:  # a mismatch (or a slack, or an infinite tolerance): every error, element by element
+    extra = None if slack is None else _slack_allowance(slack, exp.shape)
+    stats = _passing_stats(act, exp, compared, rtol, atol, dtype, extra)
+    if stats is None:  # a mismatch (or an infinite tolerance): every error, element by element
         full = np.ones(exp.shape, dtype=bool) if compared is None else compared
-        stats = _full_stats(act, exp, full, rtol, atol, dtype, slack)
+        stats = _full_stats(act, exp, full, rtol, atol, dtype, extra)
     mismatched, worst_index, max_abs, max_rel, max_ulp, n_wider, widened_by = stats
     worst_actual = worst_expected = None
     at_abs = at_rel = at_ulp = 0.0
@@ -308,17 +309,22 @@ def compare(
 _Stats = tuple[int, "tuple[int, ...] | None", float, float, float, int, float]
 
 
+def _slack_allowance(slack: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The slack as an allowance per element: float64 of ``shape``, nan and +inf (no estimate) as 0."""
+    return np.broadcast_to(np.nan_to_num(np.asarray(slack, dtype=np.float64), nan=0.0, posinf=0.0), shape)
+
+
 def _full_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,
-                dtype: Any, slack: Any) -> _Stats:
-    """Mismatch count, worst element and maxima, from every element's errors (the reference path)."""
+                dtype: Any, extra: np.ndarray | None) -> _Stats:
+    """Mismatch count, worst element and maxima, from every element's errors (the reference path).
+    ``extra``: the slack's allowance (:func:`_slack_allowance`), or None."""
     with np.errstate(all="ignore"):
         equal = act == exp  # catches equal infinities
         finite = np.isfinite(act) & np.isfinite(exp)
         abs_err = np.where(equal, 0.0, np.where(finite, np.abs(act - exp), np.inf))
         default = atol + rtol * np.abs(exp)
         allowed = default
-        if slack is not None:
-            extra = np.broadcast_to(np.nan_to_num(np.asarray(slack, dtype=np.float64), nan=0.0, posinf=0.0), exp.shape)
+        if extra is not None:
             allowed = np.maximum(default, extra)
         ok = equal | (finite & (abs_err <= allowed))
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(exp))
@@ -394,10 +400,10 @@ _BLOCK = 1 << 15
 
 
 def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None, rtol: float, atol: float,
-                   dtype: Any) -> _Stats | None:
+                   dtype: Any, extra: np.ndarray | None = None) -> _Stats | None:
     """:func:`_full_stats` in a few vectorised passes when every compared element is within tolerance;
     None when one is not (or a tolerance is infinite), for the full path to count and rank the errors.
-    ``compared`` None: every element.
+    ``compared`` None: every element; ``extra``: the slack's allowance, as for :func:`_full_stats`.
 
     Within tolerance, an element is equal (an infinity too) or finite, so its error is ``|act - exp|``
     and its ULP distance a difference of bit patterns: no per-element special cases are needed."""
@@ -405,27 +411,31 @@ def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None
     dtype = numpy_dtype(dtype)
     act, exp = act.reshape(-1), exp.reshape(-1)  # 0-d arrays too
     where = None if compared is None else compared.reshape(-1)
+    wide = None if extra is None else extra.reshape(-1)
     n = exp.size
     step = max(1, min(n, _BLOCK))
-    work = np.empty((4, step))
+    work = np.empty((4 if extra is None else 5, step))
     max_abs = max_rel = max_ulp = 0.0
     worst, worst_ratio = -1, -math.inf
+    n_wider, widened_by = 0, 1.0
     with np.errstate(all="ignore"):
         for start in range(0, n, step):
             stop = start + step
             block = _block_stats(act[start:stop], exp[start:stop], None if where is None else where[start:stop],
-                                 rtol, atol, dtype, work if stop <= n else work[:, : n - start])
+                                 rtol, atol, dtype, work if stop <= n else work[:, : n - start],
+                                 None if wide is None else wide[start:stop])
             if block is None:
                 return None
             if block is _NOTHING:
                 continue
-            b_abs, b_rel, b_ulp, b_worst, b_ratio = block
+            b_abs, b_rel, b_ulp, b_worst, b_ratio, b_wider, b_by = block
             max_abs, max_rel, max_ulp = max(max_abs, b_abs), max(max_rel, b_rel), max(max_ulp, b_ulp)
+            n_wider, widened_by = n_wider + b_wider, max(widened_by, b_by)
             if b_ratio > worst_ratio:  # strictly: the first of equal ratios, as one argmax would pick
                 worst, worst_ratio = start + b_worst, b_ratio
     if worst < 0:  # nothing compared
         return 0, None, 0.0, 0.0, 0.0, 0, 1.0
-    return 0, _unravel(worst, shape), max_abs, max_rel, max_ulp, 0, 1.0
+    return 0, _unravel(worst, shape), max_abs, max_rel, max_ulp, n_wider, widened_by
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -437,21 +447,26 @@ def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(index))
 
 
-_NOTHING = (0.0, 0.0, 0.0, -1, -math.inf)  # a block with no element compared
+_Block = tuple[float, float, float, int, float, int, float]
+_NOTHING: _Block = (0.0, 0.0, 0.0, -1, -math.inf, 0, 1.0)  # a block with no element compared
 
 
 def _block_stats(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, rtol: float, atol: float,
-                 dtype: Any, work: np.ndarray) -> tuple[float, float, float, int, float] | None:
-    """One block of :func:`_passing_stats`: (max abs, max rel, max ulp, worst index, its ratio), None when an
-    element fails (or a tolerance is infinite), ``_NOTHING`` when no element is compared.  ``work``: four
-    scratch rows of the block's length."""
+                 dtype: Any, work: np.ndarray, extra: np.ndarray | None = None) -> _Block | None:
+    """One block of :func:`_passing_stats`: (max abs, max rel, max ulp, worst index, its ratio, elements the
+    slack widened, the largest widening), None when an element fails (or a tolerance is infinite),
+    ``_NOTHING`` when no element is compared.  ``work``: four scratch rows of the block's length (five
+    with a slack's allowance ``extra``)."""
     within: dict[str, Any] = {} if where is None else {"where": where}
-    diff, mag, allowed, ratio = work
+    diff, mag, allowed, ratio = work[:4]
+    default = allowed if extra is None else work[4]
     np.subtract(act, exp, out=diff)
     np.abs(diff, out=diff)  # nan only at equal infinities (or at a nan, which fails)
     np.abs(exp, out=mag)
-    np.multiply(mag, rtol, out=allowed)
-    allowed += atol
+    np.multiply(mag, rtol, out=default)
+    default += atol
+    if extra is not None:
+        np.maximum(default, extra, out=allowed)  # the slack widens the tolerance, never narrows it
     # the worst element: the largest error/tolerance ratio, first of ties; -1 where not compared
     np.divide(diff, allowed, out=ratio)
     if where is not None:
@@ -478,13 +493,25 @@ def _block_stats(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, rto
         worst_ratio = float(ratio[worst])
     if worst_ratio < 0:
         return _NOTHING
+    n_wider, widened_by = 0, 1.0
+    if extra is not None:
+        wider = np.greater(allowed, default)
+        if where is not None:
+            wider &= where
+        n_wider = int(np.count_nonzero(wider))
+        if n_wider:
+            widened_by = float(np.maximum.reduce(np.divide(allowed, default, out=ratio), where=wider,
+                                                 initial=-math.inf))
     max_abs = float(np.fmax.reduce(diff, initial=0.0, **within))
     # a passing pair of opposite signs has |exp| (1 - rtol) <= atol (its error is at least |exp|): none
-    # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides)
-    same_sign = rtol < 1 and float(np.fmin.reduce(mag, initial=math.inf, **within)) * (1 - rtol) > 2 * atol
+    # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides); a
+    # slack can let such a pair pass at any size
+    same_sign = (extra is None and rtol < 1
+                 and float(np.fmin.reduce(mag, initial=math.inf, **within)) * (1 - rtol) > 2 * atol)
     rel = np.divide(diff, mag, out=mag)  # 0/0 (equal zeros) is nan: ignored
     max_rel = float(np.fmax.reduce(rel, initial=0.0, **within))
-    return max_abs, max_rel, _max_ulp(act, exp, where, dtype, same_sign, out=diff), worst, worst_ratio
+    return (max_abs, max_rel, _max_ulp(act, exp, where, dtype, same_sign, out=diff), worst, worst_ratio,
+            n_wider, widened_by)
 
 
 def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: Any,

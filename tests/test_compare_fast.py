@@ -216,3 +216,15 @@ def test_opposite_signs_far_from_zero_within_a_slack_count_their_ulps(dtype):
     fast, full = _both(a, e, dtype=dtype, slack=np.array([1.0, 0.0, 0.0]))  # twin: 1.5 is beyond 1.0
     assert not fast.passed
     _same(fast, full)
+
+
+def test_a_slack_without_an_estimate_does_not_widen():
+    s = np.array([np.nan, np.inf, 2.0, 0.0, 1e-300])
+    np.testing.assert_array_equal(C._slack_allowance(s, (2, 5)), np.broadcast_to(np.nan_to_num(s, nan=0.0, posinf=0.0),
+                                                                                   (2, 5)))
+    a, e = np.array([1.001, 1.001, 1.001]), np.array([1.0, 1.0, 1.0])
+    for slack in (np.nan, np.inf):  # no estimate: the default tolerance, so 1e-3 fails
+        c = C.compare("a", a, e, rtol=1e-7, atol=1e-7, slack=np.array([slack, 0.0, 0.0]))
+        assert c.mismatched == 3 and c.widened == 0
+    c = C.compare("a", a, e, rtol=1e-7, atol=1e-7, slack=np.array([2e-3, 0.0, 0.0]))  # twin: an estimate widens
+    assert c.mismatched == 2 and c.widened == 1

@@ -14,6 +14,7 @@ Pure numpy + stdlib.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import asdict, dataclass, fields
@@ -301,9 +302,14 @@ def compare(
         max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
         abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=n_kink,
         widened=n_wider, widened_by=widened_by,
-        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {numpy_dtype(dtype).name}, "
+        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {_name(numpy_dtype(dtype))}, "
              f"up to {widened_by:.3g}x)" if n_wider else "",
     )
+
+
+@functools.cache
+def _name(dtype: np.dtype) -> str:
+    return dtype.name  # a Python-level property of numpy's dtypes: slow enough to matter per comparison
 
 
 _Stats = tuple[int, "tuple[int, ...] | None", float, float, float, int, float]
@@ -311,7 +317,9 @@ _Stats = tuple[int, "tuple[int, ...] | None", float, float, float, int, float]
 
 def _slack_allowance(slack: Any, shape: tuple[int, ...]) -> np.ndarray:
     """The slack as an allowance per element: float64 of ``shape``, nan and +inf (no estimate) as 0."""
-    return np.broadcast_to(np.nan_to_num(np.asarray(slack, dtype=np.float64), nan=0.0, posinf=0.0), shape)
+    s = np.asarray(slack, dtype=np.float64)
+    extra = np.where(np.isnan(s) | (s == math.inf), 0.0, s)  # nan_to_num's result, without its cost
+    return extra if extra.shape == shape else np.broadcast_to(extra, shape)
 
 
 def _full_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,

@@ -228,3 +228,20 @@ def test_a_slack_without_an_estimate_does_not_widen():
         assert c.mismatched == 3 and c.widened == 0
     c = C.compare("a", a, e, rtol=1e-7, atol=1e-7, slack=np.array([2e-3, 0.0, 0.0]))  # twin: an estimate widens
     assert c.mismatched == 2 and c.widened == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bitwise_equal_blocks_report_zero_errors_as_the_full_path(dtype):
+    # the shortcut for a block with no error at all, beside blocks with errors
+    rng = np.random.default_rng(7)
+    e = rng.normal(size=2 * C._BLOCK + 3)
+    e[:9] = [0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 1.0, -1.0, 0.0]
+    a = e.copy()
+    a[:2] = [-0.0, 0.0]
+    fast, full = _both(a, e, dtype=dtype)
+    assert fast.passed and fast.max_abs == fast.max_rel == fast.max_ulp == 0.0
+    _same(fast, full)
+    a[C._BLOCK + 7] = np.nextafter(e[C._BLOCK + 7], np.inf)  # twin: one ulp off in the second block only
+    fast, full = _both(a, e)
+    assert fast.passed and fast.max_ulp == 1.0 and fast.worst_index == (C._BLOCK + 7,)
+    _same(fast, full)

@@ -511,6 +511,8 @@ def _block_stats(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, rto
             widened_by = float(np.maximum.reduce(np.divide(allowed, default, out=ratio), where=wider,
                                                  initial=-math.inf))
     max_abs = float(np.fmax.reduce(diff, initial=0.0, **within))
+    if max_abs == 0.0:  # every compared pair equal (or equal infinities): no relative or ULP error either
+        return 0.0, 0.0, 0.0, worst, worst_ratio, n_wider, widened_by
     # a passing pair of opposite signs has |exp| (1 - rtol) <= atol (its error is at least |exp|): none
     # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides); a
     # slack can let such a pair pass at any size

@@ -14,6 +14,7 @@ Pure numpy + stdlib.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import asdict, dataclass, fields
@@ -245,8 +246,7 @@ def compare(
     atol = atol if type(atol) is float and 0.0 <= atol < math.inf else _tolerance_value("atol", atol)
     act = np.asarray(actual, dtype=np.float64)
     exp = np.asarray(expected, dtype=np.float64)
-    shape = tuple(int(n) for n in exp.shape)
-    size = int(exp.size)
+    shape, size = exp.shape, exp.size  # Python ints already
 
     if act.shape != exp.shape:
         return Comparison(
@@ -262,7 +262,10 @@ def compare(
         mask = np.asarray(undefined, dtype=bool)
         if mask.shape != exp.shape:
             mask = np.broadcast_to(mask, exp.shape)
-        undef = mask if undef is None else undef | mask
+        if undef is None:
+            undef = mask
+        else:
+            undef |= mask  # in place: isnan's own fresh array
     n_undef = 0 if undef is None else int(np.count_nonzero(undef))
     if not n_undef:
         undef = None
@@ -280,10 +283,11 @@ def compare(
     skipped = kink if undef is None else undef if kink is None else undef | kink
     compared = None if skipped is None else ~skipped
 
-    stats = _passing_stats(act, exp, compared, rtol, atol, dtype) if slack is None else None
-    if stats is None:  # a mismatch (or a slack, or an infinite tolerance): every error, element by element
+    extra = None if slack is None else _slack_allowance(slack, exp.shape)
+    stats = _passing_stats(act, exp, compared, rtol, atol, dtype, extra)
+    if stats is None:  # a mismatch (or an infinite tolerance): every error, element by element
         full = np.ones(exp.shape, dtype=bool) if compared is None else compared
-        stats = _full_stats(act, exp, full, rtol, atol, dtype, slack)
+        stats = _full_stats(act, exp, full, rtol, atol, dtype, extra)
     mismatched, worst_index, max_abs, max_rel, max_ulp, n_wider, widened_by = stats
     worst_actual = worst_expected = None
     at_abs = at_rel = at_ulp = 0.0
@@ -298,25 +302,37 @@ def compare(
         max_abs=max_abs, max_rel=max_rel, max_ulp=max_ulp, rtol=rtol, atol=atol,
         abs_err=at_abs, rel_err=at_rel, ulp=at_ulp, at_kink=n_kink,
         widened=n_wider, widened_by=widened_by,
-        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {numpy_dtype(dtype).name}, "
+        note=f"tolerance widened at {n_wider}/{size} (ill-conditioned in {_name(numpy_dtype(dtype))}, "
              f"up to {widened_by:.3g}x)" if n_wider else "",
     )
+
+
+@functools.cache
+def _name(dtype: np.dtype) -> str:
+    return dtype.name  # a Python-level property of numpy's dtypes: slow enough to matter per comparison
 
 
 _Stats = tuple[int, "tuple[int, ...] | None", float, float, float, int, float]
 
 
+def _slack_allowance(slack: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The slack as an allowance per element: float64 of ``shape``, nan and +inf (no estimate) as 0."""
+    s = np.asarray(slack, dtype=np.float64)
+    extra = np.where(np.isnan(s) | (s == math.inf), 0.0, s)  # nan_to_num's result, without its cost
+    return extra if extra.shape == shape else np.broadcast_to(extra, shape)
+
+
 def _full_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray, rtol: float, atol: float,
-                dtype: Any, slack: Any) -> _Stats:
-    """Mismatch count, worst element and maxima, from every element's errors (the reference path)."""
+                dtype: Any, extra: np.ndarray | None) -> _Stats:
+    """Mismatch count, worst element and maxima, from every element's errors (the reference path).
+    ``extra``: the slack's allowance (:func:`_slack_allowance`), or None."""
     with np.errstate(all="ignore"):
         equal = act == exp  # catches equal infinities
         finite = np.isfinite(act) & np.isfinite(exp)
         abs_err = np.where(equal, 0.0, np.where(finite, np.abs(act - exp), np.inf))
         default = atol + rtol * np.abs(exp)
         allowed = default
-        if slack is not None:
-            extra = np.broadcast_to(np.nan_to_num(np.asarray(slack, dtype=np.float64), nan=0.0, posinf=0.0), exp.shape)
+        if extra is not None:
             allowed = np.maximum(default, extra)
         ok = equal | (finite & (abs_err <= allowed))
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(exp))
@@ -364,7 +380,9 @@ def _errors_at(actual: float, expected: float, dtype: Any) -> tuple[float, float
     return abs_err, (math.inf if math.isnan(rel) else rel), _ulp_one(a, e, dtype)
 
 
-_BITS = {np.dtype(np.float64): ("d", "q", 0x7FFF_FFFF_FFFF_FFFF), np.dtype(np.float32): ("f", "i", 0x7FFF_FFFF)}
+# a pair of floats packed in the format, read back as a pair of signed integers, and the magnitude bits
+_BITS = {np.dtype(np.float64): (struct.Struct("<2d"), struct.Struct("<2q"), 0x7FFF_FFFF_FFFF_FFFF),
+         np.dtype(np.float32): (struct.Struct("<2f"), struct.Struct("<2i"), 0x7FFF_FFFF)}
 
 
 def _ulp_one(a: float, e: float, dtype: Any) -> float:
@@ -372,13 +390,13 @@ def _ulp_one(a: float, e: float, dtype: Any) -> float:
     dt = np.dtype(dtype)
     if dt not in _BITS:
         return float(ulp_distance(a, e, dt))
-    fmt, ifmt, mask = _BITS[dt]
+    floats, ints, mask = _BITS[dt]
     if dt == np.float32:
         with np.errstate(all="ignore"):
             a, e = float(np.float32(a)), float(np.float32(e))
     if math.isnan(a) or math.isnan(e) or (math.isinf(a) and math.isinf(e) and a != e):
         return math.inf
-    ia, ie = (struct.unpack(ifmt, struct.pack(fmt, v))[0] for v in (a, e))
+    ia, ie = ints.unpack(floats.pack(a, e))
     oa = -(ia & mask) if ia < 0 else ia & mask
     oe = -(ie & mask) if ie < 0 else ie & mask
     return float(abs(oa - oe))
@@ -390,10 +408,10 @@ _BLOCK = 1 << 15
 
 
 def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None, rtol: float, atol: float,
-                   dtype: Any) -> _Stats | None:
+                   dtype: Any, extra: np.ndarray | None = None) -> _Stats | None:
     """:func:`_full_stats` in a few vectorised passes when every compared element is within tolerance;
     None when one is not (or a tolerance is infinite), for the full path to count and rank the errors.
-    ``compared`` None: every element.
+    ``compared`` None: every element; ``extra``: the slack's allowance, as for :func:`_full_stats`.
 
     Within tolerance, an element is equal (an infinity too) or finite, so its error is ``|act - exp|``
     and its ULP distance a difference of bit patterns: no per-element special cases are needed."""
@@ -401,70 +419,109 @@ def _passing_stats(act: np.ndarray, exp: np.ndarray, compared: np.ndarray | None
     dtype = numpy_dtype(dtype)
     act, exp = act.reshape(-1), exp.reshape(-1)  # 0-d arrays too
     where = None if compared is None else compared.reshape(-1)
+    wide = None if extra is None else extra.reshape(-1)
     n = exp.size
     step = max(1, min(n, _BLOCK))
-    work = np.empty((3, step))
+    work = np.empty((4 if extra is None else 5, step))
     max_abs = max_rel = max_ulp = 0.0
     worst, worst_ratio = -1, -math.inf
+    n_wider, widened_by = 0, 1.0
     with np.errstate(all="ignore"):
         for start in range(0, n, step):
-            stop = min(start + step, n)
+            stop = start + step
             block = _block_stats(act[start:stop], exp[start:stop], None if where is None else where[start:stop],
-                                 rtol, atol, dtype, work[:, : stop - start])
+                                 rtol, atol, dtype, work if stop <= n else work[:, : n - start],
+                                 None if wide is None else wide[start:stop])
             if block is None:
                 return None
             if block is _NOTHING:
                 continue
-            b_abs, b_rel, b_ulp, b_worst, b_ratio = block
+            b_abs, b_rel, b_ulp, b_worst, b_ratio, b_wider, b_by = block
             max_abs, max_rel, max_ulp = max(max_abs, b_abs), max(max_rel, b_rel), max(max_ulp, b_ulp)
+            n_wider, widened_by = n_wider + b_wider, max(widened_by, b_by)
             if b_ratio > worst_ratio:  # strictly: the first of equal ratios, as one argmax would pick
                 worst, worst_ratio = start + b_worst, b_ratio
     if worst < 0:  # nothing compared
         return 0, None, 0.0, 0.0, 0.0, 0, 1.0
-    return 0, tuple(int(i) for i in np.unravel_index(worst, shape)), max_abs, max_rel, max_ulp, 0, 1.0
+    return 0, _unravel(worst, shape), max_abs, max_rel, max_ulp, n_wider, widened_by
 
 
-_NOTHING = (0.0, 0.0, 0.0, -1, -math.inf)  # a block with no element compared
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``np.unravel_index`` of one flat index into a C-ordered shape, as Python ints (without its per-call cost)."""
+    index = []
+    for n in reversed(shape):
+        flat, i = divmod(flat, n)
+        index.append(i)
+    return tuple(reversed(index))
+
+
+_Block = tuple[float, float, float, int, float, int, float]
+_NOTHING: _Block = (0.0, 0.0, 0.0, -1, -math.inf, 0, 1.0)  # a block with no element compared
 
 
 def _block_stats(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, rtol: float, atol: float,
-                 dtype: Any, work: np.ndarray) -> tuple[float, float, float, int, float] | None:
-    """One block of :func:`_passing_stats`: (max abs, max rel, max ulp, worst index, its ratio), None when an
-    element fails (or a tolerance is infinite), ``_NOTHING`` when no element is compared.  ``work``: three
-    scratch rows of the block's length."""
+                 dtype: Any, work: np.ndarray, extra: np.ndarray | None = None) -> _Block | None:
+    """One block of :func:`_passing_stats`: (max abs, max rel, max ulp, worst index, its ratio, elements the
+    slack widened, the largest widening), None when an element fails (or a tolerance is infinite),
+    ``_NOTHING`` when no element is compared.  ``work``: four scratch rows of the block's length (five
+    with a slack's allowance ``extra``)."""
     within: dict[str, Any] = {} if where is None else {"where": where}
-    diff, mag, allowed = work
+    diff, mag, allowed, ratio = work[:4]
+    default = allowed if extra is None else work[4]
     np.subtract(act, exp, out=diff)
     np.abs(diff, out=diff)  # nan only at equal infinities (or at a nan, which fails)
     np.abs(exp, out=mag)
-    np.multiply(mag, rtol, out=allowed)
-    allowed += atol
-    # fmax: a nan (an undefined element) must not hide an infinity elsewhere
-    if np.isinf(np.fmax.reduce(allowed, initial=0.0)):
-        return None  # an infinite reference: inf <= inf must not pass a finite tape value
-    ok = np.less_equal(diff, allowed)
-    equal_infinities = not ok.all(**within)
-    if equal_infinities:  # the only other way to pass: equal (infinite) values
-        ok |= act == exp
-        if not ok.all(**within):
-            return None
-    if where is not None and not where.any():
-        return _NOTHING
-    max_abs = float(np.fmax.reduce(diff, initial=0.0, **within))
-    # a passing pair of opposite signs has |exp| (1 - rtol) <= atol (its error is at least |exp|): none
-    # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides)
-    same_sign = rtol < 1 and float(np.fmin.reduce(mag, initial=math.inf, **within)) * (1 - rtol) > 2 * atol
-    # the worst element: the largest error/tolerance ratio (0 where the error is 0), first of ties
-    ratio = np.divide(diff, allowed, out=allowed)
-    if atol == 0 or equal_infinities:
-        np.fmax(ratio, 0.0, out=ratio)  # 0/0 and the nan of equal infinities: 0
+    np.multiply(mag, rtol, out=default)
+    default += atol
+    if extra is not None:
+        np.maximum(default, extra, out=allowed)  # the slack widens the tolerance, never narrows it
+    # the worst element: the largest error/tolerance ratio, first of ties; -1 where not compared
+    np.divide(diff, allowed, out=ratio)
     if where is not None:
         np.copyto(ratio, -1.0, where=~where)
-    worst = int(ratio.argmax())
+    worst = int(ratio.argmax())  # argmax returns the first nan, if there is one
+    worst_ratio = float(ratio[worst])
+    # For allowed > 0 finite, fl(diff / allowed) <= 1 exactly when diff <= allowed (a float above allowed is
+    # at least allowed * (1 + 2**-53), strictly, and the quotient rounds up to 1 + 2**-52): a largest ratio
+    # <= 1 passes every element.  An infinity or a nan on either side gives a nan or an infinite ratio, and
+    # so does a zero tolerance at a zero: those blocks take the element checks below.
+    if not worst_ratio <= 1.0:
+        # fmax: a nan (an undefined element) must not hide an infinity elsewhere
+        if np.isinf(np.fmax.reduce(allowed, initial=0.0)):
+            return None  # an infinite reference: inf <= inf must not pass a finite tape value
+        ok = np.less_equal(diff, allowed)
+        if not ok.all(**within):  # the only other way to pass: equal (infinite) values
+            ok |= act == exp
+            if not ok.all(**within):
+                return None
+        np.fmax(ratio, 0.0, out=ratio)  # passing, so a nan ratio is 0/0 or equal infinities: 0
+        if where is not None:
+            np.copyto(ratio, -1.0, where=~where)
+        worst = int(ratio.argmax())
+        worst_ratio = float(ratio[worst])
+    if worst_ratio < 0:
+        return _NOTHING
+    n_wider, widened_by = 0, 1.0
+    if extra is not None:
+        wider = np.greater(allowed, default)
+        if where is not None:
+            wider &= where
+        n_wider = int(np.count_nonzero(wider))
+        if n_wider:
+            widened_by = float(np.maximum.reduce(np.divide(allowed, default, out=ratio), where=wider,
+                                                 initial=-math.inf))
+    max_abs = float(np.fmax.reduce(diff, initial=0.0, **within))
+    if max_abs == 0.0:  # every compared pair equal (or equal infinities): no relative or ULP error either
+        return 0.0, 0.0, 0.0, worst, worst_ratio, n_wider, widened_by
+    # a passing pair of opposite signs has |exp| (1 - rtol) <= atol (its error is at least |exp|): none
+    # when the smallest |exp| is well above that (the factor 2 covers the rounding of the two sides); a
+    # slack can let such a pair pass at any size
+    same_sign = (extra is None and rtol < 1
+                 and float(np.fmin.reduce(mag, initial=math.inf, **within)) * (1 - rtol) > 2 * atol)
     rel = np.divide(diff, mag, out=mag)  # 0/0 (equal zeros) is nan: ignored
     max_rel = float(np.fmax.reduce(rel, initial=0.0, **within))
-    worst_ratio = float(ratio[worst])
-    return max_abs, max_rel, _max_ulp(act, exp, where, dtype, same_sign, out=diff), worst, worst_ratio
+    return (max_abs, max_rel, _max_ulp(act, exp, where, dtype, same_sign, out=diff), worst, worst_ratio,
+            n_wider, widened_by)
 
 
 def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: Any,
@@ -480,12 +537,13 @@ def _max_ulp(act: np.ndarray, exp: np.ndarray, where: np.ndarray | None, dtype: 
     ix, iy = x.view(itype), y.view(itype)
     dist = np.subtract(ix, iy, out=None if out is None else out.view(itype)[: ix.size].reshape(ix.shape))
     np.abs(dist, out=dist)  # wraps only between opposite signs, which are left out
+    within: dict[str, Any] = {} if where is None else {"where": where}
     if not same_sign:
         opposite = np.less(ix, 0)
         opposite ^= np.less(iy, 0)
         split = opposite if where is None else where & opposite
         if split.any():
             keep = ~opposite if where is None else where & ~opposite
-            best = float(np.max(dist, where=keep, initial=0))
+            best = float(np.maximum.reduce(dist, where=keep, initial=0))
             return max(best, float(np.max(ulp_distance(x[split], y[split], dt))))
-    return float(np.max(dist, initial=0) if where is None else np.max(dist, where=where, initial=0))
+    return float(np.maximum.reduce(dist, initial=0, **within))

@@ -499,8 +499,11 @@ class _ExpandedPlan:
 
 @functools.lru_cache(maxsize=64)
 def _expanded_plan(
-    keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool
+    keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool,
+    rounded: bool = False,
 ) -> _ExpandedPlan:
+    # rounded: every local partial derivative with a rounding error, its symbols last among the arguments
+    # (the first-order bound's backward pass, see _expanded_bounds)
     syms = symbol_arrays(shapes)
     flat = [x for n, _ in shapes for x in syms[n].ravel()]
     taken = {str(x) for x in flat}
@@ -518,7 +521,9 @@ def _expanded_plan(
     losses: dict[Seq, sympy.Expr] = {(): loss}
     derivs: dict[Seq, np.ndarray] = {}
     n_forward = len(defs)
-    diff = _Differentiator()  # local partials: a let-bound symbol is a variable of its own there
+    errors: list[sympy.Symbol] = []
+    # local partials: a let-bound symbol is a variable of its own there
+    diff = _RoundingDifferentiator(errors, taken) if rounded else _Differentiator()
     for level in range(1, order + 1):
         for prefix in _sequences(active, level - 1):
             grad = _reverse_sweep(losses[prefix], bind, [x for n in active for x in syms[n].ravel()], diff)
@@ -533,7 +538,7 @@ def _expanded_plan(
     final = {q: d for q, d in derivs.items() if len(q) == order}
     outputs = list(out.ravel()) + [e for d in final.values() for e in d.ravel()]
     sym_names = {n: np.vectorize(str, otypes=[object])(a) if a.size else a for n, a in syms.items()}
-    compiled = Compiled(args, outputs, list(defs.items()), stored=True)
+    compiled = Compiled(args + errors, outputs, list(defs.items()), stored=True)
     return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled, n_forward)
 
 
@@ -843,10 +848,11 @@ def _rounding_models(node: Call, values: dict[int, np.ndarray]) -> list[tuple[fl
 def _perturbed(expr: Expr, arrays: dict[str, np.ndarray]) -> tuple[Expr, list[tuple[str, tuple[int, ...]]]]:
     """``expr`` with a rounding error on every value an engine rounds, as IR: each such node's value gets
     its models of :func:`_rounding_models` applied with an input ``e`` of its own shape (zero in the
-    expression as written), and the names and shapes of those inputs, in order.  Differentiating it in
-    expanded mode puts each ``e`` on the chain rule's terms through that node too (the backward pass's
-    rounding, as in elementwise mode; :mod:`symgrad.symbolic.rounding`).  Constant subtrees are left as
-    they are (an engine folds them as the reference does)."""
+    expression as written), and the names and shapes of those inputs, in order.  Differentiated in
+    expanded mode, each ``e`` sits on the chain rule's terms through its node too, and the plan's
+    ``rounded`` sweep gives every local partial derivative a rounding of its own (the backward pass's
+    cancellation, as in elementwise mode; :mod:`symgrad.symbolic.rounding`).  Constant subtrees are left
+    as they are (an engine folds them as the reference does)."""
     values = numpy_eval(expr, arrays, np.float64, values=True)
     taken = set(variables(expr))
     errors: list[tuple[str, tuple[int, ...]]] = []
@@ -885,7 +891,7 @@ def _perturbed(expr: Expr, arrays: dict[str, np.ndarray]) -> tuple[Expr, list[tu
 def _expanded_rounding_plan(keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int,
                             symbolic_g: bool) -> _ExpandedPlan:
     # the plan of the perturbed expression, cached here: it never evicts a reference's from _expanded_plan's
-    return _expanded_plan.__wrapped__(keyed, shapes, wrt, order, symbolic_g)
+    return _expanded_plan.__wrapped__(keyed, shapes, wrt, order, symbolic_g, rounded=True)
 
 
 def _lazy_expanded_bounds(expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int, g: Any,
@@ -893,7 +899,7 @@ def _lazy_expanded_bounds(expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, o
     """As :func:`_lazy_bounds`, in expanded mode: per derivative (and ``()``, the value), a function giving
     the first-order bound on the engine's rounding of the intermediates (:func:`_perturbed`), ``g`` the
     grad_output's elements (None: ones); all computed at the first call, once, and None beyond
-    ``_MAX_ROUNDINGS`` rounded values."""
+    ``_MAX_EXPANDED_ROUNDINGS`` rounded values."""
     names = variables(expr)
 
     @functools.cache
@@ -913,14 +919,20 @@ def _expanded_bounds(expr: Expr, arrays: dict[str, np.ndarray], names: list[str]
                      out_shape: tuple[int, ...], dtype: np.dtype) -> dict[Any, np.ndarray]:
     perturbed, errors = _perturbed(expr, arrays)
     n_errors = sum(math.prod(shape) for _, shape in errors)
-    if not n_errors or n_errors > _MAX_ROUNDINGS:
+    if not n_errors or n_errors > _MAX_EXPANDED_ROUNDINGS // 2:
         return {}
     shapes = (*((n, arrays[n].shape) for n in names), *errors)
     plan = _expanded_rounding_plan(Keyed(perturbed), shapes, wrt, order, g is not None)
     xs = [np.float64(a) for n in names for a in arrays[n].ravel()]
     gs = [] if g is None else [np.float64(v) for v in g]
-    got = np.array(first_order_bound_at_point(lambda *e: plan.compiled.numpy(*xs, *e, *gs), n_errors,
-                                              epsilon(dtype)))
+    n_backward = len(plan.compiled.args) - len(xs) - n_errors - len(gs)  # the backward pass's roundings
+    if n_errors + n_backward > _MAX_EXPANDED_ROUNDINGS:
+        return {}
+
+    def formulas(*e: Any) -> Any:
+        return plan.compiled.numpy(*xs, *e[:n_errors], *gs, *e[n_errors:])
+
+    got = np.array(first_order_bound_at_point(formulas, n_errors + n_backward, epsilon(dtype)))
     n_out = math.prod(plan.out_shape)
     out: dict[Any, np.ndarray] = {(): got[:n_out].reshape(out_shape)}
     start = n_out
@@ -1110,6 +1122,9 @@ def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
 
 
 _MAX_ROUNDINGS = 128  # rounded values a first-order bound perturbs; beyond, only the sampled spread
+# ... in expanded mode, where one batched call evaluates every perturbation (half of them at most in the
+# forward): a 5x5 ``A @ x`` under three functions has ~210
+_MAX_EXPANDED_ROUNDINGS = 512
 _SAFETY = 2.0  # the spread is one sample of the engine's rounding error, not its bound
 _JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not conditioning
 # ... or beyond this many epsilons of the format: in float16/bfloat16 one rounding error of an input can

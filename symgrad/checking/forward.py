@@ -47,6 +47,11 @@ class JvpReference:
     slack: np.ndarray | None  # float32: how far an ideal engine can be (see symbolic/engine.py)
     formula: str
     mode: str  # the symbolic engine's mode
+    # the slack with the intermediates' first-order rounding bound, computed on demand (a comparison that
+    # fails within the slack asks for it)
+    bound: Callable[[], np.ndarray] | None = None
+    value_slack: np.ndarray | None = None  # as slack and bound, for the forward value
+    value_bound: Callable[[], np.ndarray | None] | None = None
 
 
 def _mask(d: Any, name: str) -> np.ndarray:
@@ -74,70 +79,89 @@ def reference_jvp(ir: Expr, inputs: dict[str, np.ndarray], wrt: list[str], tange
     eps = float(np.finfo(dt).eps)
 
     def contract(derivs: dict, weights: Callable[[str, np.ndarray], np.ndarray], axes: Any) -> tuple:
-        """sum over used names of weights(d_x) summed over ``axes`` (None: elementwise), with masks."""
+        """sum over used names of weights(d_x) summed over ``axes`` (None: elementwise), with masks; the
+        slack, and a function giving it with the first-order rounding bounds (computed when called)."""
         at = shape if axes is None else ()
-        total, absolute, slack = np.zeros(at), np.zeros(at), np.zeros(at)
+        total, absolute = np.zeros(at), np.zeros(at)
         undef, kink = np.zeros(at, dtype=bool), np.zeros(at, dtype=bool)
         terms = 0
+        red = (lambda a: a) if axes is None else (lambda a: np.sum(a))
+        slacked = []
         with np.errstate(all="ignore"):
             for n in used:
                 d = derivs[(n,)]
                 prod = np.asarray(d.value, dtype=np.float64) * weights(n, t64[n])
-                red = (lambda a: a) if axes is None else (lambda a: np.sum(a))
                 total = total + red(prod)
                 absolute = absolute + red(np.abs(prod))
                 if d.slack is not None:
-                    # the sampled spread, or the intermediates' first-order rounding where it is larger
-                    bound = d.bound() if d.bound is not None else None
-                    wide = np.asarray(d.slack) if bound is None else np.maximum(d.slack, bound)
-                    slack = slack + red(np.abs(wide * weights(n, t64[n])))
+                    slacked.append((d, weights(n, t64[n])))
                 undef = undef | (red(_mask(d, "undefined")) > 0 if axes is not None
                                  else np.broadcast_to(_mask(d, "undefined"), at))
                 kink = kink | (red(_mask(d, "at_kink")) > 0 if axes is not None
                                else np.broadcast_to(_mask(d, "at_kink"), at))
                 terms += 1 if axes is None else int(np.size(prod))
             undef = undef | np.isnan(total)
-        # a float32 engine's dot product may cancel: its rounding error is bounded by n eps sum |terms|
-        widened = slack + terms * eps * absolute if dt == np.float32 else None
-        return total, undef, kink, widened
+
+        def slack(with_bound: bool) -> np.ndarray:
+            # the sampled spread, or the intermediates' first-order rounding where it is larger; and a float32
+            # engine's dot product may cancel: its rounding error is bounded by n eps sum |terms|
+            out = np.zeros(at)
+            with np.errstate(all="ignore"):
+                for d, w in slacked:
+                    bound = d.bound() if with_bound and d.bound is not None else None
+                    wide = np.asarray(d.slack) if bound is None else np.maximum(d.slack, bound)
+                    out = out + red(np.abs(wide * w))
+            return out + terms * eps * absolute
+
+        if dt != np.float32:
+            return total, undef, kink, None, None
+        return total, undef, kink, slack(False), lambda: slack(True)
 
     res: Any
     if not used:  # J t = 0: the output depends on no differentiated input
         res = differentiate(ir, inputs, wrt, grad_output=np.ones(shape, dtype=dt), **kw)
         z = np.zeros(shape, dtype=bool)
-        return JvpReference(res.value, np.zeros(shape, dtype=dt), z, z, None, "0", res.mode)
+        return JvpReference(res.value, np.zeros(shape, dtype=dt), z, z, None, "0", res.mode,
+                            value_slack=res.value_slack, value_bound=res.value_bound)
 
     if shape == ():
         res = differentiate(ir, inputs, wrt, grad_output=np.ones((), dtype=dt), **kw)
-        total, undef, kink, slack = contract(res.derivatives, lambda n, t: t, "all")
+        total, undef, kink, slack, bound = contract(res.derivatives, lambda n, t: t, "all")
         return JvpReference(res.value, total.astype(dt), undef, kink, slack, _formula(res.derivatives, used),
-                            res.mode)
+                            res.mode, bound, res.value_slack, res.value_bound)
 
     if is_elementwise(ir) and choose_mode(ir, mode) == "elementwise":
         wide = {n: (np.broadcast_to(a, shape).copy() if n in used else a) for n, a in inputs.items()}
         res = differentiate(ir, wide, wrt, grad_output=np.ones(shape, dtype=dt), **kw)
-        total, undef, kink, slack = contract(res.derivatives, lambda n, t: np.broadcast_to(t, shape), None)
+        total, undef, kink, slack, bound = contract(res.derivatives, lambda n, t: np.broadcast_to(t, shape), None)
         return JvpReference(res.value, total.astype(dt), undef, kink, slack, _formula(res.derivatives, used),
-                            res.mode)
+                            res.mode, bound, res.value_slack, res.value_bound)
 
     # row by row: the VJP with the k-th one-hot grad_output is the k-th row of the Jacobian
     size = math.prod(shape)
     jvp, undef_all, kink_all = np.zeros(size), np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
     slack_all = np.zeros(size) if dt == np.float32 else None
+    bounds: list[Callable[[], np.ndarray]] = []
     res = None
     for k in range(size):
         onehot = np.zeros(size, dtype=dt)
         onehot[k] = 1
         res = differentiate(ir, inputs, wrt, grad_output=onehot.reshape(shape), **kw)
-        total, undef, kink, slack = contract(res.derivatives, lambda n, t: t, "all")
+        total, undef, kink, slack, bound = contract(res.derivatives, lambda n, t: t, "all")
         jvp[k], undef_all[k], kink_all[k] = total, undef, kink
         if slack_all is not None and slack is not None:
             slack_all[k] = slack
+            bounds.append(bound)
     assert res is not None
     rows = f"row by row ({size} VJPs with one-hot grad_outputs), " + _formula(res.derivatives, used)
+
+    def bound_all() -> np.ndarray:
+        return np.array([b() for b in bounds], dtype=np.float64).reshape(shape)
+
     return JvpReference(res.value, jvp.reshape(shape).astype(dt), undef_all.reshape(shape),
                         kink_all.reshape(shape), None if slack_all is None else slack_all.reshape(shape),
-                        rows[:_FORMULA_CHARS], res.mode)
+                        rows[:_FORMULA_CHARS], res.mode, bound_all if slack_all is not None else None,
+                        res.value_slack, res.value_bound)
 
 
 def make_tangents(case: Case, inputs: dict[str, np.ndarray], limits: Limits) -> dict[str, np.ndarray]:

@@ -51,7 +51,7 @@ from symgrad.symbolic.forms import (
     written_forward,
 )
 from symgrad.symbolic.kinks import rounding_kinks
-from symgrad.symbolic.rounding import first_order_bound
+from symgrad.symbolic.rounding import first_order_bound, first_order_bound_at_point
 
 __all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
 
@@ -499,8 +499,11 @@ class _ExpandedPlan:
 
 @functools.lru_cache(maxsize=64)
 def _expanded_plan(
-    keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool
+    keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int, symbolic_g: bool,
+    rounded: bool = False,
 ) -> _ExpandedPlan:
+    # rounded: every local partial derivative with a rounding error, its symbols last among the arguments
+    # (the first-order bound's backward pass, see _expanded_bounds)
     syms = symbol_arrays(shapes)
     flat = [x for n, _ in shapes for x in syms[n].ravel()]
     taken = {str(x) for x in flat}
@@ -518,7 +521,9 @@ def _expanded_plan(
     losses: dict[Seq, sympy.Expr] = {(): loss}
     derivs: dict[Seq, np.ndarray] = {}
     n_forward = len(defs)
-    diff = _Differentiator()  # local partials: a let-bound symbol is a variable of its own there
+    errors: list[sympy.Symbol] = []
+    # local partials: a let-bound symbol is a variable of its own there
+    diff = _RoundingDifferentiator(errors, taken) if rounded else _Differentiator()
     for level in range(1, order + 1):
         for prefix in _sequences(active, level - 1):
             grad = _reverse_sweep(losses[prefix], bind, [x for n in active for x in syms[n].ravel()], diff)
@@ -533,7 +538,7 @@ def _expanded_plan(
     final = {q: d for q, d in derivs.items() if len(q) == order}
     outputs = list(out.ravel()) + [e for d in final.values() for e in d.ravel()]
     sym_names = {n: np.vectorize(str, otypes=[object])(a) if a.size else a for n, a in syms.items()}
-    compiled = Compiled(args, outputs, list(defs.items()), stored=True)
+    compiled = Compiled(args + errors, outputs, list(defs.items()), stored=True)
     return _ExpandedPlan([n for n, _ in shapes], out.shape, sym_names, final, compiled, n_forward)
 
 
@@ -802,6 +807,141 @@ def _lazy_bounds(inner: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: in
     return {q: bound_of(q) for q in [(), *seqs]}
 
 
+# ---------------------------------------------------------------- narrow formats: the bound in expanded mode
+
+
+def _rounding_models(node: Call, values: dict[int, np.ndarray]) -> list[tuple[float, str]]:
+    """How an engine's rounding of ``node``'s value is modelled (see :func:`_perturbed`), as a list of
+    ``(gamma, how)``: ``"relative"`` is the value times ``1 + gamma*e``; ``"summed"`` adds ``gamma*e`` times
+    the op of the arguments' absolute values held constant (a sum's value: any order of summation of n
+    terms is within ``(n-1) eps sum|x|`` of the exact sum, and its backward pass is exact), ``"dot"`` the
+    same, differentiated (a matmul's VJPs are dot products too).  Empty for a value no engine rounds (moved
+    or selected elements, a jump's or a condition's)."""
+    op = node.op
+    if op.kind == ops.ELEMENTWISE:
+        return [] if op.jumps else [(1.0, "relative")]
+    if op.kind in (ops.SHAPE, ops.CONDITION, ops.INTERNAL) or op in (ops.transpose, ops.max, ops.min):
+        return []
+    shapes = [np.shape(values[id(a)]) for a in node.args]
+    x, out = shapes[0], np.shape(values[id(node)])
+    axis = node.kwargs.get("axis")
+    if op.kind == ops.REDUCTION:
+        n = math.prod(x) // max(1, math.prod(out))
+    elif op.kind == ops.SCAN:
+        n = x[axis] if axis is not None and not isinstance(axis, tuple) else (x[-1] if x else 1)
+    elif op is ops.matmul:  # (m, k) @ (k, n): dots of k terms forward, of n and m in the VJPs
+        n = max(x[-1] if x else 1, x[-2] if len(x) > 1 else 1, shapes[1][-1] if len(shapes[1]) > 1 else 1)
+    else:
+        n = max((d for s_ in shapes for d in s_), default=1)
+    if op in (ops.sum, ops.cumsum, ops.trace):
+        n = min(x[-2:]) if op is ops.trace and len(x) >= 2 else n
+        return [(n - 1.0, "summed")] if n > 1 else []
+    if op is ops.mean:
+        return [(1.0, "relative"), *([(n - 1.0, "summed")] if n > 1 else [])]
+    if op in (ops.matmul, ops.einsum):  # terms per output element (a dot product's length), or a VJP's
+        return [(float(n), "dot")]
+    if op in (ops.prod, ops.cumprod):
+        return [(n - 1.0, "relative")] if n > 1 else []
+    return [(float(max(n, 1)), "relative")]  # logsumexp, var, std, norm, softmax, det, inv, solve, ...
+
+
+def _perturbed(expr: Expr, arrays: dict[str, np.ndarray]) -> tuple[Expr, list[tuple[str, tuple[int, ...]]]]:
+    """``expr`` with a rounding error on every value an engine rounds, as IR: each such node's value gets
+    its models of :func:`_rounding_models` applied with an input ``e`` of its own shape (zero in the
+    expression as written), and the names and shapes of those inputs, in order.  Differentiated in
+    expanded mode, each ``e`` sits on the chain rule's terms through its node too, and the plan's
+    ``rounded`` sweep gives every local partial derivative a rounding of its own (the backward pass's
+    cancellation, as in elementwise mode; :mod:`symgrad.symbolic.rounding`).  Constant subtrees are left
+    as they are (an engine folds them as the reference does)."""
+    values = numpy_eval(expr, arrays, np.float64, values=True)
+    taken = set(variables(expr))
+    errors: list[tuple[str, tuple[int, ...]]] = []
+    constant: dict[int, bool] = {}
+
+    def leaf(node: Expr) -> Expr:
+        constant[id(node)] = isinstance(node, Const)
+        return node
+
+    def error(shape: tuple[int, ...]) -> Expr:
+        errors.append((fresh_name(f"rounding_{len(errors)}", taken), shape))
+        return Var(errors[-1][0])
+
+    def call(node: Call, args: list[Expr]) -> Expr:
+        constant[id(node)] = all(constant[id(a)] for a in node.args)
+        out: Expr = Call(node.op, tuple(args), node.params)
+        if constant[id(node)]:
+            return out
+        shape = tuple(np.shape(values[id(node)]))
+        for gamma, how in _rounding_models(node, values):
+            e = error(shape)
+            scaled = e if gamma == 1 else Call(ops.mul, (Const(gamma), e))
+            if how == "relative":
+                out = Call(ops.mul, (out, Call(ops.add, (Const(1.0), scaled))))
+            else:
+                size = Call(node.op, tuple(Call(ops.abs, (a,)) for a in args), node.params)
+                if how == "summed":
+                    size = Call(ops.detach, (size,))
+                out = Call(ops.add, (out, Call(ops.mul, (scaled, size))))
+        return out
+
+    return evaluate(expr, leaf, call), errors
+
+
+@functools.lru_cache(maxsize=32)
+def _expanded_rounding_plan(keyed: Keyed, shapes: tuple[tuple[str, tuple[int, ...]], ...], wrt: Seq, order: int,
+                            symbolic_g: bool) -> _ExpandedPlan:
+    # the plan of the perturbed expression, cached here: it never evicts a reference's from _expanded_plan's
+    return _expanded_plan.__wrapped__(keyed, shapes, wrt, order, symbolic_g, rounded=True)
+
+
+def _lazy_expanded_bounds(expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int, g: Any,
+                          out_shape: tuple[int, ...], dtype: np.dtype) -> dict[Any, Callable[[], np.ndarray | None]]:
+    """As :func:`_lazy_bounds`, in expanded mode: per derivative (and ``()``, the value), a function giving
+    the first-order bound on the engine's rounding of the intermediates (:func:`_perturbed`), ``g`` the
+    grad_output's elements (None: ones); all computed at the first call, once, and None beyond
+    ``_MAX_EXPANDED_ROUNDINGS`` rounded values."""
+    names = variables(expr)
+
+    @functools.cache
+    def compute() -> dict[Any, np.ndarray]:
+        try:
+            return _expanded_bounds(expr, arrays, names, wrt, order, g, out_shape, dtype)
+        except (ArithmeticError, ValueError, TypeError, RecursionError, np.linalg.LinAlgError):
+            return {}  # no bound: the sampled spread alone judges, as before the bound
+
+    def bound_of(q: Any) -> Callable[[], np.ndarray | None]:
+        return lambda: compute().get(q)
+
+    return {q: bound_of(q) for q in [(), *_sequences(wrt, order)]}
+
+
+def _expanded_bounds(expr: Expr, arrays: dict[str, np.ndarray], names: list[str], wrt: Seq, order: int, g: Any,
+                     out_shape: tuple[int, ...], dtype: np.dtype) -> dict[Any, np.ndarray]:
+    perturbed, errors = _perturbed(expr, arrays)
+    n_errors = sum(math.prod(shape) for _, shape in errors)
+    if not n_errors or n_errors > _MAX_EXPANDED_ROUNDINGS // 2:
+        return {}
+    shapes = (*((n, arrays[n].shape) for n in names), *errors)
+    plan = _expanded_rounding_plan(Keyed(perturbed), shapes, wrt, order, g is not None)
+    xs = [np.float64(a) for n in names for a in arrays[n].ravel()]
+    gs = [] if g is None else [np.float64(v) for v in g]
+    n_backward = len(plan.compiled.args) - len(xs) - n_errors - len(gs)  # the backward pass's roundings
+    if n_errors + n_backward > _MAX_EXPANDED_ROUNDINGS:
+        return {}
+
+    def formulas(*e: Any) -> Any:
+        return plan.compiled.numpy(*xs, *e[:n_errors], *gs, *e[n_errors:])
+
+    got = np.array(first_order_bound_at_point(formulas, n_errors + n_backward, epsilon(dtype)))
+    n_out = math.prod(plan.out_shape)
+    out: dict[Any, np.ndarray] = {(): got[:n_out].reshape(out_shape)}
+    start = n_out
+    for seq, exprs in plan.derivs.items():
+        out[seq] = got[start : start + exprs.size].reshape(exprs.shape)
+        start += exprs.size
+    return out
+
+
 def _run_expanded(
     expr: Expr, arrays: dict[str, np.ndarray], wrt: Seq, order: int,
     grad_output: Any, exact: bool, dtype: np.dtype, limits: Limits,
@@ -826,8 +966,11 @@ def _run_expanded(
         raw = np.array([as_real(v) for v in plan.compiled.numpy(*map(np.float64, args))], dtype=np.float64)
     result: np.ndarray = raw
     spread = None
+    bounds: dict[Any, Callable[[], np.ndarray | None]] = {}
     if dtype != np.float64:
         spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None, dtype), dtype=np.float64)
+        bounds = _lazy_expanded_bounds(expr, arrays, wrt, order, args[len(args) - math.prod(plan.out_shape):]
+                                       if symbolic_g else None, plan.out_shape, dtype)
     if exact:
         with mpmath.workdps(EXACT_DPS):
             mp = mp_eval(plan.compiled, [[mpmath.mpf(float(a)) for a in args]], raw.reshape(-1, 1))[:, 0]
@@ -859,8 +1002,9 @@ def _run_expanded(
         derivatives[seq] = _derivative(seq, formula, None, np.asarray(value, dtype=np.float64).astype(dtype, copy=False))
         if spread is not None and exprs is not None:
             derivatives[seq].slack = spread[start - exprs.size : start].reshape(shape)
+            derivatives[seq].bound = bounds.get(seq)
     return SymbolicResult("expanded", np.asarray(forward, dtype=np.float64).astype(dtype, copy=False), derivatives,
-                          None if spread is None else spread[:n_out].reshape(plan.out_shape))
+                          None if spread is None else spread[:n_out].reshape(plan.out_shape), value_bound=bounds.get(()))
 
 
 def _expanded_formula(plan: _ExpandedPlan, seq: Seq, exprs: np.ndarray) -> str:
@@ -978,6 +1122,9 @@ def _round_literals(expr: Expr, dtype: np.dtype) -> Expr:
 
 
 _MAX_ROUNDINGS = 128  # rounded values a first-order bound perturbs; beyond, only the sampled spread
+# ... in expanded mode, where one batched call evaluates every perturbation (half of them at most in the
+# forward): a 5x5 ``A @ x`` under three functions has ~210
+_MAX_EXPANDED_ROUNDINGS = 512
 _SAFETY = 2.0  # the spread is one sample of the engine's rounding error, not its bound
 _JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not conditioning
 # ... or beyond this many epsilons of the format: in float16/bfloat16 one rounding error of an input can

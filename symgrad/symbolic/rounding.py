@@ -32,7 +32,7 @@ import numpy as np
 
 from symgrad.symbolic.forms import as_real
 
-__all__ = ["first_order_bound"]
+__all__ = ["first_order_bound", "first_order_bound_at_point"]
 
 
 _SMOOTH = 4.0  # the two changes of a smooth response: opposite signs, sizes within this factor
@@ -54,9 +54,31 @@ def first_order_bound(formulas: Callable[..., Sequence[Any]], args: Sequence[np.
             up, down, half = (at([sign * eps if j == k else 0.0 for j in range(n_errors)])
                               for sign in (1.0, -1.0, 0.5))
             for i, (u, d, h, b) in enumerate(zip(up, down, half, base)):
-                du, dd, dh = u - b, d - b, np.abs(h - b)
-                big, small = np.maximum(np.abs(du), np.abs(dd)), np.minimum(np.abs(du), np.abs(dd))
-                linear = (dh >= 0.25 * np.abs(du)) & (dh <= 0.75 * np.abs(du))
-                smooth = np.isfinite(big) & (du * dd < 0) & (big <= _SMOOTH * small) & linear
-                total[i] = total[i] + np.where(smooth, big, 0.0)
+                total[i] = total[i] + _first_order(u - b, d - b, h - b)
     return total
+
+
+def first_order_bound_at_point(formulas: Callable[..., Sequence[Any]], n_errors: int, eps: float) -> list[float]:
+    """As :func:`first_order_bound` for scalar formulas of the errors alone (expanded mode: the inputs are
+    bound already): every perturbation in one call, each error an array with one value per perturbation
+    (the base, then ``+eps``, ``-eps`` and ``eps/2`` for each error in turn); one call per perturbation
+    when the formulas do not broadcast so."""
+    rows = np.zeros((1 + 3 * n_errors, n_errors))
+    for k in range(n_errors):
+        rows[1 + 3 * k : 4 + 3 * k, k] = (eps, -eps, 0.5 * eps)
+    with np.errstate(all="ignore"):
+        try:
+            got = [np.broadcast_to(as_real(v), (len(rows),)) for v in formulas(*rows.T)]
+        except (TypeError, ValueError):  # a formula that takes scalars only
+            return [float(t) for t in first_order_bound(formulas, [], n_errors, None, eps)]
+        return [float(np.sum(_first_order(v[1::3] - v[0], v[2::3] - v[0], v[3::3] - v[0]))) for v in got]
+
+
+def _first_order(du: np.ndarray, dd: np.ndarray, dh: np.ndarray) -> np.ndarray:
+    """The size of the change one error makes, from its changes at ``+eps``, ``-eps`` and ``eps/2``: the
+    larger of the first two where the response is first-order (smooth), 0 where it is not (a branch)."""
+    dh = np.abs(dh)
+    big, small = np.maximum(np.abs(du), np.abs(dd)), np.minimum(np.abs(du), np.abs(dd))
+    linear = (dh >= 0.25 * np.abs(du)) & (dh <= 0.75 * np.abs(du))
+    smooth = np.isfinite(big) & (du * dd < 0) & (big <= _SMOOTH * small) & linear
+    return np.where(smooth, big, 0.0)

@@ -226,7 +226,7 @@ class Backend:
             if all(is_const):
                 const.add(id(node))
                 return _fold(node.op, args, node.kwargs)
-            if any(is_const) and self.capabilities.wrap_constants:
+            if self.capabilities.wrap_constants and any(is_const):
                 like = next(a for a, c in zip(args, is_const) if not c)
                 args = [self.wrap(a, like) if c else a for a, c in zip(args, is_const)]
             return self.apply(node.op, args, node.kwargs)

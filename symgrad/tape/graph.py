@@ -182,7 +182,7 @@ class Node:
 
     def free(self) -> None:
         if self.saves:
-            self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) else a for a in self.inputs)
+            self.inputs = tuple([_Meta.of(a) if isinstance(a, Tensor) else a for a in self.inputs])
             self.ans = None
             self.freed = True
 
@@ -791,14 +791,13 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
     # op (a custom Function, an unregistered Op) may return an array the user holds: never owned
     given: list[Any] | None = [g, ans, *args] if ops.OPS.get(op.name) is op else None
     params = node.params
-    for i, edge in enumerate(node.edges):
+    for edge, vjp, x in zip(node.edges, op.vjps, inputs):
         if edge is None:
             continue
-        vjp = op.vjps[i]
         assert vjp is not None  # an edge exists only where a VJP does
         gi = vjp(g, ans, *args, **params)
         if create_graph:
-            shape, dtype = inputs[i].shape, inputs[i].dtype
+            shape, dtype = x.shape, x.dtype
             gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))
             if gi.shape != shape:
                 gi = ops.sum_to(gi, shape=tuple(shape))
@@ -811,7 +810,6 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
             gi = gi._data
         elif type(gi) is not np.ndarray:
             gi = np.asarray(gi)
-        x = inputs[i]
         shape, dtype = (x._data.shape, x._data.dtype) if isinstance(x, Tensor) else (x.shape, x.dtype)
         owned = given is not None and gi.base is None
         if owned:

@@ -9,6 +9,7 @@ import numpy as np
 
 from symgrad import tape
 from symgrad.backends.base import Capabilities, TapeBackend
+from symgrad.ir.expr import Expr
 from symgrad.ir.ops import Op
 from symgrad.tape.forward import jvp
 
@@ -21,6 +22,14 @@ class SymgradBackend(TapeBackend):
     def leaf(self, array: np.ndarray, requires_grad: bool) -> Any:
         return tape.Tensor._make(array) if not requires_grad else tape.tensor(array, requires_grad=True)
 
+    def walk(self, expr: Expr, leaves: dict[str, Any]) -> Any:
+        # numpy's errors ignored once for the whole walk, as each op would set them: its own _quiet is then a no-op
+        token = tape.graph._quiet()
+        try:
+            return super().walk(expr, leaves)
+        finally:
+            tape.graph._loud(token)
+
     def apply(self, op: Op, args: list[Any], params: dict[str, Any]) -> Any:
         return tape.graph.apply_table(op, args, params)  # the table's std (ddof 0), not torch.std's
 
@@ -28,7 +37,7 @@ class SymgradBackend(TapeBackend):
              create_graph: bool) -> list[Any | None]:
         if not isinstance(output, tape.Tensor) or not output.requires_grad:
             return [None] * len(inputs)  # the output does not depend on any input
-        seed = None if grad_output is None else tape.Tensor._make(np.asarray(grad_output, dtype=output.dtype))
+        seed = None if grad_output is None else tape.Tensor._make(np.asarray(grad_output, dtype=output.dtype.dtype))
         # The driver differentiates several gradients that share this graph above order 1 (no seed);
         # at order 1 (one call with a seed) saved tensors go as soon as backward has used them.
         return list(tape.grad(output, inputs, seed, retain_graph=create_graph or seed is None,

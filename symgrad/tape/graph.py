@@ -40,7 +40,9 @@ class _Meta:
 
     @classmethod
     def of(cls, t: Tensor) -> _Meta:
-        return cls(t._data.shape, t._data.dtype)
+        meta = cls.__new__(cls)  # a tensor's array has a tuple shape and an np.dtype already: no conversions
+        meta.shape, meta.dtype = t._data.shape, t._data.dtype
+        return meta
 
     @property
     def ndim(self) -> int:
@@ -127,17 +129,12 @@ class Node:
 
     def __init__(self, op: Op, params: dict[str, Any], inputs: tuple, ans: np.ndarray):
         self.op, self.params = op, params
-        edges, needed = [], []
-        for vjp, a in zip(op.vjps, inputs):
-            edge = _edge(a) if vjp is not None else None
-            edges.append(edge)
-            needed.append(edge is not None)
-        self.edges = tuple(edges)
+        self.edges = edges = tuple([_edge(a) if vjp is not None else None for vjp, a in zip(op.vjps, inputs)])
         # torch's name and next_functions slots: worked out when first asked
         self._name: str | None = None
         self._slots: tuple[int, ...] | None = None
         # save what the op declares the VJPs of the inputs that get a gradient read; of the rest the shape
-        reads = op.saved(tuple(needed))
+        reads = op.saved(tuple([e is not None for e in edges]))
         self.ans = ans if reads[0] else None
         kept: list[Any] = []
         versions: list[int | None] = []
@@ -185,7 +182,7 @@ class Node:
 
     def free(self) -> None:
         if self.saves:
-            self.inputs = tuple(_Meta.of(a) if isinstance(a, Tensor) else a for a in self.inputs)
+            self.inputs = tuple([_Meta.of(a) if isinstance(a, Tensor) else a for a in self.inputs])
             self.ans = None
             self.freed = True
 
@@ -195,7 +192,7 @@ Edge = Union[Node, AccumulateGrad, None]  # noqa: UP007
 
 def _edge(t: Any) -> Edge:
     """Where a gradient for ``t`` must go: its grad_fn, its AccumulateGrad, or nowhere."""
-    if not isinstance(t, Tensor) or not t.requires_grad:
+    if not isinstance(t, Tensor) or not t._requires_grad:
         return None
     if t.grad_fn is not None:
         return t.grad_fn
@@ -217,8 +214,9 @@ TORCH_SPELLINGS: dict[Op, tuple[Any, frozenset[str]]] = {}
 def apply_table(op: Op, args: Sequence[Any], params: dict[str, Any]) -> Any:
     """``op`` on tensors exactly as the op table defines it (``std`` with numpy's ``ddof=0``), never torch's
     spelling of it: how the checking backend evaluates a case's expression."""
-    if any(isinstance(a, Tensor) for a in args):
-        return _record(op, tuple(args), params)
+    for a in args:
+        if isinstance(a, Tensor):
+            return _record(op, tuple(args), params)
     return op(*args, **params)
 
 
@@ -242,9 +240,8 @@ def _record(op: Op, args: tuple, params: dict[str, Any]) -> Tensor:
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     if grad_mode._grad_enabled:
-        vjps = op.vjps
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor) and a._requires_grad and vjps[i] is not None:
+        for vjp, a in zip(op.vjps, args):
+            if vjp is not None and isinstance(a, Tensor) and a._requires_grad:
                 return Tensor._make(out, Node(op, params, args, out))
     return Tensor._make(out)
 
@@ -276,12 +273,16 @@ def _quiet() -> Any:
         state.__enter__()
         return state
     current = _extobj_contextvar.get()
-    if current is not _IGNORING[0] and current is not _IGNORING[1]:
+    if current is _IGNORING[1]:  # already ignoring (inside a walk or a backward pass): nothing to set or reset
+        return None
+    if current is not _IGNORING[0]:
         _IGNORING[:] = [current, _make_extobj(all="ignore")]  # keeps the caller's buffer size and callback
     return _extobj_contextvar.set(_IGNORING[1])
 
 
 def _loud(token: Any) -> None:
+    if token is None:
+        return
     if _extobj_contextvar is None:  # pragma: no cover
         token.__exit__(None, None, None)
     else:
@@ -658,10 +659,10 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=np.dtype(dtype))
     arr = np.array(data)  # the copy; the casts below copy only when the dtype changes
-    if arr.dtype.kind == "f" and arr.dtype != float32:
+    if arr.dtype.kind == "f" and arr.dtype != float32.dtype:  # numpy's dtypes compared: no conversion
         arr = arr.astype(dtypes.default_dtype().dtype, copy=False)
     elif arr.dtype.kind in "iu":
-        arr = arr.astype(int64, copy=False)
+        arr = arr.astype(int64.dtype, copy=False)
     elif arr.dtype.kind not in "fb":
         raise TypeError(f"can't convert {arr.dtype} data to a tensor")
     return arr
@@ -736,14 +737,15 @@ def _run(outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, retain_g
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     retain = create_graph if retain_graph is None else retain_graph
     grads = _make_grads(outputs, grad_outputs)
+    roots = [_edge(out) for out in outputs]
     pending: dict[Edge, tuple[Any, bool]] = {}  # by node: (gradient so far, owned)
-    for out, g in zip(outputs, grads):
-        _accumulate(pending, _edge(out), g if create_graph else g._data, False)
+    for root, g in zip(roots, grads):
+        _accumulate(pending, root, g if create_graph else g._data, False)
     captured: dict[int, tuple[Any, bool]] = {}
     token = _quiet()
     try:
         with enable_grad() if create_graph else no_grad():
-            for node in _topological(_edge(o) for o in outputs):
+            for node in _topological(roots):
                 entry = pending.pop(node, None)
                 if entry is None:
                     continue
@@ -781,7 +783,7 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
         args = inputs
     else:  # plain numpy: the table's functions just compute
         ans = node.ans
-        args = tuple(a._data if isinstance(a, Tensor) else a for a in inputs)
+        args = tuple([a._data if isinstance(a, Tensor) else a for a in inputs])
     for a, saved in zip(inputs, node.versions):
         if saved is not None and a._version != saved:
             raise RuntimeError(modified_message(a, a.grad_fn, saved))
@@ -789,14 +791,13 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
     # op (a custom Function, an unregistered Op) may return an array the user holds: never owned
     given: list[Any] | None = [g, ans, *args] if ops.OPS.get(op.name) is op else None
     params = node.params
-    for i, edge in enumerate(node.edges):
+    for edge, vjp, x in zip(node.edges, op.vjps, inputs):
         if edge is None:
             continue
-        vjp = op.vjps[i]
         assert vjp is not None  # an edge exists only where a VJP does
         gi = vjp(g, ans, *args, **params)
         if create_graph:
-            shape, dtype = inputs[i].shape, inputs[i].dtype
+            shape, dtype = x.shape, x.dtype
             gi = gi if isinstance(gi, Tensor) else Tensor._make(np.asarray(gi))
             if gi.shape != shape:
                 gi = ops.sum_to(gi, shape=tuple(shape))
@@ -809,7 +810,6 @@ def _propagate(node: Node, g: Any, pending: dict[Edge, tuple[Any, bool]], create
             gi = gi._data
         elif type(gi) is not np.ndarray:
             gi = np.asarray(gi)
-        x = inputs[i]
         shape, dtype = (x._data.shape, x._data.dtype) if isinstance(x, Tensor) else (x.shape, x.dtype)
         owned = given is not None and gi.base is None
         if owned:
@@ -891,7 +891,7 @@ def _deposit(t: Tensor, g: Any, owned: bool, create_graph: bool) -> None:
         else:
             t._grad = t._grad + g
         return
-    if g.dtype != t.dtype:
+    if t.dtype != g.dtype:  # the tape's dtype first: its __eq__ compares without converting
         g, owned = g.astype(t.dtype), True
     if t._grad is None:
         t._grad = Tensor._make(g if owned else np.array(g, copy=True))
@@ -931,11 +931,11 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    edges = {id(e): e for e in (_edge(t) for t in inputs)}
-    captured = _run(outputs, grad_outputs, retain_graph, create_graph, capture=edges)
+    targets = [_edge(t) for t in inputs]
+    captured = _run(outputs, grad_outputs, retain_graph, create_graph, capture={id(e): e for e in targets})
     result, given = [], set()
-    for index, t in enumerate(inputs):
-        entry = captured.get(id(_edge(t)))
+    for index, target in enumerate(targets):
+        entry = captured.get(id(target))
         if entry is None and not allow_unused:
             raise RuntimeError(
                 f"The differentiated Tensor at index {index} appears to not have been used in the graph. "

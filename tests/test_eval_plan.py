@@ -179,3 +179,30 @@ def test_numpy_eval_values_keep_and_each() -> None:
     rounded = numpy_eval(e, inputs, each=lambda v: np.round(np.asarray(v), 1))
     assert not np.array_equal(rounded, root)  # the twin: `each` applies at every node
     np.testing.assert_array_equal(rounded, np.round(rounded, 1))
+
+
+def test_ops_used_and_is_elementwise_come_from_the_plan() -> None:
+    from symgrad.ir import ops
+    from symgrad.ir.expr import is_elementwise, ops_used
+
+    e = parse("sin(a) * b + sin(b)")
+    assert ops_used(e) == {ops.sin, ops.mul, ops.add}
+    assert is_elementwise(e)
+    reduced = parse("sum(sin(a) * b, axis=0)")
+    assert ops.sum in ops_used(reduced)
+    assert not is_elementwise(reduced)  # the twin: one reduction anywhere makes it not elementwise
+
+
+@pytest.mark.parametrize("shapes", [[], [(3,)], [(3, 4), (3, 4)], [(3, 1), (1, 4)], [(4,), (3, 4), ()], [(2, 3), (2, 3), (3,)]])
+def test_broadcast_shape_is_numpys(shapes: list[tuple[int, ...]]) -> None:
+    from symgrad.ir.expr import broadcast_shape
+
+    assert broadcast_shape(shapes) == np.broadcast_shapes(*shapes)
+
+
+def test_broadcast_shape_refuses_what_numpy_refuses() -> None:
+    from symgrad.ir.expr import broadcast_shape
+
+    assert broadcast_shape([(3,), (3,)]) == (3,)
+    with pytest.raises(ValueError):
+        broadcast_shape([(3,), (4,)])

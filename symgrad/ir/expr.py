@@ -105,6 +105,7 @@ class _Plan(NamedTuple):
 
     below: tuple[Expr, ...]
     names: tuple[str, ...]  # the input names, in order of first appearance
+    ops: frozenset[Op]  # the ops of its calls
     steps: tuple[tuple[Expr | None, tuple[int, ...] | None, tuple[int, ...], dict[str, Any]], ...]
 
 
@@ -130,7 +131,8 @@ def _build_plan(expr: Expr) -> _Plan:
                       tuple(sorted(frees.get(i, ()))),
                       node.kwargs if is_call and node.params else _NO_KWARGS))  # type: ignore[attr-defined]
     names = tuple(dict.fromkeys(node.name for node in order if isinstance(node, Var)))
-    return _Plan(tuple(order[:-1]), names, tuple(steps))
+    used = frozenset(node.op for node in order if isinstance(node, Call))
+    return _Plan(tuple(order[:-1]), names, used, tuple(steps))
 
 
 def _plan(expr: Expr) -> _Plan:
@@ -200,8 +202,21 @@ def variables(expr: Expr) -> list[str]:
     return list(_plan(expr).names)
 
 
+def broadcast_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """``np.broadcast_shapes(*shapes)``, without its cost when every shape is the same (the usual case)."""
+    if not shapes:
+        return ()
+    first = shapes[0]
+    return first if all(s == first for s in shapes) else np.broadcast_shapes(*shapes)
+
+
+def ops_used(expr: Expr) -> frozenset[Op]:
+    """The ops of the tree's calls."""
+    return _plan(expr).ops
+
+
 def is_elementwise(expr: Expr) -> bool:
-    return all(n.op.kind in (ops.ELEMENTWISE, ops.CONDITION) for n in expr.walk() if isinstance(n, Call))
+    return all(op.kind in (ops.ELEMENTWISE, ops.CONDITION) for op in _plan(expr).ops)
 
 
 def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list[Any]], Any]) -> Any:

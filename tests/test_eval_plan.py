@@ -206,3 +206,17 @@ def test_broadcast_shape_refuses_what_numpy_refuses() -> None:
     assert broadcast_shape([(3,), (3,)]) == (3,)
     with pytest.raises(ValueError):
         broadcast_shape([(3,), (4,)])
+
+
+def test_a_new_tree_at_a_dead_trees_address_gets_its_own_plan() -> None:
+    # trees die and new ones are built, often at the same address: a plan cached by id() would be stale
+    a, b = Var("a"), Var("b")
+    inputs = {"a": np.array([0.5, 2.0]), "b": np.array([3.0, -1.0])}
+    for i in range(200):
+        e = (a * float(i)) + b if i % 2 else ir_expr.ops.sin(b) * a - float(i)
+        want = inputs["a"] * float(i) + inputs["b"] if i % 2 else np.sin(inputs["b"]) * inputs["a"] - float(i)
+        np.testing.assert_array_equal(numpy_eval(e, inputs), want)
+        assert variables(e) == (["a", "b"] if i % 2 else ["b", "a"])
+        del e
+        if i % 50 == 0:
+            gc.collect()

@@ -73,3 +73,13 @@ def parse_ir(text: str):  # type: ignore[no-untyped-def]
     from symgrad.ir.parse import parse
 
     return parse(text)
+
+
+def test_check_shares_one_options_per_backend_name_and_exact() -> None:
+    from symgrad.api import _options
+
+    assert _options("symgrad", None) is _options("symgrad", None)
+    assert _options("symgrad", True).exact is True and _options("symgrad", None).exact is None  # the twin
+    assert _options("torch", None).backend == "torch"
+    backend = symgrad.backends.get("symgrad")
+    assert _options(backend, None).backend is backend  # an instance: not cached, but used as given

@@ -100,13 +100,14 @@ class _Plan(NamedTuple):
     ``below`` is every node but the root, children before parents.  One step per node, in that
     order (the root last): the node (None for the root: a plan never holds its own key, or the
     weak cache below would keep every tree alive), its arguments' slots (None for a leaf), the
-    slots whose last use it is (freed after it runs), and a Call's keyword arguments.
+    slots whose last use it is (freed after it runs), a Call's keyword arguments, and what
+    :func:`numpy_eval` runs: a Call's numpy forward, a Var's name or a Const's value as a float.
     """
 
     below: tuple[Expr, ...]
     names: tuple[str, ...]  # the input names, in order of first appearance
     ops: frozenset[Op]  # the ops of its calls
-    steps: tuple[tuple[Expr | None, tuple[int, ...] | None, tuple[int, ...], dict[str, Any]], ...]
+    steps: tuple[tuple[Expr | None, tuple[int, ...] | None, tuple[int, ...], dict[str, Any], Any], ...]
 
 
 _NO_KWARGS: dict[str, Any] = {}
@@ -124,12 +125,13 @@ def _build_plan(expr: Expr) -> _Plan:
     for j, i in last.items():
         frees.setdefault(i, []).append(j)
     steps = []
+    run: Any  # see _Plan
     for i, node in enumerate(order):
-        is_call = isinstance(node, Call)
-        steps.append((None if node is expr else node,
-                      tuple(slot[id(a)] for a in node.args) if is_call else None,  # type: ignore[attr-defined]
-                      tuple(sorted(frees.get(i, ()))),
-                      node.kwargs if is_call and node.params else _NO_KWARGS))  # type: ignore[attr-defined]
+        if isinstance(node, Call):
+            args, kwargs, run = tuple(slot[id(a)] for a in node.args), node.kwargs or _NO_KWARGS, node.op.forward
+        else:
+            args, kwargs, run = None, _NO_KWARGS, node.name if isinstance(node, Var) else float(node.value)  # type: ignore[attr-defined]
+        steps.append((None if node is expr else node, args, tuple(sorted(frees.get(i, ()))), kwargs, run))
     names = tuple(dict.fromkeys(node.name for node in order if isinstance(node, Var)))
     used = frozenset(node.op for node in order if isinstance(node, Call))
     return _Plan(tuple(order[:-1]), names, used, tuple(steps))
@@ -226,12 +228,12 @@ def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list
     expression); the order of the calls is the tree's post-order, the same on every run."""
     steps = _plan(expr).steps
     values: list[Any] = [None] * len(steps)
-    for i, (node, args, frees, _) in enumerate(steps):
+    for i, (node, args, frees, _, _) in enumerate(steps):
         node = expr if node is None else node
         if args is None:
             values[i] = leaf(node)
         else:
-            values[i] = call(node, [values[j] for j in args])  # type: ignore[arg-type]
+            values[i] = call(node, list(map(values.__getitem__, args)))  # type: ignore[arg-type]
             for j in frees:
                 values[j] = None
     return values[-1]
@@ -263,26 +265,28 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
     seen: dict[int, np.ndarray] = {}
     steps = _plan(expr).steps
     out: list[Any] = [None] * len(steps)
+    track = values or keep is not None or each is not None
     # evaluate()'s loop, inlined: per step a direct call of the forward, without the callbacks' overhead
     with np.errstate(all="ignore"):
-        for i, (node, args, frees, kwargs) in enumerate(steps):
-            node = expr if node is None else node
-            if args is None:
-                value = inputs[node.name] if isinstance(node, Var) else float(node.value)  # type: ignore[attr-defined]
+        for i, (node, args, frees, kwargs, run) in enumerate(steps):
+            if args is None:  # an input (by name) or a literal (its float)
+                value = inputs[run] if isinstance(run, str) else run
             else:
-                xs = [out[j] for j in args]
-                value = node.op.forward(*xs, **kwargs)  # type: ignore[attr-defined]
+                xs = list(map(out.__getitem__, args))
+                value = run(*xs, **kwargs)
                 if isinstance(value, np.floating) and all(isinstance(a, float) for a in xs):
                     value = float(value)  # literals only (the -4.0 of -4.0 + x): stays weak, as the tape keeps it
                 del xs
                 for j in frees:  # freed promptly: numpy reuses the memory (as in a Python expression)
                     out[j] = None
-            if each is not None:
-                value = each(value)
-            if values:
-                seen[id(node)] = np.asarray(value)
-            elif keep is not None and id(node) in keep:
-                keep[id(node)] = np.asarray(value)
+            if track:
+                if each is not None:
+                    value = each(value)
+                key = id(expr if node is None else node)
+                if values:
+                    seen[key] = np.asarray(value)
+                elif keep is not None and key in keep:
+                    keep[key] = np.asarray(value)
             out[i] = value
     root = out[-1]
     return seen if values else np.asarray(root, dtype=dtype)  # cast outside errstate, as before

@@ -101,7 +101,7 @@ class _Plan(NamedTuple):
     order (the root last): the node (None for the root: a plan never holds its own key, or the
     weak cache below would keep every tree alive), its arguments' slots (None for a leaf), the
     slots whose last use it is (freed after it runs), a Call's keyword arguments, and what
-    :func:`numpy_eval` runs: a Call's numpy forward, a Var's name or a Const's value as a float.
+    :func:`numpy_eval` runs: a Call's op (its numpy forward), a Var's name or a Const's value as a float.
     """
 
     below: tuple[Expr, ...]
@@ -128,7 +128,7 @@ def _build_plan(expr: Expr) -> _Plan:
     run: Any  # see _Plan
     for i, node in enumerate(order):
         if isinstance(node, Call):
-            args, kwargs, run = tuple(slot[id(a)] for a in node.args), node.kwargs or _NO_KWARGS, node.op.forward
+            args, kwargs, run = tuple(slot[id(a)] for a in node.args), node.kwargs or _NO_KWARGS, node.op
         else:
             args, kwargs, run = None, _NO_KWARGS, node.name if isinstance(node, Var) else float(node.value)  # type: ignore[attr-defined]
         steps.append((None if node is expr else node, args, tuple(sorted(frees.get(i, ()))), kwargs, run))
@@ -273,7 +273,7 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
                 value = inputs[run] if isinstance(run, str) else run
             else:
                 xs = list(map(out.__getitem__, args))
-                value = run(*xs, **kwargs)
+                value = run.forward(*xs, **kwargs)
                 if isinstance(value, np.floating) and all(isinstance(a, float) for a in xs):
                     value = float(value)  # literals only (the -4.0 of -4.0 + x): stays weak, as the tape keeps it
                 del xs

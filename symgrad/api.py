@@ -7,6 +7,7 @@ runner as it is (validated as the parser validates text), never printed and pars
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable
@@ -161,7 +162,19 @@ def check(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None
         except Exception:  # found but broken when built: the report's error
             pass
     case = make_case(expr, inputs, **kwargs)
-    return run_case(case, options=Options(backend=backend, exact=exact))
+    return run_case(case, options=_options(backend, exact))
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_options(backend: str, exact: bool | None) -> Options:
+    return Options(backend=backend, exact=exact)
+
+
+def _options(backend: Any, exact: Any) -> Options:
+    """The run's Options; for a backend by name, one shared instance (Options is frozen, building one costs)."""
+    if isinstance(backend, str) and (exact is None or isinstance(exact, bool)):
+        return _cached_options(backend, exact)
+    return Options(backend=backend, exact=exact)
 
 
 def assert_gradients(expr: ExprLike, *, backend: Any = "symgrad", exact: bool | None = None,

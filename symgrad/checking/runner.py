@@ -27,7 +27,7 @@ from symgrad.checking.forward import make_tangents, reference_jvp
 from symgrad.checking.options import Options  # defined apart: the parent of a worker pool needs no sympy
 from symgrad.checking.report import Gradient, Report
 from symgrad.checking.verdicts import grad_output_source, note_grad_output, unchecked
-from symgrad.ir.expr import Call, Expr, numpy_eval, variables
+from symgrad.ir.expr import Expr, numpy_eval, ops_used, variables
 from symgrad.ir.limits import check_derivatives
 from symgrad.ir.precision import is_narrow, numpy_dtype
 from symgrad.symbolic import differentiate, prove_equal, round_literals, to_sympy
@@ -144,8 +144,7 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     device = opts.device or case.device
     wrt = case.wrt_names
     check_derivatives([int(np.size(inputs[w])) for w in wrt], case.order, opts.limits)  # before building any
-    lacking = backend.capabilities.lacks({n.op for n in ir.walk() if isinstance(n, Call)}, case.order, case.dtype,
-                                         device)
+    lacking = backend.capabilities.lacks(ops_used(ir), case.order, case.dtype, device)
     if lacking:  # declared by the backend: skipped before the engine runs, with the reason
         raise Unsupported(lacking)
     # the forward shape decides the default grad_output: inferred by the case, else evaluated
@@ -284,7 +283,7 @@ def _check_forward(case: Case, opts: Options, report: Report, *, reverse_ran: bo
     case, dtype, rtol, atol, exact, inputs, ir, backend = _setup(case, opts)
     wrt = case.wrt_names
     lacking = (None if reverse_ran else
-               backend.capabilities.lacks({n.op for n in ir.walk() if isinstance(n, Call)}, 1, case.dtype))
+               backend.capabilities.lacks(ops_used(ir), 1, case.dtype))
     lacking = lacking or backend.capabilities.lacks_forward()
     if lacking:
         raise Unsupported(lacking)

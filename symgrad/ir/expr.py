@@ -12,10 +12,11 @@ an engine needs the value of the expression as written.
 from __future__ import annotations
 
 import inspect
+import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, overload
+from typing import Any, Literal, NamedTuple, Union, overload
 
 import numpy as np
 
@@ -76,10 +77,8 @@ class Expr:
 
     def walk(self) -> Iterator[Expr]:
         """Every node, children before parents (each shared node once)."""
-        order = _WALKS.get(self)  # trees are immutable: the order is computed once per root
-        if order is None:
-            order = _WALKS[self] = tuple(self._walk())
-        return iter(order)
+        plan = _plan(self)
+        return itertools.chain(plan.below, (self,))
 
     def _walk(self) -> Iterator[Expr]:
         seen: set[int] = set()
@@ -95,8 +94,58 @@ class Expr:
                     stack.extend((a, False) for a in reversed(node.args))
 
 
-# every walked root's node order, while the root lives (Expr hashes by identity)
-_WALKS: weakref.WeakKeyDictionary[Expr, tuple[Expr, ...]] = weakref.WeakKeyDictionary()
+class _Plan(NamedTuple):
+    """How :func:`evaluate` runs a tree, found once per root (trees are immutable).
+
+    ``below`` is every node but the root, children before parents.  One step per node, in that
+    order (the root last): the node (None for the root: a plan never holds its own key, or the
+    weak cache below would keep every tree alive), its arguments' slots (None for a leaf), the
+    slots whose last use it is (freed after it runs), a Call's keyword arguments, and what
+    :func:`numpy_eval` runs: a Call's op (its numpy forward), a Var's name or a Const's value as a float.
+    """
+
+    below: tuple[Expr, ...]
+    names: tuple[str, ...]  # the input names, in order of first appearance
+    ops: frozenset[Op]  # the ops of its calls
+    steps: tuple[tuple[Expr | None, tuple[int, ...] | None, tuple[int, ...], dict[str, Any], Any], ...]
+
+
+_NO_KWARGS: dict[str, Any] = {}
+
+
+def _build_plan(expr: Expr) -> _Plan:
+    order = list(expr._walk())
+    slot = {id(node): i for i, node in enumerate(order)}
+    last: dict[int, int] = {}  # slot -> the step of its last use
+    for i, node in enumerate(order):
+        if isinstance(node, Call):
+            for a in node.args:
+                last[slot[id(a)]] = i
+    frees: dict[int, list[int]] = {}
+    for j, i in last.items():
+        frees.setdefault(i, []).append(j)
+    steps = []
+    run: Any  # see _Plan
+    for i, node in enumerate(order):
+        if isinstance(node, Call):
+            args, kwargs, run = tuple(slot[id(a)] for a in node.args), node.kwargs or _NO_KWARGS, node.op
+        else:
+            args, kwargs, run = None, _NO_KWARGS, node.name if isinstance(node, Var) else float(node.value)  # type: ignore[attr-defined]
+        steps.append((None if node is expr else node, args, tuple(sorted(frees.get(i, ()))), kwargs, run))
+    names = tuple(dict.fromkeys(node.name for node in order if isinstance(node, Var)))
+    used = frozenset(node.op for node in order if isinstance(node, Call))
+    return _Plan(tuple(order[:-1]), names, used, tuple(steps))
+
+
+def _plan(expr: Expr) -> _Plan:
+    plan = _PLANS.get(expr)
+    if plan is None:
+        plan = _PLANS[expr] = _build_plan(expr)
+    return plan
+
+
+# every evaluated or walked root's plan, while the root lives (Expr hashes by identity)
+_PLANS: weakref.WeakKeyDictionary[Expr, _Plan] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -152,36 +201,42 @@ def as_expr(value: Any) -> Expr:
 
 def variables(expr: Expr) -> list[str]:
     """Input names in order of first appearance."""
-    names: dict[str, None] = {}
-    for node in expr.walk():
-        if isinstance(node, Var):
-            names.setdefault(node.name)
-    return list(names)
+    return list(_plan(expr).names)
+
+
+def broadcast_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """``np.broadcast_shapes(*shapes)``, without its cost when every shape is the same (the usual case)."""
+    if not shapes:
+        return ()
+    first = shapes[0]
+    return first if all(s == first for s in shapes) else np.broadcast_shapes(*shapes)
+
+
+def ops_used(expr: Expr) -> frozenset[Op]:
+    """The ops of the tree's calls."""
+    return _plan(expr).ops
 
 
 def is_elementwise(expr: Expr) -> bool:
-    return all(n.op.kind in (ops.ELEMENTWISE, ops.CONDITION) for n in expr.walk() if isinstance(n, Call))
+    return all(op.kind in (ops.ELEMENTWISE, ops.CONDITION) for op in _plan(expr).ops)
 
 
 def evaluate(expr: Expr, leaf: Callable[[Expr], Any], call: Callable[[Call, list[Any]], Any]) -> Any:
-    """Interpret the tree bottom-up: ``leaf`` maps Const/Var nodes, ``call`` combines children."""
-    order = list(expr.walk())
-    uses: dict[int, int] = {}  # consumers still to run, per node: a value goes once its last one has
-    for node in order:
-        if isinstance(node, Call):
-            for a in node.args:
-                uses[id(a)] = uses.get(id(a), 0) + 1
-    values: dict[int, Any] = {}
-    for node in order:
-        if isinstance(node, Call):
-            values[id(node)] = call(node, [values[id(a)] for a in node.args])
-            for a in node.args:  # freed promptly, numpy reuses the memory (as in a Python expression)
-                uses[id(a)] -= 1
-                if not uses[id(a)] and a is not expr:
-                    values.pop(id(a), None)
+    """Interpret the tree bottom-up: ``leaf`` maps Const/Var nodes, ``call`` combines children.
+
+    Each value is freed once its last consumer has run (numpy reuses the memory, as in a Python
+    expression); the order of the calls is the tree's post-order, the same on every run."""
+    steps = _plan(expr).steps
+    values: list[Any] = [None] * len(steps)
+    for i, (node, args, frees, _, _) in enumerate(steps):
+        node = expr if node is None else node
+        if args is None:
+            values[i] = leaf(node)
         else:
-            values[id(node)] = leaf(node)
-    return values[id(expr)]
+            values[i] = call(node, list(map(values.__getitem__, args)))  # type: ignore[arg-type]
+            for j in frees:
+                values[j] = None
+    return values[-1]
 
 
 @overload
@@ -208,28 +263,33 @@ def numpy_eval(expr: Expr, inputs: Mapping[str, Any], dtype: Any = None,
     when given, is applied to every leaf's and op's value (a 16-bit format's rounding, see precision).
     """
     seen: dict[int, np.ndarray] = {}
-
-    def store(node: Expr, value: Any) -> Any:
-        if each is not None:
-            value = each(value)
-        if values:
-            seen[id(node)] = np.asarray(value)
-        elif keep is not None and id(node) in keep:
-            keep[id(node)] = np.asarray(value)
-        return value
-
-    def leaf(node: Expr) -> Any:
-        return store(node, inputs[node.name] if isinstance(node, Var) else float(node.value))  # type: ignore[attr-defined]
-
-    def call(node: Call, args: list[Any]) -> Any:
-        out = node.op.forward(*args, **node.kwargs)
-        if isinstance(out, np.floating) and all(isinstance(a, float) for a in args):
-            out = float(out)  # literals only (the -4.0 of -4.0 + x): stays weak, as the tape keeps it
-        return store(node, out)
-
+    steps = _plan(expr).steps
+    out: list[Any] = [None] * len(steps)
+    track = values or keep is not None or each is not None
+    # evaluate()'s loop, inlined: per step a direct call of the forward, without the callbacks' overhead
     with np.errstate(all="ignore"):
-        root = evaluate(expr, leaf, call)
-    return seen if values else np.asarray(root, dtype=dtype)
+        for i, (node, args, frees, kwargs, run) in enumerate(steps):
+            if args is None:  # an input (by name) or a literal (its float)
+                value = inputs[run] if isinstance(run, str) else run
+            else:
+                xs = list(map(out.__getitem__, args))
+                value = run.forward(*xs, **kwargs)
+                if isinstance(value, np.floating) and all(isinstance(a, float) for a in xs):
+                    value = float(value)  # literals only (the -4.0 of -4.0 + x): stays weak, as the tape keeps it
+                del xs
+                for j in frees:  # freed promptly: numpy reuses the memory (as in a Python expression)
+                    out[j] = None
+            if track:
+                if each is not None:
+                    value = each(value)
+                key = id(expr if node is None else node)
+                if values:
+                    seen[key] = np.asarray(value)
+                elif keep is not None and key in keep:
+                    keep[key] = np.asarray(value)
+            out[i] = value
+    root = out[-1]
+    return seen if values else np.asarray(root, dtype=dtype)  # cast outside errstate, as before
 
 
 def trace_inputs(fn: Callable[..., Any]) -> list[str]:

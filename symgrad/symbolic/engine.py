@@ -31,7 +31,7 @@ import numpy as np
 import sympy
 
 from symgrad.ir import ops
-from symgrad.ir.expr import Call, Const, Expr, Var, evaluate, is_elementwise, numpy_eval, variables
+from symgrad.ir.expr import Call, Const, Expr, Var, broadcast_shape, evaluate, is_elementwise, numpy_eval, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 from symgrad.ir.precision import PRECISIONS, epsilon, numpy_dtype
 from symgrad.symbolic import functions as s
@@ -716,14 +716,15 @@ def _run_elementwise(
 ) -> SymbolicResult:
     inner, chain = _split_root(expr)
     plan = _elementwise_plan(Keyed(inner), wrt, order)
-    shape = np.broadcast_shapes(*(arrays[n].shape for n in plan.names)) if plan.names else ()
+    shape = broadcast_shape([arrays[n].shape for n in plan.names])
     size = math.prod(shape)
     if size > limits.max_elements:
         raise LimitExceeded("max_elements", size, limits.max_elements, "broadcast result")
     # a full mean at the bottom of the chain divides by the broadcast element count
     count = size if chain and chain[-1] == "mean" else 1
     g0 = as_real(np.asarray(1.0 if grad_output is None else grad_output, dtype=dtype))
-    g = np.broadcast_to(g0, () if chain else shape)
+    # the weights at full shape: for a given grad_output and the exact path (the default's 0-d ones need none)
+    g = np.broadcast_to(g0, () if chain else shape) if grad_output is not None or exact else g0
     seqs = _sequences(wrt, order)
 
     with np.errstate(all="ignore"):
@@ -759,7 +760,8 @@ def _run_elementwise(
                       for i, q in enumerate(plan.derivs)}
 
     # where the expression as written is undefined, so are the derivatives that element feeds
-    bad = np.broadcast_to(np.isnan(written_root) | plan.zoo, shape)
+    nan_root = np.asarray(np.isnan(written_root))
+    bad = _full(nan_root | True if plan.zoo else nan_root, shape)
     any_bad = bool(bad.any())
     if any_bad:
         forward = np.where(any_bad, np.nan, forward) if chain else np.where(bad, np.nan, forward)

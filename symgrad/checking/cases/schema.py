@@ -28,7 +28,7 @@ import numpy as np
 from symgrad.checking.cases.errors import CaseError
 from symgrad.checking.cases.yaml_loading import _expanded_size, _first_duplicate, _Map, _Seq
 from symgrad.ir import ops
-from symgrad.ir.expr import Call, Expr, Var, evaluate, is_elementwise, to_source, variables
+from symgrad.ir.expr import Call, Expr, Var, broadcast_shape, evaluate, is_elementwise, to_source, variables
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits, check_derivatives
 from symgrad.ir.parse import ParseError, check_ir, parse
 from symgrad.ir.precision import PRECISIONS, numpy_dtype
@@ -136,11 +136,15 @@ class Case:
         always in float64 (a float32 case gets the float64 draw rounded once).
         """
         ctx = _Ctx(self.file, self.line, self.name)
-        rng = np.random.default_rng(self.seed)
+        specs = self._specs(limits)
+        # a generator costs more than copying small literals: made only when some input is drawn
+        drawn = any(spec.kind in _RANDOM_KINDS for spec in specs.values())
+        rng = np.random.default_rng(self.seed) if drawn else None
+        dtype = numpy_dtype(self.dtype)
         out: dict[str, np.ndarray] = {}
-        for name, spec in self._specs(limits).items():
+        for name, spec in specs.items():
             _check_shape(spec.shape, f"input {name!r}", ctx, limits)
-            out[name] = np.array(_draw(rng, spec, spec.shape), dtype=numpy_dtype(self.dtype))  # a fresh copy: callers may write to it
+            out[name] = np.array(_draw(rng, spec, spec.shape), dtype=dtype)  # a fresh copy: callers may write to it
         return out
 
     def make_grad_output(self, shape: Iterable[int], limits: Limits = DEFAULT) -> np.ndarray:
@@ -241,16 +245,20 @@ def _one_tangent(raw: Any, what: str, ctx: Any, limits: Limits) -> InputSpec:
     return spec
 
 
-def _draw(rng: np.random.Generator, spec: InputSpec, shape: Shape) -> np.ndarray:
+_RANDOM_KINDS = ("uniform", "normal")  # the kinds that draw from the case's generator
+
+
+def _draw(rng: np.random.Generator | None, spec: InputSpec, shape: Shape) -> np.ndarray:
     """One spec's float64 numbers (literals as they are; random kinds advance ``rng``)."""
     if spec.kind == "literal":
         assert spec.data is not None
         return spec.data
+    if spec.kind == "linspace":
+        return np.linspace(spec.args[0], spec.args[1], shape[0])
+    assert rng is not None and spec.kind in _RANDOM_KINDS, "a random input needs the case's generator"
     if spec.kind == "uniform":
         return rng.uniform(spec.args[0], spec.args[1], size=shape)
-    if spec.kind == "normal":
-        return rng.normal(spec.args[0], spec.args[1], size=shape)
-    return np.linspace(spec.args[0], spec.args[1], shape[0])
+    return rng.normal(spec.args[0], spec.args[1], size=shape)
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -672,13 +680,13 @@ def case_from_dict(data: Mapping[str, Any], *, file: str | None = None, line: in
 
     if is_elementwise(ir):  # every input, used or not, must broadcast with the others
         try:
-            broadcast: Shape = np.broadcast_shapes(*shapes.values())
+            broadcast: Shape = broadcast_shape(list(shapes.values()))
         except ValueError:
             listed = ", ".join(f"{k} {_fmt(s)}" for k, s in shapes.items())
             raise ctx.error(f"inputs do not broadcast: {listed}", "inputs") from None
         _check_shape(broadcast, "the broadcast of the inputs", ctx, limits, "inputs")
         used = [shapes[n] for n in variables(ir)]
-        out_shape: Shape | None = np.broadcast_shapes(*used) if used else ()
+        out_shape: Shape | None = broadcast_shape(used)
     else:
         out_shape = _infer_shape(ir, shapes, ctx, limits)
 

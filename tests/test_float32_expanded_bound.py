@@ -84,7 +84,8 @@ def test_float64_has_no_expanded_bound() -> None:
     assert report.status == "pass" and all(c.widened == 0 for c in report.comparisons)
 
 
-def test_a_passing_case_never_computes_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+def _count_perturbed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets one entry each time the bound's perturbed plan is built."""
     calls: list[str] = []
     real = symbolic_engine._perturbed
 
@@ -93,6 +94,11 @@ def test_a_passing_case_never_computes_the_bound(monkeypatch: pytest.MonkeyPatch
         return real(*args, **kw)
 
     monkeypatch.setattr(symbolic_engine, "_perturbed", counted)
+    return calls
+
+
+def test_a_passing_case_never_computes_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_perturbed(monkeypatch)
     assert symgrad.check("sin(sum(x)) * prod(x)", dtype="float32", x=[0.5, 1.5, -2.0]).status == "pass"
     assert calls == []
     # the twin: a case that fails within the sampled spread computes it, once
@@ -147,14 +153,7 @@ def test_forward_mode_is_within_the_expanded_bound(backend: str, expr: str, inpu
 
 
 def test_forward_mode_computes_the_bound_only_for_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-    real = symbolic_engine._perturbed
-
-    def counted(*args, **kw):
-        calls.append("perturbed")
-        return real(*args, **kw)
-
-    monkeypatch.setattr(symbolic_engine, "_perturbed", counted)
+    calls = _count_perturbed(monkeypatch)
     report = symgrad.check("sin(sum(x)) * prod(x)", dtype="float32", x=[0.5, 1.5, -2.0], mode_ad="forward")
     assert report.status == "pass" and calls == []
     # the twin: a J t that fails within the sampled spread asks for the bound, once

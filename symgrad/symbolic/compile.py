@@ -15,6 +15,7 @@ import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
+from symgrad.ir import ops
 from symgrad.symbolic import diskcache
 from symgrad.symbolic import functions as s
 
@@ -45,6 +46,13 @@ class _FloatExactPrinter(NumPyPrinter):
             if math.isfinite(a) and a != 0 and math.isfinite(b) and b != 0:
                 return f"(({self._print(rest)})*{a!r})*{b!r}"
         return super()._print_Mul(expr)
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        """``x**3`` and ``x**-2`` as the op table's pow computes them (``x*x*x``, ``1/(x*x)``, torch's
+        shortcuts): bitwise the written forward's value, at a tenth of libm pow's time."""
+        if expr.exp.is_Number and expr.exp in ops.POWER_SHORTCUTS:
+            return f"_power({self._print(expr.base)}, {int(expr.exp)})"
+        return super()._print_Pow(expr, rational=rational)
 
     def _print_ITE(self, expr: Any) -> str:
         """A condition's if-then-else (sympy folds a Piecewise inside a condition into one) as logic:

@@ -314,22 +314,48 @@ def _plain_function(op: ops.Op) -> Any:
     return form.func if numpy_function(form.func) is op.forward else None
 
 
+# constant exponents that numpy's ``**`` (the printed code) computes otherwise than np.power, the written forward
+_POWER_FAST_PATHS = frozenset({0.0, 1.0, -1.0, 2.0, 0.5, -0.5})
+
+
 def _shared_pattern(node: Expr) -> tuple | None:
     """``(op, argument)`` for a node whose written value can stand for its sympy form in the formulas:
     an op with a :func:`_plain_function` of an input, of minus an input, or of the sum, difference or
     product of two different inputs (forms sympy keeps as they are, printed as the same single numpy
-    operation as the written one)."""
-    if not (isinstance(node, Call) and len(node.args) == 1 and not node.params
-            and _plain_function(node.op) is not None):
+    operation as the written one); or such an argument to a constant power, which the printed code
+    computes as ``np.power`` does (not one of numpy's fast paths for ``**``)."""
+    if not isinstance(node, Call) or node.params:
         return None
-    c = node.args[0]
+    if node.op is ops.pow:
+        c = _constant(node.args[1])
+        if c is None or c in _POWER_FAST_PATHS or not math.isfinite(c):
+            return None
+        base = _shared_argument(node.args[0])
+        return None if base is None else ("pow", base, float(c))
+    if len(node.args) != 1 or _plain_function(node.op) is None:
+        return None
+    arg = _shared_argument(node.args[0])
+    return None if arg is None else (node.op.name, arg)
+
+
+def _constant(e: Expr) -> float | None:
+    """The number a literal or minus a literal is (``x**-2`` is ``pow(x, neg(2))``), else None."""
+    negate = isinstance(e, Call) and e.op is ops.neg and not e.params
+    if negate:
+        e = e.args[0]  # type: ignore[attr-defined]
+    if not isinstance(e, Const) or type(e.value) not in (int, float):
+        return None
+    return -float(e.value) if negate else float(e.value)
+
+
+def _shared_argument(c: Expr) -> tuple | None:
     if isinstance(c, Var):
-        return node.op.name, (c.name,)
+        return (c.name,)
     if not isinstance(c, Call) or c.params or not all(isinstance(a, Var) for a in c.args):
         return None
     names = tuple(a.name for a in c.args)  # type: ignore[attr-defined]
     if c.op is ops.neg or (c.op in (ops.add, ops.sub, ops.mul) and names[0] != names[1]):
-        return node.op.name, (c.op.name, *names)
+        return (c.op.name, *names)
     return None
 
 
@@ -344,8 +370,15 @@ def _shared_nodes(expr: Expr, forms: dict[int, Any], syms: dict[str, sympy.Symbo
         c = node.args[0]  # type: ignore[attr-defined]
         arg = syms.get(c.name) if isinstance(c, Var) else forms.get(id(c))
         form = forms.get(id(node))
-        # not rewritten: cos(-a) is cos(a) to sympy, exp(log(a)) is a
-        if form is not None and arg is not None and form.func is _plain_function(node.op) and form.args == (arg,):  # type: ignore[attr-defined]
+        if form is None or arg is None:
+            continue
+        # not rewritten: cos(-a) is cos(a) to sympy, exp(log(a)) is a, (a*b)**3 is a**3*b**3
+        if pattern[0] == "pow":
+            kept = (isinstance(form, sympy.Pow) and form.base == arg and form.exp.is_number
+                    and float(form.exp) == pattern[2])
+        else:
+            kept = form.func is _plain_function(node.op) and form.args == (arg,)  # type: ignore[attr-defined]
+        if kept:
             out[pattern] = form
     return out
 

@@ -285,6 +285,7 @@ def namespace(module: str) -> dict[str, Callable[..., Any]]:
     # DiracDelta: 0 everywhere, as on the tape (where/sign/step pass no gradient)
     if module == "numpy":
         ns["erf"] = ops._erf
+        ns["_power"] = ops.power  # x**3 and x**-2 as the op table computes them (see compile.py)
         # scipy-backed special functions the numpy printer does not know (imported on first call)
         ns["erfc"] = ops._special("erfc")
         ns["erfinv"] = ops._special("erfinv")

@@ -351,7 +351,11 @@ def _literal(value: Any, what: str, ctx: _Ctx, limits: Limits, key: Any = None) 
         if value.dtype.kind not in "iuf":
             raise ctx.error(f"{what}: array of {value.dtype} is not real numbers", key)
         _check_shape(value.shape, what, ctx, limits, key)
-        return value.astype(np.float64)
+        if value.dtype != np.float64:
+            return value.astype(np.float64)
+        view = value.view()  # not a copy (a few ms at 1e6 elements): make_inputs copies, and nothing writes here
+        view.flags.writeable = False
+        return view
     if not isinstance(value, (list, tuple)):
         number = _number(value)
         if number is None:

@@ -583,16 +583,18 @@ def _pow_dy(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 # the constant exponents torch computes without libm's pow, as x*x*x and 1/(x*x) (for float32 and float64):
-# torch's bits, at a tenth of pow's time.  numpy itself computes x**2, x**-1 and x**0.5 as x*x, 1/x and
+# torch's bits, at a tenth of pow's time.  numpy's ``**`` already computes x**2, x**-1 and x**0.5 as x*x, 1/x and
 # sqrt(x).  The reference's printer calls power() for these exponents too (symbolic/compile.py).
 POWER_SHORTCUTS = (3, -2)
+_SHORTCUT_BASES = frozenset({np.ndarray, np.float64, np.float32})
+_SHORTCUT_EXPONENTS = frozenset({int, float, np.float64, np.float32, np.int64, np.int32})
 _SHORTCUT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def power(x: Any, y: Any) -> Any:
-    """``np.power(x, y)``, with torch's shortcuts for a float array to a number (or 0-d array) 3 or -2."""
-    if (isinstance(x, (np.ndarray, np.floating)) and x.dtype in _SHORTCUT_DTYPES and np.ndim(y) == 0
-            and y in POWER_SHORTCUTS):
+    """``np.power(x, y)``, with torch's shortcuts for a float array to a number 3 or -2."""
+    if (type(y) in _SHORTCUT_EXPONENTS and y in POWER_SHORTCUTS and type(x) in _SHORTCUT_BASES
+            and x.dtype in _SHORTCUT_DTYPES):
         return x * x * x if y == 3 else 1.0 / (x * x)
     return np.power(x, y)
 

@@ -30,6 +30,20 @@ def test_literal_inputs_are_fresh_copies_without_a_generator(monkeypatch: pytest
         drawn.make_inputs()
 
 
+def test_a_float64_array_is_held_as_a_read_only_view_until_the_inputs_are_made() -> None:
+    a = np.array([0.5, 1.5, 2.5])
+    case = make_case("a * 2", a=a)
+    got = case.make_inputs()["a"]
+    held = case.specs["a"].data
+    assert np.shares_memory(held, a) and not held.flags.writeable  # no copy, and nothing can write to it
+    assert a.flags.writeable and got.flags.writeable and not np.shares_memory(got, a)
+    # the twin: an array of another dtype is converted, a copy of its own
+    b = a.astype(np.float32)
+    case32 = make_case("b * 2", b=b)
+    case32.make_inputs()
+    assert not np.shares_memory(case32.specs["b"].data, b) and case32.specs["b"].data.dtype == np.float64
+
+
 def test_random_inputs_after_a_literal_draw_the_seeded_stream() -> None:
     case = make_case("a * b * c", a=[1.0, 2.0], b={"normal": [0, 1], "shape": [2]},
                      c={"linspace": [0, 1, 2]}, seed=7)

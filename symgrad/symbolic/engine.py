@@ -314,7 +314,8 @@ def _plain_function(op: ops.Op) -> Any:
     return form.func if numpy_function(form.func) is op.forward else None
 
 
-# constant exponents that numpy's ``**`` (the printed code) computes otherwise than np.power, the written forward
+# constant exponents that numpy's ``**`` (the printed code) computes otherwise than the written forward's
+# ops.power (which is np.power but for the shortcuts 3 and -2, printed as ops.power itself)
 _POWER_FAST_PATHS = frozenset({0.0, 1.0, -1.0, 2.0, 0.5, -0.5})
 
 
@@ -323,7 +324,7 @@ def _shared_pattern(node: Expr) -> tuple | None:
     an op with a :func:`_plain_function` of an input, of minus an input, or of the sum, difference or
     product of two different inputs (forms sympy keeps as they are, printed as the same single numpy
     operation as the written one); or such an argument to a constant power, which the printed code
-    computes as ``np.power`` does (not one of numpy's fast paths for ``**``)."""
+    computes as the written ``ops.power`` does (not one of numpy's fast paths for ``**``)."""
     if not isinstance(node, Call) or node.params:
         return None
     if node.op is ops.pow:

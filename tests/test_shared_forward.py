@@ -15,8 +15,14 @@ EXPRS = [
     "exp(-a) * sinh(a*b) / cosh(b)",
     "log(a) + log(b - a)",  # nan where written and formula are undefined
     "tanh(a*b) * tanh(a*b) + exp(a + b)",
+    # constant powers: the printed code computes x**3 and x**-2 with ops.power, as the written forward does
+    "a**3 + b",
+    "(a + b)**3 * sin(a)",
+    "a**-2 - b**3",
+    "exp(a) * (a - b)**-2 + a**1.5",
 ]
-NASTY = np.array([0.5, -1.5, 0.0, -0.0, 1e-310, 700.0, -800.0, np.inf, -np.inf, np.nan, 3.0])
+POWERS = EXPRS[-4:]
+NASTY = np.array([0.5, -1.5, 0.0, -0.0, 1e-310, 700.0, -800.0, np.inf, -np.inf, np.nan, 3.0, 0.1, 1.7, -2.3, 0.37, 5.9])
 
 
 def _plan(text):
@@ -41,11 +47,19 @@ def test_shared_values_give_the_same_bits(text):
 
 
 @pytest.mark.parametrize("text", ["sin(-a) + b", "cos(-a) * b", "exp(log(a)) * b", "log(exp(a)) + b",
-                                  "sin(a*a) + b", "exp(a - a) * b", "sin(2*a) + b"])
+                                  "sin(a*a) + b", "exp(a - a) * b", "sin(2*a) + b",
+                                  # (a*b)**3 is a**3*b**3 and (-a)**3 is -a**3 to sympy; numpy's ** has a**2
+                                  "(a*b)**3 + b", "(-a)**3 + b", "a**2 + b"])
 def test_nodes_sympy_rewrites_are_not_shared(text):
     # sin(-a) is -sin(a) to sympy, exp(log(a)) is a: the written value is not what the formula computes
     _, plan = _plan(text)
     assert plan.shared == ()
+
+
+@pytest.mark.parametrize("text", POWERS)
+def test_a_constant_power_of_an_input_is_shared(text):
+    _, plan = _plan(text)
+    assert any(p[0] == "pow" for p in plan.shared)
 
 
 def test_a_shared_node_is_found_again_in_an_equal_expression():
@@ -73,3 +87,13 @@ def test_a_shared_node_that_cse_splits_is_still_taken_from_the_written_forward()
     assert [p for p, _ in plan.shared] == ["log"]
     assert "log(" not in inspect.getsource(plan.compiled.numpy_shared)
     assert "log(" in inspect.getsource(plan.compiled.numpy)  # the twin: without the shared value, it is computed
+
+
+def test_a_shared_node_that_cse_names_whole_after_splitting_it_is_still_taken_from_the_written_forward():
+    # (a + b)**3 * sin(a): CSE names a + b (used by the derivative's (a + b)**2), then the cube whole
+    import inspect
+
+    _, plan = _plan("(a + b)**3 * sin(a)")
+    assert ("pow", ("add", "a", "b"), 3.0) in plan.shared
+    assert "_power(" not in inspect.getsource(plan.compiled.numpy_shared)
+    assert "_power(" in inspect.getsource(plan.compiled.numpy)  # the twin: without the shared value, it is computed

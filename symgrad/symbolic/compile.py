@@ -210,12 +210,14 @@ def _compile(args: list[Any], outputs: list[Any], module: str, defs: Sequence[tu
 
 def _through_cse(shared: dict[Any, str], repl: Defs) -> None:
     """Add each shared subexpression as CSE rewrites it (``log(a + b)`` is ``log(_c0)`` once ``_c0 = a + b``
-    is common): the same computation, which the printer then also takes from its argument."""
+    is common): the same computation, which the printer then also takes from its argument.  Every form
+    on the way counts: when CSE names it whole (``_c1 = (_c0)**3``), its definition is the form before."""
     for e, name in list(shared.items()):
         reduced = e
         for sym, rhs in repl:
             reduced = reduced.xreplace({rhs: sym})
-        if not reduced.is_Symbol:  # CSE named it whole: its definition prints as the argument already
+            if reduced.is_Symbol:
+                break
             shared.setdefault(reduced, name)
 
 

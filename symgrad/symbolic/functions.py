@@ -30,7 +30,9 @@ def __getattr__(name: str) -> Any:  # the namespace falls through to sympy
 
 class _Real(Function):
     """A function real at real arguments: sympy's assumptions must know it (``im(minimum(x, -2))`` left
-    unevaluated sends ``periodicity``, which a Piecewise's condition calls, into endless recursion)."""
+    unevaluated sends ``periodicity``, which a Piecewise's condition calls, into endless recursion; so
+    did ``exp(floor_(x)) >= 0``, the condition of ``elu(cbrt(exp(floor(x))))``).  Every function of this
+    module but ``power`` (a negative base) is one."""
 
     def _eval_is_extended_real(self) -> bool | None:
         return fuzzy_and(a.is_extended_real for a in self.args)
@@ -140,7 +142,7 @@ class logaddexp(_Real):
         return log(exp(x) + exp(y))
 
 
-class detach(Function):
+class detach(_Real):
     """Stop-gradient: the value of its argument, derivative 0."""
 
     numpy = staticmethod(lambda x: x)
@@ -162,7 +164,7 @@ def _mp_tie_share(i: Any, m: Any, *xs: Any) -> Any:
     return mpmath.mpf(xs[int(i)] == m) / len([x for x in xs if x == m])
 
 
-class tie_share(Function):
+class tie_share(_Real):
     """``tie_share(i, m, *xs)``: 1/k if ``xs[i]`` is one of the k elements equal to ``m``, else 0."""
 
     numpy = staticmethod(_np_tie_share)
@@ -175,7 +177,7 @@ class tie_share(Function):
 def _extremum(
     name: str, pick: Callable[..., Any], np_pick: Callable[..., Any], mp_pick: Callable[..., Any]
 ) -> type:
-    class extremum(Function):
+    class extremum(_Real):
         numpy = staticmethod(lambda *xs: np_pick.reduce(np.broadcast_arrays(*xs)))  # type: ignore[attr-defined]
         mpmath = staticmethod(lambda *xs: mp_pick(xs))
 
@@ -209,7 +211,7 @@ def _mp_logsumexp(*xs: Any) -> Any:
     return m + mpmath.log(mpmath.fsum(mpmath.exp(x - m) for x in xs))
 
 
-class logsumexp(Function):
+class logsumexp(_Real):
     numpy = staticmethod(_np_logsumexp)
     mpmath = staticmethod(_mp_logsumexp)
 
@@ -226,7 +228,7 @@ class logsumexp(Function):
 
 def _flat(name: str, np_fn: Callable[..., Any], mp_fn: Callable[..., Any]) -> type:
     """A piecewise-constant function whose derivative is 0 everywhere, jumps included (PyTorch's)."""
-    cls = type(name, (Function,), {
+    cls = type(name, (_Real,), {
         "numpy": staticmethod(np_fn), "mpmath": staticmethod(mp_fn),
         "fdiff": lambda self, argindex=1: S.Zero,
     })
@@ -247,7 +249,7 @@ def _np_recip0(r: Any) -> Any:
     return np.where(r == 0, 0.0, 1.0 / np.where(r == 0, 1.0, r))
 
 
-class recip0(Function):
+class recip0(_Real):
     """1/r, and 0 at r = 0: the masked reciprocal of torch's norm backward (gradient 0 at the zero vector).
     Its derivative -recip0(r)**2 is 0 there too, as the tape's guarded power."""
 
@@ -262,7 +264,7 @@ def _np_norm2(*xs: Any) -> Any:
     return np.sqrt(np.sum(np.stack([np.square(x) for x in np.broadcast_arrays(*xs)]), axis=0))
 
 
-class norm2(Function):
+class norm2(_Real):
     """sqrt(x1**2 + ... + xn**2) with torch.linalg.vector_norm's derivative: x_i / norm, 0 at the zero vector."""
 
     numpy = staticmethod(_np_norm2)

@@ -50,3 +50,19 @@ def test_a_piecewise_around_a_flat_function_is_built(inner):
     assert r.status == "pass", r.reason or r.table()
     assert r.comparisons and all(c.mismatched == 0 for c in r.comparisons)
     assert run(data, "api-wrong-all").status == "fail"  # the twin: every gradient moved by 1%
+
+
+# sympy's NumPyPrinter ran simplify_logic on a Piecewise condition holding an ITE (here from minimum's
+# tie rule around sign(x)), whose simplify of the relationals raised "TypeError: Invalid NaN comparison";
+# symgrad prints the ITE as logic itself (fuzz --seed 31 on torch found it)
+HYPOT = "hypot(acos(sign(x)/(abs(sign(x)) + 1.0)*0.9), minimum(x, x/(softplus(transpose(exp(softsign(x)))) + 0.1)))"
+
+
+def test_a_condition_holding_an_if_then_else_is_printed_without_simplify():
+    data = {"expr": HYPOT, "inputs": {"x": [0.3, -0.4, 1.2, 0.0]}, "grad_output": "random"}
+    r = run(data)
+    assert r.status == "pass", r.reason or r.table()
+    assert run(data, "api-wrong-all").status == "fail"
+    # the fuzzer's inputs, all at minimum's tie x == x/(...) == 0: classified, not a crash of the printer
+    at_tie = run({**data, "inputs": {"x": [0.0, 0.0, 0.0]}})
+    assert at_tie.status == "error" and at_tie.reason.startswith("nothing compared: every defined element at a kink")

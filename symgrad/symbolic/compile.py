@@ -61,6 +61,15 @@ class _FloatExactPrinter(NumPyPrinter):
         a, b, c = expr.args
         return self._print(sympy.Or(sympy.And(a, b), sympy.And(sympy.Not(a), c)))
 
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        """NumPyPrinter's ``select``, but a condition holding an ITE is printed as it stands (see _print_ITE)
+        instead of first going through ``simplify_logic``, whose simplify of the relationals can take
+        minutes or raise (``TypeError: Invalid NaN comparison``) and may rewrite what the float code
+        compares."""
+        conds = ", ".join(self._print(arg.cond) for arg in expr.args)
+        exprs = ", ".join(self._print(arg.expr) for arg in expr.args)
+        return f"{self._module_format(self._module + '.select')}([{conds}], [{exprs}], default={self._print(sympy.nan)})"
+
     def __init__(self, settings: dict[str, Any]):
         super().__init__(settings)
         self.shared: dict[Any, str] = {}

@@ -106,7 +106,11 @@ KNOWN = {("tinygrad", n): "tinygrad's float64 asin/acos/atan/erf are float32-acc
          for n in ("asin", "acos", "atan", "erf")}
 
 
-@pytest.mark.parametrize("name", ENGINES)
+# JAX and tinygrad compile every op for every shape (JAX: 30 ms each): a minute of the quick loop, so slow
+COMPILING = {"jax", "tinygrad"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in COMPILING else n for n in ENGINES])
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])
 def test_every_engine_function_is_called_and_agrees(name: str, op: Op) -> None:
     b = _backend(name)

@@ -66,3 +66,24 @@ def test_a_condition_holding_an_if_then_else_is_printed_without_simplify():
     # the fuzzer's inputs, all at minimum's tie x == x/(...) == 0: classified, not a crash of the printer
     at_tie = run({**data, "inputs": {"x": [0.0, 0.0, 0.0]}})
     assert at_tie.status == "error" and at_tie.reason.startswith("nothing compared: every defined element at a kink")
+
+
+# std of one element: expanded mode keeps sympy from distributing, so (x - 1) - mean(x - 1) did not cancel and
+# std's sqrt of it recursed endlessly (fuzz --seed 32 on autograd: std(x - 1.0) at a scalar x)
+@pytest.mark.parametrize(("expr", "x"), [
+    ("std(x - 1.0) + x", 0.0), ("std(x - 1.0) + x", [0.0]), ("var(x - 1.0) + x", 0.0),
+    ("std(x - 1.0, axis=1) * x", [[0.0], [2.0]]),  # a row of one element each
+])
+def test_the_deviation_of_one_element_is_zero(expr, x):
+    data = {"expr": expr, "inputs": {"x": x}, "grad_output": "random"}
+    r = run(data)
+    assert r.status == "pass", r.reason or r.table()
+    assert run(data, "api-wrong-all").status == "fail"
+
+
+# no degree of freedom left (ddof = n): the tape divided by a Python 0.0 and raised ZeroDivisionError; it now
+# gives inf as numpy and torch do, and the case is classified as every engine's is: nothing defined to compare
+@pytest.mark.parametrize("expr", ["std(x, ddof=1)", "var(x - 1.0, ddof=1)"])
+def test_no_degree_of_freedom_is_classified_not_a_crash(expr):
+    r = run({"expr": expr, "inputs": {"x": [0.5]}})
+    assert r.status == "error" and r.reason.startswith("nothing compared"), r.reason

@@ -1098,17 +1098,29 @@ def _centered(x: Any, axis: Any) -> Any:
     return x - expand(mean(x, axis=axis), _shape(x), axis)
 
 
-def _dof(shape: tuple[int, ...], axis: Any, ddof: int) -> float:
-    return float(_count(shape, axis) - ddof)
+def _per_dof(c: float, shape: tuple[int, ...], axis: Any, ddof: int) -> float:
+    """c / (n - ddof), a Python float (weak: a float32 gradient stays float32); inf with no degree of freedom
+    left, as numpy divides, where Python would raise ZeroDivisionError."""
+    dof = float(_count(shape, axis) - ddof)
+    return c / dof if dof else math.inf
+
+
+def _squared_deviations(s: Any, v: tuple) -> Any:
+    """The sympy sum of (v_i - mean(v))**2 of var and std.  One element is its own mean, exactly 0: expanded
+    mode keeps sympy from distributing, so it would not cancel (x - 1) - (x - 1), and std's sqrt of that
+    recursed endlessly (std(x - 1.0) of a scalar x)."""
+    if len(v) == 1:
+        return s.S.Zero
+    return s.Add(*[(a - s.Add(*v) / len(v)) ** 2 for a in v])
 
 
 var = defop(
     "var", _keep(lambda x, axis=None, ddof=0: np.var(x, axis=axis, ddof=ddof)),
     lambda g, ans, x, axis=None, keepdims=False, ddof=0:
-        expand(g, _shape(x), axis) * _centered(x, axis) * (2.0 / _dof(_shape(x), axis, ddof)),
+        expand(g, _shape(x), axis) * _centered(x, axis) * _per_dof(2.0, _shape(x), axis, ddof),
     saves=("x",), kind=REDUCTION, params=(*_RED, "ddof"),
-    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.Add(
-        *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof), keepdims),
+    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(
+        x, axis, lambda *v: _squared_deviations(s, v) / (len(v) - ddof), keepdims),
     domain_note="ddof as numpy's (default 0)",
 )
 std = defop(
@@ -1117,10 +1129,10 @@ std = defop(
     "std", _keep(lambda x, axis=None, ddof=0: np.std(x, axis=axis, ddof=ddof)),
     lambda g, ans, x, axis=None, keepdims=False, ddof=0:
         expand(where(ans == 0, 0.0, g * where(ans == 0, 1.0, ans) ** -1.0), _shape(x), axis)
-        * _centered(x, axis) * (1.0 / _dof(_shape(x), axis, ddof)),
+        * _centered(x, axis) * _per_dof(1.0, _shape(x), axis, ddof),
     saves=("ans", "x"), kind=REDUCTION, params=(*_RED, "ddof"),
-    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(x, axis, lambda *v: s.sqrt(s.Add(
-        *[(a - s.Add(*v) / len(v)) ** 2 for a in v]) / (len(v) - ddof)), keepdims),
+    sympy=lambda s, x, axis=None, keepdims=False, ddof=0: s.reduce(
+        x, axis, lambda *v: s.sqrt(_squared_deviations(s, v) / (len(v) - ddof)), keepdims),
     domain_note="ddof as numpy's (default 0); gradient 0 where all elements are equal (as torch)",
 )
 

@@ -641,7 +641,7 @@ sqrt = defop(
 )
 abs = defop(
     "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("x",),
-    sympy=lambda s, x: s.Abs(x), aliases=("absolute",), kink="abs'(0) = 0",
+    sympy=lambda s, x: s.abs_(x), plain=lambda s, x: s.Abs(x), aliases=("absolute",), kink="abs'(0) = 0",
     kink_at=lambda ans, x: x,
     correctly_rounded=True,
 )
@@ -941,7 +941,7 @@ mish = defop(
 )
 softsign = defop(
     "softsign", lambda x: np.asarray(x) / (1.0 + np.abs(x)), lambda g, ans, x: g * (1.0 + abs(x)) ** -2.0,
-    saves=("x",), sympy=lambda s, x: x / (1 + s.Abs(x)), composite=lambda x: x / (1.0 + abs(x)),
+    saves=("x",), sympy=lambda s, x: x / (1 + s.abs_(x)), composite=lambda x: x / (1.0 + abs(x)),
 )
 hardtanh = defop(
     "hardtanh", lambda x, min_val=-1.0, max_val=1.0: np.clip(x, min_val, max_val),
@@ -967,7 +967,7 @@ xlogy = defop(
 copysign = defop(
     # torch: d/dx = sign(x) * sign(ans) (0 at x = 0), no gradient to y
     "copysign", np.copysign, lambda g, ans, x, y: g * sign(x) * sign(ans), None, saves=(("x", "ans"), ()),
-    sympy=lambda s, x, y: s.Abs(x) * s.sign(y), domain=(Domain.REAL, Domain.NONZERO),
+    sympy=lambda s, x, y: s.abs_(x) * s.sign(y), domain=(Domain.REAL, Domain.NONZERO),
     kink="copysign'(0, y) = 0; no gradient to y", kink_at=lambda ans, x, y: x,
     correctly_rounded=True,
 )

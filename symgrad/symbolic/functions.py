@@ -75,6 +75,31 @@ class sigmoid(_Real):
         return 1 / (1 + exp(-x))
 
 
+class abs_(_Real):
+    """|x|, kept whole: sympy turns ``Abs(x)**2`` of a real x into ``x**2``, which loses abs'(0) = 0 (torch's
+    convention, sign(0)) at order 2, where ``square(abs(x))''(0)`` is then 2 instead of the tape's and
+    torch's 0.  Its derivative is sign(x), as Abs's."""
+
+    numpy = staticmethod(np.abs)
+    mpmath = staticmethod(mpmath.fabs)
+
+    @classmethod
+    def eval(cls, x: Any) -> Any:
+        return sympy.Abs(x) if x.is_number else None
+
+    def fdiff(self, argindex: int = 1) -> Any:
+        return sympy.sign(self.args[0])
+
+    def _eval_is_nonnegative(self) -> bool | None:
+        return self.args[0].is_extended_real
+
+    def _eval_is_zero(self) -> bool | None:
+        return self.args[0].is_zero
+
+    def _eval_rewrite_as_Abs(self, x: Any, **kwargs: Any) -> Any:
+        return sympy.Abs(x)
+
+
 class relu(_Real):
     numpy = staticmethod(lambda x: np.maximum(x, 0))
     mpmath = staticmethod(lambda x: x if x > 0 else mpmath.mpf(0))
@@ -275,7 +300,7 @@ class norm2(_Real):
 
 
 CUSTOM: tuple[type, ...] = (
-    power, sigmoid, relu, softplus, maximum, minimum, logaddexp, detach,
+    power, abs_, sigmoid, relu, softplus, maximum, minimum, logaddexp, detach,
     tie_share, maxn, minn, logsumexp, floor_, ceil_, round_, recip0, norm2,
 )
 

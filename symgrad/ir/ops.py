@@ -1111,7 +1111,8 @@ def _squared_deviations(s: Any, v: tuple) -> Any:
     recursed endlessly (std(x - 1.0) of a scalar x)."""
     if len(v) == 1:
         return s.S.Zero
-    return s.Add(*[(a - s.Add(*v) / len(v)) ** 2 for a in v])
+    mean = s.Add(*v) / len(v)
+    return s.Add(*[(a - mean) ** 2 for a in v])
 
 
 var = defop(

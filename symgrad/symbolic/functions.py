@@ -91,7 +91,7 @@ class abs_(_Real):
         return sympy.sign(self.args[0])
 
     def _eval_is_nonnegative(self) -> bool | None:
-        return self.args[0].is_extended_real
+        return True if self.args[0].is_extended_real else None
 
     def _eval_is_zero(self) -> bool | None:
         return self.args[0].is_zero

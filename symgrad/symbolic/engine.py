@@ -50,7 +50,7 @@ from symgrad.symbolic.forms import (
     to_sympy,
     written_forward,
 )
-from symgrad.symbolic.kinks import rounding_kinks
+from symgrad.symbolic.kinks import crossings, rounding_kinks
 from symgrad.symbolic.rounding import first_order_bound, first_order_bound_at_point
 
 __all__ = ["Derivative", "SymbolicResult", "to_sympy", "choose_mode", "differentiate"]
@@ -773,7 +773,8 @@ def _run_elementwise(
     slack: dict[Any, np.ndarray] = {}
     bounds: dict[Any, Callable[[], np.ndarray | None]] = {}
     if dtype != np.float64:
-        spread = _spread(plan.compiled, [arrays[n] for n in plan.names], vals, shape, dtype)
+        base = [arrays[n] for n in plan.names]
+        spread = _spread(plan.compiled, base, vals, shape, dtype, crossings(inner, plan.names, base, shape))
         with np.errstate(all="ignore"):
             slack = {q: ops.unbroadcast(np.abs(weight) * spread[1 + i], arrays[q[-1]].shape)
                      for i, q in enumerate(plan.derivs)}
@@ -1004,7 +1005,10 @@ def _run_expanded(
     spread = None
     bounds: dict[Any, Callable[[], np.ndarray | None]] = {}
     if dtype != np.float64:
-        spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None, dtype), dtype=np.float64)
+        crossed = crossings(expr, names, [arrays[n] for n in names])
+        spread = np.array(_spread(plan.compiled, [np.float64(a) for a in args], list(raw), None, dtype,
+                                  None if crossed is None else lambda flat, _: crossed(_unflatten(flat, names, arrays))),
+                          dtype=np.float64)
         bounds = _lazy_expanded_bounds(expr, arrays, wrt, order, args[len(args) - math.prod(plan.out_shape):]
                                        if symbolic_g else None, plan.out_shape, dtype)
     if exact:
@@ -1168,8 +1172,18 @@ _JUMP = 1e-2  # a relative spread beyond this is a discontinuity crossed, not co
 _JUMP_EPS = 64.0
 
 
+def _unflatten(flat: Sequence[Any], names: Sequence[str], arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The arrays of ``names`` back from expanded mode's flat argument list (grad_output's entries after them)."""
+    out, start = [], 0
+    for n in names:
+        size = arrays[n].size
+        out.append(np.asarray(flat[start:start + size], dtype=np.float64).reshape(arrays[n].shape))
+        start += size
+    return out
+
+
 def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.ndarray], shape: Any,
-            dtype: Any = np.float32) -> list[np.ndarray]:
+            dtype: Any = np.float32, crossed: Callable[..., Any] | None = None) -> list[np.ndarray]:
     """Per output and element, how far an ideal engine in ``dtype`` (float32, float16, bfloat16) can be
     from the exact value: the largest of the formula evaluated in ``dtype`` (at the inputs and one ulp
     either side) and the float64 formula at inputs moved by one rounding error of ``dtype`` (up, then
@@ -1177,27 +1191,33 @@ def _spread(compiled: Compiled, args: Sequence[np.ndarray], ref: Sequence[np.nda
     second the conditioning of the inputs.  A spread that is non-finite, or beyond 1% of the value (64
     epsilons of a 16-bit format), counts 0: that is a jump (a kink or tie crossed, an overflow), not
     conditioning, and widening there would hide real differences.  A function without a loop in a
-    16-bit format (scipy's) promotes to float32 there; one that refuses it drops that try."""
+    16-bit format (scipy's) promotes to float32 there; one that refuses it drops that try.  Nor does a
+    move of the inputs count where it crosses a kink, tie or jump (``crossed``, see ``kinks.crossings``):
+    ``sign(y)`` at an exact ``y = 0`` is 0 in every engine, and its move to a subnormal is no rounding."""
     out = [np.zeros(np.shape(r)) for r in ref]
     eps = epsilon(dtype)
     jump = max(_JUMP, _JUMP_EPS * eps)
     typed = [np.asarray(a, dtype=dtype) for a in args]
-    tries: list[list[np.ndarray]] = [typed]
-    try:  # the formula in dtype one ulp either side too: more samples of where its roundings fall
-        tries += [[np.nextafter(a, np.asarray(k * np.inf, dtype=dtype)) for a in typed] for k in (1, -1)]
+    moves: list[list[np.ndarray]] = []  # the inputs moved: more samples of where an engine's roundings fall
+    try:  # the formula in dtype one ulp either side
+        moves += [[np.nextafter(a, np.asarray(k * np.inf, dtype=dtype)) for a in typed] for k in (1, -1)]
     except TypeError:  # a format without nextafter
         pass
-    tries += [[np.asarray(a, dtype=np.float64) * (1.0 + k * eps) for a in args] for k in (1, -1)]
+    moves += [[np.asarray(a, dtype=np.float64) * (1.0 + k * eps) for a in args] for k in (1, -1)]  # float64, moved
     with np.errstate(all="ignore"):
-        for t in tries:
+        for t in [typed, *moves]:
             try:
                 got = [as_real(v) for v in compiled.numpy(*t)]
             except (TypeError, ValueError):  # no loop for the format (bfloat16 in some numpy function)
                 continue
-            for i, (v, r) in enumerate(zip(got, ref)):
-                v = np.broadcast_to(as_real(v), shape) if shape is not None else as_real(v)
-                d = np.abs(v - r)
-                out[i] = np.maximum(out[i], np.where(np.isfinite(d) & (d <= jump * np.abs(r)), d, 0.0))
+            ds = [np.abs((np.broadcast_to(as_real(v), shape) if shape is not None else as_real(v)) - r)
+                  for v, r in zip(got, ref)]
+            across: Any = False
+            if t is not typed and crossed is not None:  # looked at only where the sample widens (2 ulps and more)
+                wide = functools.reduce(np.logical_or, (d > 2 * eps * np.abs(r) for d, r in zip(ds, ref)))
+                across = crossed(t, wide) if np.any(wide) else False
+            for i, (d, r) in enumerate(zip(ds, ref)):
+                out[i] = np.maximum(out[i], np.where(np.isfinite(d) & (d <= jump * np.abs(r)) & np.logical_not(across), d, 0.0))
     return [_SAFETY * o for o in out]
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mpmath
@@ -52,7 +52,7 @@ from symgrad.symbolic.forms import (
     to_sympy,
 )
 
-__all__ = ["rounding_kinks"]
+__all__ = ["crossings", "rounding_kinks"]
 
 Seq = tuple[str, ...]
 
@@ -89,6 +89,46 @@ def rounding_kinks(expr: Expr, arrays: dict[str, np.ndarray], seqs: Sequence[Seq
     if elementwise:
         return _elementwise_marks(marks, np.shape(floats[id(expr)]), arrays, seqs)
     return _expanded_marks(marks, typed, arrays, seqs)
+
+
+def crossings(expr: Expr, names: Sequence[str], base: Sequence[np.ndarray],
+              shape: Any = None) -> Callable[..., Any] | None:
+    """A test of moved inputs (``base``, the arrays of ``names``, each moved by a rounding error: how the
+    float32 conditioning slack samples an ideal engine, see ``engine._spread``): ``moved(args, where)``
+    tells where the move puts an element of ``expr`` on another side of a kink, tie or jump than ``base``
+    is.  For an elementwise ``expr``, a mask of ``shape``, looked at only where ``where`` is set (the
+    elements whose sample would widen); otherwise (``shape`` None) whether it does anywhere.  An engine
+    given ``base`` never crosses there (``sign`` of an exact 0 is 0), so such a sample is no rounding of
+    its.  None: ``expr`` has no kink."""
+    nodes = [n for n in expr.walk() if isinstance(n, Call) and n.op.kink_at is not None]
+    if not nodes:
+        return None
+
+    def sides(args: Sequence[np.ndarray], pick: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        inputs = {n: pick(np.asarray(a, dtype=np.float64)) for n, a in zip(names, args)}
+        out = []
+        # each kink's own subtree, not the whole expression: kinks sit low (relu(x), abs(x - y)) more often than not
+        for node in nodes:
+            at = _kink_value(node, numpy_eval(node, inputs, values=True))
+            with np.errstate(invalid="ignore"):
+                out.append((at > 0, at < 0))  # above, below; neither: on it (or nan)
+        return out
+
+    def crossed(args: Sequence[np.ndarray], pick: Any) -> list[np.ndarray]:
+        return [(a != a0) | (b != b0) for (a, b), (a0, b0) in zip(sides(args, pick), sides(base, pick))]
+
+    def moved(args: Sequence[np.ndarray], where: Any = None) -> Any:
+        if shape is None:
+            return any(bool(d.any()) for d in crossed(args, lambda a: a))
+        at = np.flatnonzero(np.broadcast_to(True if where is None else where, shape))
+        out = np.zeros(shape, dtype=bool)
+        if at.size:  # the elements looked at, each input broadcast to the whole shape
+            hit = functools.reduce(np.logical_or, (np.broadcast_to(d, at.shape) for d in crossed(
+                args, lambda a: np.broadcast_to(a, shape).reshape(-1)[at])))
+            out.reshape(-1)[at] = hit
+        return out
+
+    return moved
 
 
 def _kink_value(node: Call, values: dict[int, np.ndarray]) -> np.ndarray:
@@ -139,8 +179,10 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarra
     """Per node, where its float value may be an ulp or more from another engine's: an op below it or
     itself is not ``correctly_rounded``, at an element where :func:`_exact` does not fix its result; not
     through a jump.
-    An op that mixes elements (a sum, ``@``, an index) is uncertain everywhere if anything below it is, or
-    if it is not correctly rounded and not exact (each argument special, or one element that it returns)."""
+    An op that only moves or selects values (``linear`` and ``correctly_rounded``: a transpose, an index)
+    carries its arguments' marks with them.  Any other op that mixes elements (a sum, ``@``) is uncertain
+    everywhere if anything below it is, or if it is not correctly rounded and not exact (each argument
+    special, or one element that it returns)."""
     unc: dict[int, np.ndarray] = {}
     for node in expr.walk():
         if not isinstance(node, Call) or node.op.jumps:
@@ -155,6 +197,11 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarra
             if not node.op.correctly_rounded and not m.all():
                 with np.errstate(all="ignore"):
                     m = m | ~_exact(value, [floats[id(a)] for a in node.args])
+        elif node.op.linear and node.op.correctly_rounded:
+            # it only moves or selects values (transpose, reshape, index, concatenate, ...): the marks move
+            # with them, as the op itself moves a 0/1 mask (an element is uncertain where an uncertain one lands)
+            masks = [np.broadcast_to(b, np.shape(floats[id(a)])).astype(np.float64) for a, b in zip(node.args, below)]
+            m = np.asarray(node.op.forward(*masks, **node.kwargs)) != 0
         else:  # exact when every argument is: a sum of zeros, of one element
             args = [np.asarray(floats[id(a)], dtype=np.float64) for a in node.args]
             v = np.asarray(value, dtype=np.float64)

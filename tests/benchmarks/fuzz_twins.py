@@ -2,7 +2,7 @@
 gradient element is moved beyond the dtype's tolerance.
 
 For COUNT random expressions (the fuzzer's strategy, well-conditioned ones only) this checks the case on
-symgrad's tape and, when it passes, again on a twin engine: the tape with its largest finite gradient
+``--backend`` (symgrad's tape) and, when it passes, again on a twin engine: the same with its largest gradient
 element moved by ``--by`` times (1 + |g|) (``--all``: every element).  The default ``--by`` is three
 times the dtype's default tolerance.  A twin that passes although its gradient moved is printed as a
 *suspect*: the element was set aside (at a kink, undefined) or its tolerance widened by the float32
@@ -12,6 +12,8 @@ were bugs (a slack sampled across ``sign``'s jump at 0, marks lost under a trans
     python tests/benchmarks/fuzz_twins.py --count 400 --seed 1
     python tests/benchmarks/fuzz_twins.py --count 400 --seed 6 --dtype float32
     python tests/benchmarks/fuzz_twins.py --count 200 --seed 8 --order 2 --all
+    python tests/benchmarks/fuzz_twins.py --count 200 --seed 9 --shape 4,5 --shape 5
+    python tests/benchmarks/fuzz_twins.py --count 200 --seed 10 --dtype float16 --backend torch
 
 Exit status 1 when a suspect was found.  Not collected by pytest (no test_ prefix).
 """
@@ -19,6 +21,7 @@ Exit status 1 when a suspect was found.  Not collected by pytest (no test_ prefi
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from typing import Any
@@ -27,37 +30,40 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
 from hypothesis import seed as hyp_seed
 
-from symgrad.backends.symgrad_tape import SymgradBackend
+from symgrad import backends
 from symgrad.checking.compare import DEFAULT_TOLERANCES
 from symgrad.checking.runner import Options, run_case
 from symgrad.fuzzing import _case, _verdict, expressions, to_case_dict, well_conditioned
 
 
-class Moved(SymgradBackend):
-    """symgrad's tape with gradients moved by ``by`` times (1 + |g|): the largest finite element, or all."""
+def moved(engine: Any, by: float, every: bool) -> Any:
+    """``engine`` (a Backend) with its gradients moved by ``by`` times (1 + |g|): the largest finite element,
+    or all; ``.moved`` tells whether a check had any gradient to move."""
 
-    name = "twin-moved"
+    class Moved(type(engine)):  # type: ignore[misc]
+        name = "twin-moved"
 
-    def __init__(self, by: float, every: bool):
-        super().__init__()
-        self.by, self.every, self.moved = by, every, False
+        def gradients(self, expr: Any, inputs: Any, wrt: Any, order: int, grad_output: Any) -> Any:
+            value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
+            out = {}
+            with np.errstate(all="ignore"):
+                for k, g in grads.items():
+                    if g is not None:
+                        g = np.array(g, copy=True)
+                        flat = g.reshape(-1)
+                        if every:
+                            flat += np.asarray(by * (1 + np.abs(flat)), dtype=flat.dtype)
+                        elif flat.size:
+                            i = int(np.argmax(np.where(np.isfinite(flat), np.abs(flat), -1)))
+                            flat[i] += by * (1 + abs(flat[i]))
+                        self.moved = True
+                    out[k] = g
+            return value, out
 
-    def gradients(self, expr: Any, inputs: Any, wrt: Any, order: int, grad_output: Any) -> Any:
-        value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
-        out = {}
-        with np.errstate(all="ignore"):
-            for k, g in grads.items():
-                if g is not None:
-                    g = np.array(g, copy=True)
-                    flat = g.reshape(-1)
-                    if self.every:
-                        flat += self.by * (1 + np.abs(flat))
-                    elif flat.size:
-                        i = int(np.argmax(np.where(np.isfinite(flat), np.abs(flat), -1)))
-                        flat[i] += self.by * (1 + abs(flat[i]))
-                    self.moved = True
-                out[k] = g
-        return value, out
+    twin = copy.copy(engine)
+    twin.__class__ = Moved
+    twin.moved = False
+    return twin
 
 
 def main() -> int:
@@ -67,16 +73,23 @@ def main() -> int:
     p.add_argument("--order", type=int, default=1)
     p.add_argument("--dtype", default="float64", choices=list(DEFAULT_TOLERANCES))
     p.add_argument("--max-depth", type=int, default=4)
+    p.add_argument("--shape", action="append", default=None, help="an input shape: 'scalar', '3', '4,5' (repeatable)")
     p.add_argument("--by", type=float, default=None, help="the move, times (1 + |g|); default 3 tolerances")
     p.add_argument("--all", action="store_true", help="move every element, not only the largest")
+    p.add_argument("--exact", action="store_true", help="the exact reference (mpmath), as `reference: exact`")
+    p.add_argument("--backend", default="symgrad", help="the engine whose passing cases are twinned (16-bit: torch)")
     p.add_argument("--out", default=None, help="write the suspects' cases here (JSON)")
     args = p.parse_args()
     rtol, atol = DEFAULT_TOLERANCES[args.dtype]
-    twin = Moved(args.by if args.by is not None else 3 * max(rtol, atol), args.all)
+    by = args.by if args.by is not None else 3 * max(rtol, atol)
+    twin = moved(backends.get(args.backend), by, args.all)
     counts = {"checked": 0, "passed": 0, "suspects": 0}
     suspects: list[dict[str, Any]] = []
 
-    @given(expressions(max_depth=args.max_depth))
+    shapes = [() if t == "scalar" else tuple(int(n) for n in t.split(",")) for t in args.shape or []]
+    strategy = expressions(max_depth=args.max_depth, **({"shapes": shapes} if shapes else {}))
+
+    @given(strategy)
     @settings(max_examples=args.count, database=None, deadline=None, phases=(Phase.generate,),
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet)
     def run(example: Any) -> None:
@@ -84,11 +97,11 @@ def main() -> int:
         data = to_case_dict(example, args.dtype, order=args.order)
         case = _case(example, data)
         counts["checked"] += 1
-        if _verdict(run_case(case, options=Options(arrays=False))) != "pass":
+        if _verdict(run_case(case, options=Options(backend=args.backend, arrays=False, exact=args.exact or None))) != "pass":
             return
         counts["passed"] += 1
         twin.moved = False
-        report = run_case(case, options=Options(backend=twin, arrays=False))
+        report = run_case(case, options=Options(backend=twin, arrays=False, exact=args.exact or None))
         if report.status == "pass" and twin.moved:
             counts["suspects"] += 1
             suspects.append(data)
@@ -96,8 +109,8 @@ def main() -> int:
 
     hyp_seed(args.seed)(run)()
     print(f"{counts['checked']} checked, {counts['passed']} passed, {counts['suspects']} twins passed "
-          f"(moved by {twin.by:g} x (1 + |g|), {'every element' if args.all else 'the largest element'}; "
-          f"seed {args.seed}, order {args.order}, {args.dtype})")
+          f"(moved by {by:g} x (1 + |g|), {'every element' if args.all else 'the largest element'}; "
+          f"seed {args.seed}, order {args.order}, {args.dtype}, {args.backend})")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(suspects, f, indent=1)

@@ -841,11 +841,13 @@ exp2 = defop(
 square = defop(
     "square", np.square, lambda g, ans, x: g * (2.0 * x), saves=("x",),
     sympy=lambda s, x: x**2, magnitude=lambda a: (builtins.abs(a[0]), 2 * a[1]),
+    correctly_rounded=True,  # x*x in every engine: one IEEE multiplication
 )
 reciprocal = defop(
     # -g * ans**2 (torch's formula): at x = 0 it gives -inf, not nan
     "reciprocal", np.reciprocal, lambda g, ans, x: -g * (ans * ans), saves=("ans",),
     sympy=lambda s, x: 1 / x, domain=Domain.NONZERO,
+    correctly_rounded=True,  # 1/x in every engine: one IEEE division
 )
 floor = defop(
     "floor", np.floor, None, sympy=lambda s, x: s.floor_(x), plain=lambda s, x: s.floor(x),

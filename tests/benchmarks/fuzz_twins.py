@@ -37,28 +37,32 @@ from symgrad.fuzzing import _case, _verdict, expressions, to_case_dict, well_con
 
 
 def moved(engine: Any, by: float, every: bool) -> Any:
-    """``engine`` (a Backend) with its gradients moved by ``by`` times (1 + |g|): the largest finite element,
-    or all; ``.moved`` tells whether a check had any gradient to move."""
+    """``engine`` (a Backend) with its gradients (and forward-mode JVPs) moved by ``by`` times (1 + |g|): the
+    largest finite element, or all; ``.moved`` tells whether a check had anything to move."""
+
+    def move(g: Any) -> np.ndarray:
+        g = np.array(g, copy=True)
+        flat = g.reshape(-1)
+        with np.errstate(all="ignore"):
+            if every:
+                flat += np.asarray(by * (1 + np.abs(flat)), dtype=flat.dtype)
+            elif flat.size:
+                i = int(np.argmax(np.where(np.isfinite(flat), np.abs(flat), -1)))
+                flat[i] += by * (1 + abs(flat[i]))
+        return g
 
     class Moved(type(engine)):  # type: ignore[misc]
         name = "twin-moved"
 
         def gradients(self, expr: Any, inputs: Any, wrt: Any, order: int, grad_output: Any) -> Any:
             value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
-            out = {}
-            with np.errstate(all="ignore"):
-                for k, g in grads.items():
-                    if g is not None:
-                        g = np.array(g, copy=True)
-                        flat = g.reshape(-1)
-                        if every:
-                            flat += np.asarray(by * (1 + np.abs(flat)), dtype=flat.dtype)
-                        elif flat.size:
-                            i = int(np.argmax(np.where(np.isfinite(flat), np.abs(flat), -1)))
-                            flat[i] += by * (1 + abs(flat[i]))
-                        self.moved = True
-                    out[k] = g
-            return value, out
+            self.moved |= any(g is not None for g in grads.values())
+            return value, {k: None if g is None else move(g) for k, g in grads.items()}
+
+        def jvp(self, expr: Any, inputs: Any, wrt: Any, tangents: Any) -> Any:  # forward mode (--ad forward)
+            value, jt = super().jvp(expr, inputs, wrt, tangents)
+            self.moved = True
+            return value, move(jt)
 
     twin = copy.copy(engine)
     twin.__class__ = Moved
@@ -76,6 +80,7 @@ def main() -> int:
     p.add_argument("--shape", action="append", default=None, help="an input shape: 'scalar', '3', '4,5' (repeatable)")
     p.add_argument("--by", type=float, default=None, help="the move, times (1 + |g|); default 3 tolerances")
     p.add_argument("--all", action="store_true", help="move every element, not only the largest")
+    p.add_argument("--ad", default=None, choices=["reverse", "forward", "both"], help="as symgrad check --ad")
     p.add_argument("--exact", action="store_true", help="the exact reference (mpmath), as `reference: exact`")
     p.add_argument("--backend", default="symgrad", help="the engine whose passing cases are twinned (16-bit: torch)")
     p.add_argument("--out", default=None, help="write the suspects' cases here (JSON)")
@@ -97,11 +102,11 @@ def main() -> int:
         data = to_case_dict(example, args.dtype, order=args.order)
         case = _case(example, data)
         counts["checked"] += 1
-        if _verdict(run_case(case, options=Options(backend=args.backend, arrays=False, exact=args.exact or None))) != "pass":
+        if _verdict(run_case(case, options=Options(backend=args.backend, arrays=False, exact=args.exact or None, ad=args.ad))) != "pass":
             return
         counts["passed"] += 1
         twin.moved = False
-        report = run_case(case, options=Options(backend=twin, arrays=False, exact=args.exact or None))
+        report = run_case(case, options=Options(backend=twin, arrays=False, exact=args.exact or None, ad=args.ad))
         if report.status == "pass" and twin.moved:
             counts["suspects"] += 1
             suspects.append(data)

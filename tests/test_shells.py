@@ -96,12 +96,14 @@ def test_numpy_eval_every_node():
 
 def test_no_other_numpy_walk_of_the_ir():
     """The op table's numpy forwards run in the evaluator, the tape, and on single applications only:
-    sympy's constant folding, the parser's constant-size estimate, the mutation tester's equivalence probe."""
+    sympy's constant folding, the parser's constant-size estimate, the mutation tester's equivalence probe,
+    the kink classifier moving a 0/1 mask as a transpose or an index moves values."""
     assert not hasattr(runner, "_numpy_value") and not hasattr(plot, "_values")
     callers = {str(p.relative_to(ROOT / "symgrad")) for p in (ROOT / "symgrad").rglob("*.py")
                if ".forward(" in p.read_text()}
     assert callers == {"ir/ops.py", "ir/expr.py", "tape/graph.py", "symbolic/forms.py", "ir/parse.py",
-                       "mutation.py", "backends/base.py"}  # base.py: the walker folds a constant-only application
+                       "mutation.py", "backends/base.py",  # base.py: the walker folds a constant-only application
+                       "symbolic/kinks.py"}
 
 
 # ---------------------------------------------------------------- the Report carries the numbers

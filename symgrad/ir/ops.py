@@ -135,8 +135,8 @@ class Op:
     # value that rounding puts on the other side of the jump than the exact one is at a kink too
     jumps: bool = False
     # every engine gets the same float result from the same float arguments: IEEE 754 rounds it once
-    # (+ - * / sqrt), or it selects, compares or moves values without arithmetic (maximum, where,
-    # floor, index, ...).  False (libm functions, sums whose order differs, pow): another engine may be
+    # (+ - * / sqrt, square, reciprocal), or it selects, compares or moves values without arithmetic
+    # (maximum, where, floor, index, ...).  False (libm functions, sums whose order differs, pow): another engine may be
     # an ulp away, so a tie or kink the float forward finds there is at a kink (rounding), kinks.py
     correctly_rounded: bool = False
     # how another libm's rounding below the op carries into its result (kinks.py): error_scale(t) is the

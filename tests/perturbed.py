@@ -17,7 +17,7 @@ class PerturbB(SymgradBackend):
         value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
         for seq, g in grads.items():
             if seq[-1] == "b" and g is not None:
-                g = np.array(g, copy=True)
+                g = np.array(g, copy=True, order="C")  # C order: reshape(-1) is a view (a transposed gradient too)
                 g.reshape(-1)[min(1, g.size - 1)] += 0.5
                 grads[seq] = g
         return value, grads

@@ -41,7 +41,7 @@ def moved(engine: Any, by: float, every: bool) -> Any:
     largest finite element, or all; ``.moved`` tells whether a check had anything to move."""
 
     def move(g: Any) -> np.ndarray:
-        g = np.array(g, copy=True)
+        g = np.array(g, copy=True, order="C")  # C order: reshape(-1) is a view, so the move lands in g
         flat = g.reshape(-1)
         with np.errstate(all="ignore"):
             if every:

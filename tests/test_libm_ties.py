@@ -49,7 +49,7 @@ class WrongAt(SymgradBackend):
     def gradients(self, expr, inputs, wrt, order, grad_output):  # type: ignore[no-untyped-def]
         value, grads = super().gradients(expr, inputs, wrt, order, grad_output)
         for seq, g in grads.items():
-            g = np.array(g, copy=True)
+            g = np.array(g, copy=True, order="C")  # C order: reshape(-1) is a view (a transposed gradient too)
             g.reshape(-1)[self.index] += 0.5
             grads[seq] = g
         return value, grads

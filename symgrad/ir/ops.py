@@ -136,8 +136,8 @@ class Op:
     jumps: bool = False
     # every engine gets the same float result from the same float arguments: IEEE 754 rounds it once
     # (+ - * / sqrt, square, reciprocal), or it selects, compares or moves values without arithmetic
-    # (maximum, where, floor, index, ...).  False (libm functions, sums whose order differs, pow): another engine may be
-    # an ulp away, so a tie or kink the float forward finds there is at a kink (rounding), kinks.py
+    # (maximum, where, floor, index, ...).  False (libm functions, sums whose order differs, pow): another
+    # engine may be an ulp away, so a tie or kink the float forward finds there is at a kink (rounding), kinks.py
     correctly_rounded: bool = False
     # how another libm's rounding below the op carries into its result (kinks.py): error_scale(t) is the
     # size of the largest term the result is built from, read from ``t``: per argument the size ``t.s[i]``

@@ -178,3 +178,41 @@ def test_a_tie_with_a_square_or_reciprocal_is_compared(expr, inputs, dtype):
     assert r.status == "pass", r.table()
     assert all(c.at_kink == 0 and c.mismatched == 0 for c in r.comparisons)
     assert run(data, _OffAt("x", value=inputs["x"][1])).status == "fail"  # the twin: wrong at the tie alone
+
+
+# a selection (maximum, minimum, relu, hardtanh, where) was as uncertain as any of its arguments, so the exact
+# value it returned away from its kink (x + 1 = 0 at x = -1, beside a libm sin(x) or exp(x)) counted as a libm
+# value, and the kink above it (abs, relu) was set aside there: an engine wrong only at that kink passed.  A
+# selection is now as certain as the argument it returns, away from its own kink (or its condition's jump)
+_M = "minimum(logaddexp(x, lgamma(5.3264)), floor(x)*hardtanh(-1.3358))"  # returns an exact -0.0 at x = 0
+
+
+@pytest.mark.parametrize(("expr", "inputs", "at"), [
+    ("abs(where(x > 0, sin(x), x + 1.0))", {"x": [-1.0, 0.5, -2.0]}, -1.0),
+    ("abs(minimum(exp(x), x + 1.0))", {"x": [-1.0, 0.5, -2.0]}, -1.0),
+    ("relu(maximum(sin(x) - 3.0, x + 1.0))", {"x": [-1.0, 0.5, -2.0]}, -1.0),
+    ("abs(relu(sin(x)) + x + 1.0)", {"x": [-1.0, 0.5, -2.0]}, -1.0),  # relu's constant 0
+    ("abs(hardtanh(exp(x)) + x - 2.0)", {"x": [1.0, 0.5, -2.0]}, 1.0),  # hardtanh's bound 1
+    (f"acos({_M}/(abs({_M}) + 1.0)*0.9)", {"x": [0.0, -1.34, 0.0]}, 0.0),  # the twin fuzzer's, float32
+])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_selection_returning_an_exact_value_is_compared(expr, inputs, at, dtype):
+    data = {"expr": expr, "inputs": inputs, "dtype": dtype, "grad_output": "random"}
+    r = run(data)
+    assert r.status == "pass", r.table()
+    assert all(c.at_kink == 0 and c.mismatched == 0 for c in r.comparisons), r.table()
+    assert run(data, _OffAt(value=at, by=1e-3)).status == "fail"  # the twin: wrong at that kink alone
+
+
+# near its own kink a selection stays uncertain: another libm's sin(1.0) may be an ulp above numpy's, and
+# maximum(sin(x) - sin(1.0), 0.0) at x = 1 then returns it, so sign's jump there is still set aside; the
+# elements far from the tie, where the exact 0 is returned, are compared (they were set aside too)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_selection_near_a_libm_tie_stays_at_a_kink(dtype):
+    data = {"expr": "sign(maximum(sin(x) - sin(1.0), 0.0))*x + relu(sin(x) - sin(1.0))",
+            "inputs": {"x": [1.0, 0.5, -2.0]}, "dtype": dtype, "grad_output": "random"}
+    r = run(data)
+    assert r.status == "pass", r.table()
+    (grad,) = [c for c in r.comparisons if c.name == "x"]
+    assert grad.at_kink == 1 and grad.mismatched == 0  # x = 1 alone
+    assert run(data, _OffAt(value=0.5, by=1e-3)).status == "fail"

@@ -139,6 +139,10 @@ class Op:
     # (maximum, where, floor, index, ...).  False (libm functions, sums whose order differs, pow): another
     # engine may be an ulp away, so a tie or kink the float forward finds there is at a kink (rounding), kinks.py
     correctly_rounded: bool = False
+    # per element, its value is one of its arguments' or a constant, and which one only its kink (or, for
+    # where, its condition's jump) decides (maximum, relu, where): it is as certain as what it returns, away
+    # from the kink (kinks.py)
+    selects: bool = False
     # how another libm's rounding below the op carries into its result (kinks.py): error_scale(t) is the
     # size of the largest term the result is built from, read from ``t``: per argument the size ``t.s[i]``
     # and magnitude ``t.v[i]``, the result's magnitude ``t.ans``, ``t.over(x, i)`` (x divided by argument
@@ -501,7 +505,7 @@ where = defop(
     saves=("c",), domain=(Domain.CONDITION, Domain.REAL, Domain.REAL),
     sympy=lambda s, c, x, y: s.Piecewise((x, _truth(s, c)), (y, True)),  # c: a comparison, or c != 0
     kink="gradient to the chosen branch only, 0 to the other; none to the condition",
-    correctly_rounded=True, error_scale=lambda t: t.pick(0, t.s[1], t.s[2]),
+    correctly_rounded=True, selects=True, error_scale=lambda t: t.pick(0, t.s[1], t.s[2]),
 )
 sign = defop(
     "sign", np.sign, None, sympy=lambda s, x: s.sign(x), kink="sign' = 0 everywhere (0 at the jump too)",
@@ -731,7 +735,7 @@ relu = defop(
     "relu", lambda x: np.maximum(x, 0), lambda g, ans, x: where(x > 0, g, 0.0), saves=("x",),
     sympy=lambda s, x: s.relu(x), kink="relu'(0) = 0", plain=lambda s, x: s.Max(x, 0),
     kink_at=lambda ans, x: x,
-    correctly_rounded=True,
+    correctly_rounded=True, selects=True,
 )
 softplus = defop(
     "softplus", _softplus, lambda g, ans, x: g * sigmoid(x), saves=("x",),
@@ -770,7 +774,7 @@ maximum = defop(
     lambda g, ans, x, y: g * step(y - x),
     saves=("x", "y"), sympy=lambda s, x, y: s.maximum(x, y), plain=lambda s, x, y: s.Max(x, y),
     kink="ties: 1/2 to each argument", kink_at=lambda ans, x, y: x - y,
-    correctly_rounded=True,
+    correctly_rounded=True, selects=True,
 )
 minimum = defop(
     "minimum", np.minimum,
@@ -778,7 +782,7 @@ minimum = defop(
     lambda g, ans, x, y: g * step(x - y),
     saves=("x", "y"), sympy=lambda s, x, y: s.minimum(x, y), plain=lambda s, x, y: s.Min(x, y),
     kink="ties: 1/2 to each argument", kink_at=lambda ans, x, y: x - y,
-    correctly_rounded=True,
+    correctly_rounded=True, selects=True,
 )
 logaddexp = defop(
     "logaddexp", np.logaddexp,
@@ -953,7 +957,7 @@ hardtanh = defop(
         (min_val, x <= min_val), (max_val, x >= max_val), (x, True)),
     kink="gradient where min_val < x < max_val (exclusive, as F.hardtanh): 0 at the bounds",
     kink_at=lambda ans, x, min_val=-1.0, max_val=1.0: (x - min_val) * (x - max_val),  # < 0 inside, 0 at a bound
-    correctly_rounded=True,
+    correctly_rounded=True, selects=True,
 )
 logsigmoid = defop(
     "logsigmoid", lambda x: -_softplus(-np.asarray(x)), lambda g, ans, x: g * sigmoid(-x), saves=("x",),

@@ -175,10 +175,12 @@ def _special(a: Any) -> np.ndarray:
     return np.asarray((m == 0) | (m == 0.5) | (m == 1) | (m == np.inf))
 
 
-def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+def _uncertain(expr: Expr, floats: dict[int, np.ndarray], dtype: np.dtype, terms: _Terms,
+               bounds: _Bounds) -> dict[int, np.ndarray]:
     """Per node, where its float value may be an ulp or more from another engine's: an op below it or
     itself is not ``correctly_rounded``, at an element where :func:`_exact` does not fix its result; not
-    through a jump.
+    through a jump.  A selection (``Op.selects``: maximum, relu, where) is as uncertain as the argument it
+    returns, and near its kink (see :func:`_selection`).
     An op that only moves or selects values (``linear`` and ``correctly_rounded``: a transpose, an index)
     carries its arguments' marks with them.  Any other op that mixes elements (a sum, ``@``) is uncertain
     everywhere if anything below it is, or if it is not correctly rounded and not exact (each argument
@@ -194,7 +196,9 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarra
         value = floats[id(node)]
         if node.op.kind in (ops.ELEMENTWISE, ops.CONDITION):
             m = functools.reduce(np.logical_or, below, np.zeros((), dtype=bool))
-            if not node.op.correctly_rounded and not m.all():
+            if node.op.selects and m.any():
+                m = _selection(node, below, floats, dtype, terms, bounds)
+            elif not node.op.correctly_rounded and not m.all():
                 with np.errstate(all="ignore"):
                     m = m | ~_exact(value, [floats[id(a)] for a in node.args])
         elif node.op.linear and node.op.correctly_rounded:
@@ -211,6 +215,29 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray]) -> dict[int, np.ndarra
             m = np.full(np.shape(value), own or any(b.any() for b in below))
         unc[id(node)] = np.asarray(m)
     return unc
+
+
+def _selection(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray], dtype: np.dtype,
+               terms: _Terms, bounds: _Bounds) -> np.ndarray:
+    """Where a selection's value may be another engine's: where it is (or equals) an uncertain argument, or
+    is nan, or where moving the uncertain arguments by their libm error could make it return another one
+    (:func:`_corners` at its kink).  Elsewhere it returns a certain argument or a constant, the same in every
+    engine: ``relu(sin(x))`` at ``x = -1`` is an exact 0 under whatever ``abs`` or ``relu`` comes next.
+    ``where`` has no kink of its own: its condition is a jump, marked with everything it feeds where another
+    libm could flip it."""
+    value = np.asarray(floats[id(node)], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        m = np.isnan(value) & functools.reduce(np.logical_or, below)
+        for a, b in zip(node.args, below):
+            m = m | (b & (value == np.asarray(floats[id(a)], dtype=np.float64)))
+    m = np.broadcast_to(m, value.shape)
+    center = _kink_value(node, floats) if node.op.kink_at is not None else None
+    if center is None or not _may_reach(node, center, floats, dtype, bounds):
+        return np.asarray(m)
+    scales = _sizes(node.args, terms)
+    with np.errstate(all="ignore"):
+        moves = [np.where(b, _ulps(scales[id(a)], dtype), 0.0) for a, b in zip(node.args, below)]
+        return np.asarray(m | _corners(node, center, moves, floats))
 
 
 class _Terms:
@@ -297,10 +324,11 @@ def _libm_marks(expr: Expr, nodes: list[Call], centers: list[np.ndarray], floats
     todo = [n for n, c in zip(nodes, centers) if _may_reach(n, c, floats, dtype, bounds)]
     if not todo:
         return [None] * len(nodes)
-    unc = _uncertain(expr, floats)
+    terms = _Terms(floats)
+    unc = _uncertain(expr, floats, dtype, terms, bounds)
     if not any(unc[id(a)].any() for n in todo for a in n.args):
         return [None] * len(nodes)
-    scales = _sizes(todo, _Terms(floats))
+    scales = _sizes(todo, terms)
     out: list[np.ndarray | None] = []
     with np.errstate(all="ignore"):
         for node, center in zip(nodes, centers):

@@ -206,13 +206,30 @@ def test_a_selection_returning_an_exact_value_is_compared(expr, inputs, at, dtyp
 
 # near its own kink a selection stays uncertain: another libm's sin(1.0) may be an ulp above numpy's, and
 # maximum(sin(x) - sin(1.0), 0.0) at x = 1 then returns it, so sign's jump there is still set aside; the
-# elements far from the tie, where the exact 0 is returned, are compared (they were set aside too)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_a_selection_near_a_libm_tie_stays_at_a_kink(dtype):
-    data = {"expr": "sign(maximum(sin(x) - sin(1.0), 0.0))*x + relu(sin(x) - sin(1.0))",
-            "inputs": {"x": [1.0, 0.5, -2.0]}, "dtype": dtype, "grad_output": "random"}
+# elements far from the tie, where the exact 0 is returned, are compared (they were set aside too).  A
+# number as where's condition is true where it is not 0: another libm may flip it at x = 1, so the exact
+# x - 1 = 0 that where returns there is as uncertain as the condition
+_NEAR_TIE = "sign(maximum(sin(x) - sin(1.0), 0.0))*x + relu(sin(x) - sin(1.0))"
+_NUMBER_CONDITION = "abs(where(sin(x) - sin(1.0), x + 1.0, x - 1.0))"
+
+
+@pytest.mark.parametrize(("expr", "dtype"), [(_NEAR_TIE, "float64"), (_NEAR_TIE, "float32"),
+                                             (_NUMBER_CONDITION, "float64")])  # float32: see below
+def test_a_selection_near_a_libm_tie_stays_at_a_kink(expr, dtype):
+    data = {"expr": expr, "inputs": {"x": [1.0, 0.5, -2.0]}, "dtype": dtype, "grad_output": "random"}
     r = run(data)
     assert r.status == "pass", r.table()
     (grad,) = [c for c in r.comparisons if c.name == "x"]
     assert grad.at_kink == 1 and grad.mismatched == 0  # x = 1 alone
     assert run(data, _OffAt(value=0.5, by=1e-3)).status == "fail"
+
+
+# A known false FAIL, older than the selections' rule above: a number as where's condition is a jump at 0 that
+# the kink table does not hold (where has no kink_at; a comparison as condition has its own).  In float32 the
+# forward's sin(x) - sin(1.0) at x = 1 is an ulp from 0 (the literal folded from float64's sin(1.0)) while the
+# exact value is 0, so the tape takes the other branch, and its value is compared instead of being at a kink
+@pytest.mark.xfail(strict=True, reason="a number as where()'s condition, rounded across 0, is not classified")
+def test_a_number_as_where_condition_rounded_across_zero_is_at_a_kink():
+    r = run({"expr": "where(sin(x) - sin(1.0), x + 1.0, x - 1.0)", "inputs": {"x": [1.0, 0.5, -2.0]},
+             "dtype": "float32"})
+    assert r.status == "pass", r.table()

@@ -223,13 +223,15 @@ def _selection(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray
     is nan, or where moving the uncertain arguments by their libm error could make it return another one
     (:func:`_corners` at its kink).  Elsewhere it returns a certain argument or a constant, the same in every
     engine: ``relu(sin(x))`` at ``x = -1`` is an exact 0 under whatever ``abs`` or ``relu`` comes next.
-    ``where`` has no kink of its own: its condition is a jump, marked with everything it feeds where another
-    libm could flip it."""
+    ``where`` has no kink of its own: a comparison as its condition is a jump, marked with everything it
+    feeds where another libm could flip it; any other condition carries its own marks."""
     value = np.asarray(floats[id(node)], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         m = np.isnan(value) & functools.reduce(np.logical_or, below)
-        for a, b in zip(node.args, below):
-            m = m | (b & (value == np.asarray(floats[id(a)], dtype=np.float64)))
+        for a, b, domain in zip(node.args, below, itertools.cycle(node.op.domain)):
+            # a condition that is a number (where(sin(x), ...): its truth, c != 0) has no jump marked: its marks stay
+            chosen = True if domain is ops.Domain.CONDITION else value == np.asarray(floats[id(a)], dtype=np.float64)
+            m = m | (b & chosen)
     m = np.broadcast_to(m, value.shape)
     center = _kink_value(node, floats) if node.op.kink_at is not None else None
     if center is None or not _may_reach(node, center, floats, dtype, bounds):

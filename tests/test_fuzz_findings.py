@@ -233,3 +233,31 @@ def test_a_number_as_where_condition_rounded_across_zero_is_at_a_kink():
     r = run({"expr": "where(sin(x) - sin(1.0), x + 1.0, x - 1.0)", "inputs": {"x": [1.0, 0.5, -2.0]},
              "dtype": "float32"})
     assert r.status == "pass", r.table()
+
+
+# a product with an exact 0 (relu(x)*sin(y + 1) at x < 0, xlogy(0, y)) was as uncertain as its other factor, so
+# the kink above it was set aside where another term added an exact 0: an engine wrong only at that kink passed
+# (the twin fuzzer: ceil(relu(relu(x)*c)) on torch float32, abs(cbrt(c)*maximum(z, log10(z*z + 1))) on MyGrad)
+@pytest.mark.parametrize(("expr", "inputs"), [
+    ("abs(relu(x)*sin(y + 1.0) + y)", {"x": [-1.0, 0.5, -2.0], "y": [0.0, 0.3, 0.7]}),
+    ("abs(xlogy(x, sin(y + 1.0) + 2.0) + y)", {"x": [0.0, 0.5, 1.5], "y": [0.0, 0.3, -0.7]}),
+    ("relu(cbrt(y - 2.0)*maximum(x, 0.0) + y)", {"x": [-1.0, 0.5, -2.0], "y": [0.0, 0.3, 0.7]}),
+])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_product_with_an_exact_zero_is_compared(expr, inputs, dtype):
+    data = {"expr": expr, "inputs": inputs, "dtype": dtype, "grad_output": "random"}
+    r = run(data)
+    assert r.status == "pass", r.table()
+    assert all(c.at_kink == 0 and c.mismatched == 0 for c in r.comparisons), r.table()
+    assert run(data, _OffAt("y", 1e-3)).status == "fail"  # the twin: wrong at that kink alone
+
+
+# the 0 must be certain itself: sin(y) - sin(1.0) at y = 1 is a libm tie, an ulp from 0 in another engine
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_product_with_a_libm_zero_stays_at_a_kink(dtype):
+    data = {"expr": "relu((sin(y) - sin(1.0))*exp(x))", "inputs": {"x": [0.5, 0.5, 1.0], "y": [1.0, 0.5, -2.0]},
+            "dtype": dtype, "grad_output": "random"}
+    r = run(data)
+    assert r.status == "pass", r.table()
+    assert [c.at_kink for c in r.comparisons if c.name != "value"] == [1, 1], r.table()  # y = 1 alone, x and y
+    assert run(data, _OffAt("y", 1e-3, 0.5)).status == "fail"

@@ -143,6 +143,9 @@ class Op:
     # where, its condition's jump) decides (maximum, relu, where): it is as certain as what it returns, away
     # from the kink (kinks.py)
     selects: bool = False
+    # the arguments whose exact 0 makes the result an exact 0 in every engine, the others finite (x*0, xlogy(0, y)):
+    # then it is certain however the others were rounded (kinks.py)
+    zero_absorbs: tuple[int, ...] = ()
     # how another libm's rounding below the op carries into its result (kinks.py): error_scale(t) is the
     # size of the largest term the result is built from, read from ``t``: per argument the size ``t.s[i]``
     # and magnitude ``t.v[i]``, the result's magnitude ``t.ans``, ``t.over(x, i)`` (x divided by argument
@@ -547,7 +550,7 @@ mul = defop(
     lambda g, ans, x, y: g * x,
     sympy=lambda s, x, y: x * y, infix="*", aliases=("multiply",), saves=(("y",), ("x",)),
     magnitude=_mag_mul,
-    correctly_rounded=True,
+    correctly_rounded=True, zero_absorbs=(0, 1),
     error_scale=lambda t: np.maximum(t.ans, np.maximum(t.s[0] * t.v[1], t.v[0] * t.s[1])),
 )
 div = defop(
@@ -969,6 +972,7 @@ xlogy = defop(
     lambda g, ans, x, y: g * log(y), lambda g, ans, x, y: g * x / y,
     saves=(("y",), ("x", "y")), domain=(Domain.REAL, Domain.POSITIVE),
     sympy=lambda s, x, y: x * s.log(y), kink="xlogy(0, 0) = 0; d/dx = log(y) at x = 0 too (as torch)",
+    zero_absorbs=(0,),
 )
 copysign = defop(
     # torch: d/dx = sign(x) * sign(ans) (0 at x = 0), no gradient to y

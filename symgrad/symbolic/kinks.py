@@ -201,6 +201,8 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray], dtype: np.dtype, terms
             elif not node.op.correctly_rounded and not m.all():
                 with np.errstate(all="ignore"):
                     m = m | ~_exact(value, [floats[id(a)] for a in node.args])
+            if node.op.zero_absorbs and m.any():
+                m = m & ~_absorbed(node, below, floats)
         elif node.op.linear and node.op.correctly_rounded:
             # it only moves or selects values (transpose, reshape, index, concatenate, ...): the marks move
             # with them, as the op itself moves a 0/1 mask (an element is uncertain where an uncertain one lands)
@@ -215,6 +217,18 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray], dtype: np.dtype, terms
             m = np.full(np.shape(value), own or any(b.any() for b in below))
         unc[id(node)] = np.asarray(m)
     return unc
+
+
+def _absorbed(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray]) -> np.ndarray:
+    """Where an argument of ``Op.zero_absorbs`` is a certain 0 and every argument is finite: the result is
+    an exact 0 in every engine (``relu(x)*sin(y)`` at ``x < 0``).  Its sign may follow an uncertain argument's,
+    which no kink sees (``np.sign(-0.0) == 0``); the ops that read it (copysign's sign, 1/x) have 0 outside
+    their domain."""
+    args = [np.asarray(floats[id(a)], dtype=np.float64) for a in node.args]
+    with np.errstate(invalid="ignore"):
+        finite = functools.reduce(np.logical_and, [np.isfinite(a) for a in args])
+        zero = functools.reduce(np.logical_or, [~below[i] & (args[i] == 0) for i in node.op.zero_absorbs])
+    return np.asarray(finite & zero)
 
 
 def _selection(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray], dtype: np.dtype,

@@ -224,15 +224,33 @@ def test_a_selection_near_a_libm_tie_stays_at_a_kink(expr, dtype):
     assert run(data, _OffAt(value=0.5, by=1e-3)).status == "fail"
 
 
-# A known false FAIL, older than the selections' rule above: a number as where's condition is a jump at 0 that
-# the kink table does not hold (where has no kink_at; a comparison as condition has its own).  In float32 the
-# forward's sin(x) - sin(1.0) at x = 1 is an ulp from 0 (the literal folded from float64's sin(1.0)) while the
-# exact value is 0, so the tape takes the other branch, and its value is compared instead of being at a kink
-@pytest.mark.xfail(strict=True, reason="a number as where()'s condition, rounded across 0, is not classified")
-def test_a_number_as_where_condition_rounded_across_zero_is_at_a_kink():
-    r = run({"expr": "where(sin(x) - sin(1.0), x + 1.0, x - 1.0)", "inputs": {"x": [1.0, 0.5, -2.0]},
-             "dtype": "float32"})
+# a number as where's condition is a jump at 0 (its truth, c != 0, which the parser and tracing write as a
+# not_equal node).  Before, where had no jump of its own there: in float32 the forward's sin(x) - sin(1.0) at
+# x = 1 is an ulp from 0 (the literal folded from float64's sin(1.0)) while the exact value is 0, so the tape took
+# the other branch and its value was compared, a false FAIL.  Now that value is at a kink; the other elements,
+# on either branch, are compared, and a gradient wrong there fails
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("written", ["where(sin(x) - sin(1.0), x + 1.0, x - 1.0)",
+                                     "where(~(sin(x) - sin(1.0)) | (x < -3.0), x - 1.0, x + 1.0)"])
+def test_a_number_as_where_condition_rounded_across_zero_is_at_a_kink(written, dtype):
+    data = {"expr": written, "inputs": {"x": [1.0, 0.5, -2.0]}, "dtype": dtype}
+    r = run(data)
     assert r.status == "pass", r.table()
+    value = [c for c in r.comparisons if c.name == "value"]
+    assert all(c.mismatched == 0 for c in r.comparisons), r.table()
+    assert not value or value[0].at_kink <= 1, r.table()  # x = 1 at most
+    assert run(data, _OffAt(value=0.5, by=1e-3)).status == "fail"
+    assert run(data, _OffAt(value=-2.0, by=1e-3)).status == "fail"
+
+
+def test_a_number_as_condition_is_its_truth_in_the_ir():
+    from symgrad.ir.expr import trace
+    from symgrad.ir.parse import parse
+
+    assert str(parse("where(sin(x) - 1.0, x, y)")) == "where(sin(x) - 1.0 != 0.0, x, y)"
+    assert str(parse("where(c & (x > 0), x, y)")) == "where(c & (x > 0), x, y)"  # an input is exact: as written
+    traced = trace(lambda x, y: symgrad.where(symgrad.sin(x), x, y))
+    assert str(traced) == "where(sin(x) != 0.0, x, y)"
 
 
 # a product with an exact 0 (relu(x)*sin(y + 1) at x < 0, xlogy(0, y)) was as uncertain as its other factor, so

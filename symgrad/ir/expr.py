@@ -39,7 +39,7 @@ class Expr:
     def __symgrad_apply__(self, op: Op, args: tuple, params: dict[str, Any]) -> Call:
         # the same params the parser records: no None values, axes as tuples
         kept = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if v is not None}
-        return Call(op, tuple(as_expr(a) for a in args), tuple(sorted(kept.items())))
+        return call(op, tuple(as_expr(a) for a in args), tuple(sorted(kept.items())))
 
     def __add__(self, other: Any) -> Expr: return ops.add(self, other)
     def __radd__(self, other: Any) -> Expr: return ops.add(other, self)
@@ -178,6 +178,17 @@ class Call(Expr):
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.params)
         return f"Call({self.op.name}, {list(self.args)!r}{extra})"
+
+
+def call(op: Op, args: tuple[Expr, ...], params: tuple[tuple[str, Any], ...] = ()) -> Call:
+    """A ``Call`` node, as the parser and tracing build it.  A number that an op computes, used as a
+    condition (``where(sin(x) - sin(1.0), ...)``, an operand of ``&``), becomes its truth ``c != 0``: a
+    jump of its own, which the kink table sees when rounding puts ``c`` off an exact 0.  An input or a
+    literal is the same number in every engine, and stays as it is."""
+    if any(d is ops.Domain.CONDITION for d in op.domain):
+        args = tuple(ops.not_equal(a, Const(0.0)) if d is ops.Domain.CONDITION and isinstance(a, Call)
+                     and a.op.kind != ops.CONDITION else a for a, d in zip(args, itertools.cycle(op.domain)))
+    return Call(op, args, params)
 
 
 def as_expr(value: Any) -> Expr:

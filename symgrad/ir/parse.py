@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.ir import ops
-from symgrad.ir.expr import Call, Const, Expr, Var, to_source
+from symgrad.ir.expr import Call, Const, Expr, Var, call, to_source
 from symgrad.ir.limits import DEFAULT, LimitExceeded, Limits
 from symgrad.ir.ops import Op, did_you_mean
 
@@ -532,7 +532,7 @@ class _Parser:
 
     def call(self, node: ast.AST, op: Op, args: list[Expr], params: dict[str, object]) -> Expr:
         self.count(node)
-        out = Call(op, tuple(args), tuple(sorted(params.items())))
+        out = call(op, tuple(args), tuple(sorted(params.items())))
         if all(id(a) in self.est for a in args):  # a constant subexpression
             ests = [self.est[id(a)] for a in args]
             self.track(node, out, None if None in ests else _estimate(op, ests),  # type: ignore[arg-type]

@@ -176,11 +176,11 @@ def _special(a: Any) -> np.ndarray:
 
 
 def _uncertain(expr: Expr, floats: dict[int, np.ndarray], dtype: np.dtype, terms: _Terms,
-               bounds: _Bounds) -> dict[int, np.ndarray]:
+               bounds: _Bounds, centers: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """Per node, where its float value may be an ulp or more from another engine's: an op below it or
     itself is not ``correctly_rounded``, at an element where :func:`_exact` does not fix its result; not
     through a jump.  A selection (``Op.selects``: maximum, relu, where) is as uncertain as the argument it
-    returns, and near its kink (see :func:`_selection`).
+    returns, and near its kink (see :func:`_selection`; ``centers`` holds the kink nodes' kink arguments).
     An op that only moves or selects values (``linear`` and ``correctly_rounded``: a transpose, an index)
     carries its arguments' marks with them.  Any other op that mixes elements (a sum, ``@``) is uncertain
     everywhere if anything below it is, or if it is not correctly rounded and not exact (each argument
@@ -197,7 +197,7 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray], dtype: np.dtype, terms
         if node.op.kind in (ops.ELEMENTWISE, ops.CONDITION):
             m = functools.reduce(np.logical_or, below, np.zeros((), dtype=bool))
             if node.op.selects and m.any():
-                m = _selection(node, below, floats, dtype, terms, bounds)
+                m = _selection(node, below, floats, dtype, terms, bounds, centers.get(id(node)))
             elif not node.op.correctly_rounded and not m.all():
                 with np.errstate(all="ignore"):
                     m = m | ~_exact(value, [floats[id(a)] for a in node.args])
@@ -232,7 +232,7 @@ def _absorbed(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray]
 
 
 def _selection(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray], dtype: np.dtype,
-               terms: _Terms, bounds: _Bounds) -> np.ndarray:
+               terms: _Terms, bounds: _Bounds, center: np.ndarray | None) -> np.ndarray:
     """Where a selection's value may be another engine's: where it is (or equals) an uncertain argument, or
     is nan, or where moving the uncertain arguments by their libm error could make it return another one
     (:func:`_corners` at its kink).  Elsewhere it returns a certain argument or a constant, the same in every
@@ -247,13 +247,10 @@ def _selection(node: Call, below: list[np.ndarray], floats: dict[int, np.ndarray
             chosen = True if domain is ops.Domain.CONDITION else value == np.asarray(floats[id(a)], dtype=np.float64)
             m = m | (b & chosen)
     m = np.broadcast_to(m, value.shape)
-    center = _kink_value(node, floats) if node.op.kink_at is not None else None
     if center is None or not _may_reach(node, center, floats, dtype, bounds):
         return np.asarray(m)
-    scales = _sizes(node.args, terms)
     with np.errstate(all="ignore"):
-        moves = [np.where(b, _ulps(scales[id(a)], dtype), 0.0) for a, b in zip(node.args, below)]
-        return np.asarray(m | _corners(node, center, moves, floats))
+        return np.asarray(m | _corners(node, center, _moves(node, below, terms, dtype), floats))
 
 
 class _Terms:
@@ -322,6 +319,13 @@ def _sizes(roots: Sequence[Expr], terms: _Terms) -> dict[int, Any]:
     return sizes
 
 
+def _moves(node: Call, marks: Sequence[np.ndarray], terms: _Terms, dtype: np.dtype) -> list[np.ndarray]:
+    """How far another libm may move each argument of ``node``: ``LIBM_ULPS`` ulps of its scale where it is
+    uncertain (``marks``), nothing elsewhere."""
+    scales = _sizes(node.args, terms)
+    return [np.where(m, _ulps(scales[id(a)], dtype), 0.0) for a, m in zip(node.args, marks)]
+
+
 def _ulps(scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``LIBM_ULPS`` ulps of ``scale`` in ``dtype`` (the least subnormal's worth at 0, nothing at inf)."""
     _, exp = np.frexp(scale)
@@ -341,17 +345,16 @@ def _libm_marks(expr: Expr, nodes: list[Call], centers: list[np.ndarray], floats
     if not todo:
         return [None] * len(nodes)
     terms = _Terms(floats)
-    unc = _uncertain(expr, floats, dtype, terms, bounds)
+    unc = _uncertain(expr, floats, dtype, terms, bounds, {id(n): c for n, c in zip(nodes, centers)})
     if not any(unc[id(a)].any() for n in todo for a in n.args):
         return [None] * len(nodes)
-    scales = _sizes(todo, terms)
     out: list[np.ndarray | None] = []
     with np.errstate(all="ignore"):
         for node, center in zip(nodes, centers):
             if node not in todo:
                 out.append(None)
                 continue
-            moves = [np.where(unc[id(a)], _ulps(scales[id(a)], dtype), 0.0) for a in node.args]
+            moves = _moves(node, [unc[id(a)] for a in node.args], terms, dtype)
             if not any(m.any() for m in moves):
                 out.append(None)
                 continue

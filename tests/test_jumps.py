@@ -80,6 +80,36 @@ def test_hardtanh_at_a_rounded_bound_is_at_a_kink_in_float32() -> None:
 def test_the_value_jumps_are_declared_in_the_op_table(op: str) -> None:
     entry = symgrad.ir.ops.OPS[op]
     assert entry.jumps and entry.kink_at is not None
+    assert entry.steps  # discrete values, the same in every engine away from the jump
+
+
+def test_atan2s_branch_cut_is_a_jump_of_a_libm_value() -> None:
+    entry = symgrad.ir.ops.OPS["atan2"]
+    assert entry.jumps and entry.kink_at is not None and not entry.steps
+    y, x = np.array([1e-9, -1e-9, 1e-9, 0.0]), np.array([-1.0, -1.0, 2.0, -1.0])
+    assert list(np.sign(entry.kink_at(None, y, x))) == [1.0, -1.0, 0.0, 0.0]  # y's side where x < 0 only
+
+
+# atan2(y, x) jumps from pi to -pi as y crosses 0 where x < 0.  In float32, 0.1*10.0 rounds to exactly 1.0
+# while the literal's exact value is 1.0000000149: at y = 1 the forward's first argument is 0 (pi) and the
+# exact one -1.5e-8 (-pi).  The value comparison failed there, a false FAIL; now that element is at a kink
+# and the others are compared
+ATAN2_CUT = "atan2(y - 0.1*10.0, x)*z"
+
+
+@pytest.mark.parametrize("backend", ["symgrad", "torch"])
+def test_atan2_rounded_across_its_branch_cut_is_at_a_kink(backend: str) -> None:
+    inputs = {"y": [1.0, 0.5, 1.0], "x": [-1.0, -1.0, 2.0], "z": [1.0, 2.0, 3.0]}
+    report = symgrad.check(ATAN2_CUT, dtype="float32", backend=backend, **inputs)
+    assert report.status == "pass", report.table()
+    assert all(c.at_kink == 1 and c.mismatched == 0 for c in report.comparisons), report.table()
+
+    def wrong(y, x, z):  # 1% off in z's gradient at y = 0.5, away from the cut
+        return torch.atan2(y - 0.1 * 10.0, x) * (z + 0.01 * (z - z.detach()) * (y < 0.9))
+
+    report = symgrad.check_function(wrong, ATAN2_CUT, inputs=inputs, dtype="float32")
+    assert report.status == "fail"
+    assert row(report, "z").mismatched == 1 and row(report, "value").mismatched == 0
 
 
 @pytest.mark.parametrize("op", ["abs", "relu", "maximum", "hardtanh", "clip", "elu", "selu", "leaky_relu"])

@@ -131,8 +131,9 @@ class Op:
     # array that is 0 exactly there and whose sign picks the branch (abs: x; maximum: x - y).  Plain
     # numpy arithmetic, so that it runs on float arrays and on object arrays of sympy expressions.
     kink_at: Callable[..., Any] | None = None
-    # the value itself jumps where kink_at is 0 (sign, the conditions), not only its derivative: a forward
-    # value that rounding puts on the other side of the jump than the exact one is at a kink too
+    # the value itself jumps where kink_at is 0 (sign, the conditions, atan2's branch cut), not only its
+    # derivative: a forward value that rounding puts on the other side of the jump than the exact one is at
+    # a kink too (and so is every derivative it may scale)
     jumps: bool = False
     # every engine gets the same float result from the same float arguments: IEEE 754 rounds it once
     # (+ - * / sqrt, square, reciprocal), or it selects, compares or moves values without arithmetic
@@ -264,6 +265,13 @@ class Op:
             if d.inside is not None:
                 ok = ok & d.inside(v)
         return ok
+
+    @property
+    def steps(self) -> bool:
+        """Its value takes discrete steps (sign, floor, a condition): a jump that is correctly rounded, the same
+        in every engine away from the jump, with no rounding error of its own.  atan2 jumps too, but its
+        value is a libm value."""
+        return self.jumps and self.correctly_rounded
 
     @property
     def domain_text(self) -> str:
@@ -763,6 +771,9 @@ atan2 = defop(
     lambda g, ans, y, x: -g * y / (x * x + y * y),
     args=("y", "x"), saves=("y", "x"), domain=Domain.OFF_BRANCH_CUT,
     sympy=lambda s, y, x: s.atan2(y, x), aliases=("arctan2",),
+    # the value jumps by 2 pi across y = 0 where x < 0 (its derivative does not): y there, 0 elsewhere
+    kink="jumps by 2 pi across y = 0 where x < 0; the derivative is continuous there",
+    kink_at=lambda ans, y, x: y * (abs(x) - x), jumps=True,
 )
 hypot = defop(
     "hypot", np.hypot,

@@ -856,7 +856,7 @@ def _rounding_models(node: Call, values: dict[int, np.ndarray]) -> list[tuple[fl
     or selected elements, a jump's or a condition's)."""
     op = node.op
     if op.kind == ops.ELEMENTWISE:
-        return [] if op.jumps else [(1.0, "relative")]
+        return [] if op.steps else [(1.0, "relative")]
     if op.kind in (ops.SHAPE, ops.CONDITION, ops.INTERNAL) or op in (ops.transpose, ops.max, ops.min):
         return []
     shapes = [np.shape(values[id(a)]) for a in node.args]

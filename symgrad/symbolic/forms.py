@@ -96,7 +96,7 @@ def to_sympy(expr: Expr, symbols: dict[str, sympy.Symbol] | None = None,
             raise ValueError(f"to_sympy: {node.op.name} is not elementwise; use expanded mode")
         folded = fold(node, args)
         out = folded if folded is not None else apply_op(node.op, args, node.kwargs)
-        if rounding is not None and not node.op.jumps and node.op.kind == ops.ELEMENTWISE:
+        if rounding is not None and not node.op.steps and node.op.kind == ops.ELEMENTWISE:
             out = rounding_error(out, rounding, taken)
         if nodes is not None:
             nodes[id(node)] = out

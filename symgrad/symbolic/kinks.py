@@ -187,8 +187,8 @@ def _uncertain(expr: Expr, floats: dict[int, np.ndarray], dtype: np.dtype, terms
     special, or one element that it returns)."""
     unc: dict[int, np.ndarray] = {}
     for node in expr.walk():
-        if not isinstance(node, Call) or node.op.jumps:
-            # a jump's value (sign, floor, a condition) changes only where its own argument crosses the jump,
+        if not isinstance(node, Call) or node.op.steps:
+            # a step's value (sign, floor, a condition) changes only where its own argument crosses the jump,
             # and there this node is marked, with everything its value feeds (see _elementwise_marks)
             unc[id(node)] = np.zeros((), dtype=bool)
             continue
@@ -432,7 +432,7 @@ def _corners(node: Call, center: np.ndarray, moves: list[np.ndarray], floats: di
     for signs in itertools.product((-1.0, 1.0), repeat=len(vals)):
         moved = [v + s * m for v, s, m in zip(vals, signs, moves)]
         hit = hit | (np.sign(np.asarray(kink_at(ans, *moved, **node.kwargs), dtype=np.float64)) != np.sign(c))
-        if node.op.jumps:
+        if node.op.steps:
             hit = hit | (numpy_eval(alone, {f"arg{i}": m for i, m in enumerate(moved)}) != ans)
     flipped[near] = hit
     return flipped

@@ -83,9 +83,14 @@ def test_the_value_jumps_are_declared_in_the_op_table(op: str) -> None:
     assert entry.steps  # discrete values, the same in every engine away from the jump
 
 
-def test_atan2s_branch_cut_is_a_jump_of_a_libm_value() -> None:
-    entry = symgrad.ir.ops.OPS["atan2"]
+@pytest.mark.parametrize("op", ["atan2", "copysign"])
+def test_a_jump_of_a_continuous_value_is_no_step(op: str) -> None:
+    entry = symgrad.ir.ops.OPS[op]  # atan2's libm value, copysign's |x|: rounded as their arguments are
     assert entry.jumps and entry.kink_at is not None and not entry.steps
+
+
+def test_atan2s_branch_cut_is_a_jump() -> None:
+    entry = symgrad.ir.ops.OPS["atan2"]
     y, x = np.array([1e-9, -1e-9, 1e-9, 0.0]), np.array([-1.0, -1.0, 2.0, -1.0])
     assert list(np.sign(entry.kink_at(None, y, x))) == [1.0, -1.0, 0.0, 0.0]  # y's side where x < 0 only
 
@@ -110,6 +115,35 @@ def test_atan2_rounded_across_its_branch_cut_is_at_a_kink(backend: str) -> None:
     report = symgrad.check_function(wrong, ATAN2_CUT, inputs=inputs, dtype="float32")
     assert report.status == "fail"
     assert row(report, "z").mismatched == 1 and row(report, "value").mismatched == 0
+
+
+# copysign(x, y) jumps from -|x| to |x| as y crosses 0.  Its reference was |x|*sign(y), 0 at y = 0, where every
+# engine returns copysign(x, +0.0) = |x|: a false FAIL on an input y = 0.  Now +0 counts as positive, as in
+# IEEE 754, and a y that rounding puts on 0 while its exact value is negative is at a kink
+COPYSIGN = "copysign(x, y - 0.1*10.0)*z"
+
+
+@pytest.mark.parametrize("backend", ["symgrad", "torch"])
+@pytest.mark.parametrize(("dtype", "at_kink"), [("float64", 0), ("float32", 1)])
+def test_copysign_at_a_zero_sign_is_positive_zeros(backend: str, dtype: str, at_kink: int) -> None:
+    inputs = {"y": [1.0, 0.5, 2.0], "x": [1.5, -1.0, 2.0], "z": [1.0, 2.0, 3.0]}
+    report = symgrad.check(COPYSIGN, dtype=dtype, backend=backend, **inputs)
+    assert report.status == "pass", report.table()
+    assert all(c.at_kink == at_kink and c.mismatched == 0 for c in report.comparisons), report.table()
+    plain = symgrad.check("copysign(x, y)*z", dtype=dtype, backend=backend, **{**inputs, "y": [0.0, -0.5, 2.0]})
+    assert plain.status == "pass" and not any(c.at_kink for c in plain.comparisons), plain.table()
+
+    def wrong(y, x, z):  # the sign of a zero y taken as negative: wrong at y = 1 (a float 0) alone
+        return torch.where(y - 0.1 * 10.0 == 0, -torch.abs(x), torch.copysign(x, y - 0.1 * 10.0)) * z
+
+    report = symgrad.check_function(wrong, COPYSIGN, inputs=inputs, dtype=dtype)
+    assert report.status == ("fail" if at_kink == 0 else "pass"), report.table()  # float32: that element is at a kink
+
+    def off(y, x, z):  # 1% off in x's gradient at y = 0.5, away from the jump
+        return torch.copysign(x + 0.01 * (x - x.detach()) * (y < 0.9), y - 0.1 * 10.0) * z
+
+    report = symgrad.check_function(off, COPYSIGN, inputs=inputs, dtype=dtype)
+    assert report.status == "fail" and row(report, "x").mismatched == 1, report.table()
 
 
 @pytest.mark.parametrize("op", ["abs", "relu", "maximum", "hardtanh", "clip", "elu", "selu", "leaky_relu"])

@@ -135,6 +135,9 @@ class Op:
     # derivative: a forward value that rounding puts on the other side of the jump than the exact one is at
     # a kink too (and so is every derivative it may scale)
     jumps: bool = False
+    # a jump whose values are discrete steps (sign, floor, a condition): the same in every engine away from
+    # the jump, with no rounding error of their own.  atan2's value is a libm value, copysign's follows x's
+    steps: bool = False
     # every engine gets the same float result from the same float arguments: IEEE 754 rounds it once
     # (+ - * / sqrt, square, reciprocal), or it selects, compares or moves values without arithmetic
     # (maximum, where, floor, index, ...).  False (libm functions, sums whose order differs, pow): another
@@ -265,13 +268,6 @@ class Op:
             if d.inside is not None:
                 ok = ok & d.inside(v)
         return ok
-
-    @property
-    def steps(self) -> bool:
-        """Its value takes discrete steps (sign, floor, a condition): a jump that is correctly rounded, the same
-        in every engine away from the jump, with no rounding error of its own.  atan2 jumps too, but its
-        value is a libm value."""
-        return self.jumps and self.correctly_rounded
 
     @property
     def domain_text(self) -> str:
@@ -520,7 +516,7 @@ where = defop(
 )
 sign = defop(
     "sign", np.sign, None, sympy=lambda s, x: s.sign(x), kink="sign' = 0 everywhere (0 at the jump too)",
-    kink_at=lambda ans, x: x, jumps=True,
+    kink_at=lambda ans, x: x, jumps=True, steps=True,
     correctly_rounded=True,
 )
 # the derivative of maximum: 1 where x > 0, 1/2 where x == 0, 0 elsewhere
@@ -870,19 +866,19 @@ reciprocal = defop(
 floor = defop(
     "floor", np.floor, None, sympy=lambda s, x: s.floor_(x), plain=lambda s, x: s.floor(x),
     kink="floor' = 0 everywhere (0 at the jumps too)",
-    kink_at=lambda ans, x: x - ans, jumps=True,  # 0 on an integer; its sign says which side
+    kink_at=lambda ans, x: x - ans, jumps=True, steps=True,  # 0 on an integer; its sign says which side
     correctly_rounded=True,
 )
 ceil = defop(
     "ceil", np.ceil, None, sympy=lambda s, x: s.ceil_(x), plain=lambda s, x: s.ceiling(x),
     kink="ceil' = 0 everywhere (0 at the jumps too)",
-    kink_at=lambda ans, x: x - ans, jumps=True,  # 0 on an integer; its sign says which side
+    kink_at=lambda ans, x: x - ans, jumps=True, steps=True,  # 0 on an integer; its sign says which side
     correctly_rounded=True,
 )
 round = defop(
     "round", np.round, None, sympy=lambda s, x: s.round_(x), plain=lambda s, x: s.floor(x + s.Rational(1, 2)),
     kink="rounds half to even; round' = 0 everywhere (0 at the jumps too)",
-    kink_at=lambda ans, x: x - ans, jumps=True,  # +-1/2 either side of a half-integer jump
+    kink_at=lambda ans, x: x - ans, jumps=True, steps=True,  # +-1/2 either side of a half-integer jump
     correctly_rounded=True,
 )
 logit = defop(
@@ -988,9 +984,11 @@ xlogy = defop(
 copysign = defop(
     # torch: d/dx = sign(x) * sign(ans) (0 at x = 0), no gradient to y
     "copysign", np.copysign, lambda g, ans, x, y: g * sign(x) * sign(ans), None, saves=(("x", "ans"), ()),
-    sympy=lambda s, x, y: s.abs_(x) * s.sign(y), domain=(Domain.REAL, Domain.NONZERO),
-    kink="copysign'(0, y) = 0; no gradient to y", kink_at=lambda ans, x, y: x,
-    correctly_rounded=True,
+    # y = 0 is +0.0, as IEEE's copysign(x, 0.0) = |x| (an exact 0 has no sign to the reference)
+    sympy=lambda s, x, y: s.abs_(x) * s.Piecewise((-1, s.Lt(y, 0)), (1, True)), domain=(Domain.REAL, Domain.NONZERO),
+    # the derivative's kink at x = 0 and the value's jump (-|x| to |x|) as y crosses 0: both sides in x*y's sign
+    kink="copysign'(0, y) = 0; no gradient to y; the value jumps as y crosses 0 (y = 0 counts as +0)",
+    kink_at=lambda ans, x, y: x * y, jumps=True, correctly_rounded=True,
 )
 clip = defop(
     # as torch.clamp with tensor bounds: x gets the gradient where lo <= x <= hi (inclusive),
@@ -1818,7 +1816,7 @@ def _operand(text: str) -> str:
 def _compare(name: str, fn: Callable[..., Any], form: Callable[..., Any], symbol: str) -> Op:
     return defop(
         name, lambda x, y: fn(np.asarray(x), np.asarray(y)), None, None, kind=CONDITION,
-        sympy=form, kink_at=lambda ans, x, y: np.asarray(x) - np.asarray(y), jumps=True,
+        sympy=form, kink_at=lambda ans, x, y: np.asarray(x) - np.asarray(y), jumps=True, steps=True,
         printer=lambda texts, precs: f"{texts[0]} {symbol} {texts[1]}",
         kink="a condition: no gradient; jumps where both sides are equal", domain_note=f"written x {symbol} y",
         correctly_rounded=True,

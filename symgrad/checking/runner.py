@@ -11,10 +11,14 @@ reason; it never stops the other cases.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -159,14 +163,23 @@ def _check(case: Case, opts: Options, report: Report) -> None:
     # literals rounded to the case's dtype, as the reference and the kink analysis hold them: an engine
     # folds sin(pi) from float32's pi in a float32 case, not from float64's
     engine_ir = round_literals(ir, dtype)
-    for j in range(1, case.order + 1):
+
+    def engine(j: int) -> tuple[Any, dict]:
         with backend.on_device(device):  # no such device here: Unsupported, a skip with the reason
             forward, grads = backend.gradients(engine_ir, inputs, wrt, j, grad_output)
         check_gradients(backend, forward, grads, inputs)
+        return forward, grads
+
+    def reference(j: int) -> Any:
+        return differentiate(ir, inputs, wrt, order=j, grad_output=sym_g, mode=case.mode, exact=exact,
+                             dtype=dtype, limits=opts.limits)
+
+    together = case.order == 1 and sum(np.size(a) for a in inputs.values()) >= PARALLEL_SIZE
+    for j in range(1, case.order + 1):
+        (forward, grads), sym_j = _both(partial(engine, j), partial(reference, j), together)
         if j == 1:
             value = forward
-        levels[j] = (differentiate(ir, inputs, wrt, order=j, grad_output=sym_g, mode=case.mode,
-                                   exact=exact, dtype=dtype, limits=opts.limits), grads)
+        levels[j] = (sym_j, grads)
     sym = levels[1][0]
     report.mode = sym.mode
     g_source = grad_output_source(case.grad_output, case.seed)
@@ -218,6 +231,45 @@ def _check(case: Case, opts: Options, report: Report) -> None:
         report.reason = report.reason or reason
     elif reason:  # nothing compared is never a pass
         report.status, report.reason = "error", reason
+
+
+# inputs of this many elements in all (first order): the reference runs beside the engine. Below it,
+# starting a thread costs more than the overlap saves (tests/benchmarks/check_bench.py measures both)
+PARALLEL_SIZE = 1 << 15
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+
+def _both(main: Callable[[], _A], side: Callable[[], _B], together: bool) -> tuple[_A, _B]:
+    """``main()`` then ``side()``; ``together``, ``side()`` runs on a second thread meanwhile.
+
+    The engine stays on the calling thread (torch's grad mode and JAX's tracing are per thread); the
+    reference is numpy, which lets go of the GIL in its loops. Neither reads the other's results. An
+    exception is raised as the sequential order would: ``main``'s first, after ``side`` has ended.
+    """
+    if not together:
+        first = main()
+        return first, side()
+    out: list[tuple[bool, Any]] = []
+    context = contextvars.copy_context()  # numpy's error state and the caller's other context
+
+    def run() -> None:
+        try:
+            out.append((True, context.run(side)))
+        except BaseException as exc:  # re-raised on the calling thread
+            out.append((False, exc))
+
+    thread = threading.Thread(target=run, name="symgrad-reference", daemon=True)
+    thread.start()
+    try:
+        first = main()
+    finally:
+        thread.join()
+    ok, second = out[0]
+    if not ok:
+        raise second
+    return first, second
 
 
 def _numpy_computable(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

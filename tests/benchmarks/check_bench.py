@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import harness
@@ -29,16 +30,28 @@ def symgrad_check(A: np.ndarray, B: np.ndarray) -> bool:
     return bool(symgrad.check(EXPR, a=A, b=B))
 
 
-def gradcheck_fn(fast_mode: bool) -> Any | None:
+def symgrad_one_thread(A: np.ndarray, B: np.ndarray) -> bool:
+    """``symgrad.check`` with the reference after the tape, on the calling thread (as below PARALLEL_SIZE)."""
+    from symgrad.checking import runner
+
+    size, runner.PARALLEL_SIZE = runner.PARALLEL_SIZE, 1 << 62
+    try:
+        return symgrad_check(A, B)
+    finally:
+        runner.PARALLEL_SIZE = size
+
+
+def gradcheck_fn(fast_mode: bool, threads: int = 1) -> Any | None:
+    """gradcheck with torch on ``threads`` threads (set at each call: the setting is the process's)."""
     torch = harness.optional("torch")
     if torch is None:
         return None
-    torch.set_num_threads(1)
 
     def f(a: Any, b: Any) -> Any:
         return 3 * a**3 - b**2 + torch.sin(a) * torch.exp(-b) + torch.tanh(a * b) + torch.log(a + b)
 
     def run(A: np.ndarray, B: np.ndarray) -> bool:
+        torch.set_num_threads(threads)
         a = torch.tensor(A, requires_grad=True)
         b = torch.tensor(B, requires_grad=True)
         return bool(torch.autograd.gradcheck(f, (a, b), fast_mode=fast_mode))
@@ -71,7 +84,11 @@ def numpy_forward(A: np.ndarray, B: np.ndarray) -> Any:
 
 
 def run(sizes: list[int], repeats: int) -> dict[str, Any]:
+    from symgrad.checking.runner import PARALLEL_SIZE
+
+    cores = os.cpu_count() or 1  # the tape section may have set torch to 1 thread already
     fast, default, jx = gradcheck_fn(True), gradcheck_fn(False), jax_fn()
+    fast_all = gradcheck_fn(True, cores) if cores > 1 else None
     rows = []
     for n in sizes:
         A, B = inputs(n)
@@ -81,19 +98,30 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
                       "numpy forward": lambda: numpy_forward(A, B)}
         if fast is not None:
             contenders["gradcheck fast"] = lambda: fast(A, B)
+        if 2 * n >= PARALLEL_SIZE:  # symgrad uses a second thread: so may torch
+            contenders["symgrad one thread"] = lambda: symgrad_one_thread(A, B)
+            if fast_all is not None:
+                contenders["gradcheck fast, all cores"] = lambda: fast_all(A, B)
         if default is not None and n <= DEFAULT_GRADCHECK_MAX:
             contenders["gradcheck"] = lambda: default(A, B)
         if jx is not None:
             contenders["jax check_grads"] = lambda: jx(A, B)
         reps = repeats if n < 10**6 else max(3, repeats // 2 + 1)
         cpu: dict[str, float] = {}
-        seconds = harness.alternate(contenders, reps, warmup=1, cpu=cpu, threaded={"jax check_grads"})
-        rows.append({"n": n, "seconds": seconds, "cpu": cpu})
+        # symgrad on two threads (2n elements, the reference beside the tape): charged the process's CPU
+        threaded = {"jax check_grads", "gradcheck fast, all cores"}
+        if 2 * n >= PARALLEL_SIZE:
+            threaded |= {"symgrad warm", "symgrad cold"}  # "symgrad one thread" is on the calling thread
+        seconds = harness.alternate(contenders, reps, warmup=1, cpu=cpu, threaded=threaded)
+        rows.append({"n": n, "seconds": seconds, "cpu": cpu, "two threads": 2 * n >= PARALLEL_SIZE})
     return {"rows": rows}
 
 
 def report(res: dict[str, Any]) -> str:
     lines = [f"full check of {EXPR}, float64, torch on 1 thread (jax: its own threads, jit-compiled)",
+             "  from 2n >= symgrad's PARALLEL_SIZE, symgrad computes the reference on a second thread beside "
+             "the tape; 'all cores' is gradcheck's fast mode with torch on its default threads then, 'one thread' "
+             "symgrad with the reference after the tape",
              "  symgrad warm: the expression's derivative already cached (a suite repeating it); "
              "cold: symbolic caches cleared first (sympy differentiates and lambdifies again)",
              "  ratios: contender time / symgrad warm time (above 1: symgrad is faster); "
@@ -105,7 +133,8 @@ def report(res: dict[str, Any]) -> str:
 
 
 def _table(res: dict[str, Any], key: str) -> str:
-    hdr = ["n", "symgrad warm", "symgrad cold", "gc fast", "gc fast/sg", "gc default/sg", "jax/sg", "sg/numpy fwd"]
+    hdr = ["n", "symgrad warm", "symgrad cold", "gc fast", "gc fast/sg", "all cores/sg", "one thread/sg",
+           "gc default/sg", "jax/sg", "sg/numpy fwd"]
     rows = []
     for r in res["rows"]:
         s = r[key]
@@ -114,6 +143,8 @@ def _table(res: dict[str, Any], key: str) -> str:
         rows.append([f"{r['n']:.0e}", harness.fmt_time(sg), harness.fmt_time(s["symgrad cold"]),
                      harness.fmt_time(s["gradcheck fast"]) if "gradcheck fast" in s else "absent",
                      ratio("gradcheck fast"),
+                     ratio("gradcheck fast, all cores") if r["two threads"] else "not run",
+                     ratio("symgrad one thread") if r["two threads"] else "not run",
                      ratio("gradcheck") if r["n"] <= DEFAULT_GRADCHECK_MAX else "not run",
                      ratio("jax check_grads"), harness.fmt_ratio(sg / s["numpy forward"])])
     return harness.table(hdr, rows)

@@ -27,7 +27,8 @@ def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: in
     the median CPU seconds of the same calls: on a loaded machine wall time also counts the time others
     held the cores.  A contender named in ``threaded`` works on threads of its own (JAX's) and is charged
     the whole process's CPU time; every other one only its calling thread's, because a threaded
-    contender's pool keeps spinning after it returns (JAX's doubled symgrad's process CPU time at 1e5)."""
+    contender's pool keeps spinning after it returns (JAX's doubled symgrad's process CPU time at 1e5); the
+    next contender starts once the process has settled."""
     names = list(contenders)
     for _ in range(warmup):
         for name in names:
@@ -42,9 +43,23 @@ def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: in
             contenders[name]()
             times[name].append(time.perf_counter() - t)
             cpus[name].append(clock() - c)
+            if name in threaded:
+                settle()
     if cpu is not None:
         cpu.update({n: statistics.median(v) for n, v in cpus.items()})
     return {n: statistics.median(v) for n, v in times.items()}
+
+
+def settle(limit: float = 1.0, step: float = 0.01) -> None:
+    """Wait (at most ``limit`` seconds) until no thread of the process is busy. JAX's pool spins on a core
+    for about 130 ms after ``check_grads`` returns, OpenMP's threads for a while too: the next contender,
+    above all one on two threads, would otherwise share its cores with them."""
+    end = time.perf_counter() + limit
+    while time.perf_counter() < end:
+        c = time.process_time()
+        time.sleep(step)
+        if time.process_time() - c < step / 10:
+            return
 
 
 def wall(cmd: list[str], repeats: int, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, str]:

@@ -27,6 +27,20 @@ def together(request, monkeypatch):
     return request.param == "beside"
 
 
+@pytest.fixture
+def calls(monkeypatch):
+    """Each call of the reference, as (the thread it ran on, numpy's error state there)."""
+    seen = []
+    real = runner.differentiate
+
+    def spy(*args, **kwargs):
+        seen.append((threading.current_thread(), np.geterr()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "differentiate", spy)
+    return seen
+
+
 def _summary(report):
     return [(c.name, c.passed, c.mismatched, c.at_kink, c.max_ulp, c.worst_index) for c in report.comparisons]
 
@@ -56,17 +70,9 @@ def test_the_right_gradient_passes_on_either_path(together):
     assert symgrad.check(EXPR, **_inputs()).status == "pass"
 
 
-def test_the_reference_runs_on_a_second_thread_only_beside(together, monkeypatch):
-    threads = []
-    real = runner.differentiate
-
-    def spy(*args, **kwargs):
-        threads.append(threading.current_thread())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "differentiate", spy)
+def test_the_reference_runs_on_a_second_thread_only_beside(together, calls):
     assert symgrad.check(EXPR, **_inputs()).status == "pass"
-    assert [t is threading.main_thread() for t in threads] == [not together]
+    assert [t is threading.main_thread() for t, _ in calls] == [not together]
 
 
 def test_an_error_in_the_reference_is_the_cases_error(together, monkeypatch):
@@ -100,30 +106,14 @@ def test_the_engines_error_comes_first_and_the_thread_has_ended(together, monkey
     assert ended.is_set() is together
 
 
-def test_the_callers_numpy_error_state_reaches_the_reference(together, monkeypatch):
-    seen = []
-    real = runner.differentiate
-
-    def spy(*args, **kwargs):
-        seen.append(np.geterr()["under"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "differentiate", spy)
+def test_the_callers_numpy_error_state_reaches_the_reference(together, calls):
     with np.errstate(under="print"):
         assert symgrad.check(EXPR, **_inputs()).status == "pass"
-    assert seen == ["print"]
+    assert [err["under"] for _, err in calls] == ["print"]
 
 
-def test_second_order_stays_on_one_thread(monkeypatch):
+def test_second_order_stays_on_one_thread(monkeypatch, calls):
     monkeypatch.setattr(runner, "PARALLEL_SIZE", 1)
-    threads = []
-    real = runner.differentiate
-
-    def spy(*args, **kwargs):
-        threads.append(threading.current_thread())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "differentiate", spy)
     assert symgrad.check(EXPR, order=2, **_inputs(50)).status == "pass"
-    assert threads == [threading.main_thread()] * 2
+    assert [t for t, _ in calls] == [threading.main_thread()] * 2
     assert symgrad.check(EXPR, order=2, backend="api-wrong-b", **_inputs(50)).status == "fail"

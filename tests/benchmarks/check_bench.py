@@ -93,6 +93,7 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
     for n in sizes:
         A, B = inputs(n)
         assert symgrad_check(A, B)
+        two_threads = 2 * n >= PARALLEL_SIZE  # symgrad's reference beside the tape (2n input elements)
         contenders = {"symgrad warm": lambda: symgrad_check(A, B),
                       "symgrad cold": lambda: (clear_symbolic_caches(), symgrad_check(A, B)),
                       "numpy forward": lambda: numpy_forward(A, B),
@@ -100,7 +101,7 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
                       "symgrad tape alone": make("symgrad", A, B)}
         if fast is not None:
             contenders["gradcheck fast"] = lambda: fast(A, B)
-        if 2 * n >= PARALLEL_SIZE:  # symgrad uses a second thread: so may torch
+        if two_threads:  # symgrad uses a second thread: so may torch
             contenders["symgrad one thread"] = lambda: symgrad_one_thread(A, B)
             if fast_all is not None:
                 contenders["gradcheck fast, all cores"] = lambda: fast_all(A, B)
@@ -110,12 +111,11 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
             contenders["jax check_grads"] = lambda: jx(A, B)
         reps = repeats if n < 10**6 else max(3, repeats // 2 + 1)
         cpu: dict[str, float] = {}
-        # symgrad on two threads (2n elements, the reference beside the tape): charged the process's CPU
         threaded = {"jax check_grads", "gradcheck fast, all cores"}
-        if 2 * n >= PARALLEL_SIZE:
+        if two_threads:  # symgrad on two threads is charged the process's CPU
             threaded |= {"symgrad warm", "symgrad cold"}  # "symgrad one thread" is on the calling thread
         seconds = harness.alternate(contenders, reps, warmup=1, cpu=cpu, threaded=threaded)
-        rows.append({"n": n, "seconds": seconds, "cpu": cpu, "two threads": 2 * n >= PARALLEL_SIZE})
+        rows.append({"n": n, "seconds": seconds, "cpu": cpu, "two threads": two_threads})
     return {"rows": rows}
 
 
